@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every Debian package capstan needs to build, run and test.
+# Idempotent and quick when everything is already present: it asks dpkg
+# first and only calls apt-get for what is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake ninja-build make pkg-config ccache
+  # libraries (chosen once for the whole code base)
+  libboost1.81-dev libboost-url1.81-dev
+  nlohmann-json3-dev libsqlite3-dev libssl-dev libyaml-cpp-dev
+  libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (libFuzzer ships with clang's runtime)
+  clang libclang-rt-14-dev
+  # end-to-end tests: the official Python client, openssl CLI, curl
+  python3-kubernetes openssl curl procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  # Comments in the array are not packages.
+  [[ "$p" == \#* ]] && continue
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "deps: missing packages: ${missing[*]}; run as root (or install them) to continue" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

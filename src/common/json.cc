@@ -1,0 +1,119 @@
+#include "common/json.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+namespace capstan {
+namespace {
+
+// Depth check done by a cheap scan before the real parser runs, so that a
+// document nested thousands deep never reaches recursive code.
+bool tooDeep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false;
+  bool escape = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escape) escape = false;
+      else if (c == '\\') escape = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+Result<Json> yamlToJson(const YAML::Node& n, int depth) {
+  if (depth > kMaxJsonDepth) return Status(Code::kBadRequest, "document nested too deeply");
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return Json(nullptr);
+    case YAML::NodeType::Sequence: {
+      Json out = Json::array();
+      for (const auto& item : n) {
+        auto v = yamlToJson(item, depth + 1);
+        if (!v) return v;
+        out.push_back(std::move(*v));
+      }
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      Json out = Json::object();
+      for (const auto& kv : n) {
+        auto v = yamlToJson(kv.second, depth + 1);
+        if (!v) return v;
+        out[kv.first.as<std::string>()] = std::move(*v);
+      }
+      return out;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      // Quoted scalars are strings; plain ones follow YAML 1.2 core schema.
+      if (n.Tag() == "!" ) return Json(s);
+      if (s == "null" || s == "~" || s.empty()) return Json(nullptr);
+      if (s == "true" || s == "True" || s == "TRUE") return Json(true);
+      if (s == "false" || s == "False" || s == "FALSE") return Json(false);
+      char* end = nullptr;
+      errno = 0;
+      long long i = std::strtoll(s.c_str(), &end, 10);
+      if (end && *end == '\0' && errno == 0 && (std::isdigit(s[0]) || s[0] == '-' || s[0] == '+')) return Json(i);
+      double d = std::strtod(s.c_str(), &end);
+      if (end && *end == '\0' && std::isfinite(d) &&
+          (std::isdigit(s[0]) || s[0] == '-' || s[0] == '+' || s[0] == '.'))
+        return Json(d);
+      return Json(s);
+    }
+  }
+  return Json(nullptr);
+}
+
+}  // namespace
+
+Result<Json> parseJson(std::string_view text) {
+  if (tooDeep(text)) return Status(Code::kBadRequest, "document nested too deeply");
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status(Code::kBadRequest, "invalid JSON in request body");
+  return j;
+}
+
+Result<Json> parseYaml(std::string_view text) {
+  if (tooDeep(text)) return Status(Code::kBadRequest, "document nested too deeply");
+  try {
+    YAML::Node n = YAML::Load(std::string(text));
+    return yamlToJson(n, 0);
+  } catch (const std::exception& e) {
+    return Status(Code::kBadRequest, std::string("invalid YAML: ") + e.what());
+  }
+}
+
+std::string getString(const Json& j, std::string_view key, std::string_view def) {
+  if (!j.is_object()) return std::string(def);
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return std::string(def);
+  return it->get<std::string>();
+}
+
+const Json* find(const Json& j, std::string_view key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+Json* find(Json& j, std::string_view key) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+}  // namespace capstan

@@ -1,0 +1,32 @@
+#pragma once
+// The one JSON library of the code base (nlohmann::json) and the few
+// helpers every component needs around it. Parsing never throws out of here.
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace capstan {
+
+using Json = nlohmann::json;
+
+// Deepest nesting accepted in a request body; deeper documents are refused
+// before they can exhaust the stack.
+inline constexpr int kMaxJsonDepth = 200;
+
+// Parses JSON text; malformed or too deeply nested input gives BadRequest.
+Result<Json> parseJson(std::string_view text);
+
+// Parses YAML (one document) into JSON, JSON being a subset of YAML.
+Result<Json> parseYaml(std::string_view text);
+
+// Pointer-free lookups that return a default when a path is absent or of
+// another type.
+std::string getString(const Json& j, std::string_view key, std::string_view def = "");
+const Json* find(const Json& j, std::string_view key);
+Json* find(Json& j, std::string_view key);
+
+}  // namespace capstan

@@ -1,0 +1,40 @@
+#pragma once
+// One line per event, leveled, with key=value fields:
+//   LOG_INFO("store opened", "path", path, "revision", rev);
+
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+
+namespace capstan::log {
+
+enum class Level { kDebug, kInfo, kWarn, kError };
+
+void setLevel(Level level);
+bool enabled(Level level);
+void write(Level level, std::string_view line);
+
+namespace detail {
+inline void appendFields(std::string&) {}
+template <typename K, typename V, typename... Rest>
+void appendFields(std::string& out, const K& key, const V& value, const Rest&... rest) {
+  fmt::format_to(std::back_inserter(out), " {}={}", key, value);
+  appendFields(out, rest...);
+}
+}  // namespace detail
+
+template <typename... Fields>
+void emit(Level level, std::string_view msg, const Fields&... fields) {
+  if (!enabled(level)) return;
+  std::string line(msg);
+  detail::appendFields(line, fields...);
+  write(level, line);
+}
+
+}  // namespace capstan::log
+
+#define LOG_DEBUG(...) ::capstan::log::emit(::capstan::log::Level::kDebug, __VA_ARGS__)
+#define LOG_INFO(...) ::capstan::log::emit(::capstan::log::Level::kInfo, __VA_ARGS__)
+#define LOG_WARN(...) ::capstan::log::emit(::capstan::log::Level::kWarn, __VA_ARGS__)
+#define LOG_ERROR(...) ::capstan::log::emit(::capstan::log::Level::kError, __VA_ARGS__)
