@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries (chosen once for the whole code base)
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libsqlite3-dev libssl-dev libyaml-cpp-dev
-  libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl

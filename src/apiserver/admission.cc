@@ -1,0 +1,243 @@
+#include "apiserver/admission.h"
+
+#include <fmt/format.h>
+
+#include "api/defaults.h"
+#include "api/known_fields.h"
+#include "api/meta.h"
+#include "api/validation.h"
+#include "apiserver/responses.h"
+
+namespace capstan::apiserver {
+namespace {
+
+// Everything outside metadata and status, for generation tracking.
+Json specPart(const Json& obj) {
+  Json out = obj;
+  out.erase("metadata");
+  out.erase("status");
+  out.erase("apiVersion");
+  out.erase("kind");
+  return out;
+}
+
+std::string qosClass(const Json& pod) {
+  bool any = false, guaranteed = true;
+  auto visit = [&](const Json* cs) {
+    if (!cs || !cs->is_array()) return;
+    for (const auto& c : *cs) {
+      const Json* res = find(c, "resources");
+      const Json* req = res ? find(*res, "requests") : nullptr;
+      const Json* lim = res ? find(*res, "limits") : nullptr;
+      if ((req && !req->empty()) || (lim && !lim->empty())) any = true;
+      for (const char* r : {"cpu", "memory"}) {
+        const Json* l = lim ? find(*lim, r) : nullptr;
+        const Json* q = req ? find(*req, r) : nullptr;
+        if (!l) guaranteed = false;
+        else if (q && *q != *l) guaranteed = false;
+      }
+    }
+  };
+  if (const Json* spec = find(pod, "spec")) {
+    visit(find(*spec, "containers"));
+    visit(find(*spec, "initContainers"));
+  }
+  if (!any) return "BestEffort";
+  return guaranteed ? "Guaranteed" : "Burstable";
+}
+
+Status checkNamespace(const ServerContext& ctx, const api::ResourceInfo& info, const std::string& ns) {
+  if (!info.namespaced) return Status::ok();
+  ObjectPtr n = ctx.cache->get("/registry/core/namespaces/" + ns);
+  if (!n) return notFound("namespaces", ns);
+  if (n->obj["metadata"].contains("deletionTimestamp")) {
+    Status st(Code::kForbidden, fmt::format("{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
+                                            info.qualifiedResource(), api::nameOf(n->obj), ns));
+    st.reason_override = "Forbidden";
+    return st;
+  }
+  return Status::ok();
+}
+
+Status allocateServiceAddresses(const ServerContext& ctx, Json& svc, Rollbacks* rollbacks) {
+  Json& spec = svc["spec"];
+  if (!spec.is_object()) return Status::ok();
+  std::string type = getString(spec, "type", "ClusterIP");
+  if (type == "ExternalName") return Status::ok();
+  std::string ip = getString(spec, "clusterIP");
+  if (ip != "None") {
+    if (ip.empty()) {
+      auto a = ctx.services->allocateIp();
+      if (!a) return a.status();
+      ip = *a;
+    } else if (auto st = ctx.services->reserveIp(ip); !st) {
+      st.details_kind = "Service";
+      st.details_name = api::nameOf(svc);
+      Status wrapped(st.code(), fmt::format("Service \"{}\" is invalid: {}", api::nameOf(svc), st.message()));
+      wrapped.causes = st.causes;
+      wrapped.details_kind = "Service";
+      wrapped.details_name = api::nameOf(svc);
+      return wrapped;
+    }
+    spec["clusterIP"] = ip;
+    spec["clusterIPs"] = Json::array({ip});
+    rollbacks->push_back([s = ctx.services, ip] { s->release(ip); });
+  }
+  if ((type == "NodePort" || type == "LoadBalancer") && spec.contains("ports") && spec["ports"].is_array()) {
+    for (auto& p : spec["ports"]) {
+      if (p.contains("nodePort") && p["nodePort"].is_number_integer() && p["nodePort"].get<int>() != 0) {
+        int port = p["nodePort"].get<int>();
+        if (auto st = ctx.services->reserveNodePort(port); !st) {
+          Status wrapped(st.code(), fmt::format("Service \"{}\" is invalid: {}", api::nameOf(svc), st.message()));
+          wrapped.causes = st.causes;
+          return wrapped;
+        }
+        rollbacks->push_back([s = ctx.services, port] { s->releasePort(port); });
+      } else {
+        auto port = ctx.services->allocateNodePort();
+        if (!port) return port.status();
+        p["nodePort"] = *port;
+        rollbacks->push_back([s = ctx.services, port = *port] { s->releasePort(port); });
+      }
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, Json& obj, bool require_name_match) {
+  if (!obj.is_object()) return badRequest("the body of the request must be a JSON object");
+  std::string api_version = getString(obj, "apiVersion");
+  std::string kind = getString(obj, "kind");
+  if (obj.contains("apiVersion") && !obj["apiVersion"].is_string()) return badRequest("apiVersion must be a string");
+  if (obj.contains("kind") && !obj["kind"].is_string()) return badRequest("kind must be a string");
+  if (!api_version.empty() && api_version != info.apiVersion())
+    return badRequest(fmt::format("the API version in the data ({}) does not match the expected API version ({})",
+                                  api_version, info.apiVersion()));
+  if (!kind.empty() && kind != info.kind)
+    return badRequest(fmt::format("the kind in the data ({}) does not match the expected kind ({})", kind, info.kind));
+  obj["apiVersion"] = info.apiVersion();
+  obj["kind"] = info.kind;
+  if (!obj.contains("metadata") || obj["metadata"].is_null()) obj["metadata"] = Json::object();
+  Json& meta = obj["metadata"];
+  if (!meta.is_object()) return badRequest("metadata must be an object");
+  for (const char* f : {"name", "namespace", "generateName", "resourceVersion", "uid"})
+    if (meta.contains(f) && !meta[f].is_string() && !meta[f].is_null())
+      return badRequest(fmt::format("metadata.{} must be a string", f));
+  if (info.namespaced) {
+    std::string ns = getString(meta, "namespace");
+    if (ns.empty()) meta["namespace"] = ri.ns;
+    else if (ns != ri.ns)
+      return badRequest("the namespace of the provided object does not match the namespace sent on the request");
+  } else {
+    meta.erase("namespace");
+  }
+  if (require_name_match) {
+    std::string name = getString(meta, "name");
+    if (name != ri.name)
+      return badRequest(fmt::format("the name of the object ({}) does not match the name on the URL ({})", name, ri.name));
+  }
+  return Status::ok();
+}
+
+Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, const Json& obj,
+                            std::vector<std::string>* warnings) {
+  std::string mode = req.param("fieldValidation");
+  if (mode.empty()) mode = "Warn";
+  if (mode != "Strict" && mode != "Warn" && mode != "Ignore")
+    return badRequest("fieldValidation: Unsupported value: \"" + mode + "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
+  if (mode == "Ignore") return Status::ok();
+  auto unknown = api::unknownFields(info, obj);
+  if (unknown.empty()) return Status::ok();
+  if (mode == "Warn") {
+    for (const auto& f : unknown) warnings->push_back("unknown field \"" + f + "\"");
+    return Status::ok();
+  }
+  std::string msg = fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding error: ", info.kind,
+                                info.version, info.kind);
+  for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", " : "") + fmt::format("unknown field \"{}\"", unknown[i]);
+  return badRequest(msg);
+}
+
+Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json& obj, Rollbacks* rollbacks) {
+  Json& meta = obj["metadata"];
+  std::string name = getString(meta, "name");
+  if (name.empty()) {
+    std::string gen = getString(meta, "generateName");
+    if (gen.empty()) {
+      Status st(Code::kInvalid, fmt::format("{} \"\" is invalid: metadata.name: Required value: name or generateName is required", info.kind));
+      st.causes.push_back({"FieldValueRequired", "Required value: name or generateName is required", "metadata.name"});
+      st.details_kind = info.kind;
+      st.details_group = info.group;
+      return st;
+    }
+    meta["name"] = gen + api::randomNameSuffix();
+  }
+  if (auto st = checkNamespace(ctx, info, getString(meta, "namespace")); !st) return st;
+
+  // Fields the server owns.
+  meta["uid"] = api::newUid();
+  meta["creationTimestamp"] = formatRfc3339(ctx.clock->now());
+  for (const char* f : {"resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"}) meta.erase(f);
+  if (info.has_generation) meta["generation"] = 1;
+  else meta.erase("generation");
+  if (info.has_status && info.kind != "Node") obj.erase("status");
+
+  api::applyDefaults(info, obj);
+  if (info.kind == "Pod") {
+    obj["status"] = {{"phase", "Pending"}, {"qosClass", qosClass(obj)}};
+  }
+  if (info.kind == "Service" && info.group.empty()) {
+    if (auto st = allocateServiceAddresses(ctx, obj, rollbacks); !st) return st;
+  }
+  return api::validateObject(info, obj, nullptr);
+}
+
+Status admitUpdate(const ServerContext& ctx, const api::ResourceInfo& info, const std::string& subresource, Json& obj,
+                   const Json& old) {
+  const Json& old_meta = old["metadata"];
+  Json& meta = obj["metadata"];
+  std::string uid = getString(meta, "uid");
+  if (!uid.empty() && uid != getString(old_meta, "uid")) {
+    return conflict(info.qualifiedResource(), api::nameOf(old),
+                    fmt::format("Precondition failed: UID in precondition: {}, UID in object meta: {}", uid,
+                                getString(old_meta, "uid")));
+  }
+  if (subresource == "status") {
+    // A status write changes status only.
+    Json next = old;
+    if (obj.contains("status")) next["status"] = obj["status"];
+    else next.erase("status");
+    obj = std::move(next);
+  } else if (info.has_status) {
+    // A main-resource write leaves status alone.
+    if (old.contains("status")) obj["status"] = old["status"];
+    else obj.erase("status");
+  }
+  // Fields the server owns are kept from the stored object.
+  Json& m = obj["metadata"];
+  for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"}) {
+    if (old_meta.contains(f)) m[f] = old_meta[f];
+    else m.erase(f);
+  }
+  m.erase("selfLink");
+  if (info.kind == "Service" && old.contains("spec") && obj.contains("spec") && obj["spec"].is_object()) {
+    // An update may leave the allocated addresses out; keep them.
+    for (const char* f : {"clusterIP", "clusterIPs"})
+      if (!obj["spec"].contains(f) && old["spec"].contains(f)) obj["spec"][f] = old["spec"][f];
+    // Node ports likewise, by port number.
+    if (obj["spec"].contains("ports") && old["spec"].contains("ports"))
+      for (auto& p : obj["spec"]["ports"])
+        if (!p.contains("nodePort"))
+          for (const auto& op : old["spec"]["ports"])
+            if (op.value("port", -1) == p.value("port", -2) && op.contains("nodePort")) p["nodePort"] = op["nodePort"];
+  }
+  api::applyDefaults(info, obj);
+  if (info.has_generation && subresource != "status" && specPart(obj) != specPart(old)) {
+    m["generation"] = old_meta.value("generation", int64_t{0}) + 1;
+  }
+  return api::validateObject(info, obj, &old);
+}
+
+}  // namespace capstan::apiserver

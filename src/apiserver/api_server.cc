@@ -1,0 +1,330 @@
+#include "apiserver/api_server.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "api/registry.h"
+#include "apiserver/discovery.h"
+#include "apiserver/http_server.h"
+#include "apiserver/metrics.h"
+#include "apiserver/object_cache.h"
+#include "apiserver/request_info.h"
+#include "apiserver/resources.h"
+#include "apiserver/responses.h"
+#include "apiserver/service_ips.h"
+#include "common/log.h"
+#include "common/pki.h"
+#include "store/memory/memory_store.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace capstan::apiserver {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Paths anyone may read, as Kubernetes' system:public-info-viewer allows.
+bool isPublicPath(const std::string& p) {
+  return p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/version" || p.rfind("/healthz/", 0) == 0 ||
+         p.rfind("/livez/", 0) == 0 || p.rfind("/readyz/", 0) == 0;
+}
+
+Result<std::map<std::string, UserInfo>> loadTokenFile(const std::string& path) {
+  std::map<std::string, UserInfo> out;
+  std::ifstream in(path);
+  if (!in) return Status(Code::kInvalid, "cannot read token file " + path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty() || line[0] == '#') continue;
+    // token,user,uid[,"group1,group2"]
+    std::vector<std::string> fields;
+    std::string cur;
+    bool quoted = false;
+    for (char c : line) {
+      if (c == '"') quoted = !quoted;
+      else if (c == ',' && !quoted) {
+        fields.push_back(cur);
+        cur.clear();
+      } else cur += c;
+    }
+    fields.push_back(cur);
+    if (fields.size() < 3 || fields[0].empty() || fields[1].empty())
+      return Status(Code::kInvalid, fmt::format("{}:{}: expected token,user,uid[,\"groups\"]", path, n));
+    UserInfo u{fields[1], fields[2], {}};
+    if (fields.size() > 3) {
+      std::stringstream ss(fields[3]);
+      std::string g;
+      while (std::getline(ss, g, ','))
+        if (!g.empty()) u.groups.push_back(g);
+    }
+    out[fields[0]] = u;
+  }
+  return out;
+}
+
+std::string readOrCreateToken(const fs::path& path, const std::string& given) {
+  if (!given.empty()) {
+    std::ofstream(path) << given << "\n";
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    return given;
+  }
+  std::ifstream in(path);
+  std::string t;
+  if (in && std::getline(in, t) && !t.empty()) return t;
+  t = pki::randomToken(32);
+  std::ofstream(path) << t << "\n";
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+  return t;
+}
+
+std::string metricVerb(const RequestInfo& ri, const std::string& method) {
+  if (!ri.is_resource) return method;
+  if (ri.verb == "list") return "LIST";
+  if (ri.verb == "watch") return "WATCH";
+  if (ri.verb == "get") return "GET";
+  if (ri.verb == "create") return "POST";
+  if (ri.verb == "update") return "PUT";
+  if (ri.verb == "patch") return "PATCH";
+  if (ri.verb == "delete" || ri.verb == "deletecollection") return "DELETE";
+  return method;
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  ApiServerOptions opts;
+  api::Registry registry = api::Registry::builtin();
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<ObjectCache> cache;
+  std::unique_ptr<ServiceAllocator> services;
+  Metrics metrics;
+  const Clock* clock = &SystemClock::instance();
+  std::unique_ptr<Resources> resources;
+  std::unique_ptr<Discovery> discovery;
+  std::unique_ptr<HttpServer> http;
+  std::map<std::string, UserInfo> tokens;
+  std::string kubeconfig;
+
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::thread compactor;
+
+  void handle(Request req, Responder done);
+  void serveAuthenticated(Request req, Responder done);
+  void compactLoop();
+};
+
+void ApiServer::Impl::handle(Request req, Responder done) {
+  // Authentication: an in-process caller, a client certificate, or a bearer token.
+  if (!req.user) {
+    if (req.cert_user) {
+      req.user = req.cert_user;
+    } else {
+      std::string auth = req.header("authorization");
+      if (auth.rfind("Bearer ", 0) == 0) {
+        auto it = tokens.find(auth.substr(7));
+        if (it != tokens.end()) req.user = it->second;
+      }
+    }
+  }
+  if (!req.user && !isPublicPath(req.path)) {
+    Status st(Code::kUnauthorized, "Unauthorized");
+    return done(errorResponse(st));
+  }
+  // Authorization: every authenticated user may do everything until RBAC
+  // lands; this is where it plugs in.
+  serveAuthenticated(std::move(req), std::move(done));
+}
+
+void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
+  auto started = std::chrono::steady_clock::now();
+  RequestInfo ri = parseRequestInfo(req);
+  RequestLabels labels{metricVerb(ri, req.method), ri.group, ri.version, ri.resource, ri.subresource,
+                       ri.is_resource ? (!ri.name.empty() ? "resource" : (ri.ns.empty() ? "cluster" : "namespace")) : ""};
+  Responder observed = [this, labels, started, done = std::move(done)](Response r) {
+    if (!r.stream)
+      metrics.observeRequest(labels, r.status,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    done(std::move(r));
+  };
+
+  const std::string& p = req.path;
+  if (p == "/healthz" || p == "/livez" || p == "/readyz") {
+    Response r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "ok";
+    return observed(std::move(r));
+  }
+  if (p == "/metrics") {
+    metrics.setObjectCount("all", static_cast<double>(cache->size()));
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics.scrape();
+    return observed(std::move(r));
+  }
+  if (!ri.is_resource) {
+    if (auto r = discovery->serve(req)) return observed(std::move(*r));
+    return observed(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+  }
+  const api::ResourceInfo* info = registry.find(ri.group, ri.version, ri.resource);
+  if (!info) return observed(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+  resources->serve(ri, *info, std::move(req), std::move(observed));
+}
+
+void ApiServer::Impl::compactLoop() {
+  // Like kube-apiserver: every interval, compact to the revision seen one
+  // interval ago, so watchers have a full interval to catch up.
+  constexpr auto kInterval = std::chrono::minutes(5);
+  int64_t previous = 0;
+  std::unique_lock lock(stop_mu);
+  while (!stop_cv.wait_for(lock, kInterval, [this] { return stopping; })) {
+    int64_t cur = store->currentRevision();
+    if (previous > store->compactedRevision()) {
+      auto t0 = std::chrono::steady_clock::now();
+      if (auto st = store->compact(previous); !st) LOG_WARN("compaction failed", "error", st.message());
+      else LOG_INFO("compacted", "revision", previous,
+                    "ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    previous = cur;
+  }
+}
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ApiServer::~ApiServer() { stop(); }
+
+void ApiServer::stop() {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->stop_mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->stop_cv.notify_all();
+  if (impl_->compactor.joinable()) impl_->compactor.join();
+  if (impl_->http) impl_->http->stop();
+  impl_->http.reset();
+  impl_->resources.reset();
+  impl_->cache.reset();
+  impl_->store.reset();
+}
+
+uint16_t ApiServer::port() const { return impl_->http->port(); }
+std::string ApiServer::kubeconfigPath() const { return impl_->kubeconfig; }
+
+void ApiServer::handle(Request req, Responder done) { impl_->handle(std::move(req), std::move(done)); }
+
+Response ApiServer::call(const std::string& method, const std::string& path, const std::string& body) {
+  Request req;
+  req.method = method;
+  auto q = path.find('?');
+  req.path = path.substr(0, q);
+  req.target = path;
+  if (q != std::string::npos) {
+    std::stringstream ss(path.substr(q + 1));
+    std::string kv;
+    while (std::getline(ss, kv, '&')) {
+      auto eq = kv.find('=');
+      req.query.emplace_back(kv.substr(0, eq), eq == std::string::npos ? "" : kv.substr(eq + 1));
+    }
+  }
+  req.body = body;
+  req.headers["content-type"] = "application/json";
+  req.user = UserInfo{"system:apiserver", "", {"system:masters"}};
+  std::promise<Response> p;
+  auto f = p.get_future();
+  handle(std::move(req), [&p](Response r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts) {
+  auto impl = std::make_unique<Impl>();
+  impl->opts = opts;
+  std::error_code ec;
+  fs::create_directories(fs::path(opts.data_dir) / "db", ec);
+  if (ec) return Status(Code::kInternal, fmt::format("cannot create data dir {}: {}", opts.data_dir, ec.message()));
+
+  // Store.
+  std::string endpoint = opts.datastore_endpoint;
+  if (endpoint.empty()) endpoint = "sqlite://" + (fs::path(opts.data_dir) / "db" / "state.db").string();
+  if (endpoint.rfind("sqlite://", 0) == 0) {
+    auto s = store::SqliteStore::open({endpoint.substr(9)});
+    if (!s) return s.status();
+    impl->store = std::move(*s);
+  } else if (endpoint == "memory://") {
+    impl->store = std::make_unique<store::MemoryStore>();
+  } else {
+    return Status(Code::kInvalid, "unsupported --datastore-endpoint (sqlite://PATH or memory://; etcd comes later): " + endpoint);
+  }
+
+  auto cache = ObjectCache::start(*impl->store, "/registry/", opts.watch_window);
+  if (!cache) return cache.status();
+  impl->cache = std::move(*cache);
+  auto services = ServiceAllocator::create(opts.service_cidr, *impl->cache);
+  if (!services) return services.status();
+  impl->services = std::move(*services);
+  impl->resources = std::make_unique<Resources>(
+      ServerContext{&impl->registry, impl->store.get(), impl->cache.get(), &impl->metrics, impl->clock, impl->services.get()});
+
+  // Credentials.
+  std::vector<std::string> sans = opts.tls_sans;
+  sans.push_back("kubernetes");
+  sans.push_back("kubernetes.default");
+  sans.push_back("kubernetes.default.svc");
+  sans.push_back("kubernetes.default.svc.cluster.local");
+  sans.push_back(impl->services->firstIp());
+  auto bundle = pki::ensure({fs::path(opts.data_dir) / "tls", sans, nullptr});
+  if (!bundle) return bundle.status();
+  std::string token = readOrCreateToken(fs::path(opts.data_dir) / "token", opts.token);
+  impl->tokens[token] = UserInfo{"capstan:agent", "", {"system:nodes", "system:authenticated"}};
+  if (!opts.token_auth_file.empty()) {
+    auto t = loadTokenFile(opts.token_auth_file);
+    if (!t) return t.status();
+    for (auto& [k, v] : *t) impl->tokens[k] = v;
+  }
+
+  // Bootstrap objects, through the same chain as every client.
+  ApiServer* self = nullptr;
+  std::unique_ptr<ApiServer> server(new ApiServer(std::move(impl)));
+  self = server.get();
+  for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
+    if (self->impl_->cache->get(std::string("/registry/core/namespaces/") + ns)) continue;
+    Response r = self->call("POST", "/api/v1/namespaces", Json({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}).dump());
+    if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap namespace " + std::string(ns) + ": " + r.body);
+  }
+
+  HttpServerOptions hopts;
+  hopts.bind_address = opts.bind_address;
+  hopts.port = opts.port;
+  hopts.cert_file = bundle->server_cert.string();
+  hopts.key_file = bundle->server_key.string();
+  hopts.client_ca_file = bundle->ca_cert.string();
+  hopts.threads = opts.threads;
+  Impl* raw = self->impl_.get();
+  raw->discovery = std::make_unique<Discovery>(raw->registry, VersionInfo{}, fmt::format("{}:{}", opts.bind_address, opts.port));
+  auto http = HttpServer::start(hopts, [raw](Request req, Responder done) { raw->handle(std::move(req), std::move(done)); });
+  if (!http) return http.status();
+  raw->http = std::move(*http);
+
+  std::string host = opts.bind_address == "0.0.0.0" || opts.bind_address == "::" ? "127.0.0.1" : opts.bind_address;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  std::string url = fmt::format("https://{}:{}", host, raw->http->port());
+  raw->kubeconfig = (fs::path(opts.data_dir) / "kubeconfig.yaml").string();
+  if (auto st = pki::writeKubeconfig(raw->kubeconfig, url, *bundle); !st) return st;
+  if (!opts.write_kubeconfig.empty())
+    if (auto st = pki::writeKubeconfig(opts.write_kubeconfig, url, *bundle); !st) return st;
+  raw->compactor = std::thread([raw] { raw->compactLoop(); });
+  LOG_INFO("api server listening", "url", url, "kubeconfig", raw->kubeconfig);
+  return server;
+}
+
+}  // namespace capstan::apiserver

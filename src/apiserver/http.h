@@ -1,0 +1,81 @@
+#pragma once
+// Transport-neutral HTTP types. Everything above the transport (routing,
+// the request chain, handlers) sees only these, so Beast stays inside
+// http_server.cc.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace capstan::apiserver {
+
+struct UserInfo {
+  std::string name;
+  std::string uid;
+  std::vector<std::string> groups;
+};
+
+struct Request {
+  std::string method;
+  std::string target;  // raw request target
+  std::string path;    // percent-decoded path
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::map<std::string, std::string> headers;              // names lower-cased
+  std::string body;
+  std::string remote;
+  // Set by the transport from a verified TLS client certificate.
+  std::optional<UserInfo> cert_user;
+  // Set by authentication.
+  std::optional<UserInfo> user;
+
+  // First value of a query parameter, or "".
+  std::string param(std::string_view name) const;
+  bool hasParam(std::string_view name) const;
+  std::string header(std::string_view lower_name) const;
+};
+
+// The write side of a streaming (chunked) response, implemented by the
+// transport. Thread-safe.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // Queues one chunk. Returns false once the stream is closed.
+  virtual bool write(std::string chunk) = 0;
+  // Ends the response after the queued chunks.
+  virtual void close() = 0;
+  // Bytes queued but not yet written: lets producers detect slow readers.
+  virtual size_t pendingBytes() const = 0;
+};
+
+// The producer of a streaming response (e.g. a watch), implemented above
+// the transport.
+class StreamBody {
+ public:
+  virtual ~StreamBody() = default;
+  // Called once the response headers are sent.
+  virtual void start(std::shared_ptr<StreamSink> sink) = 0;
+  // The client went away or the server is stopping: release resources. No
+  // further writes will be accepted.
+  virtual void stop() = 0;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<StreamBody> stream;  // set: chunked streaming, body ignored
+  std::chrono::seconds stream_timeout{0};  // ends a stream after this long (0: never)
+};
+
+// Called exactly once, from any thread.
+using Responder = std::function<void(Response)>;
+using Handler = std::function<void(Request, Responder)>;
+
+}  // namespace capstan::apiserver

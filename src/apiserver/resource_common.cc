@@ -1,0 +1,43 @@
+#include <algorithm>
+
+#include "apiserver/resources.h"
+
+namespace capstan::apiserver {
+
+bool wantsTable(const Request& req) {
+  std::string accept = req.header("accept");
+  return accept.find("as=Table") != std::string::npos;
+}
+
+api::IncludeObject includeObjectParam(const Request& req) {
+  std::string v = req.param("includeObject");
+  if (v == "None") return api::IncludeObject::kNone;
+  if (v == "Object") return api::IncludeObject::kObject;
+  return api::IncludeObject::kMetadata;
+}
+
+Result<Json> decodeBody(const Request& req) {
+  std::string ct = req.header("content-type");
+  auto semi = ct.find(';');
+  std::string media = semi == std::string::npos ? ct : ct.substr(0, semi);
+  media.erase(std::remove(media.begin(), media.end(), ' '), media.end());
+  if (req.body.empty()) return Status(Code::kBadRequest, "request body is empty");
+  if (media.empty() || media == "application/json" || media == "*/*") return parseJson(req.body);
+  if (media == "application/yaml" || media == "application/x-yaml" || media == "text/yaml") return parseYaml(req.body);
+  Status st(Code::kUnsupportedMediaType, "the body of the request was in an unknown format (" + media +
+                                             ") - accepted media types include: application/json, application/yaml");
+  return st;
+}
+
+Json withResourceVersion(Json obj, int64_t revision) {
+  obj["metadata"]["resourceVersion"] = std::to_string(revision);
+  return obj;
+}
+
+bool isDryRun(const Request& req) {
+  for (const auto& [k, v] : req.query)
+    if (k == "dryRun" && v == "All") return true;
+  return false;
+}
+
+}  // namespace capstan::apiserver

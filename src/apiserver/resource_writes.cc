@@ -1,0 +1,610 @@
+// Create, update, patch, delete and deletecollection, with the status and
+// scale subresources. Every write goes through admission and then a
+// compare-and-swap txn on the object's key.
+#include <fmt/format.h>
+
+#include <atomic>
+
+#include "api/meta.h"
+#include "api/patch.h"
+#include "apiserver/admission.h"
+#include "apiserver/resources.h"
+#include "apiserver/responses.h"
+#include "common/log.h"
+
+namespace capstan::apiserver {
+namespace {
+
+constexpr int kMaxUpdateAttempts = 16;
+
+Response objectResponse(int code, const Json& obj, const std::vector<std::string>& warnings) {
+  Response r = jsonResponse(code, obj.dump());
+  for (const auto& w : warnings) r.headers.emplace_back("Warning", warningHeader(w));
+  return r;
+}
+
+void runRollbacks(Rollbacks& rb) {
+  for (auto& f : rb) f();
+  rb.clear();
+}
+
+// Kinds that create on PUT to a missing name, as upstream allows.
+bool allowsCreateOnUpdate(const api::ResourceInfo& info) {
+  return info.kind == "Lease" || info.kind == "Endpoints" || (info.kind == "Event" && info.group.empty());
+}
+
+std::string clientResourceVersion(const Json& obj) {
+  const Json* m = find(obj, "metadata");
+  return m ? getString(*m, "resourceVersion") : "";
+}
+
+// The object with its bookkeeping fields removed, to detect no-op writes.
+Json comparable(Json obj) {
+  if (obj.contains("metadata") && obj["metadata"].is_object()) obj["metadata"].erase("resourceVersion");
+  return obj;
+}
+
+// Decides what a write of `next` over `current` does: a put, a no-op, or a
+// delete (an object being deleted whose last finalizer went away).
+WriteDecision decide(const ObjectPtr& current, Json next, bool client_precondition) {
+  WriteDecision d;
+  d.client_precondition = client_precondition;
+  const Json& meta = next["metadata"];
+  bool finalizers_empty = !meta.contains("finalizers") || !meta["finalizers"].is_array() || meta["finalizers"].empty();
+  if (meta.contains("deletionTimestamp") && finalizers_empty &&
+      !(next.value("kind", "") == "Pod" && meta.contains("deletionGracePeriodSeconds") &&
+        meta["deletionGracePeriodSeconds"].is_number() && meta["deletionGracePeriodSeconds"].get<int64_t>() > 0)) {
+    d.op = WriteDecision::Op::kDelete;
+  } else if (current && comparable(next) == comparable(current->obj)) {
+    d.op = WriteDecision::Op::kNone;
+  }
+  d.obj = std::move(next);
+  return d;
+}
+
+enum class PatchType { kJson, kMerge, kStrategic, kApply };
+
+Result<PatchType> patchTypeOf(const Request& req) {
+  std::string ct = req.header("content-type");
+  auto semi = ct.find(';');
+  if (semi != std::string::npos) ct = ct.substr(0, semi);
+  if (ct == "application/json-patch+json") return PatchType::kJson;
+  if (ct == "application/merge-patch+json") return PatchType::kMerge;
+  if (ct == "application/strategic-merge-patch+json") return PatchType::kStrategic;
+  if (ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor") return PatchType::kApply;
+  return Status(Code::kUnsupportedMediaType,
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
+                "application/strategic-merge-patch+json");
+}
+
+Result<Json> applyPatch(PatchType type, const Json& current, const Json& patch) {
+  switch (type) {
+    case PatchType::kJson: return api::applyJsonPatch(current, patch);
+    case PatchType::kMerge: return api::applyMergePatch(current, patch);
+    case PatchType::kStrategic: return api::applyStrategicMergePatch(current, patch);
+    case PatchType::kApply:
+      // Server-side apply without field ownership yet: the applied
+      // configuration is merged over the live object by merge keys.
+      return api::applyStrategicMergePatch(current, patch);
+  }
+  return Status(Code::kInternal, "unknown patch type");
+}
+
+struct DeleteOptions {
+  std::optional<int64_t> grace_period;
+  std::string propagation;
+  std::string precondition_uid;
+  std::string precondition_rv;
+  bool dry_run = false;
+};
+
+Result<DeleteOptions> parseDeleteOptions(const Request& req) {
+  DeleteOptions o;
+  if (!req.body.empty()) {
+    auto j = parseJson(req.body);
+    if (!j) return j.status();
+    if (!j->is_object()) return badRequest("DeleteOptions must be a JSON object");
+    if (j->contains("gracePeriodSeconds") && (*j)["gracePeriodSeconds"].is_number_integer())
+      o.grace_period = (*j)["gracePeriodSeconds"].get<int64_t>();
+    o.propagation = getString(*j, "propagationPolicy");
+    if (j->contains("orphanDependents") && (*j)["orphanDependents"].is_boolean() && o.propagation.empty())
+      o.propagation = (*j)["orphanDependents"].get<bool>() ? "Orphan" : "Background";
+    if (const Json* p = find(*j, "preconditions")) {
+      o.precondition_uid = getString(*p, "uid");
+      o.precondition_rv = getString(*p, "resourceVersion");
+    }
+    if (const Json* dr = find(*j, "dryRun"); dr && dr->is_array())
+      for (const auto& v : *dr)
+        if (v == "All") o.dry_run = true;
+  }
+  if (std::string g = req.param("gracePeriodSeconds"); !g.empty()) {
+    try {
+      o.grace_period = std::stoll(g);
+    } catch (...) {
+      return badRequest("invalid gracePeriodSeconds: " + g);
+    }
+  }
+  if (std::string p = req.param("propagationPolicy"); !p.empty()) o.propagation = p;
+  if (isDryRun(req)) o.dry_run = true;
+  if (!o.propagation.empty() && o.propagation != "Orphan" && o.propagation != "Background" && o.propagation != "Foreground") {
+    Status st(Code::kInvalid, "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"" +
+                                  o.propagation + "\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"");
+    st.causes.push_back({"FieldValueNotSupported", "Unsupported value", "propagationPolicy"});
+    return st;
+  }
+  return o;
+}
+
+void addFinalizer(Json& meta, const char* f) {
+  if (!meta.contains("finalizers") || !meta["finalizers"].is_array()) meta["finalizers"] = Json::array();
+  for (const auto& x : meta["finalizers"])
+    if (x == f) return;
+  meta["finalizers"].push_back(f);
+}
+
+}  // namespace
+
+void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key, Mutator mutate, WriteDone done,
+                                 int attempt) {
+  ObjectPtr current = ctx_.cache->get(key);
+  auto decision = mutate(current);
+  if (!decision) return done(decision.status());
+  if (decision->op == WriteDecision::Op::kNone) {
+    return done(WriteOutcome{current ? current->obj : decision->obj, false, false});
+  }
+  store::Txn txn;
+  txn.compares.push_back({key, current ? current->mod_revision : 0});
+  if (decision->op == WriteDecision::Op::kDelete) {
+    txn.ops.push_back({store::Op::Type::kDelete, key, ""});
+  } else {
+    Json stored = decision->obj;
+    stored["metadata"].erase("resourceVersion");
+    txn.ops.push_back({store::Op::Type::kPut, key, stored.dump()});
+  }
+  auto started = std::chrono::steady_clock::now();
+  bool creating = current == nullptr;
+  ctx_.store->txn(std::move(txn), [this, &info, key = std::move(key), mutate = std::move(mutate), done = std::move(done),
+                                   d = std::move(*decision), attempt, started, creating](Result<store::TxnResult> r) mutable {
+    ctx_.metrics->observeStore(d.op == WriteDecision::Op::kDelete ? "delete" : (creating ? "create" : "update"),
+                               info.resource,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (!r) return done(r.status());
+    if (!r->succeeded) {
+      if (d.client_precondition || attempt + 1 >= kMaxUpdateAttempts) {
+        return done(conflict(info.qualifiedResource(), api::nameOf(d.obj),
+                             "the object has been modified; please apply your changes to the latest version and try again"));
+      }
+      // Lost a race: the cache already holds the newer object; try again.
+      return guaranteedUpdate(info, std::move(key), std::move(mutate), std::move(done), attempt + 1);
+    }
+    WriteOutcome out;
+    out.obj = withResourceVersion(std::move(d.obj), r->revision);
+    out.created = creating;
+    out.deleted = d.op == WriteDecision::Op::kDelete;
+    done(std::move(out));
+  });
+}
+
+void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
+  if (!ri.name.empty() || !ri.subresource.empty()) {
+    return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
+  }
+  auto body = decodeBody(req);
+  if (!body) return done(errorResponse(body.status()));
+  Json obj = std::move(*body);
+  if (auto st = checkBodyIdentity(info, ri, obj, false); !st) return done(errorResponse(st));
+  std::vector<std::string> warnings;
+  if (auto st = checkFieldValidation(info, req, obj, &warnings); !st) return done(errorResponse(st));
+  auto rollbacks = std::make_shared<Rollbacks>();
+  if (auto st = admitCreate(ctx_, info, obj, rollbacks.get()); !st) {
+    runRollbacks(*rollbacks);
+    return done(errorResponse(st));
+  }
+  if (isDryRun(req)) {
+    runRollbacks(*rollbacks);
+    return done(objectResponse(201, obj, warnings));
+  }
+  std::string key = info.storeKey(api::namespaceOf(obj), api::nameOf(obj));
+  std::string name = api::nameOf(obj);
+  guaranteedUpdate(
+      info, key,
+      [&info, obj = std::move(obj), name](const ObjectPtr& current) -> Result<WriteDecision> {
+        if (current) return alreadyExists(info.qualifiedResource(), name);
+        WriteDecision d;
+        d.obj = obj;
+        d.client_precondition = true;
+        return d;
+      },
+      [&info, done = std::move(done), rollbacks, warnings, name](Result<WriteOutcome> r) {
+        runRollbacks(*rollbacks);
+        if (!r) {
+          // A lost create race is "already exists", not a conflict.
+          if (r.status().code() == Code::kConflict) return done(errorResponse(alreadyExists(info.qualifiedResource(), name)));
+          return done(errorResponse(r.status()));
+        }
+        done(objectResponse(201, r->obj, warnings));
+      });
+}
+
+void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
+  auto body = decodeBody(req);
+  if (!body) return done(errorResponse(body.status()));
+  Json obj = std::move(*body);
+  if (auto st = checkBodyIdentity(info, ri, obj, true); !st) return done(errorResponse(st));
+  std::vector<std::string> warnings;
+  if (auto st = checkFieldValidation(info, req, obj, &warnings); !st) return done(errorResponse(st));
+  bool dry_run = isDryRun(req);
+  std::string key = info.storeKey(ri.ns, ri.name);
+  auto rollbacks = std::make_shared<Rollbacks>();
+  guaranteedUpdate(
+      info, key,
+      [this, &info, obj = std::move(obj), sub = ri.subresource, name = ri.name, rollbacks,
+       dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
+        Json next = obj;
+        std::string rv = clientResourceVersion(next);
+        if (!current) {
+          if (!allowsCreateOnUpdate(info) || !sub.empty()) return notFound(info.qualifiedResource(), name);
+          runRollbacks(*rollbacks);
+          if (auto st = admitCreate(ctx_, info, next, rollbacks.get()); !st) return st;
+          WriteDecision d;
+          d.obj = std::move(next);
+          d.client_precondition = true;
+          if (dry_run) d.op = WriteDecision::Op::kNone;
+          return d;
+        }
+        if (!rv.empty() && rv != std::to_string(current->mod_revision))
+          return conflict(info.qualifiedResource(), name,
+                          "the object has been modified; please apply your changes to the latest version and try again");
+        if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
+        WriteDecision d = decide(current, std::move(next), !rv.empty());
+        if (dry_run) {
+          d.op = WriteDecision::Op::kNone;
+        }
+        return d;
+      },
+      [done = std::move(done), warnings, rollbacks, dry_run](Result<WriteOutcome> r) {
+        runRollbacks(*rollbacks);
+        if (!r) return done(errorResponse(r.status()));
+        done(objectResponse(r->created && !dry_run ? 201 : 200, r->obj, warnings));
+      });
+}
+
+void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
+  auto type = patchTypeOf(req);
+  if (!type) return done(errorResponse(type.status()));
+  auto parsed = *type == PatchType::kApply ? parseYaml(req.body) : parseJson(req.body);
+  if (!parsed) return done(errorResponse(parsed.status()));
+  Json patch_doc = std::move(*parsed);
+  if (*type == PatchType::kApply) {
+    if (req.param("fieldManager").empty()) {
+      Status st(Code::kInvalid, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+      st.causes.push_back({"FieldValueRequired", "Required value: is required for apply patch", "fieldManager"});
+      return done(errorResponse(st));
+    }
+    Json check = patch_doc;
+    if (auto st = checkBodyIdentity(info, ri, check, true); !st) return done(errorResponse(st));
+  }
+  std::vector<std::string> warnings;
+  if (*type != PatchType::kJson && patch_doc.is_object()) {
+    Json probe = patch_doc;
+    if (auto st = checkFieldValidation(info, req, probe, &warnings); !st) return done(errorResponse(st));
+  }
+  bool dry_run = isDryRun(req);
+  std::string key = info.storeKey(ri.ns, ri.name);
+  auto rollbacks = std::make_shared<Rollbacks>();
+  PatchType pt = *type;
+  guaranteedUpdate(
+      info, key,
+      [this, &info, ri, patch_doc = std::move(patch_doc), pt, sub = ri.subresource, name = ri.name, rollbacks,
+       dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
+        if (!current) {
+          if (pt != PatchType::kApply || !sub.empty()) return notFound(info.qualifiedResource(), name);
+          // Server-side apply creates a missing object.
+          Json next = patch_doc;
+          RequestInfo ri_copy = ri;
+          if (auto st = checkBodyIdentity(info, ri_copy, next, true); !st) return st;
+          runRollbacks(*rollbacks);
+          if (auto st = admitCreate(ctx_, info, next, rollbacks.get()); !st) return st;
+          WriteDecision d;
+          d.obj = std::move(next);
+          d.client_precondition = true;
+          if (dry_run) d.op = WriteDecision::Op::kNone;
+          return d;
+        }
+        Json base = current->obj;
+        auto patched = applyPatch(pt, base, patch_doc);
+        if (!patched) return patched.status();
+        Json next = std::move(*patched);
+        if (!next.is_object()) return badRequest("the patch produced something other than an object");
+        // A resourceVersion in the patch is a precondition.
+        std::string rv = clientResourceVersion(next);
+        bool precondition = rv != std::to_string(current->mod_revision);
+        if (precondition && !rv.empty())
+          return conflict(info.qualifiedResource(), name,
+                          "the object has been modified; please apply your changes to the latest version and try again");
+        RequestInfo ri_copy = ri;
+        if (auto st = checkBodyIdentity(info, ri_copy, next, true); !st) return st;
+        if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
+        WriteDecision d = decide(current, std::move(next), false);
+        if (dry_run) d.op = WriteDecision::Op::kNone;
+        return d;
+      },
+      [done = std::move(done), warnings, rollbacks, dry_run](Result<WriteOutcome> r) {
+        runRollbacks(*rollbacks);
+        if (!r) return done(errorResponse(r.status()));
+        done(objectResponse(r->created && !dry_run ? 201 : 200, r->obj, warnings));
+      });
+}
+
+void Resources::remove(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
+  auto opts = parseDeleteOptions(req);
+  if (!opts) return done(errorResponse(opts.status()));
+  std::string key = info.storeKey(ri.ns, ri.name);
+  auto pending = std::make_shared<bool>(false);
+  Mutator mutate = [this, &info, o = *opts, name = ri.name, pending](const ObjectPtr& current) -> Result<WriteDecision> {
+        if (!current) return notFound(info.qualifiedResource(), name);
+        const Json& meta = current->obj["metadata"];
+        if (!o.precondition_uid.empty() && o.precondition_uid != getString(meta, "uid"))
+          return conflict(info.qualifiedResource(), name,
+                          fmt::format("Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                                      o.precondition_uid, getString(meta, "uid")));
+        if (!o.precondition_rv.empty() && o.precondition_rv != std::to_string(current->mod_revision))
+          return conflict(info.qualifiedResource(), name,
+                          fmt::format("Precondition failed: ResourceVersion in precondition: {}, ResourceVersion in object meta: {}",
+                                      o.precondition_rv, current->mod_revision));
+        Json next = current->obj;
+        Json& m = next["metadata"];
+        bool has_finalizers = m.contains("finalizers") && m["finalizers"].is_array() && !m["finalizers"].empty();
+        if (o.propagation == "Orphan") {
+          addFinalizer(m, "orphan");
+          has_finalizers = true;
+        } else if (o.propagation == "Foreground") {
+          addFinalizer(m, "foregroundDeletion");
+          has_finalizers = true;
+        }
+        std::string now = formatRfc3339(ctx_.clock->now());
+        WriteDecision d;
+        d.client_precondition = !o.precondition_rv.empty();
+        if (info.kind == "Namespace" && info.group.empty()) {
+          // The namespace controller empties it and removes the
+          // "kubernetes" finalizer from spec.finalizers.
+          if (m.contains("deletionTimestamp")) {
+            d.op = WriteDecision::Op::kNone;
+            d.obj = current->obj;
+            *pending = true;
+            return d;
+          }
+          m["deletionTimestamp"] = now;
+          m["deletionGracePeriodSeconds"] = 0;
+          next["status"]["phase"] = "Terminating";
+          bool spec_finalizers = next.contains("spec") && next["spec"].contains("finalizers") &&
+                                 next["spec"]["finalizers"].is_array() && !next["spec"]["finalizers"].empty();
+          if (!spec_finalizers && !has_finalizers) {
+            d.op = WriteDecision::Op::kDelete;
+          } else {
+            *pending = true;
+          }
+          d.obj = std::move(next);
+          return d;
+        }
+        if (info.kind == "Pod" && info.group.empty()) {
+          // Pods on a node stop gracefully: the node's agent finishes the
+          // delete. Unscheduled pods go at once.
+          int64_t grace = o.grace_period.value_or(
+              current->obj.contains("spec") ? current->obj["spec"].value("terminationGracePeriodSeconds", int64_t{30}) : 30);
+          bool scheduled = current->obj.contains("spec") && !getString(current->obj["spec"], "nodeName").empty();
+          bool terminal = current->obj.contains("status") &&
+                          (getString(current->obj["status"], "phase") == "Succeeded" ||
+                           getString(current->obj["status"], "phase") == "Failed");
+          if (scheduled && !terminal && grace > 0) {
+            int64_t prev = m.value("deletionGracePeriodSeconds", int64_t{-1});
+            if (!m.contains("deletionTimestamp") || grace < prev) {
+              m["deletionTimestamp"] = formatRfc3339(ctx_.clock->now() + std::chrono::seconds(grace));
+              m["deletionGracePeriodSeconds"] = grace;
+              d.obj = std::move(next);
+            } else {
+              d.op = WriteDecision::Op::kNone;
+              d.obj = current->obj;
+            }
+            *pending = true;
+            return d;
+          }
+          m["deletionGracePeriodSeconds"] = 0;
+        }
+        if (has_finalizers) {
+          if (m.contains("deletionTimestamp") && next == current->obj) {
+            d.op = WriteDecision::Op::kNone;
+          } else if (!m.contains("deletionTimestamp")) {
+            m["deletionTimestamp"] = now;
+            m["deletionGracePeriodSeconds"] = 0;
+          }
+          d.obj = std::move(next);
+          *pending = true;
+          return d;
+        }
+        d.op = WriteDecision::Op::kDelete;
+        d.obj = std::move(next);
+        return d;
+      };
+  guaranteedUpdate(
+      info, key,
+      [mutate = std::move(mutate), dry_run = opts->dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
+        auto d = mutate(current);
+        if (d && dry_run) d->op = WriteDecision::Op::kNone;
+        return d;
+      },
+      [done = std::move(done), pending](Result<WriteOutcome> r) {
+        if (!r) return done(errorResponse(r.status()));
+        done(jsonResponse(*pending ? 202 : 200, r->obj.dump()));
+      });
+}
+
+void Resources::removeCollection(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
+  // List with the request's selectors, then delete each item.
+  Request list_req = req;
+  list_req.method = "GET";
+  list_req.headers["accept"] = "application/json";
+  list_req.query.erase(std::remove_if(list_req.query.begin(), list_req.query.end(),
+                                      [](const auto& kv) { return kv.first == "limit" || kv.first == "continue"; }),
+                       list_req.query.end());
+  RequestInfo list_ri = ri;
+  list_ri.verb = "list";
+  list(list_ri, info, list_req, [this, ri, &info, req, done = std::move(done)](Response lr) mutable {
+    if (lr.status != 200) return done(std::move(lr));
+    auto parsed = parseJson(lr.body);
+    if (!parsed) return done(errorResponse(parsed.status()));
+    Json items = (*parsed)["items"];
+    struct State {
+      std::mutex mu;
+      Json deleted = Json::array();
+      size_t remaining;
+      Responder done;
+      std::string list_kind, api_version;
+    };
+    auto state = std::make_shared<State>();
+    state->remaining = items.size();
+    state->done = std::move(done);
+    state->list_kind = info.listKind();
+    state->api_version = info.apiVersion();
+    auto finish = [state] {
+      Json out = {{"kind", state->list_kind}, {"apiVersion", state->api_version}, {"metadata", Json::object()},
+                  {"items", state->deleted}};
+      state->done(jsonResponse(200, out.dump()));
+    };
+    if (items.empty()) return finish();
+    for (const auto& item : items) {
+      RequestInfo one = ri;
+      one.verb = "delete";
+      one.name = api::nameOf(item);
+      one.ns = api::namespaceOf(item);
+      remove(one, info, req, [state, finish](Response r) {
+        std::lock_guard lock(state->mu);
+        if (r.status == 200 || r.status == 202) {
+          auto j = parseJson(r.body);
+          if (j) state->deleted.push_back(std::move(*j));
+        }
+        if (--state->remaining == 0) finish();
+      });
+    }
+  });
+}
+
+void Resources::scale(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
+  std::string key = info.storeKey(ri.ns, ri.name);
+  auto toScale = [&info](const Json& obj) {
+    const Json* spec_r = api::atPath(obj, info.scale_spec_replicas);
+    const Json* status_r = api::atPath(obj, info.scale_status_replicas);
+    const Json* sel = api::atPath(obj, info.scale_selector);
+    std::string selector;
+    if (sel && sel->is_object()) {
+      if (auto* ml = find(*sel, "matchLabels"); ml && ml->is_object())
+        for (auto it = ml->begin(); it != ml->end(); ++it)
+          selector += (selector.empty() ? "" : ",") + it.key() + "=" + (it.value().is_string() ? it.value().get<std::string>() : it.value().dump());
+    }
+    const Json& m = obj["metadata"];
+    Json meta = {{"name", m.value("name", "")}, {"namespace", m.value("namespace", "")}, {"uid", m.value("uid", "")},
+                 {"resourceVersion", m.value("resourceVersion", "")}, {"creationTimestamp", m.value("creationTimestamp", "")}};
+    return Json{{"kind", "Scale"},
+                {"apiVersion", "autoscaling/v1"},
+                {"metadata", meta},
+                {"spec", {{"replicas", spec_r && spec_r->is_number() ? spec_r->get<int64_t>() : 0}}},
+                {"status", {{"replicas", status_r && status_r->is_number() ? status_r->get<int64_t>() : 0}, {"selector", selector}}}};
+  };
+  if (ri.verb == "get") {
+    ObjectPtr o = ctx_.cache->get(key);
+    if (!o) return done(errorResponse(notFound(info.qualifiedResource(), ri.name)));
+    return done(jsonResponse(200, toScale(o->obj).dump()));
+  }
+  if (ri.verb != "update" && ri.verb != "patch")
+    return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
+  Json patch_doc;
+  PatchType pt = PatchType::kMerge;
+  if (ri.verb == "patch") {
+    auto type = patchTypeOf(req);
+    if (!type) return done(errorResponse(type.status()));
+    pt = *type;
+    auto parsed = pt == PatchType::kApply ? parseYaml(req.body) : parseJson(req.body);
+    if (!parsed) return done(errorResponse(parsed.status()));
+    patch_doc = std::move(*parsed);
+  } else {
+    auto parsed = decodeBody(req);
+    if (!parsed) return done(errorResponse(parsed.status()));
+    patch_doc = std::move(*parsed);
+  }
+  bool dry_run = isDryRun(req);
+  guaranteedUpdate(
+      info, key,
+      [this, &info, toScale, patch_doc = std::move(patch_doc), pt, verb = ri.verb, name = ri.name,
+       dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
+        if (!current) return notFound(info.qualifiedResource(), name);
+        Json scale_obj = toScale(current->obj);
+        Json next_scale;
+        if (verb == "update") {
+          next_scale = patch_doc;
+        } else {
+          auto p = applyPatch(pt, scale_obj, patch_doc);
+          if (!p) return p.status();
+          next_scale = std::move(*p);
+        }
+        std::string rv = clientResourceVersion(next_scale);
+        bool precondition = verb == "update" && !rv.empty();
+        if (!rv.empty() && rv != std::to_string(current->mod_revision))
+          return conflict(info.qualifiedResource(), name,
+                          "the object has been modified; please apply your changes to the latest version and try again");
+        const Json* replicas = api::atPath(next_scale, "spec.replicas");
+        if (!replicas || !replicas->is_number_integer() || replicas->get<int64_t>() < 0) {
+          Status st(Code::kInvalid, fmt::format("Scale.autoscaling \"{}\" is invalid: spec.replicas: Invalid value: {}: must be greater than or equal to 0",
+                                                name, replicas ? replicas->dump() : "null"));
+          st.causes.push_back({"FieldValueInvalid", "must be greater than or equal to 0", "spec.replicas"});
+          return st;
+        }
+        Json next = current->obj;
+        *api::atPath(next, info.scale_spec_replicas, true) = replicas->get<int64_t>();
+        if (auto st = admitUpdate(ctx_, info, "scale", next, current->obj); !st) return st;
+        WriteDecision d = decide(current, std::move(next), precondition);
+        if (dry_run) d.op = WriteDecision::Op::kNone;
+        return d;
+      },
+      [done = std::move(done), toScale](Result<WriteOutcome> r) {
+        if (!r) return done(errorResponse(r.status()));
+        done(jsonResponse(200, toScale(r->obj).dump()));
+      });
+}
+
+void Resources::serve(const RequestInfo& ri, const api::ResourceInfo& info, Request req, Responder done) {
+  if (info.namespaced && ri.ns.empty() && ri.verb != "list" && ri.verb != "watch") {
+    return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+  }
+  if (!info.namespaced && !ri.ns.empty()) {
+    return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+  }
+  if (ri.subresource == "scale") {
+    if (!info.has_scale) return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+    return scale(ri, info, req, std::move(done));
+  }
+  if (!ri.subresource.empty()) {
+    bool ok = ri.subresource == "status" && info.has_status;
+    if (!ok) return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+    if (ri.verb == "get") return get(ri, info, req, std::move(done));
+    if (ri.verb == "update") return update(ri, info, req, std::move(done));
+    if (ri.verb == "patch") return patch(ri, info, req, std::move(done));
+    return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
+  }
+  const std::string& v = ri.verb;
+  if (v == "get") return get(ri, info, req, std::move(done));
+  if (v == "list") return list(ri, info, req, std::move(done));
+  if (v == "watch") return watch(ri, info, req, std::move(done));
+  if (v == "create") return create(ri, info, req, std::move(done));
+  if (v == "update") return update(ri, info, req, std::move(done));
+  if (v == "patch") return patch(ri, info, req, std::move(done));
+  if (v == "delete") return remove(ri, info, req, std::move(done));
+  if (v == "deletecollection") {
+    if (std::find(info.verbs.begin(), info.verbs.end(), "deletecollection") == info.verbs.end())
+      return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
+    return removeCollection(ri, info, req, std::move(done));
+  }
+  done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
+}
+
+}  // namespace capstan::apiserver

@@ -1,0 +1,82 @@
+#pragma once
+// Private to the API server: the generic REST handlers for every kind in
+// the registry (get, list, watch, create, update, patch, delete,
+// deletecollection, and the status and scale subresources).
+
+#include <functional>
+#include <memory>
+
+#include "api/registry.h"
+#include "api/table.h"
+#include "apiserver/http.h"
+#include "apiserver/metrics.h"
+#include "apiserver/object_cache.h"
+#include "apiserver/request_info.h"
+#include "apiserver/service_ips.h"
+#include "common/clock.h"
+#include "store/store.h"
+
+namespace capstan::apiserver {
+
+struct ServerContext {
+  const api::Registry* registry = nullptr;
+  store::Store* store = nullptr;
+  ObjectCache* cache = nullptr;
+  Metrics* metrics = nullptr;
+  const Clock* clock = nullptr;
+  ServiceAllocator* services = nullptr;
+};
+
+// What a write does, decided from the current object (null if absent).
+struct WriteDecision {
+  enum class Op { kPut, kDelete, kNone };
+  Op op = Op::kPut;
+  Json obj;  // the object to store (kPut) or to return (kDelete/kNone)
+  // The client named a resourceVersion: a lost race is a 409, not a retry.
+  bool client_precondition = false;
+};
+
+struct WriteOutcome {
+  Json obj;  // as stored, with resourceVersion
+  bool created = false;
+  bool deleted = false;
+};
+
+using Mutator = std::function<Result<WriteDecision>(const ObjectPtr& current)>;
+using WriteDone = std::function<void(Result<WriteOutcome>)>;
+
+class Resources {
+ public:
+  explicit Resources(ServerContext ctx) : ctx_(ctx) {}
+  void serve(const RequestInfo& ri, const api::ResourceInfo& info, Request req, Responder done);
+
+  // Reads the current object, applies `mutate`, and writes the result with
+  // compare-and-swap, retrying on a lost race unless the client gave a
+  // precondition. Runs `done` on the store's thread.
+  void guaranteedUpdate(const api::ResourceInfo& info, std::string key, Mutator mutate, WriteDone done,
+                        int attempt = 0);
+
+ private:
+  void get(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void list(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void watch(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void create(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void update(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void patch(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void remove(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void removeCollection(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void scale(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+
+  ServerContext ctx_;
+};
+
+// Shared pieces of the handlers (resource_common.cc).
+bool wantsTable(const Request& req);
+api::IncludeObject includeObjectParam(const Request& req);
+// Parses a request body as JSON or YAML per its Content-Type.
+Result<Json> decodeBody(const Request& req);
+// The object as the client should see it: stored JSON with resourceVersion.
+Json withResourceVersion(Json obj, int64_t revision);
+bool isDryRun(const Request& req);
+
+}  // namespace capstan::apiserver

@@ -1,0 +1,79 @@
+// capstan: one binary, a few roles (server now; agent, image, snapshot to come).
+// Flag parsing and wiring only.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "apiserver/api_server.h"
+#include "cmd/config_file.h"
+#include "common/log.h"
+
+namespace {
+
+int runServer(const capstan::apiserver::ApiServerOptions& opts, bool disable_agent) {
+  using namespace capstan;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // threads started below inherit the mask
+
+  auto server = apiserver::ApiServer::start(opts);
+  if (!server) {
+    LOG_ERROR("server failed to start", "error", server.status().message());
+    return 1;
+  }
+  if (!disable_agent) {
+    LOG_WARN("the node agent is not built yet; running the control plane only (as with --disable-agent)");
+  }
+  std::fprintf(stderr,
+               "\ncapstan is running. Point kubectl at it:\n\n  export KUBECONFIG=%s\n  kubectl get namespaces\n\n",
+               (*server)->kubeconfigPath().c_str());
+  int sig = 0;
+  sigwait(&set, &sig);
+  LOG_INFO("shutting down", "signal", sig);
+  (*server)->stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace capstan;
+  CLI::App app{"capstan: a container orchestrator that speaks the Kubernetes API, in one small binary"};
+  app.require_subcommand(1);
+  app.config_formatter(std::make_shared<cmd::YamlConfig>());
+  app.set_config("--config", "", "Read flags from a YAML file (flag names as keys)");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "Log level: debug, info, warn, error")->capture_default_str();
+
+  apiserver::ApiServerOptions opts;
+  opts.data_dir = "/var/lib/capstan";
+  bool disable_agent = false;
+  auto* server = app.add_subcommand("server", "Run the API server (and, later, controllers, scheduler and a node agent)");
+  server->add_option("-d,--data-dir", opts.data_dir, "Folder to hold state")->capture_default_str();
+  server->add_option("--https-listen-port", opts.port, "HTTPS listen port (0 picks a free one)")->capture_default_str();
+  server->add_option("--bind-address", opts.bind_address, "Address to listen on")->capture_default_str();
+  server->add_option("--write-kubeconfig,-o", opts.write_kubeconfig,
+                     "Also write the admin kubeconfig to this path (it is always at <data-dir>/kubeconfig.yaml)");
+  server->add_option("--tls-san", opts.tls_sans, "Additional host name or IP as a Subject Alternative Name in the serving certificate");
+  server->add_option("-t,--token", opts.token, "Shared secret used to join agents (generated into <data-dir>/token when empty)");
+  server->add_option("--token-auth-file", opts.token_auth_file, "CSV file of bearer tokens: token,user,uid,\"group1,group2\"");
+  server->add_flag("--disable-agent", disable_agent, "Do not run a node agent in this process")->capture_default_str();
+  server->add_option("--datastore-endpoint", opts.datastore_endpoint,
+                     "Store: sqlite://PATH (default <data-dir>/db/state.db) or memory:// (not durable)");
+  server->add_option("--cluster-cidr", opts.cluster_cidr, "IPv4 network CIDR for pod IPs")->capture_default_str();
+  server->add_option("--service-cidr", opts.service_cidr, "IPv4 network CIDR for service IPs")->capture_default_str();
+  server->add_option("--watch-cache-window", opts.watch_window, "Recent events kept for resuming watches")->capture_default_str();
+  server->add_option("--threads", opts.threads, "HTTP I/O threads")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (log_level == "debug") log::setLevel(log::Level::kDebug);
+  else if (log_level == "warn") log::setLevel(log::Level::kWarn);
+  else if (log_level == "error") log::setLevel(log::Level::kError);
+
+  if (server->parsed()) return runServer(opts, disable_agent);
+  return 0;
+}
