@@ -11,6 +11,7 @@ PACKAGES=(
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libsqlite3-dev libssl-dev libyaml-cpp-dev
   libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
+  libprotobuf-dev
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl

@@ -26,7 +26,8 @@ void setIfNull(Json& obj, const char* k, Json v) {
 void setIfEmpty(Json& obj, const char* k, const char* v) {
   if (!obj.is_object()) return;
   auto it = obj.find(k);
-  if (it == obj.end() || it->is_null() || (it->is_string() && it->get_ref<const std::string&>().empty())) obj[k] = v;
+  if (it == obj.end() || it->is_null() || (it->is_string() && it->get_ref<const std::string&>().empty()))
+    obj[k] = v;
 }
 
 // A Go integer field: defaulted when 0.
@@ -127,8 +128,8 @@ std::string imageTag(const std::string& image) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '/';
   });
   bool tag_ok = std::all_of(tag.begin(), tag.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
   if (!path_ok || !tag_ok || tag.size() > 128) return "";
   if (tag.empty() && !digest) return "latest";
@@ -178,11 +179,36 @@ void defaultContainer(Json& c) {
 
 // Keys of core/v1 VolumeSource (kept in step with validation_pod.cc).
 const char* const kVolumeSources[] = {
-    "emptyDir",  "hostPath",  "gitRepo",       "gcePersistentDisk",    "awsElasticBlockStore", "secret",
-    "nfs",       "iscsi",     "glusterfs",     "flocker",              "persistentVolumeClaim", "rbd",
-    "cinder",    "cephfs",    "quobyte",       "downwardAPI",          "fc",                   "flexVolume",
-    "configMap", "azureFile", "vsphereVolume", "photonPersistentDisk", "portworxVolume",       "azureDisk",
-    "storageos", "projected", "scaleIO",       "csi",                  "ephemeral",            "image",
+    "emptyDir",
+    "hostPath",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flocker",
+    "persistentVolumeClaim",
+    "rbd",
+    "cinder",
+    "cephfs",
+    "quobyte",
+    "downwardAPI",
+    "fc",
+    "flexVolume",
+    "configMap",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "storageos",
+    "projected",
+    "scaleIO",
+    "csi",
+    "ephemeral",
+    "image",
 };
 
 constexpr int64_t kDefaultMode = 0644;  // 420
@@ -241,7 +267,8 @@ void defaultPodSpec(Json& spec) {
   setIfNull(spec, "securityContext", Json::object());
   setIfNull(spec, "terminationGracePeriodSeconds", 30);
   setIfEmpty(spec, "schedulerName", "default-scheduler");
-  for (const char* k : {"containers", "initContainers", "ephemeralContainers"}) forEachObject(spec, k, defaultContainer);
+  for (const char* k : {"containers", "initContainers", "ephemeralContainers"})
+    forEachObject(spec, k, defaultContainer);
   forEachObject(spec, "volumes", defaultVolume);
   // The deprecated serviceAccount mirrors serviceAccountName both ways
   // (conversion, not defaulting, but visible the same way).
@@ -294,7 +321,8 @@ void defaultPod(Json& obj) {
         forEachObject(c, "ports", [](Json& p) {
           if (unset(p, "containerPort")) return;
           auto it = p.find("hostPort");
-          if (it == p.end() || it->is_null() || (it->is_number() && it->get<double>() == 0)) p["hostPort"] = p["containerPort"];
+          if (it == p.end() || it->is_null() || (it->is_number() && it->get<double>() == 0))
+            p["hostPort"] = p["containerPort"];
         });
       });
   }
@@ -417,7 +445,8 @@ void defaultJob(Json& obj) {
       forEachObject(rule, "onPodConditions", [](Json& pattern) { setIfEmpty(pattern, "status", "True"); });
     });
   }
-  setIfNull(*spec, "podReplacementPolicy", existing(*spec, "podFailurePolicy") ? "Failed" : "TerminatingOrFailed");
+  setIfNull(*spec, "podReplacementPolicy",
+            existing(*spec, "podFailurePolicy") ? "Failed" : "TerminatingOrFailed");
   defaultPodTemplate(*spec);
 }
 
@@ -459,7 +488,8 @@ void defaultService(Json& obj) {
                 (tp->is_string() && tp->get_ref<const std::string&>().empty());
     if (zero) p["targetPort"] = unset(p, "port") ? Json(0) : p["port"];
   });
-  bool externally = type == "LoadBalancer" || type == "NodePort" || (type == "ClusterIP" && hasEntries(*spec, "externalIPs"));
+  bool externally = type == "LoadBalancer" || type == "NodePort" ||
+                    (type == "ClusterIP" && hasEntries(*spec, "externalIPs"));
   if (externally) setIfEmpty(*spec, "externalTrafficPolicy", "Cluster");
   if (type == "NodePort" || type == "LoadBalancer" || type == "ClusterIP")
     setIfNull(*spec, "internalTrafficPolicy", "Cluster");
@@ -470,7 +500,8 @@ void defaultService(Json& obj) {
   // clusterIPs agree, and the IP family fields are filled for a
   // single-stack IPv4 cluster.
   std::string cluster_ip = stringAt(*spec, "clusterIP");
-  if (!hasEntries(*spec, "clusterIPs") && !cluster_ip.empty()) (*spec)["clusterIPs"] = Json::array({cluster_ip});
+  if (!hasEntries(*spec, "clusterIPs") && !cluster_ip.empty())
+    (*spec)["clusterIPs"] = Json::array({cluster_ip});
   if (cluster_ip.empty() && hasEntries(*spec, "clusterIPs") && (*spec)["clusterIPs"][0].is_string()) {
     cluster_ip = (*spec)["clusterIPs"][0].get<std::string>();
     (*spec)["clusterIP"] = cluster_ip;
@@ -548,7 +579,8 @@ void defaultLimitRange(Json& obj) {
     if (stringAt(item, "type") != "Container") return;
     // default <- max, defaultRequest <- default, then min.
     Json def = item.contains("default") && item["default"].is_object() ? item["default"] : Json::object();
-    Json req = item.contains("defaultRequest") && item["defaultRequest"].is_object() ? item["defaultRequest"] : Json::object();
+    Json req = item.contains("defaultRequest") && item["defaultRequest"].is_object() ? item["defaultRequest"]
+                                                                                     : Json::object();
     auto fill = [](Json& dst, const Json& src) {
       if (!src.is_object()) return;
       for (auto it = src.begin(); it != src.end(); ++it)
@@ -569,21 +601,34 @@ void applyDefaults(const ResourceInfo& info, Json& obj) {
   const std::string& g = info.group;
   const std::string& k = info.kind;
   if (g.empty()) {
-    if (k == "Pod") defaultPod(obj);
-    else if (k == "Service") defaultService(obj);
-    else if (k == "Namespace") defaultNamespace(obj);
-    else if (k == "Secret") defaultSecret(obj);
-    else if (k == "Node") defaultNode(obj);
-    else if (k == "Endpoints") defaultEndpoints(obj);
-    else if (k == "LimitRange") defaultLimitRange(obj);
+    if (k == "Pod")
+      defaultPod(obj);
+    else if (k == "Service")
+      defaultService(obj);
+    else if (k == "Namespace")
+      defaultNamespace(obj);
+    else if (k == "Secret")
+      defaultSecret(obj);
+    else if (k == "Node")
+      defaultNode(obj);
+    else if (k == "Endpoints")
+      defaultEndpoints(obj);
+    else if (k == "LimitRange")
+      defaultLimitRange(obj);
   } else if (g == "apps") {
-    if (k == "Deployment") defaultDeployment(obj);
-    else if (k == "ReplicaSet") defaultReplicaSet(obj);
-    else if (k == "DaemonSet") defaultDaemonSet(obj);
-    else if (k == "StatefulSet") defaultStatefulSet(obj);
+    if (k == "Deployment")
+      defaultDeployment(obj);
+    else if (k == "ReplicaSet")
+      defaultReplicaSet(obj);
+    else if (k == "DaemonSet")
+      defaultDaemonSet(obj);
+    else if (k == "StatefulSet")
+      defaultStatefulSet(obj);
   } else if (g == "batch") {
-    if (k == "Job") defaultJob(obj);
-    else if (k == "CronJob") defaultCronJob(obj);
+    if (k == "Job")
+      defaultJob(obj);
+    else if (k == "CronJob")
+      defaultCronJob(obj);
   } else if (g == "discovery.k8s.io") {
     if (k == "EndpointSlice") defaultEndpointSlice(obj);
   }

@@ -50,7 +50,8 @@ void validateAnnotations(const Json* annotations, const std::string& fld, ErrorL
   int64_t total = 0;
   for (auto it = object(annotations).begin(); it != object(annotations).end(); ++it) {
     std::string lower = it.key();
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     for (auto& m : qualifiedNameErrors(lower)) errs.invalid(fld, goQuote(it.key()), m);
     total += static_cast<int64_t>(it.key().size() + str(&it.value()).size());
   }
@@ -67,17 +68,20 @@ void validateLabelSelector(const Json* selector, const std::string& fld, ErrorLi
     std::string op = str(get(e, "operator"));
     auto values = stringList(get(e, "values"));
     if (op == "In" || op == "NotIn") {
-      if (values.empty()) errs.required(child(p, "values"), "must be specified when `operator` is 'In' or 'NotIn'");
+      if (values.empty())
+        errs.required(child(p, "values"), "must be specified when `operator` is 'In' or 'NotIn'");
     } else if (op == "Exists" || op == "DoesNotExist") {
       if (!values.empty())
-        errs.forbidden(child(p, "values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+        errs.forbidden(child(p, "values"),
+                       "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
     } else {
       errs.invalid(child(p, "operator"), goQuote(op), "not a valid selector operator");
     }
     std::string k = str(get(e, "key"));
     for (auto& m : qualifiedNameErrors(k)) errs.invalid(child(p, "key"), goQuote(k), m);
     for (size_t j = 0; j < values.size(); ++j)
-      for (auto& m : labelValueErrors(values[j])) errs.invalid(index(child(p, "values"), j), goQuote(values[j]), m);
+      for (auto& m : labelValueErrors(values[j]))
+        errs.invalid(index(child(p, "values"), j), goQuote(values[j]), m);
   }
 }
 
@@ -88,7 +92,8 @@ bool selectorConvertible(const Json* selector) {
 }
 
 bool selectorIsEmpty(const Json* selector) {
-  return selector && !hasEntries(get(selector, "matchLabels")) && !hasEntries(get(selector, "matchExpressions"));
+  return selector && !hasEntries(get(selector, "matchLabels")) &&
+         !hasEntries(get(selector, "matchExpressions"));
 }
 
 bool selectorMatches(const Json* selector, const Json* labels) {
@@ -165,8 +170,10 @@ void validateOwnerReferences(const Json* refs, const std::string& fld, ErrorList
   std::string first_controller;
   for (const auto& ref : array(refs)) {
     std::string api_version = str(get(ref, "apiVersion"));
-    std::string version = api_version.substr(api_version.find('/') == std::string::npos ? 0 : api_version.find('/') + 1);
-    if (version.empty()) errs.invalid(child(fld, "apiVersion"), goQuote(api_version), "version must not be empty");
+    std::string version =
+        api_version.substr(api_version.find('/') == std::string::npos ? 0 : api_version.find('/') + 1);
+    if (version.empty())
+      errs.invalid(child(fld, "apiVersion"), goQuote(api_version), "version must not be empty");
     std::string kind = str(get(ref, "kind"));
     if (kind.empty()) errs.invalid(child(fld, "kind"), goQuote(kind), "kind must not be empty");
     std::string name = str(get(ref, "name"));
@@ -199,7 +206,8 @@ void validateFinalizers(const Json* finalizers, bool kube_check, const std::stri
   if (!kube_check) return;
   for (size_t i = 0; i < names.size(); ++i)
     if (names[i].find('/') == std::string::npos && !isStandardFinalizer(names[i]))
-      errs.invalid(index(fld, i), goQuote(names[i]), "name is neither a standard finalizer name nor is it fully qualified");
+      errs.invalid(index(fld, i), goQuote(names[i]),
+                   "name is neither a standard finalizer name nor is it fully qualified");
 }
 
 }  // namespace
@@ -251,7 +259,8 @@ void validateObjectMetaUpdate(const Json* meta, const Json* old_meta, ErrorList&
                     goQuote(str(get(meta, "namespace"))));
   // BeforeUpdate fills these from the stored object when the client omits them.
   for (const char* k : {"uid", "creationTimestamp"}) {
-    if (get(meta, k)) validateImmutable(get(meta, k), get(old_meta, k), child(fld, k), errs, goQuote(str(get(meta, k))));
+    if (get(meta, k))
+      validateImmutable(get(meta, k), get(old_meta, k), child(fld, k), errs, goQuote(str(get(meta, k))));
   }
   validateLabels(get(meta, "labels"), child(fld, "labels"), errs);
   validateAnnotations(get(meta, "annotations"), child(fld, "annotations"), errs);
@@ -294,7 +303,8 @@ void noChecks(const Json&, ErrorList&) {}
 // core/v1 Events get no metadata validation upstream (legacy clients);
 // storage still needs a name.
 void coreEventCreate(const Json& obj, ErrorList& errs) {
-  if (str(path(obj, {"metadata", "name"})).empty()) errs.required("metadata.name", "name or generateName is required");
+  if (str(path(obj, {"metadata", "name"})).empty())
+    errs.required("metadata.name", "name or generateName is required");
   validateCoreEvent(obj, errs);
 }
 
@@ -326,14 +336,19 @@ const KindRules kRules[] = {
     {"", "LimitRange", nameIsDnsSubdomain, true, false, validateLimitRange, nullptr},
     {"", "ResourceQuota", nameIsDnsSubdomain, true, false, validateResourceQuota, nullptr},
     {"", "Event", nameIsDnsSubdomain, true, true, coreEventCreate, coreEventUpdate},
-    {"apps", "Deployment", nameIsDnsSubdomain, true, false, asCreate<validateDeployment>, asUpdate<validateDeployment>},
-    {"apps", "ReplicaSet", nameIsDnsSubdomain, true, false, asCreate<validateReplicaSet>, asUpdate<validateReplicaSet>},
-    {"apps", "DaemonSet", nameIsDnsSubdomain, true, false, asCreate<validateDaemonSet>, asUpdate<validateDaemonSet>},
-    {"apps", "StatefulSet", nameIsDnsLabel, true, false, asCreate<validateStatefulSet>, asUpdate<validateStatefulSet>},
+    {"apps", "Deployment", nameIsDnsSubdomain, true, false, asCreate<validateDeployment>,
+     asUpdate<validateDeployment>},
+    {"apps", "ReplicaSet", nameIsDnsSubdomain, true, false, asCreate<validateReplicaSet>,
+     asUpdate<validateReplicaSet>},
+    {"apps", "DaemonSet", nameIsDnsSubdomain, true, false, asCreate<validateDaemonSet>,
+     asUpdate<validateDaemonSet>},
+    {"apps", "StatefulSet", nameIsDnsLabel, true, false, asCreate<validateStatefulSet>,
+     asUpdate<validateStatefulSet>},
     {"apps", "ControllerRevision", nameIsDnsSubdomain, true, false, asCreate<validateControllerRevision>,
      asUpdate<validateControllerRevision>},
     {"batch", "Job", nameIsDnsSubdomain, true, false, asCreate<validateJob>, asUpdate<validateJob>},
-    {"batch", "CronJob", nameIsDnsSubdomain, true, false, asCreate<validateCronJob>, asUpdate<validateCronJob>},
+    {"batch", "CronJob", nameIsDnsSubdomain, true, false, asCreate<validateCronJob>,
+     asUpdate<validateCronJob>},
     {"coordination.k8s.io", "Lease", nameIsDnsSubdomain, false, false, validateLease, nullptr},
     {"discovery.k8s.io", "EndpointSlice", nameIsDnsSubdomain, true, true, asCreate<validateEndpointSlice>,
      asUpdate<validateEndpointSlice>},
@@ -382,6 +397,7 @@ Status validateObject(const ResourceInfo& info, const Json& obj, const Json* old
     } else {
       MetaRules meta_rules;
       meta_rules.namespaced = info.namespaced;
+      meta_rules.kube_finalizers = false;  // custom resources may use any qualified finalizer
       if (rules) {
         meta_rules.name_fn = rules->name_fn;
         meta_rules.kube_finalizers = rules->kube_finalizers;

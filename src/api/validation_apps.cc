@@ -8,18 +8,23 @@
 namespace capstan::api::vdetail {
 namespace {
 
-std::string templateLabels(const Json* tmpl) { return goValue(path(tmpl ? *tmpl : Json(), {"metadata", "labels"})); }
+std::string templateLabels(const Json* tmpl) {
+  return goValue(path(tmpl ? *tmpl : Json(), {"metadata", "labels"}));
+}
 
 // ValidatePodTemplateSpecForReplicaSet (also used by Deployment).
 void validateTemplateForReplicaSet(const Json* tmpl, const Json* selector, const std::string& fld,
                                    const char* owner, ErrorList& errs) {
   // labels.Selector.Empty() is true only for a non-nil selector without requirements.
-  if (!selectorIsEmpty(selector) && !selectorMatches(selector, path(tmpl ? *tmpl : Json(), {"metadata", "labels"})))
-    errs.invalid(child(child(fld, "metadata"), "labels"), templateLabels(tmpl), "`selector` does not match template `labels`");
+  if (!selectorIsEmpty(selector) &&
+      !selectorMatches(selector, path(tmpl ? *tmpl : Json(), {"metadata", "labels"})))
+    errs.invalid(child(child(fld, "metadata"), "labels"), templateLabels(tmpl),
+                 "`selector` does not match template `labels`");
   validatePodTemplateSpec(tmpl, fld, errs);
   const Json* spec = get(tmpl, "spec");
   std::string restart = str(get(spec, "restartPolicy"));
-  if (restart != "Always") errs.notSupported(child(child(fld, "spec"), "restartPolicy"), goQuote(restart), {"Always"});
+  if (restart != "Always")
+    errs.notSupported(child(child(fld, "spec"), "restartPolicy"), goQuote(restart), {"Always"});
   if (get(spec, "activeDeadlineSeconds"))
     errs.forbidden(child(child(fld, "spec"), "activeDeadlineSeconds"),
                    std::string("activeDeadlineSeconds in ") + owner + " is not Supported");
@@ -33,7 +38,8 @@ bool validateRequiredSelector(const Json* selector, const char* owner_lower, Err
   } else {
     validateLabelSelector(selector, "spec.selector", errs);
     if (selectorIsEmpty(selector))
-      errs.invalid("spec.selector", renderSelector(selector), std::string("empty selector is invalid for ") + owner_lower);
+      errs.invalid("spec.selector", renderSelector(selector),
+                   std::string("empty selector is invalid for ") + owner_lower);
   }
   return selectorConvertible(selector);
 }
@@ -46,7 +52,8 @@ void validateSelectorImmutable(const Json& obj, const Json* old, ErrorList& errs
 
 std::string strategyValue(const Json* strategy) {
   return "{\"Type\":" + goJson(Json(str(get(strategy, "type")))) + ",\"RollingUpdate\":" +
-         (get(strategy, "rollingUpdate") ? goJson(*get(strategy, "rollingUpdate")) : std::string("null")) + "}";
+         (get(strategy, "rollingUpdate") ? goJson(*get(strategy, "rollingUpdate")) : std::string("null")) +
+         "}";
 }
 
 void validateDeploymentStrategy(const Json* strategy, ErrorList& errs) {
@@ -54,7 +61,8 @@ void validateDeploymentStrategy(const Json* strategy, ErrorList& errs) {
   std::string type = str(get(strategy, "type"));
   const Json* ru = get(strategy, "rollingUpdate");
   if (type == "Recreate") {
-    if (ru) errs.forbidden(child(fld, "rollingUpdate"), "may not be specified when strategy `type` is 'Recreate'");
+    if (ru)
+      errs.forbidden(child(fld, "rollingUpdate"), "may not be specified when strategy `type` is 'Recreate'");
   } else if (type == "RollingUpdate") {
     if (!ru) {
       errs.required(child(fld, "rollingUpdate"), "this should be defaulted and never be nil");
@@ -96,7 +104,8 @@ void validateDaemonSetUpdateStrategy(const Json* strategy, ErrorList& errs) {
   bool has_unavailable = intOrPercentValue(mu) != 0;
   bool has_surge = intOrPercentValue(ms) != 0;
   if (has_unavailable && has_surge) {
-    errs.invalid(child(p, "maxSurge"), intOrStringValue(ms), "may not be set when maxUnavailable is non-zero");
+    errs.invalid(child(p, "maxSurge"), intOrStringValue(ms),
+                 "may not be set when maxUnavailable is non-zero");
   } else if (!has_unavailable && !has_surge) {
     errs.required(child(p, "maxUnavailable"), "cannot be 0 when maxSurge is 0");
   }
@@ -119,7 +128,8 @@ void validateDeployment(const Json& obj, const Json* old, ErrorList& errs) {
   if (auto pds = integer(get(spec, "progressDeadlineSeconds"))) {
     validateNonnegative(get(spec, "progressDeadlineSeconds"), "spec.progressDeadlineSeconds", errs);
     if (*pds <= integer(get(spec, "minReadySeconds")).value_or(0))
-      errs.invalid("spec.progressDeadlineSeconds", std::to_string(*pds), "must be greater than minReadySeconds");
+      errs.invalid("spec.progressDeadlineSeconds", std::to_string(*pds),
+                   "must be greater than minReadySeconds");
   }
   validateSelectorImmutable(obj, old, errs);
 }
@@ -143,16 +153,20 @@ void validateDaemonSet(const Json& obj, const Json* old, ErrorList& errs) {
   const Json* selector = get(spec, "selector");
   const Json* tmpl = get(spec, "template");
   validateLabelSelector(selector, "spec.selector", errs);
-  if (selectorConvertible(selector) && !selectorMatches(selector, path(tmpl ? *tmpl : Json(), {"metadata", "labels"})))
-    errs.invalid("spec.template.metadata.labels", templateLabels(tmpl), "`selector` does not match template `labels`");
+  if (selectorConvertible(selector) &&
+      !selectorMatches(selector, path(tmpl ? *tmpl : Json(), {"metadata", "labels"})))
+    errs.invalid("spec.template.metadata.labels", templateLabels(tmpl),
+                 "`selector` does not match template `labels`");
   if (selectorIsEmpty(selector))
     errs.invalid("spec.selector", renderSelector(selector), "empty selector is invalid for daemonset");
   validatePodTemplateSpec(tmpl, "spec.template", errs);
   const Json* pod_spec = get(tmpl, "spec");
   std::string restart = str(get(pod_spec, "restartPolicy"));
-  if (restart != "Always") errs.notSupported("spec.template.spec.restartPolicy", goQuote(restart), {"Always"});
+  if (restart != "Always")
+    errs.notSupported("spec.template.spec.restartPolicy", goQuote(restart), {"Always"});
   if (get(pod_spec, "activeDeadlineSeconds"))
-    errs.forbidden("spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in DaemonSet is not Supported");
+    errs.forbidden("spec.template.spec.activeDeadlineSeconds",
+                   "activeDeadlineSeconds in DaemonSet is not Supported");
   validateNonnegative(get(spec, "minReadySeconds"), "spec.minReadySeconds", errs);
   validateNonnegative(get(spec, "templateGeneration"), "spec.templateGeneration", errs);
   validateDaemonSetUpdateStrategy(get(spec, "updateStrategy"), errs);
@@ -175,7 +189,9 @@ void validateStatefulSet(const Json& obj, const Json* old, ErrorList& errs) {
   if (type.empty()) {
     errs.required("spec.updateStrategy");
   } else if (type == "OnDelete") {
-    if (ru) errs.invalid("spec.updateStrategy.rollingUpdate", goJson(*ru), "only allowed for updateStrategy 'RollingUpdate'");
+    if (ru)
+      errs.invalid("spec.updateStrategy.rollingUpdate", goJson(*ru),
+                   "only allowed for updateStrategy 'RollingUpdate'");
   } else if (type == "RollingUpdate") {
     if (ru) {
       validateNonnegative(get(ru, "partition"), "spec.updateStrategy.rollingUpdate.partition", errs);
@@ -194,7 +210,8 @@ void validateStatefulSet(const Json& obj, const Json* old, ErrorList& errs) {
     for (const char* k : {"whenDeleted", "whenScaled"}) {
       std::string v = str(get(policy, k));
       if (v != "Retain" && v != "Delete")
-        errs.notSupported(child("spec.persistentVolumeClaimRetentionPolicy", k), goQuote(v), {"Retain", "Delete"});
+        errs.notSupported(child("spec.persistentVolumeClaimRetentionPolicy", k), goQuote(v),
+                          {"Retain", "Delete"});
     }
   }
   validateNonnegative(get(spec, "replicas"), "spec.replicas", errs);
@@ -207,17 +224,22 @@ void validateStatefulSet(const Json& obj, const Json* old, ErrorList& errs) {
     // ValidatePodTemplateSpecForStatefulSet checks the template's metadata
     // only: upstream defers pod spec checks to pod creation because volume
     // mounts may name volumeClaimTemplates.
-    if (!selectorIsEmpty(selector) && !selectorMatches(selector, path(tmpl ? *tmpl : Json(), {"metadata", "labels"})))
-      errs.invalid("spec.template.metadata.labels", templateLabels(tmpl), "`selector` does not match template `labels`");
+    if (!selectorIsEmpty(selector) &&
+        !selectorMatches(selector, path(tmpl ? *tmpl : Json(), {"metadata", "labels"})))
+      errs.invalid("spec.template.metadata.labels", templateLabels(tmpl),
+                   "`selector` does not match template `labels`");
     validateLabels(path(tmpl ? *tmpl : Json(), {"metadata", "labels"}), "spec.template.labels", errs);
-    validateAnnotations(path(tmpl ? *tmpl : Json(), {"metadata", "annotations"}), "spec.template.annotations", errs);
+    validateAnnotations(path(tmpl ? *tmpl : Json(), {"metadata", "annotations"}), "spec.template.annotations",
+                        errs);
   } else {
     errs.invalid("spec.selector", renderSelector(selector), "");
   }
   std::string restart = str(path(tmpl ? *tmpl : Json(), {"spec", "restartPolicy"}));
-  if (restart != "Always") errs.notSupported("spec.template.spec.restartPolicy", goQuote(restart), {"Always"});
+  if (restart != "Always")
+    errs.notSupported("spec.template.spec.restartPolicy", goQuote(restart), {"Always"});
   if (path(tmpl ? *tmpl : Json(), {"spec", "activeDeadlineSeconds"}))
-    errs.forbidden("spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in StatefulSet is not Supported");
+    errs.forbidden("spec.template.spec.activeDeadlineSeconds",
+                   "activeDeadlineSeconds in StatefulSet is not Supported");
 
   if (!old) return;
   Json munged = spec ? *spec : Json::object();

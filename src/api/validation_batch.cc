@@ -19,8 +19,8 @@ struct Bounds {
   const std::map<std::string, int64_t>* names;
 };
 
-const std::map<std::string, int64_t> kMonthNames = {{"jan", 1}, {"feb", 2}, {"mar", 3}, {"apr", 4},
-                                                    {"may", 5}, {"jun", 6}, {"jul", 7}, {"aug", 8},
+const std::map<std::string, int64_t> kMonthNames = {{"jan", 1}, {"feb", 2},  {"mar", 3},  {"apr", 4},
+                                                    {"may", 5}, {"jun", 6},  {"jul", 7},  {"aug", 8},
                                                     {"sep", 9}, {"oct", 10}, {"nov", 11}, {"dec", 12}};
 const std::map<std::string, int64_t> kDowNames = {{"sun", 0}, {"mon", 1}, {"tue", 2}, {"wed", 3},
                                                   {"thu", 4}, {"fri", 5}, {"sat", 6}};
@@ -44,10 +44,14 @@ std::string parseInt(const std::string& expr, int64_t& out) {
     neg = digits[0] == '-';
     digits = digits.substr(1);
   }
-  bool ok = !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!ok) return "failed to parse int from " + expr + ": strconv.Atoi: parsing " + goQuote(expr) + ": invalid syntax";
+  bool ok = !digits.empty() &&
+            std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!ok)
+    return "failed to parse int from " + expr + ": strconv.Atoi: parsing " + goQuote(expr) +
+           ": invalid syntax";
   if (digits.size() > 18)
-    return "failed to parse int from " + expr + ": strconv.Atoi: parsing " + goQuote(expr) + ": value out of range";
+    return "failed to parse int from " + expr + ": strconv.Atoi: parsing " + goQuote(expr) +
+           ": value out of range";
   out = std::stoll(digits) * (neg ? -1 : 1);
   if (out < 0) return "negative number (" + std::to_string(out) + ") not allowed: " + expr;
   return "";
@@ -56,7 +60,8 @@ std::string parseInt(const std::string& expr, int64_t& out) {
 std::string parseIntOrName(const std::string& expr, const Bounds& b, int64_t& out) {
   if (b.names) {
     std::string lower = expr;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     auto it = b.names->find(lower);
     if (it != b.names->end()) {
       out = it->second;
@@ -93,7 +98,8 @@ std::string checkRange(const std::string& expr, const Bounds& b) {
   auto n = [](int64_t v) { return std::to_string(v); };
   if (start < b.min) return "beginning of range (" + n(start) + ") below minimum (" + n(b.min) + "): " + expr;
   if (end > b.max) return "end of range (" + n(end) + ") above maximum (" + n(b.max) + "): " + expr;
-  if (start > end) return "beginning of range (" + n(start) + ") beyond end of range (" + n(end) + "): " + expr;
+  if (start > end)
+    return "beginning of range (" + n(start) + ") beyond end of range (" + n(end) + "): " + expr;
   if (step == 0) return "step of range should be a positive number: " + expr;
   return "";
 }
@@ -141,17 +147,20 @@ std::string cronScheduleError(std::string_view schedule) {
     size_t sp = spec.find(' ');
     if (sp == std::string::npos) sp = spec.size();
     spec = spec.substr(sp);
-    spec.erase(0, spec.find_first_not_of(" \t\n\r\v\f") == std::string::npos ? spec.size()
-                                                                                : spec.find_first_not_of(" \t\n\r\v\f"));
+    spec.erase(0, spec.find_first_not_of(" \t\n\r\v\f") == std::string::npos
+                      ? spec.size()
+                      : spec.find_first_not_of(" \t\n\r\v\f"));
   }
   if (!spec.empty() && spec[0] == '@') {
-    static const char* kDescriptors[] = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"};
+    static const char* kDescriptors[] = {"@yearly", "@annually", "@monthly", "@weekly",
+                                         "@daily",  "@midnight", "@hourly"};
     for (const char* d : kDescriptors)
       if (spec == d) return "";
     const std::string every = "@every ";
     if (spec.rfind(every, 0) == 0) {
       std::string d = spec.substr(every.size());
-      if (!validGoDuration(d)) return "failed to parse duration " + spec + ": time: invalid duration " + goQuote(d);
+      if (!validGoDuration(d))
+        return "failed to parse duration " + spec + ": time: invalid duration " + goQuote(d);
       return "";
     }
     return "unrecognized descriptor: " + spec;
@@ -172,7 +181,8 @@ std::string cronScheduleError(std::string_view schedule) {
     for (size_t i = 0; i < fields.size(); ++i) listed += (i ? " " : "") + fields[i];
     return "expected exactly 5 fields, found " + std::to_string(fields.size()) + ": " + listed + "]";
   }
-  const Bounds bounds[] = {{0, 59, nullptr}, {0, 23, nullptr}, {1, 31, nullptr}, {1, 12, &kMonthNames}, {0, 6, &kDowNames}};
+  const Bounds bounds[] = {
+      {0, 59, nullptr}, {0, 23, nullptr}, {1, 31, nullptr}, {1, 12, &kMonthNames}, {0, 6, &kDowNames}};
   for (size_t i = 0; i < 5; ++i) {
     for (const auto& expr : split(fields[i], ',')) {
       if (expr.empty()) continue;  // strings.FieldsFunc drops empty parts
@@ -191,8 +201,8 @@ constexpr int64_t kMaxFailedIndexesForIndexedJob = 100000;
 
 // validateJobSpec: everything but the selector, shared with CronJob's jobTemplate.
 void validateJobSpecCommon(const Json* spec, const std::string& fld, ErrorList& errs) {
-  for (const char* k : {"parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished",
-                        "backoffLimitPerIndex", "maxFailedIndexes"})
+  for (const char* k : {"parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
+                        "ttlSecondsAfterFinished", "backoffLimitPerIndex", "maxFailedIndexes"})
     validateNonnegative(get(spec, k), child(fld, k), errs);
   if (get(spec, "maxFailedIndexes") && !get(spec, "backoffLimitPerIndex"))
     errs.required(child(fld, "backoffLimitPerIndex"), "when maxFailedIndexes is specified");
@@ -211,15 +221,20 @@ void validateJobSpecCommon(const Json* spec, const std::string& fld, ErrorList& 
         errs.invalid(child(fld, "parallelism"), std::to_string(*parallelism),
                      "must be less than or equal to 100000 when completion mode is Indexed");
       if (completions && max_failed && *max_failed > *completions)
-        errs.invalid(child(fld, "maxFailedIndexes"), std::to_string(*max_failed), "must be less than or equal to completions");
+        errs.invalid(child(fld, "maxFailedIndexes"), std::to_string(*max_failed),
+                     "must be less than or equal to completions");
       if (max_failed && *max_failed > kMaxFailedIndexesForIndexedJob)
-        errs.invalid(child(fld, "maxFailedIndexes"), std::to_string(*max_failed), "must be less than or equal to 100000");
+        errs.invalid(child(fld, "maxFailedIndexes"), std::to_string(*max_failed),
+                     "must be less than or equal to 100000");
     }
   }
   if (!mode || mode_s == "NonIndexed") {
     if (auto v = integer(get(spec, "backoffLimitPerIndex")))
-      errs.invalid(child(fld, "backoffLimitPerIndex"), std::to_string(*v), "requires indexed completion mode");
-    if (max_failed) errs.invalid(child(fld, "maxFailedIndexes"), std::to_string(*max_failed), "requires indexed completion mode");
+      errs.invalid(child(fld, "backoffLimitPerIndex"), std::to_string(*v),
+                   "requires indexed completion mode");
+    if (max_failed)
+      errs.invalid(child(fld, "maxFailedIndexes"), std::to_string(*max_failed),
+                   "requires indexed completion mode");
   }
   if (const Json* sp = get(spec, "successPolicy"); sp && mode_s != "Indexed")
     errs.invalid(child(fld, "successPolicy"), goJson(*sp), "requires indexed completion mode");
@@ -245,7 +260,8 @@ void validateJobSpecCommon(const Json* spec, const std::string& fld, ErrorList& 
   } else if (restart != "OnFailure" && restart != "Never") {
     errs.notSupported(restart_path, goQuote(restart), {"OnFailure", "Never"});
   } else if (pfp && restart != "Never") {
-    errs.invalid(restart_path, goQuote(restart), "only \"Never\" is supported when podFailurePolicy is specified");
+    errs.invalid(restart_path, goQuote(restart),
+                 "only \"Never\" is supported when podFailurePolicy is specified");
   }
 }
 
@@ -259,8 +275,10 @@ void validateJob(const Json& obj, const Json* old, ErrorList& errs) {
   const Json* selector = get(spec, "selector");
   if (selector) {
     validateLabelSelector(selector, "spec.selector", errs);
-    if (selectorConvertible(selector) && !selectorMatches(selector, path(obj, {"spec", "template", "metadata", "labels"})))
-      errs.invalid("spec.template.metadata.labels", goValue(path(obj, {"spec", "template", "metadata", "labels"})),
+    if (selectorConvertible(selector) &&
+        !selectorMatches(selector, path(obj, {"spec", "template", "metadata", "labels"})))
+      errs.invalid("spec.template.metadata.labels",
+                   goValue(path(obj, {"spec", "template", "metadata", "labels"})),
                    "`selector` does not match template `labels`");
   }
   if (!old) {
@@ -269,7 +287,8 @@ void validateJob(const Json& obj, const Json* old, ErrorList& errs) {
       std::string name = str(path(obj, {"metadata", "name"}));
       std::string host = name + "-" + std::to_string(*completions - 1);
       if (!dns1123LabelErrors(host).empty())
-        errs.invalid("metadata.name", goQuote(name), "will not able to create pod with invalid DNS label: " + host);
+        errs.invalid("metadata.name", goQuote(name),
+                     "will not able to create pod with invalid DNS label: " + host);
     }
     return;
   }
@@ -311,7 +330,8 @@ void validateJob(const Json& obj, const Json* old, ErrorList& errs) {
     }
   }
   validateImmutable(tmpl, &old_tmpl, "spec.template", errs);
-  for (const char* k : {"completionMode", "podFailurePolicy", "backoffLimitPerIndex", "managedBy", "successPolicy"})
+  for (const char* k :
+       {"completionMode", "podFailurePolicy", "backoffLimitPerIndex", "managedBy", "successPolicy"})
     validateImmutable(get(spec, k), get(old_spec, k), child("spec", k), errs);
 }
 
@@ -328,9 +348,11 @@ void validateCronJob(const Json& obj, const Json* old, ErrorList& errs) {
     bool allow_tz = old_spec && str(get(old_spec, "schedule")).find("TZ") != std::string::npos;
     bool has_tz = schedule.find("TZ") != std::string::npos;
     if (allow_tz && has_tz && get(spec, "timeZone")) {
-      errs.invalid("spec.schedule", goQuote(schedule), "cannot use both timeZone field and TZ or CRON_TZ in schedule");
+      errs.invalid("spec.schedule", goQuote(schedule),
+                   "cannot use both timeZone field and TZ or CRON_TZ in schedule");
     } else if (!allow_tz && has_tz) {
-      errs.invalid("spec.schedule", goQuote(schedule), "cannot use TZ or CRON_TZ in schedule, use timeZone field instead");
+      errs.invalid("spec.schedule", goQuote(schedule),
+                   "cannot use TZ or CRON_TZ in schedule, use timeZone field instead");
     }
   }
   validateNonnegative(get(spec, "startingDeadlineSeconds"), "spec.startingDeadlineSeconds", errs);
@@ -351,7 +373,8 @@ void validateCronJob(const Json& obj, const Json* old, ErrorList& errs) {
       if (!ok) {
         errs.invalid("spec.timeZone", goQuote(z), "unknown time zone " + z);
       } else if (std::equal(z.begin(), z.end(), "Local", "Local" + 5, [](char a, char b) {
-                   return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+                   return std::tolower(static_cast<unsigned char>(a)) ==
+                          std::tolower(static_cast<unsigned char>(b));
                  })) {
         errs.invalid("spec.timeZone", goQuote(z),
                      "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones");
@@ -378,7 +401,8 @@ void validateCronJob(const Json& obj, const Json* old, ErrorList& errs) {
 
   // The controller appends an 11-character suffix to Job names (63 max).
   std::string name = str(path(obj, {"metadata", "name"}));
-  if (!old && name.size() > 52) errs.invalid("metadata.name", goQuote(name), "must be no more than 52 characters");
+  if (!old && name.size() > 52)
+    errs.invalid("metadata.name", goQuote(name), "must be no more than 52 characters");
 }
 
 }  // namespace capstan::api::vdetail

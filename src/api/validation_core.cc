@@ -45,8 +45,8 @@ void validatePortNumOrName(const Json* port, const std::string& fld, ErrorList& 
   }
 }
 
-void validateServicePort(const Json& sp, bool require_name, std::set<std::string>& names, const std::string& fld,
-                         ErrorList& errs) {
+void validateServicePort(const Json& sp, bool require_name, std::set<std::string>& names,
+                         const std::string& fld, ErrorList& errs) {
   std::string name = str(get(sp, "name"));
   if (require_name && name.empty()) {
     errs.required(child(fld, "name"));
@@ -96,7 +96,8 @@ void validateClusterIPsRelatedFields(const Json* spec, ErrorList& errs) {
   if (const Json* policy = get(spec, "ipFamilyPolicy")) {
     std::string p = str(policy);
     if (p != "SingleStack" && p != "PreferDualStack" && p != "RequireDualStack")
-      errs.notSupported("spec.ipFamilyPolicy", goQuote(p), {"PreferDualStack", "RequireDualStack", "SingleStack"});
+      errs.notSupported("spec.ipFamilyPolicy", goQuote(p),
+                        {"PreferDualStack", "RequireDualStack", "SingleStack"});
   }
 
   bool bad_ips = false;
@@ -110,7 +111,8 @@ void validateClusterIPsRelatedFields(const Json* spec, ErrorList& errs) {
     }
     if (!isIp(ips[i])) {
       bad_ips = true;
-      errs.invalid(index(ips_fld, i), goQuote(ips[i]), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
+      errs.invalid(index(ips_fld, i), goQuote(ips[i]),
+                   "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
     }
   }
   if (ips.size() > 2) errs.invalid(ips_fld, ips_rendered, "may only hold up to 2 values");
@@ -131,8 +133,9 @@ void validateClusterIPsRelatedFields(const Json* spec, ErrorList& errs) {
 
 std::string servicePortKey(const std::string& proto, int64_t port, int64_t node_port) {
   // core.ServicePort has no json tags: Go marshals field names as declared.
-  std::string out = "{\"Name\":\"\",\"Protocol\":" + goJson(Json(proto)) + ",\"AppProtocol\":null,\"Port\":" +
-                    std::to_string(port) + ",\"TargetPort\":0,\"NodePort\":" + std::to_string(node_port) + "}";
+  std::string out = "{\"Name\":\"\",\"Protocol\":" + goJson(Json(proto)) +
+                    ",\"AppProtocol\":null,\"Port\":" + std::to_string(port) +
+                    ",\"TargetPort\":0,\"NodePort\":" + std::to_string(node_port) + "}";
   return out;
 }
 
@@ -145,7 +148,9 @@ void validateServiceSpec(const Json& obj, ErrorList& errs) {
 
   if (ports.empty() && !headless && type != "ExternalName") errs.required("spec.ports");
   if (type == "LoadBalancer") {
-    if (headless) errs.invalid("spec.clusterIPs[0]", goQuote(ips[0]), "may not be set to 'None' for LoadBalancer services");
+    if (headless)
+      errs.invalid("spec.clusterIPs[0]", goQuote(ips[0]),
+                   "may not be set to 'None' for LoadBalancer services");
     for (size_t i = 0; i < ports.size(); ++i) {
       int64_t port = integer(get(ports[i], "port")).value_or(0);
       if (port == kKubeletPort)
@@ -153,13 +158,15 @@ void validateServiceSpec(const Json& obj, ErrorList& errs) {
                      "may not expose port 10250 externally since it is used by kubelet");
     }
   } else if (type == "NodePort") {
-    if (headless) errs.invalid("spec.clusterIPs[0]", goQuote(ips[0]), "may not be set to 'None' for NodePort services");
+    if (headless)
+      errs.invalid("spec.clusterIPs[0]", goQuote(ips[0]), "may not be set to 'None' for NodePort services");
   } else if (type == "ExternalName") {
     if (hasEntries(get(spec, "clusterIPs")))
       errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services");
     if (hasEntries(get(spec, "ipFamilies")))
       errs.forbidden("spec.ipFamilies", "may not be set for ExternalName services");
-    if (get(spec, "ipFamilyPolicy")) errs.forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services");
+    if (get(spec, "ipFamilyPolicy"))
+      errs.forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services");
     std::string cname = str(get(spec, "externalName"));
     if (!cname.empty() && cname.back() == '.') cname.pop_back();
     if (!cname.empty()) {
@@ -216,7 +223,8 @@ void validateServiceSpec(const Json& obj, ErrorList& errs) {
   if (type == "ClusterIP")
     for (size_t i = 0; i < ports.size(); ++i)
       if (integer(get(ports[i], "nodePort")).value_or(0) != 0)
-        errs.forbidden(child(index("spec.ports", i), "nodePort"), "may not be used when `type` is 'ClusterIP'");
+        errs.forbidden(child(index("spec.ports", i), "nodePort"),
+                       "may not be used when `type` is 'ClusterIP'");
 
   std::set<std::pair<std::string, int64_t>> node_ports, port_keys;
   for (size_t i = 0; i < ports.size(); ++i) {
@@ -227,13 +235,15 @@ void validateServiceSpec(const Json& obj, ErrorList& errs) {
   for (size_t i = 0; i < ports.size(); ++i) {
     std::string proto = str(get(ports[i], "protocol"));
     int64_t port = integer(get(ports[i], "port")).value_or(0);
-    if (!port_keys.insert({proto, port}).second) errs.duplicate(index("spec.ports", i), servicePortKey(proto, port, 0));
+    if (!port_keys.insert({proto, port}).second)
+      errs.duplicate(index("spec.ports", i), servicePortKey(proto, port, 0));
   }
 
   std::string etp = str(get(spec, "externalTrafficPolicy"));
   if (!externallyAccessible(spec)) {
     if (!etp.empty())
-      errs.invalid("spec.externalTrafficPolicy", goQuote(etp), "may only be set for externally-accessible services");
+      errs.invalid("spec.externalTrafficPolicy", goQuote(etp),
+                   "may only be set for externally-accessible services");
   } else if (etp.empty()) {
     errs.required("spec.externalTrafficPolicy");
   } else if (etp != "Cluster" && etp != "Local") {
@@ -245,7 +255,8 @@ void validateServiceSpec(const Json& obj, ErrorList& errs) {
                  "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'");
   const Json* itp = get(spec, "internalTrafficPolicy");
   if (!itp) {
-    if (type == "NodePort" || type == "LoadBalancer" || type == "ClusterIP") errs.required("spec.internalTrafficPolicy");
+    if (type == "NodePort" || type == "LoadBalancer" || type == "ClusterIP")
+      errs.required("spec.internalTrafficPolicy");
   } else if (str(itp) != "Cluster" && str(itp) != "Local") {
     errs.notSupported("spec.internalTrafficPolicy", goQuote(str(itp)), {"Cluster", "Local"});
   }
@@ -260,11 +271,13 @@ void validateNonSpecialIp(const std::string& ip, const std::string& fld, ErrorLi
   if (inet_pton(AF_INET, ip.c_str(), b) == 1) {
     if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0)
       errs.invalid(fld, goQuote(ip), "may not be unspecified (" + ip + ")");
-    if (b[0] == 127) errs.invalid(fld, goQuote(ip), "may not be in the loopback range (127.0.0.0/8, ::1/128)");
+    if (b[0] == 127)
+      errs.invalid(fld, goQuote(ip), "may not be in the loopback range (127.0.0.0/8, ::1/128)");
     if (b[0] == 169 && b[1] == 254)
       errs.invalid(fld, goQuote(ip), "may not be in the link-local range (169.254.0.0/16, fe80::/10)");
     if (b[0] == 224 && b[1] == 0 && b[2] == 0)
-      errs.invalid(fld, goQuote(ip), "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
+      errs.invalid(fld, goQuote(ip),
+                   "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
   } else if (inet_pton(AF_INET6, ip.c_str(), b) == 1) {
     bool zero = std::all_of(b, b + 16, [](unsigned char c) { return c == 0; });
     bool loop = std::all_of(b, b + 15, [](unsigned char c) { return c == 0; }) && b[15] == 1;
@@ -273,7 +286,8 @@ void validateNonSpecialIp(const std::string& ip, const std::string& fld, ErrorLi
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
       errs.invalid(fld, goQuote(ip), "may not be in the link-local range (169.254.0.0/16, fe80::/10)");
     if (b[0] == 0xff && (b[1] & 0x0f) == 0x02)
-      errs.invalid(fld, goQuote(ip), "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
+      errs.invalid(fld, goQuote(ip),
+                   "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
   } else {
     errs.invalid(fld, goQuote(ip), "must be a valid IP address");
   }
@@ -282,11 +296,13 @@ void validateNonSpecialIp(const std::string& ip, const std::string& fld, ErrorLi
 void validateEndpointAddress(const Json& addr, const std::string& fld, ErrorList& errs) {
   std::string ip = str(get(addr, "ip"));
   if (!isIp(ip))
-    errs.invalid(child(fld, "ip"), goQuote(ip), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
+    errs.invalid(child(fld, "ip"), goQuote(ip),
+                 "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)");
   std::string hostname = str(get(addr, "hostname"));
   if (!hostname.empty()) validateDns1123Label(hostname, child(fld, "hostname"), errs);
   if (const Json* node = get(addr, "nodeName"))
-    for (auto& m : nameIsDnsSubdomain(str(node), false)) errs.invalid(child(fld, "nodeName"), goQuote(str(node)), m);
+    for (auto& m : nameIsDnsSubdomain(str(node), false))
+      errs.invalid(child(fld, "nodeName"), goQuote(str(node)), m);
   validateNonSpecialIp(ip, child(fld, "ip"), errs);
 }
 
@@ -327,7 +343,8 @@ void validateServiceUpdate(const Json& obj, const Json& old, ErrorList& errs) {
     std::string rendered = goJson(Json(new_ips));
     if (old_ips.size() == new_ips.size()) {
       for (size_t i = 0; i < old_ips.size(); ++i)
-        if (old_ips[i] != new_ips[i]) errs.invalid(index("spec.clusterIPs", i), rendered, "may not change once set");
+        if (old_ips[i] != new_ips[i])
+          errs.invalid(index("spec.clusterIPs", i), rendered, "may not change once set");
     } else if (old_ips.size() > new_ips.size()) {
       if (new_ips.empty()) errs.invalid("spec.clusterIPs[0]", rendered, "primary clusterIP can not be unset");
       if (!new_ips.empty() && new_ips[0] != old_ips[0])
@@ -354,7 +371,8 @@ void validateNamespace(const Json& obj, ErrorList& errs) {
   for (const auto& f : finalizers) {
     for (auto& m : qualifiedNameErrors(f)) errs.invalid("spec.finalizers", goQuote(f), m);
     if (f.find('/') == std::string::npos && f != "kubernetes" && f != "orphan" && f != "foregroundDeletion")
-      errs.invalid("spec.finalizers", goQuote(f), "name is neither a standard finalizer name nor is it fully qualified");
+      errs.invalid("spec.finalizers", goQuote(f),
+                   "name is neither a standard finalizer name nor is it fully qualified");
   }
 }
 
@@ -370,9 +388,11 @@ int64_t base64DecodedSize(const std::string& s) {
 void validateImmutableData(const Json& obj, const Json& old, std::initializer_list<const char*> keys,
                            ErrorList& errs) {
   if (!isTrue(get(old, "immutable"))) return;
-  if (!isTrue(get(obj, "immutable"))) errs.forbidden("immutable", "field is immutable when `immutable` is set");
+  if (!isTrue(get(obj, "immutable")))
+    errs.forbidden("immutable", "field is immutable when `immutable` is set");
   for (const char* k : keys)
-    if (!semanticEqual(get(obj, k), get(old, k))) errs.forbidden(k, "field is immutable when `immutable` is set");
+    if (!semanticEqual(get(obj, k), get(old, k)))
+      errs.forbidden(k, "field is immutable when `immutable` is set");
 }
 
 }  // namespace
@@ -388,7 +408,8 @@ void validateConfigMap(const Json& obj, ErrorList& errs) {
     total += static_cast<int64_t>(str(&it.value()).size());
   }
   for (auto it = binary.begin(); it != binary.end(); ++it) {
-    for (auto& m : configMapKeyErrors(it.key())) errs.invalid(key("binaryData", it.key()), goQuote(it.key()), m);
+    for (auto& m : configMapKeyErrors(it.key()))
+      errs.invalid(key("binaryData", it.key()), goQuote(it.key()), m);
     total += base64DecodedSize(str(&it.value()));
   }
   if (total > kMaxSecretSize) errs.tooLong("", kMaxSecretSize);
@@ -464,8 +485,10 @@ void validateEndpoints(const Json& obj, ErrorList& errs) {
     const Json& ss = subsets[i];
     const Json& addrs = array(get(ss, "addresses"));
     const Json& not_ready = array(get(ss, "notReadyAddresses"));
-    if (addrs.empty() && not_ready.empty()) errs.required(p, "must specify `addresses` or `notReadyAddresses`");
-    for (size_t a = 0; a < addrs.size(); ++a) validateEndpointAddress(addrs[a], index(child(p, "addresses"), a), errs);
+    if (addrs.empty() && not_ready.empty())
+      errs.required(p, "must specify `addresses` or `notReadyAddresses`");
+    for (size_t a = 0; a < addrs.size(); ++a)
+      validateEndpointAddress(addrs[a], index(child(p, "addresses"), a), errs);
     for (size_t a = 0; a < not_ready.size(); ++a)
       validateEndpointAddress(not_ready[a], index(child(p, "notReadyAddresses"), a), errs);
     const Json& ports = array(get(ss, "ports"));
@@ -495,15 +518,17 @@ void validateLimitRange(const Json& obj, ErrorList& errs) {
     std::string p = child(index("spec.limits", i), "type");
     std::string type = str(get(limits[i], "type"));
     for (auto& m : qualifiedNameErrors(type)) errs.invalid(p, goQuote(type), m);
-    if (type.find('/') == std::string::npos && type != "Pod" && type != "Container" && type != "PersistentVolumeClaim")
+    if (type.find('/') == std::string::npos && type != "Pod" && type != "Container" &&
+        type != "PersistentVolumeClaim")
       errs.invalid(p, goQuote(type), "must be a standard limit type or fully qualified");
   }
 }
 
 void validateResourceQuota(const Json& obj, ErrorList& errs) {
   auto scopes = stringList(path(obj, {"spec", "scopes"}));
-  static const std::vector<std::string> kScopes = {"Terminating",   "NotTerminating",           "BestEffort",
-                                                   "NotBestEffort", "PriorityClass",            "CrossNamespacePodAffinity",
+  static const std::vector<std::string> kScopes = {"Terminating",          "NotTerminating",
+                                                   "BestEffort",           "NotBestEffort",
+                                                   "PriorityClass",        "CrossNamespacePodAffinity",
                                                    "VolumeAttributesClass"};
   for (const auto& s : scopes)
     if (std::find(kScopes.begin(), kScopes.end(), s) == kScopes.end())

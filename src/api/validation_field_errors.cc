@@ -13,14 +13,22 @@ namespace {
 
 const char* typeString(ErrorType t) {
   switch (t) {
-    case ErrorType::kNotFound: return "Not found";
-    case ErrorType::kRequired: return "Required value";
-    case ErrorType::kDuplicate: return "Duplicate value";
-    case ErrorType::kInvalid: return "Invalid value";
-    case ErrorType::kNotSupported: return "Unsupported value";
-    case ErrorType::kForbidden: return "Forbidden";
-    case ErrorType::kTooLong: return "Too long";
-    case ErrorType::kTooMany: return "Too many";
+    case ErrorType::kNotFound:
+      return "Not found";
+    case ErrorType::kRequired:
+      return "Required value";
+    case ErrorType::kDuplicate:
+      return "Duplicate value";
+    case ErrorType::kInvalid:
+      return "Invalid value";
+    case ErrorType::kNotSupported:
+      return "Unsupported value";
+    case ErrorType::kForbidden:
+      return "Forbidden";
+    case ErrorType::kTooLong:
+      return "Too long";
+    case ErrorType::kTooMany:
+      return "Too many";
   }
   return "Invalid value";
 }
@@ -29,14 +37,22 @@ const char* typeString(ErrorType t) {
 
 std::string FieldError::reason() const {
   switch (type) {
-    case ErrorType::kNotFound: return "FieldValueNotFound";
-    case ErrorType::kRequired: return "FieldValueRequired";
-    case ErrorType::kDuplicate: return "FieldValueDuplicate";
-    case ErrorType::kInvalid: return "FieldValueInvalid";
-    case ErrorType::kNotSupported: return "FieldValueNotSupported";
-    case ErrorType::kForbidden: return "FieldValueForbidden";
-    case ErrorType::kTooLong: return "FieldValueTooLong";
-    case ErrorType::kTooMany: return "FieldValueTooMany";
+    case ErrorType::kNotFound:
+      return "FieldValueNotFound";
+    case ErrorType::kRequired:
+      return "FieldValueRequired";
+    case ErrorType::kDuplicate:
+      return "FieldValueDuplicate";
+    case ErrorType::kInvalid:
+      return "FieldValueInvalid";
+    case ErrorType::kNotSupported:
+      return "FieldValueNotSupported";
+    case ErrorType::kForbidden:
+      return "FieldValueForbidden";
+    case ErrorType::kTooLong:
+      return "FieldValueTooLong";
+    case ErrorType::kTooMany:
+      return "FieldValueTooMany";
   }
   return "FieldValueInvalid";
 }
@@ -44,7 +60,8 @@ std::string FieldError::reason() const {
 std::string FieldError::body() const {
   std::string s = typeString(type);
   // Required, Forbidden and TooLong never show the value.
-  bool shows_value = type != ErrorType::kRequired && type != ErrorType::kForbidden && type != ErrorType::kTooLong;
+  bool shows_value =
+      type != ErrorType::kRequired && type != ErrorType::kForbidden && type != ErrorType::kTooLong;
   if (shows_value && value) s += ": " + *value;
   if (!detail.empty()) s += ": " + detail;
   return s;
@@ -77,7 +94,8 @@ void ErrorList::forbidden(std::string field, std::string detail) {
   errs_.push_back({ErrorType::kForbidden, std::move(field), std::nullopt, std::move(detail)});
 }
 void ErrorList::tooLong(std::string field, int64_t max_bytes) {
-  std::string detail = "may not be more than " + std::to_string(max_bytes) + (max_bytes == 1 ? " byte" : " bytes");
+  std::string detail =
+      "may not be more than " + std::to_string(max_bytes) + (max_bytes == 1 ? " byte" : " bytes");
   errs_.push_back({ErrorType::kTooLong, std::move(field), std::nullopt, std::move(detail)});
 }
 void ErrorList::tooMany(std::string field, int64_t actual, int64_t max_items) {
@@ -204,8 +222,12 @@ void goJsonInto(const Json& v, std::string& out) {
       out += ']';
       return;
     }
-    case Json::value_t::string: goJsonString(v.get_ref<const std::string&>(), out); return;
-    default: out += v.dump(); return;
+    case Json::value_t::string:
+      goJsonString(v.get_ref<const std::string&>(), out);
+      return;
+    default:
+      out += v.dump();
+      return;
   }
 }
 
@@ -237,7 +259,8 @@ std::string renderSelector(const Json* selector) {
   if (!selector || !selector->is_object()) return "null";
   // metav1.LabelSelector's field order, empty fields omitted.
   std::string out = "{";
-  if (hasEntries(get(selector, "matchLabels"))) out += "\"matchLabels\":" + goJson(*get(selector, "matchLabels"));
+  if (hasEntries(get(selector, "matchLabels")))
+    out += "\"matchLabels\":" + goJson(*get(selector, "matchLabels"));
   if (hasEntries(get(selector, "matchExpressions"))) {
     if (out.size() > 1) out += ',';
     out += "\"matchExpressions\":[";
@@ -274,7 +297,9 @@ std::string child(std::string_view path, std::string_view name) {
   return out;
 }
 
-std::string index(std::string_view path, size_t i) { return std::string(path) + "[" + std::to_string(i) + "]"; }
+std::string index(std::string_view path, size_t i) {
+  return std::string(path) + "[" + std::to_string(i) + "]";
+}
 
 std::string key(std::string_view path, std::string_view k) {
   return std::string(path) + "[" + std::string(k) + "]";
@@ -307,7 +332,8 @@ std::optional<int64_t> integer(const Json* v) {
   if (v->is_number_integer()) return v->get<int64_t>();
   if (v->is_number_float()) {
     double d = v->get<double>();
-    if (d >= -9.2e18 && d <= 9.2e18 && d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+    if (d >= -9.2e18 && d <= 9.2e18 && d == static_cast<double>(static_cast<int64_t>(d)))
+      return static_cast<int64_t>(d);
   }
   return std::nullopt;
 }
@@ -354,7 +380,8 @@ Json normalized(const Json& v) {
     }
     return out;
   }
-  if ((v.is_string() && v.get_ref<const std::string&>().empty()) || (v.is_boolean() && !v.get<bool>())) return Json();
+  if ((v.is_string() && v.get_ref<const std::string&>().empty()) || (v.is_boolean() && !v.get<bool>()))
+    return Json();
   return v;
 }
 

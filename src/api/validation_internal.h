@@ -59,11 +59,11 @@ class ErrorList {
 
 // ---- Go value rendering ----
 
-std::string goQuote(std::string_view s);    // strconv.Quote / %q
-std::string goJson(const Json& v);          // json.Marshal (sorted keys, HTML-safe)
-std::string goValue(const Json* v);         // a BadValue: quoted string, number, bool, null, or JSON
+std::string goQuote(std::string_view s);  // strconv.Quote / %q
+std::string goJson(const Json& v);        // json.Marshal (sorted keys, HTML-safe)
+std::string goValue(const Json* v);       // a BadValue: quoted string, number, bool, null, or JSON
 std::string goStrings(const std::vector<std::string>& v);  // %#v of []string
-std::string renderSelector(const Json* selector);         // a metav1.LabelSelector as JSON
+std::string renderSelector(const Json* selector);          // a metav1.LabelSelector as JSON
 std::string intOrStringValue(const Json* v);               // IntOrString.String()
 
 // ---- field paths (field.Path.String()) ----
@@ -77,13 +77,13 @@ std::string key(std::string_view path, std::string_view k);
 const Json* get(const Json* obj, std::string_view k);  // nullptr unless obj is an object holding non-null k
 const Json* get(const Json& obj, std::string_view k);
 const Json* path(const Json& obj, std::initializer_list<std::string_view> keys);
-std::string str(const Json* v);             // "" unless a string
+std::string str(const Json* v);  // "" unless a string
 std::optional<int64_t> integer(const Json* v);
 bool isTrue(const Json* v);
-const Json& array(const Json* v);           // the array, or an empty one
-const Json& object(const Json* v);          // the object, or an empty one
+const Json& array(const Json* v);   // the array, or an empty one
+const Json& object(const Json* v);  // the object, or an empty one
 std::vector<std::string> stringList(const Json* v);
-bool hasEntries(const Json* v);             // non-empty object or array
+bool hasEntries(const Json* v);  // non-empty object or array
 
 // Semantic equality as apiequality.Semantic.DeepEqual sees it on our JSON:
 // null, empty strings, false, empty lists and empty maps equal absence.

@@ -45,10 +45,13 @@ void legacyValidateEvent(const EventView& ev, const char* reporting_field, Error
     if (ev.reporting_instance.size() > kReportingInstanceLengthLimit)
       errs.invalid("reportingInstance", "\"\"", "can have at most 128 characters");
     if (ev.action.empty()) errs.required("action");
-    if (ev.action.size() > kActionLengthLimit) errs.invalid("action", "\"\"", "can have at most 128 characters");
+    if (ev.action.size() > kActionLengthLimit)
+      errs.invalid("action", "\"\"", "can have at most 128 characters");
     if (ev.reason.empty()) errs.required("reason");
-    if (ev.reason.size() > kReasonLengthLimit) errs.invalid("reason", "\"\"", "can have at most 128 characters");
-    if (ev.message.size() > kNoteLengthLimit) errs.invalid("message", "\"\"", "can have at most 1024 characters");
+    if (ev.reason.size() > kReasonLengthLimit)
+      errs.invalid("reason", "\"\"", "can have at most 128 characters");
+    if (ev.message.size() > kNoteLengthLimit)
+      errs.invalid("message", "\"\"", "can have at most 1024 characters");
   }
   for (auto& m : dns1123SubdomainErrors(ev.ns)) errs.invalid("namespace", goQuote(ev.ns), m);
 }
@@ -83,16 +86,22 @@ void validateEventsV1EventStrict(const Json& obj, const Json* old, ErrorList& er
   const Json* series = get(obj, "series");
   bool series_changed = !old || !semanticEqual(series, get(*old, "series"));
   if (series && series_changed) {
-    if (integer(get(series, "count")).value_or(0) < 2) errs.invalid("series.count", "\"\"", "should be at least 2");
+    if (integer(get(series, "count")).value_or(0) < 2)
+      errs.invalid("series.count", "\"\"", "should be at least 2");
     if (!get(series, "lastObservedTime")) errs.required("series.lastObservedTime");
   }
   if (old) {
     // Internal field names, as upstream reports them.
-    const std::pair<const char*, const char*> kImmutable[] = {
-        {"regarding", "involvedObject"},   {"reason", "reason"},       {"note", "message"},
-        {"reportingController", "reportingController"}, {"reportingInstance", "reportingInstance"},
-        {"action", "action"},             {"eventTime", "eventTime"}, {"related", "related"}};
-    for (auto [json_key, fld] : kImmutable) validateImmutable(get(obj, json_key), get(*old, json_key), fld, errs);
+    const std::pair<const char*, const char*> kImmutable[] = {{"regarding", "involvedObject"},
+                                                              {"reason", "reason"},
+                                                              {"note", "message"},
+                                                              {"reportingController", "reportingController"},
+                                                              {"reportingInstance", "reportingInstance"},
+                                                              {"action", "action"},
+                                                              {"eventTime", "eventTime"},
+                                                              {"related", "related"}};
+    for (auto [json_key, fld] : kImmutable)
+      validateImmutable(get(obj, json_key), get(*old, json_key), fld, errs);
     return;
   }
   if (!get(obj, "eventTime")) errs.required("eventTime");
@@ -100,7 +109,8 @@ void validateEventsV1EventStrict(const Json& obj, const Json* old, ErrorList& er
   if (type != "Normal" && type != "Warning") errs.invalid("type", "\"\"", "has invalid value: " + type);
   if (get(obj, "deprecatedFirstTimestamp")) errs.invalid("firstTimestamp", "\"\"", "needs to be unset");
   if (get(obj, "deprecatedLastTimestamp")) errs.invalid("lastTimestamp", "\"\"", "needs to be unset");
-  if (integer(get(obj, "deprecatedCount")).value_or(0) != 0) errs.invalid("count", "\"\"", "needs to be unset");
+  if (integer(get(obj, "deprecatedCount")).value_or(0) != 0)
+    errs.invalid("count", "\"\"", "needs to be unset");
   const Json* src = get(obj, "deprecatedSource");
   if (!str(get(src, "component")).empty() || !str(get(src, "host")).empty())
     errs.invalid("source", "\"\"", "needs to be unset");
@@ -146,13 +156,17 @@ void validateEndpointSlice(const Json& obj, const Json* old, ErrorList& errs) {
       errs.tooMany(ap, static_cast<int64_t>(addrs.size()), 100);
     }
     for (size_t a = 0; a < addrs.size(); ++a) {
-      if (addr_type == "IPv4" && !isIpv4(addrs[a])) errs.invalid(index(ap, a), goQuote(addrs[a]), "must be a valid IPv4 address");
-      if (addr_type == "IPv6" && !isIpv6(addrs[a])) errs.invalid(index(ap, a), goQuote(addrs[a]), "must be a valid IPv6 address");
+      if (addr_type == "IPv4" && !isIpv4(addrs[a]))
+        errs.invalid(index(ap, a), goQuote(addrs[a]), "must be a valid IPv4 address");
+      if (addr_type == "IPv6" && !isIpv6(addrs[a]))
+        errs.invalid(index(ap, a), goQuote(addrs[a]), "must be a valid IPv6 address");
       if (addr_type == "FQDN") validateDns1123Subdomain(addrs[a], index(ap, a), errs);
     }
     if (const Json* node = get(endpoints[i], "nodeName"))
-      for (auto& m : nameIsDnsSubdomain(str(node), false)) errs.invalid(child(p, "nodeName"), goQuote(str(node)), m);
-    if (const Json* host = get(endpoints[i], "hostname")) validateDns1123Label(str(host), child(p, "hostname"), errs);
+      for (auto& m : nameIsDnsSubdomain(str(node), false))
+        errs.invalid(child(p, "nodeName"), goQuote(str(node)), m);
+    if (const Json* host = get(endpoints[i], "hostname"))
+      validateDns1123Label(str(host), child(p, "hostname"), errs);
   }
 
   const Json& ports = array(get(obj, "ports"));
@@ -171,7 +185,9 @@ void validateEndpointSlice(const Json& obj, const Json* old, ErrorList& errs) {
     if (const Json* ap = get(ports[i], "appProtocol"))
       for (auto& m : qualifiedNameErrors(str(ap))) errs.invalid(child(p, "appProtocol"), goQuote(str(ap)), m);
   }
-  if (old) validateImmutable(get(obj, "addressType"), get(*old, "addressType"), "addressType", errs, goQuote(addr_type));
+  if (old)
+    validateImmutable(get(obj, "addressType"), get(*old, "addressType"), "addressType", errs,
+                      goQuote(addr_type));
 }
 
 }  // namespace capstan::api::vdetail

@@ -23,7 +23,8 @@ std::string maxLenError(size_t n) { return "must be no more than " + std::to_str
 
 // validation.RegexError: the message, examples and the regex in upstream's
 // exact punctuation (including its double space before "or").
-std::string regexError(std::string msg, std::string_view fmt, std::initializer_list<std::string_view> examples) {
+std::string regexError(std::string msg, std::string_view fmt,
+                       std::initializer_list<std::string_view> examples) {
   if (examples.size() == 0) return msg + " (regex used for validation is '" + std::string(fmt) + "')";
   msg += " (e.g. ";
   size_t i = 0;
@@ -47,7 +48,8 @@ bool matchesDns1123Subdomain(std::string_view s) {
   size_t start = 0;
   for (;;) {
     size_t dot = s.find('.', start);
-    if (!matchesDns1123Label(s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
+    if (!matchesDns1123Label(
+            s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
       return false;
     if (dot == std::string_view::npos) return true;
     start = dot + 1;
@@ -66,11 +68,13 @@ bool matchesQualifiedNamePart(std::string_view s) {
 }
 
 const char* kDns1123LabelErrMsg =
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end "
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end "
     "with an alphanumeric character";
 const char* kDns1123LabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const char* kDns1123SubdomainErrMsg =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start "
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+    "start "
     "and end with an alphanumeric character";
 const char* kDns1123SubdomainFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const char* kDns1035LabelErrMsg =
@@ -82,7 +86,8 @@ const char* kQualifiedNameErrMsg =
     "character";
 const char* kQualifiedNameFmt = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const char* kLabelValueErrMsg =
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start "
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
+    "start "
     "and end with an alphanumeric character";
 const char* kLabelValueFmt = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 
@@ -97,21 +102,24 @@ std::string maskTrailingDash(std::string_view name) {
 std::vector<std::string> dns1123SubdomainErrors(std::string_view v) {
   std::vector<std::string> errs;
   if (v.size() > kDns1123SubdomainMaxLength) errs.push_back(maxLenError(kDns1123SubdomainMaxLength));
-  if (!matchesDns1123Subdomain(v)) errs.push_back(regexError(kDns1123SubdomainErrMsg, kDns1123SubdomainFmt, {"example.com"}));
+  if (!matchesDns1123Subdomain(v))
+    errs.push_back(regexError(kDns1123SubdomainErrMsg, kDns1123SubdomainFmt, {"example.com"}));
   return errs;
 }
 
 std::vector<std::string> dns1123LabelErrors(std::string_view v) {
   std::vector<std::string> errs;
   if (v.size() > kDns1123LabelMaxLength) errs.push_back(maxLenError(kDns1123LabelMaxLength));
-  if (!matchesDns1123Label(v)) errs.push_back(regexError(kDns1123LabelErrMsg, kDns1123LabelFmt, {"my-name", "123-abc"}));
+  if (!matchesDns1123Label(v))
+    errs.push_back(regexError(kDns1123LabelErrMsg, kDns1123LabelFmt, {"my-name", "123-abc"}));
   return errs;
 }
 
 std::vector<std::string> dns1035LabelErrors(std::string_view v) {
   std::vector<std::string> errs;
   if (v.size() > kDns1035LabelMaxLength) errs.push_back(maxLenError(kDns1035LabelMaxLength));
-  if (!matchesDns1035Label(v)) errs.push_back(regexError(kDns1035LabelErrMsg, kDns1035LabelFmt, {"my-name", "abc-123"}));
+  if (!matchesDns1035Label(v))
+    errs.push_back(regexError(kDns1035LabelErrMsg, kDns1035LabelFmt, {"my-name", "abc-123"}));
   return errs;
 }
 
@@ -142,7 +150,8 @@ std::vector<std::string> qualifiedNameErrors(std::string_view v) {
     errs.push_back("name part " + maxLenError(kQualifiedNameMaxLength));
   }
   if (!matchesQualifiedNamePart(name))
-    errs.push_back("name part " + regexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}));
+    errs.push_back("name part " +
+                   regexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}));
   return errs;
 }
 
@@ -162,7 +171,8 @@ std::vector<std::string> portNameErrors(std::string_view v) {
   if (!std::any_of(v.begin(), v.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
     errs.push_back("must contain at least one letter (a-z)");
   if (v.find("--") != std::string_view::npos) errs.push_back("must not contain consecutive hyphens");
-  if (!v.empty() && (v.front() == '-' || v.back() == '-')) errs.push_back("must not begin or end with a hyphen");
+  if (!v.empty() && (v.front() == '-' || v.back() == '-'))
+    errs.push_back("must not begin or end with a hyphen");
   return errs;
 }
 
@@ -174,9 +184,8 @@ std::vector<std::string> portNumErrors(int64_t port) {
 std::vector<std::string> configMapKeyErrors(std::string_view v) {
   std::vector<std::string> errs;
   if (v.size() > kDns1123SubdomainMaxLength) errs.push_back(maxLenError(kDns1123SubdomainMaxLength));
-  bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
-    return alnum(c) || c == '-' || c == '_' || c == '.';
-  });
+  bool ok = !v.empty() && std::all_of(v.begin(), v.end(),
+                                      [](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
   if (!ok)
     errs.push_back(regexError("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
                               "[-._a-zA-Z0-9]+", {"key.name", "KEY_NAME", "key-name"}));

@@ -18,11 +18,36 @@ constexpr int64_t kMaxUint32 = 4294967295LL;
 
 // Keys of core.VolumeSource, in upstream's validateVolumeSource order.
 const char* const kVolumeSources[] = {
-    "emptyDir",   "hostPath",    "gitRepo",      "gcePersistentDisk", "awsElasticBlockStore", "secret",
-    "nfs",        "iscsi",       "glusterfs",    "flocker",           "persistentVolumeClaim", "rbd",
-    "cinder",     "cephfs",      "quobyte",      "downwardAPI",       "fc",                   "flexVolume",
-    "configMap",  "azureFile",   "vsphereVolume", "photonPersistentDisk", "portworxVolume",   "azureDisk",
-    "storageos",  "projected",   "scaleIO",      "csi",               "ephemeral",            "image",
+    "emptyDir",
+    "hostPath",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flocker",
+    "persistentVolumeClaim",
+    "rbd",
+    "cinder",
+    "cephfs",
+    "quobyte",
+    "downwardAPI",
+    "fc",
+    "flexVolume",
+    "configMap",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "storageos",
+    "projected",
+    "scaleIO",
+    "csi",
+    "ephemeral",
+    "image",
 };
 
 void validateDefaultMode(const Json* src, const std::string& fld, ErrorList& errs) {
@@ -147,8 +172,9 @@ void validateEnv(const Json* env, const std::string& fld, ErrorList& errs) {
     // RelaxedEnvironmentVariableValidation (GA): printable ASCII but '='.
     bool ok = std::all_of(name.begin(), name.end(), [](char c) { return c >= 32 && c <= 126 && c != '='; });
     if (!ok)
-      errs.invalid(p, goQuote(name),
-                   "a valid environment variable name must consist only of printable ASCII characters other than '='");
+      errs.invalid(
+          p, goQuote(name),
+          "a valid environment variable name must consist only of printable ASCII characters other than '='");
   }
 }
 
@@ -164,7 +190,8 @@ void validateVolumeMounts(const Json* mounts, const std::set<std::string>& volum
     if (name.empty()) errs.required(child(p, "name"));
     if (!volumes.count(name)) errs.notFound(child(p, "name"), goQuote(name));
     if (mount_path.empty()) errs.required(child(p, "mountPath"));
-    if (mount_points.count(mount_path)) errs.invalid(child(p, "mountPath"), goQuote(mount_path), "must be unique");
+    if (mount_points.count(mount_path))
+      errs.invalid(child(p, "mountPath"), goQuote(mount_path), "must be unique");
     mount_points.insert(mount_path);
     for (const char* sub_key : {"subPath", "subPathExpr"}) {
       std::string sub = str(get(m, sub_key));
@@ -205,7 +232,8 @@ void validateHandler(const Json* handler, bool allow_sleep, const std::string& f
       if (str(get(h, "path")).empty()) errs.required(child(p, "path"));
       validatePortNumOrName(get(h, "port"), child(p, "port"), errs);
       std::string scheme = str(get(h, "scheme"));
-      if (scheme != "HTTP" && scheme != "HTTPS") errs.notSupported(child(p, "scheme"), goQuote(scheme), {"HTTP", "HTTPS"});
+      if (scheme != "HTTP" && scheme != "HTTPS")
+        errs.notSupported(child(p, "scheme"), goQuote(scheme), {"HTTP", "HTTPS"});
     } else if (kind == "tcpSocket") {
       validatePortNumOrName(get(h, "port"), child(p, "port"), errs);
     } else if (kind == "grpc") {
@@ -219,11 +247,13 @@ void validateHandler(const Json* handler, bool allow_sleep, const std::string& f
 void validateProbe(const Json* probe, const std::string& fld, bool success_must_be_one, ErrorList& errs) {
   if (!probe) return;
   validateHandler(probe, false, fld, errs);
-  for (const char* k : {"initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"})
+  for (const char* k :
+       {"initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"})
     validateNonnegative(get(probe, k), child(fld, k), errs);
   auto grace = integer(get(probe, "terminationGracePeriodSeconds"));
   if (grace && *grace <= 0)
-    errs.invalid(child(fld, "terminationGracePeriodSeconds"), std::to_string(*grace), "must be greater than 0");
+    errs.invalid(child(fld, "terminationGracePeriodSeconds"), std::to_string(*grace),
+                 "must be greater than 0");
   auto success = integer(get(probe, "successThreshold"));
   if (success_must_be_one && success && *success != 1)
     errs.invalid(child(fld, "successThreshold"), std::to_string(*success), "must be 1");
@@ -292,7 +322,8 @@ void validateContainers(const Json* containers, const std::set<std::string>& vol
     validateProbe(get(ctr, "livenessProbe"), child(p, "livenessProbe"), true, errs);
     validateProbe(get(ctr, "readinessProbe"), child(p, "readinessProbe"), false, errs);
     validateProbe(get(ctr, "startupProbe"), child(p, "startupProbe"), true, errs);
-    if (get(ctr, "restartPolicy")) errs.forbidden(child(p, "restartPolicy"), "may not be set for non-init containers");
+    if (get(ctr, "restartPolicy"))
+      errs.forbidden(child(p, "restartPolicy"), "may not be set for non-init containers");
   }
   std::set<std::string> seen;
   checkHostPortConflicts(list, fld, seen, errs);
@@ -329,7 +360,8 @@ void validateInitContainers(const Json* inits, const Json* containers, const std
       const char* kNote = "may not be set for init containers without restartPolicy=Always";
       if (get(ctr, "lifecycle")) errs.forbidden(child(p, "lifecycle"), kNote);
       if (get(ctr, "livenessProbe")) errs.forbidden(child(p, "livenessProbe"), kNote);
-      if (get(ctr, "readinessProbe")) errs.forbidden(child(p, "readinessProbe"), "may not be set for init containers");
+      if (get(ctr, "readinessProbe"))
+        errs.forbidden(child(p, "readinessProbe"), "may not be set for init containers");
       if (get(ctr, "startupProbe")) errs.forbidden(child(p, "startupProbe"), kNote);
     }
   }
@@ -347,10 +379,12 @@ void validateTolerations(const Json* tolerations, const std::string& fld, ErrorL
     if (!k.empty())
       for (auto& m : qualifiedNameErrors(k)) errs.invalid(child(p, "key"), goQuote(k), m);
     if (k.empty() && op != "Exists")
-      errs.invalid(child(p, "operator"), goQuote(op),
-                   "operator must be Exists when `key` is empty, which means \"match all values and all keys\"");
+      errs.invalid(
+          child(p, "operator"), goQuote(op),
+          "operator must be Exists when `key` is empty, which means \"match all values and all keys\"");
     if (get(t, "tolerationSeconds") && effect != "NoExecute")
-      errs.invalid(child(p, "effect"), goQuote(effect), "effect must be 'NoExecute' when `tolerationSeconds` is set");
+      errs.invalid(child(p, "effect"), goQuote(effect),
+                   "effect must be 'NoExecute' when `tolerationSeconds` is set");
     if (op == "Equal" || op.empty()) {
       auto msgs = labelValueErrors(value);
       if (!msgs.empty()) {
@@ -359,7 +393,8 @@ void validateTolerations(const Json* tolerations, const std::string& fld, ErrorL
         errs.invalid(child(p, "operator"), goQuote(value), joined);
       }
     } else if (op == "Exists") {
-      if (!value.empty()) errs.invalid(child(p, "operator"), goJson(t), "value must be empty when `operator` is 'Exists'");
+      if (!value.empty())
+        errs.invalid(child(p, "operator"), goJson(t), "value must be empty when `operator` is 'Exists'");
     } else {
       errs.notSupported(child(p, "operator"), goQuote(op), {"Equal", "Exists"});
     }
@@ -379,12 +414,17 @@ void validateDnsConfig(const Json* spec, const std::string& fld, ErrorList& errs
   const Json* ns = get(cfg, "nameservers");
   auto servers = stringList(ns);
   if (policy == "None" && servers.empty())
-    errs.required(child(p, "nameservers"), "must provide at least one DNS nameserver when `dnsPolicy` is None");
-  if (servers.size() > 3) errs.invalid(child(p, "nameservers"), goJson(*ns), "must not have more than 3 nameservers");
+    errs.required(child(p, "nameservers"),
+                  "must provide at least one DNS nameserver when `dnsPolicy` is None");
+  if (servers.size() > 3)
+    errs.invalid(child(p, "nameservers"), goJson(*ns), "must not have more than 3 nameservers");
   for (size_t i = 0; i < servers.size(); ++i)
-    if (!isIp(servers[i])) errs.invalid(index(child(p, "nameservers"), i), goQuote(servers[i]), "must be valid IP address");
+    if (!isIp(servers[i]))
+      errs.invalid(index(child(p, "nameservers"), i), goQuote(servers[i]), "must be valid IP address");
   auto searches = stringList(get(cfg, "searches"));
-  if (searches.size() > 32) errs.invalid(child(p, "searches"), goJson(*get(cfg, "searches")), "must not have more than 32 search paths");
+  if (searches.size() > 32)
+    errs.invalid(child(p, "searches"), goJson(*get(cfg, "searches")),
+                 "must not have more than 32 search paths");
 }
 
 }  // namespace
@@ -393,8 +433,8 @@ void validatePodSpec(const Json* spec, const std::string& fld, const PodSpecCont
   if (!get(spec, "terminationGracePeriodSeconds")) errs.required(child(fld, "terminationGracePeriodSeconds"));
   auto volumes = validateVolumes(get(spec, "volumes"), child(fld, "volumes"), errs);
   validateContainers(get(spec, "containers"), volumes, child(fld, "containers"), errs);
-  validateInitContainers(get(spec, "initContainers"), get(spec, "containers"), volumes, child(fld, "initContainers"),
-                         errs);
+  validateInitContainers(get(spec, "initContainers"), get(spec, "containers"), volumes,
+                         child(fld, "initContainers"), errs);
 
   if (isTrue(get(spec, "hostNetwork"))) {
     for (const char* list_key : {"containers", "initContainers"}) {
@@ -423,19 +463,22 @@ void validatePodSpec(const Json* spec, const std::string& fld, const PodSpecCont
   if (dns.empty()) {
     errs.required(child(fld, "dnsPolicy"));
   } else if (dns != "ClusterFirstWithHostNet" && dns != "ClusterFirst" && dns != "Default" && dns != "None") {
-    errs.notSupported(child(fld, "dnsPolicy"), goQuote(dns), {"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"});
+    errs.notSupported(child(fld, "dnsPolicy"), goQuote(dns),
+                      {"ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"});
   }
   validateLabels(get(spec, "nodeSelector"), child(fld, "nodeSelector"), errs);
   validateDnsConfig(spec, fld, errs);
 
   std::string sa = str(get(spec, "serviceAccountName"));
   if (!sa.empty())
-    for (auto& m : nameIsDnsSubdomain(sa, false)) errs.invalid(child(fld, "serviceAccountName"), goQuote(sa), m);
+    for (auto& m : nameIsDnsSubdomain(sa, false))
+      errs.invalid(child(fld, "serviceAccountName"), goQuote(sa), m);
   std::string node = str(get(spec, "nodeName"));
   if (!node.empty())
     for (auto& m : nameIsDnsSubdomain(node, false)) errs.invalid(child(fld, "nodeName"), goQuote(node), m);
   if (auto ads = integer(get(spec, "activeDeadlineSeconds")); ads && (*ads < 1 || *ads > kMaxUint32))
-    errs.invalid(child(fld, "activeDeadlineSeconds"), std::to_string(*ads), "must be between 1 and 4294967295, inclusive");
+    errs.invalid(child(fld, "activeDeadlineSeconds"), std::to_string(*ads),
+                 "must be between 1 and 4294967295, inclusive");
   for (const char* k : {"hostname", "subdomain"}) {
     std::string v = str(get(spec, k));
     if (!v.empty()) validateDns1123Label(v, child(fld, k), errs);
@@ -443,7 +486,8 @@ void validatePodSpec(const Json* spec, const std::string& fld, const PodSpecCont
   validateTolerations(get(spec, "tolerations"), child(fld, "tolerations"), errs);
   std::string pc = str(get(spec, "priorityClassName"));
   if (!pc.empty())
-    for (auto& m : nameIsDnsSubdomain(pc, false)) errs.invalid(child(fld, "priorityClassName"), goQuote(pc), m);
+    for (auto& m : nameIsDnsSubdomain(pc, false))
+      errs.invalid(child(fld, "priorityClassName"), goQuote(pc), m);
   if (const Json* pp = get(spec, "preemptionPolicy")) {
     std::string v = str(pp);
     if (v != "PreemptLowerPriority" && v != "Never")
@@ -460,7 +504,8 @@ void validatePodTemplateSpec(const Json* tmpl, const std::string& fld, ErrorList
   const Json* spec = get(tmpl, "spec");
   validatePodSpec(spec, child(fld, "spec"), PodSpecContext{}, errs);
   if (hasEntries(get(spec, "ephemeralContainers")))
-    errs.forbidden(child(child(fld, "spec"), "ephemeralContainers"), "ephemeral containers not allowed in pod template");
+    errs.forbidden(child(child(fld, "spec"), "ephemeralContainers"),
+                   "ephemeral containers not allowed in pod template");
 }
 
 namespace {
@@ -472,7 +517,9 @@ void validateContainersOnlyForPod(const Json* containers, const std::string& fld
     auto first = image.find_first_not_of(" \t\n\v\f\r");
     auto last = image.find_last_not_of(" \t\n\v\f\r");
     bool padded = !image.empty() && (first != 0 || last != image.size() - 1);
-    if (padded) errs.invalid(child(index(fld, i), "image"), goQuote(image), "must not have leading or trailing whitespace");
+    if (padded)
+      errs.invalid(child(index(fld, i), "image"), goQuote(image),
+                   "must not have leading or trailing whitespace");
   }
 }
 
@@ -499,7 +546,8 @@ bool validateContainerUpdates(const Json* nc, const Json* oc, const std::string&
     auto first = image.find_first_not_of(" \t\n\v\f\r");
     auto last = image.find_last_not_of(" \t\n\v\f\r");
     if (!image.empty() && (first != 0 || last != image.size() - 1))
-      errs.invalid(child(index(fld, i), "image"), goQuote(image), "must not have leading or trailing whitespace");
+      errs.invalid(child(index(fld, i), "image"), goQuote(image),
+                   "must not have leading or trailing whitespace");
   }
   return true;
 }
@@ -532,7 +580,8 @@ std::string specDiff(const Json& old_spec, const Json& new_spec) {
 void validatePod(const Json& obj, ErrorList& errs) {
   validatePodMetadataAndSpec(obj, errs);
   const Json* spec = get(obj, "spec");
-  if (hasEntries(get(spec, "ephemeralContainers"))) errs.forbidden("spec.ephemeralContainers", "cannot be set on create");
+  if (hasEntries(get(spec, "ephemeralContainers")))
+    errs.forbidden("spec.ephemeralContainers", "cannot be set on create");
   if (!str(get(spec, "nodeName")).empty() && hasEntries(get(spec, "schedulingGates")))
     errs.forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared");
 }
@@ -541,32 +590,39 @@ void validatePodUpdate(const Json& obj, const Json& old, ErrorList& errs) {
   validatePodMetadataAndSpec(obj, errs);
   const Json* spec = get(obj, "spec");
   const Json* old_spec = get(old, "spec");
-  if (!validateContainerUpdates(get(spec, "containers"), get(old_spec, "containers"), "spec.containers", errs)) return;
-  if (!validateContainerUpdates(get(spec, "initContainers"), get(old_spec, "initContainers"), "spec.initContainers",
+  if (!validateContainerUpdates(get(spec, "containers"), get(old_spec, "containers"), "spec.containers",
                                 errs))
+    return;
+  if (!validateContainerUpdates(get(spec, "initContainers"), get(old_spec, "initContainers"),
+                                "spec.initContainers", errs))
     return;
 
   auto nads = integer(get(spec, "activeDeadlineSeconds"));
   auto oads = integer(get(old_spec, "activeDeadlineSeconds"));
   if (nads) {
     if (*nads < 0 || *nads > kMaxUint32) {
-      errs.invalid("spec.activeDeadlineSeconds", std::to_string(*nads), "must be between 0 and 4294967295, inclusive");
+      errs.invalid("spec.activeDeadlineSeconds", std::to_string(*nads),
+                   "must be between 0 and 4294967295, inclusive");
       return;
     }
     if (oads && *oads < *nads) {
-      errs.invalid("spec.activeDeadlineSeconds", std::to_string(*nads), "must be less than or equal to previous value");
+      errs.invalid("spec.activeDeadlineSeconds", std::to_string(*nads),
+                   "must be less than or equal to previous value");
       return;
     }
   } else if (oads) {
-    errs.invalid("spec.activeDeadlineSeconds", "null", "must not update from a positive integer to nil value");
+    errs.invalid("spec.activeDeadlineSeconds", "null",
+                 "must not update from a positive integer to nil value");
   }
 
   // Tolerations: existing ones stay (their tolerationSeconds may change).
   const Json& new_tol = array(get(spec, "tolerations"));
   for (const auto& ot : array(get(old_spec, "tolerations"))) {
-    bool found = std::any_of(new_tol.begin(), new_tol.end(), [&](const Json& nt) { return sameToleration(ot, nt); });
+    bool found =
+        std::any_of(new_tol.begin(), new_tol.end(), [&](const Json& nt) { return sameToleration(ot, nt); });
     if (!found) {
-      errs.forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds");
+      errs.forbidden("spec.tolerations",
+                     "existing toleration can not be modified except its tolerationSeconds");
       break;
     }
   }
@@ -597,15 +653,17 @@ void validatePodUpdate(const Json& obj, const Json& old, ErrorList& errs) {
     }
     auto old_grace = integer(get(old_spec, "terminationGracePeriodSeconds"));
     auto new_grace = integer(get(&munged, "terminationGracePeriodSeconds"));
-    if (old_grace && *old_grace < 0 && new_grace && *new_grace == 1) munged["terminationGracePeriodSeconds"] = *old_grace;
+    if (old_grace && *old_grace < 0 && new_grace && *new_grace == 1)
+      munged["terminationGracePeriodSeconds"] = *old_grace;
   }
   if (!semanticEqual(&munged, old_spec)) {
-    errs.forbidden("spec",
-                   "pod updates may not change fields other than `spec.containers[*].image`,"
-                   "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                   "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
-                   "previously negative)\n" +
-                       specDiff(old_spec ? *old_spec : Json::object(), munged));
+    errs.forbidden(
+        "spec",
+        "pod updates may not change fields other than `spec.containers[*].image`,"
+        "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+        "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+        "previously negative)\n" +
+            specDiff(old_spec ? *old_spec : Json::object(), munged));
   }
 }
 

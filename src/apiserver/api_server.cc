@@ -302,6 +302,18 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
     if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap namespace " + std::string(ns) + ": " + r.body);
   }
 
+  // The "kubernetes" Service in default, as every Kubernetes cluster has,
+  // on the first address of the service range.
+  if (!self->impl_->cache->get("/registry/core/services/default/kubernetes")) {
+    Json svc = {{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata", {{"name", "kubernetes"}, {"namespace", "default"}, {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+                {"spec", {{"clusterIP", self->impl_->services->firstIp()},
+                          {"ports", Json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", opts.port == 0 ? 6443 : opts.port}}})}}}};
+    Response r = self->call("POST", "/api/v1/namespaces/default/services", svc.dump());
+    if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap service kubernetes: " + r.body);
+  }
+
   HttpServerOptions hopts;
   hopts.bind_address = opts.bind_address;
   hopts.port = opts.port;

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "apiserver/openapi_v2.h"
 #include "apiserver/responses.h"
 
 namespace capstan::apiserver {
@@ -86,6 +87,7 @@ Discovery::Discovery(const api::Registry& registry, VersionInfo version, std::st
     openapi_hashes_[gvPath(gv)] = sha512Hex(doc);
     openapi_docs_[gvPath(gv)] = std::move(doc);
   }
+  openapi_v2_ = openApiV2Protobuf(registry_);
 }
 
 Response Discovery::apiVersions(const Request& req) const {
@@ -213,6 +215,11 @@ std::optional<Response> Discovery::serve(const Request& req) const {
   if (p == "/api" || p == "/api/") return apiVersions(req);
   if (p == "/apis" || p == "/apis/") return groupList(req);
   if (p == "/openapi/v3" || p == "/openapi/v3/") return openapiRoot();
+  if (p == "/openapi/v2" || p == "/swagger-2.0.0.pb-v1") {
+    Response r = jsonResponse(200, openapi_v2_);
+    r.content_type = kOpenApiV2ProtobufType;
+    return r;
+  }
   if (p.rfind("/openapi/v3/", 0) == 0) {
     auto r = openapiGroupVersion(p.substr(std::string("/openapi/v3/").size()));
     if (r) return r;

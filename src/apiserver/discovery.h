@@ -41,6 +41,7 @@ class Discovery {
   std::string server_address_;
   std::map<std::string, std::string> openapi_docs_;  // "api/v1" -> document
   std::map<std::string, std::string> openapi_hashes_;
+  std::string openapi_v2_;  // protobuf
 };
 
 }  // namespace capstan::apiserver

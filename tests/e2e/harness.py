@@ -153,3 +153,161 @@ class ServerTestCase(unittest.TestCase):
 
     def kubectl_json(self, *args, **kw):
         return json.loads(self.kubectl(*args, "-o", "json", **kw).stdout)
+
+
+# ---------------------------------------------------------------------------
+# Helpers added for the API-server end-to-end suites. Nothing above changes.
+
+import http.client
+import queue
+import threading
+
+
+def wait_until(cond, timeout=10.0, interval=0.05, message="condition"):
+    """Polls cond() until it returns a truthy value (returned) or the
+    deadline passes (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def request_json(server, method, path, body=None, headers=None, **kw):
+    """server.request, with the body decoded as JSON when it is JSON."""
+    status, text, hdrs = server.request(method, path, body, headers, **kw)
+    try:
+        doc = json.loads(text) if text else None
+    except ValueError:
+        doc = None
+    return status, doc, hdrs
+
+
+class LineReader:
+    """Reads a byte stream line by line in a daemon thread, so that a test
+    can wait for the next line with a timeout."""
+
+    def __init__(self, stream):
+        self.lines = queue.Queue()
+        self.seen = []
+        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _run(self, stream):
+        try:
+            for line in iter(stream.readline, b""):
+                self.lines.put(line.decode(errors="replace").rstrip("\r\n"))
+        except Exception:  # the stream was closed under us
+            pass
+        self.lines.put(None)  # end of stream
+
+    def next(self, timeout):
+        """The next line, None at end of stream; raises queue.Empty on timeout."""
+        line = self.lines.get(timeout=timeout)
+        if line is not None:
+            self.seen.append(line)
+        return line
+
+    def wait_for(self, pred, timeout=15.0):
+        """Consumes lines until pred(line) holds; returns that line. Fails on
+        timeout or end of stream."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching line within {timeout}s; seen: {self.seen[-20:]}")
+            try:
+                line = self.next(left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"stream ended before a matching line; seen: {self.seen[-20:]}")
+            if pred(line):
+                return line
+
+
+class BackgroundProcess:
+    """A long-running subprocess (e.g. `kubectl get -w`) whose stdout is
+    read line by line. stop() ends it by PID."""
+
+    def __init__(self, cmd, env=None):
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        self.out = LineReader(self.proc.stdout)
+        self.err = LineReader(self.proc.stderr)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        for s in (self.proc.stdout, self.proc.stderr):
+            try:
+                s.close()
+            except Exception:
+                pass
+
+
+class WatchStream:
+    """A raw HTTPS watch (GET ...?watch=true) with the admin client cert;
+    events are decoded from the newline-delimited JSON stream."""
+
+    def __init__(self, server, path, client_cert=True, connect_timeout=10):
+        self.conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ssl_context(client_cert),
+                                                timeout=connect_timeout)
+        self.conn.request("GET", path, headers={"Accept": "application/json"})
+        self.response = self.conn.getresponse()
+        self.conn.sock.settimeout(None)  # the reader thread blocks; waits are bounded by the queue
+        self.status = self.response.status
+        self.headers = dict(self.response.getheaders())
+        self.reader = LineReader(self.response) if self.status == 200 else None
+        self.body = self.response.read().decode(errors="replace") if self.status != 200 else None
+
+    def next_event(self, timeout=10.0):
+        """The next event as a dict; None when the server closed the stream.
+        Raises AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no watch event within {timeout}s")
+            try:
+                line = self.reader.next(left)
+            except queue.Empty:
+                continue
+            if line is None:
+                return None
+            if line.strip():
+                return json.loads(line)
+
+    def events_until(self, pred, timeout=10.0):
+        """Collects events until pred(event) holds (that event included)."""
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            ev = self.next_event(max(0.01, deadline - time.monotonic()))
+            if ev is None:
+                raise AssertionError(f"watch closed early; got {[(e['type'], e['object'].get('metadata', {}).get('name')) for e in got]}")
+            got.append(ev)
+            if pred(ev):
+                return got
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except Exception:
+            pass
+        try:
+            self.conn.close()
+        except Exception:
+            pass

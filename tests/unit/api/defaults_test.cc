@@ -25,9 +25,10 @@ Json yaml(const std::string& text) {
   return r.isOk() ? *r : Json();
 }
 
-// Every key of `expected` is in `actual` with an equal value; objects are
-// compared recursively, everything else (arrays included) exactly.
-::testing::AssertionResult containsSubset(const Json& actual, const Json& expected, const std::string& at = "") {
+// Every key of `expected` is in `actual` with a matching value: objects
+// recursively, arrays element by element (same length), scalars exactly.
+::testing::AssertionResult containsSubset(const Json& actual, const Json& expected,
+                                          const std::string& at = "") {
   if (expected.is_object() && actual.is_object()) {
     for (auto it = expected.begin(); it != expected.end(); ++it) {
       std::string p = at + "." + it.key();
@@ -35,8 +36,16 @@ Json yaml(const std::string& text) {
         if (it->is_null()) continue;  // expecting absence
         return ::testing::AssertionFailure() << "missing " << p;
       }
-      if (it->is_null()) return ::testing::AssertionFailure() << p << " should be absent, is " << actual[it.key()].dump();
+      if (it->is_null())
+        return ::testing::AssertionFailure() << p << " should be absent, is " << actual[it.key()].dump();
       auto r = containsSubset(actual[it.key()], *it, p);
+      if (!r) return r;
+    }
+    return ::testing::AssertionSuccess();
+  }
+  if (expected.is_array() && actual.is_array() && expected.size() == actual.size()) {
+    for (size_t i = 0; i < expected.size(); ++i) {
+      auto r = containsSubset(actual[i], expected[i], at + "[" + std::to_string(i) + "]");
       if (!r) return r;
     }
     return ::testing::AssertionSuccess();
@@ -563,7 +572,8 @@ TEST(DefaultsImagePullPolicy, FollowsTheImageTag) {
       {"", "IfNotPresent"},
   };
   for (const auto& [image, policy] : cases) {
-    Json pod = {{"metadata", {{"name", "p"}}}, {"spec", {{"containers", {{{"name", "c"}, {"image", image}}}}}}};
+    Json pod = {{"metadata", {{"name", "p"}}},
+                {"spec", {{"containers", {{{"name", "c"}, {"image", image}}}}}}};
     applyDefaults(infoFor("", "Pod"), pod);
     EXPECT_EQ(pod["spec"]["containers"][0]["imagePullPolicy"], policy) << image;
   }
