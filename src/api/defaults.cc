@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "common/base64.h"
+
 namespace capstan::api {
 namespace {
 
@@ -72,26 +74,6 @@ bool hasEntries(const Json& obj, const char* k) {
   if (!obj.is_object()) return false;
   auto it = obj.find(k);
   return it != obj.end() && (it->is_object() || it->is_array()) && !it->empty();
-}
-
-std::string base64(const std::string& in) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- containers
@@ -524,8 +506,9 @@ void defaultNamespace(Json& obj) {
   if (Json* status = objectAt(obj, "status")) setIfEmpty(*status, "phase", "Active");
   // The create strategy requires the "kubernetes" finalizer. Updates keep
   // the stored finalizers (the namespace controller removes it through
-  // /finalize), so only a body that was never stored gets it.
-  bool stored = meta && (!stringAt(*meta, "uid").empty() || !stringAt(*meta, "resourceVersion").empty());
+  // /finalize while the namespace terminates), so only a body that was
+  // never stored gets it: no resourceVersion and not being deleted.
+  bool stored = meta && (!stringAt(*meta, "resourceVersion").empty() || !unset(*meta, "deletionTimestamp"));
   if (stored) return;
   Json* spec = objectAt(obj, "spec");
   if (!spec) return;
@@ -546,7 +529,7 @@ void defaultSecret(Json& obj) {
     Json* data = objectAt(obj, "data");
     if (data) {
       for (auto it = obj["stringData"].begin(); it != obj["stringData"].end(); ++it)
-        if (it->is_string()) (*data)[it.key()] = base64(it->get<std::string>());
+        if (it->is_string()) (*data)[it.key()] = base64Encode(it->get<std::string>());
     }
   }
   obj.erase("stringData");

@@ -485,7 +485,7 @@ spec:
     {"NamespaceCreate", "", "Namespace", R"(
 apiVersion: v1
 kind: Namespace
-metadata: {name: team-a}
+metadata: {name: team-a, uid: "set-by-the-server-before-defaulting"}
 )",
      R"(
 metadata: {labels: {kubernetes.io/metadata.name: team-a}}
@@ -493,7 +493,7 @@ spec: {finalizers: [kubernetes]}
 status: {phase: Active}
 )"},
     {"NamespaceStoredKeepsFinalizers", "", "Namespace", R"(
-metadata: {name: team-a, uid: 1234, resourceVersion: "5"}
+metadata: {name: team-a, uid: "1234", resourceVersion: "5"}
 spec: {finalizers: []}
 status: {phase: Terminating}
 )",
