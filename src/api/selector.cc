@@ -526,7 +526,10 @@ class Parser {
       return r;
     }
 
-    auto [op_tok, op_lit] = consume(Context::kKeyAndOperator);
+    // Not a structured binding: clang 14 cannot capture those in a lambda.
+    const auto op_token = consume(Context::kKeyAndOperator);
+    const Token op_tok = op_token.first;
+    const std::string& op_lit = op_token.second;
     static constexpr std::pair<Token, Op> kBinaryOperators[] = {
         {Token::kIn, Op::kIn},
         {Token::kNotIn, Op::kNotIn},

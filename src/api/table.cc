@@ -16,6 +16,9 @@ std::string str(const Json& obj, std::string_view path, std::string_view def = "
   return v->dump();
 }
 
+// A cell's text from any JSON value (strings unquoted).
+std::string text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
 int64_t num(const Json& obj, std::string_view path) {
   const Json* v = atPath(obj, path);
   return v && v->is_number() ? v->get<int64_t>() : 0;
@@ -57,7 +60,7 @@ std::string selectorString(const Json* sel) {
   if (!sel || !sel->is_object()) return "<none>";
   std::vector<std::string> parts;
   if (auto* ml = find(*sel, "matchLabels"); ml && ml->is_object())
-    for (auto it = ml->begin(); it != ml->end(); ++it) parts.push_back(it.key() + "=" + it.value().get<std::string>());
+    for (auto it = ml->begin(); it != ml->end(); ++it) parts.push_back(it.key() + "=" + text(it.value()));
   if (auto* me = find(*sel, "matchExpressions"); me && me->is_array())
     for (const auto& e : *me) {
       std::string op = getString(e, "operator");
@@ -211,7 +214,7 @@ std::string externalIp(const Json& o) {
   std::string type = str(o, "spec.type", "ClusterIP");
   std::vector<std::string> ips;
   if (const Json* e = atPath(o, "spec.externalIPs"); e && e->is_array())
-    for (const auto& ip : *e) ips.push_back(ip.get<std::string>());
+    for (const auto& ip : *e) ips.push_back(text(ip));
   if (type == "LoadBalancer") {
     if (const Json* ing = atPath(o, "status.loadBalancer.ingress"); ing && ing->is_array())
       for (const auto& i : *ing) {
@@ -240,7 +243,7 @@ std::string nodeRoles(const Json& o) {
       const std::string& k = it.key();
       const std::string prefix = "node-role.kubernetes.io/";
       if (k.rfind(prefix, 0) == 0 && k.size() > prefix.size()) roles.push_back(k.substr(prefix.size()));
-      else if (k == "kubernetes.io/role") roles.push_back(it.value().get<std::string>());
+      else if (k == "kubernetes.io/role") roles.push_back(text(it.value()));
     }
   return roles.empty() ? "<none>" : joinStrings(roles, ",");
 }
@@ -485,7 +488,7 @@ std::map<std::string, std::vector<Column>> buildColumns() {
             if (const Json* e = atPath(o, "endpoints"); e && e->is_array())
               for (const auto& x : *e)
                 if (x.contains("addresses") && x["addresses"].is_array())
-                  for (const auto& a : x["addresses"]) as.push_back(a.get<std::string>());
+                  for (const auto& a : x["addresses"]) as.push_back(text(a));
             if (as.empty()) return Json("<unset>");
             if (as.size() > 3) return Json(joinStrings({as[0], as[1], as[2]}, ",") + fmt::format(" + {} more...", as.size() - 3));
             return Json(joinStrings(as, ","));

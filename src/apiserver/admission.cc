@@ -204,6 +204,20 @@ Status admitUpdate(const ServerContext& ctx, const api::ResourceInfo& info, cons
                     fmt::format("Precondition failed: UID in precondition: {}, UID in object meta: {}", uid,
                                 getString(old_meta, "uid")));
   }
+  if (info.kind == "Namespace" && info.group.empty()) {
+    // spec.finalizers change only through /finalize (the namespace
+    // controller's door); a main-resource write keeps them.
+    if (subresource == "finalize") {
+      Json next = old;
+      if (obj.contains("spec") && obj["spec"].contains("finalizers")) next["spec"]["finalizers"] = obj["spec"]["finalizers"];
+      else if (next.contains("spec")) next["spec"].erase("finalizers");
+      obj = std::move(next);
+    } else if (old.contains("spec") && old["spec"].contains("finalizers")) {
+      obj["spec"]["finalizers"] = old["spec"]["finalizers"];
+    } else if (obj.contains("spec") && obj["spec"].is_object()) {
+      obj["spec"].erase("finalizers");
+    }
+  }
   if (subresource == "status") {
     // A status write changes status only.
     Json next = old;

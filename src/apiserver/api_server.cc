@@ -157,7 +157,7 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
     done(std::move(r));
   };
 
-  const std::string& p = req.path;
+  const std::string p = req.path;
   if (p == "/healthz" || p == "/livez" || p == "/readyz") {
     Response r;
     r.content_type = "text/plain; charset=utf-8";
@@ -177,7 +177,18 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   }
   const api::ResourceInfo* info = registry.find(ri.group, ri.version, ri.resource);
   if (!info) return observed(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
-  resources->serve(ri, *info, std::move(req), std::move(observed));
+  // The JSON library throws on a few shapes our code does not expect
+  // (e.g. a number where a string belongs); such a request fails alone.
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  Responder guarded = [once, observed](Response r) {
+    if (!once->exchange(true)) observed(std::move(r));
+  };
+  try {
+    resources->serve(ri, *info, std::move(req), guarded);
+  } catch (const std::exception& e) {
+    LOG_ERROR("request failed with an exception", "path", p, "error", e.what());
+    guarded(errorResponse(Status(Code::kInternal, std::string("Internal error occurred: ") + e.what())));
+  }
 }
 
 void ApiServer::Impl::compactLoop() {

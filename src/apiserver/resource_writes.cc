@@ -51,6 +51,11 @@ WriteDecision decide(const ObjectPtr& current, Json next, bool client_preconditi
   d.client_precondition = client_precondition;
   const Json& meta = next["metadata"];
   bool finalizers_empty = !meta.contains("finalizers") || !meta["finalizers"].is_array() || meta["finalizers"].empty();
+  // A namespace also waits for its spec.finalizers (the namespace controller).
+  if (next.value("kind", "") == "Namespace" && next.contains("spec") && next["spec"].is_object()) {
+    const Json* sf = find(next["spec"], "finalizers");
+    if (sf && sf->is_array() && !sf->empty()) finalizers_empty = false;
+  }
   if (meta.contains("deletionTimestamp") && finalizers_empty &&
       !(next.value("kind", "") == "Pod" && meta.contains("deletionGracePeriodSeconds") &&
         meta["deletionGracePeriodSeconds"].is_number() && meta["deletionGracePeriodSeconds"].get<int64_t>() > 0)) {
@@ -148,7 +153,13 @@ void addFinalizer(Json& meta, const char* f) {
 void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key, Mutator mutate, WriteDone done,
                                  int attempt) {
   ObjectPtr current = ctx_.cache->get(key);
-  auto decision = mutate(current);
+  // Runs on the store's thread on a retry: no exception may escape it.
+  Result<WriteDecision> decision = Status(Code::kInternal, "");
+  try {
+    decision = mutate(current);
+  } catch (const std::exception& e) {
+    decision = Status(Code::kInternal, std::string("Internal error occurred: ") + e.what());
+  }
   if (!decision) return done(decision.status());
   if (decision->op == WriteDecision::Op::kNone) {
     return done(WriteOutcome{current ? current->obj : decision->obj, false, false});
@@ -584,7 +595,8 @@ void Resources::serve(const RequestInfo& ri, const api::ResourceInfo& info, Requ
     return scale(ri, info, req, std::move(done));
   }
   if (!ri.subresource.empty()) {
-    bool ok = ri.subresource == "status" && info.has_status;
+    bool ok = (ri.subresource == "status" && info.has_status) ||
+              (ri.subresource == "finalize" && info.kind == "Namespace" && info.group.empty() && ri.verb == "update");
     if (!ok) return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
     if (ri.verb == "get") return get(ri, info, req, std::move(done));
     if (ri.verb == "update") return update(ri, info, req, std::move(done));

@@ -42,6 +42,18 @@ void WatchStream::send(const char* type, const Json& obj) {
 }
 
 void WatchStream::start(std::shared_ptr<StreamSink> sink) {
+  try {
+    begin(std::move(sink));
+  } catch (const std::exception& e) {
+    std::lock_guard lock(mu_);
+    if (!sink_) return;
+    Status st(Code::kInternal, std::string("Internal error occurred: ") + e.what());
+    sink_->write(Json({{"type", "ERROR"}, {"object", statusObject(st)}}).dump() + "\n");
+    sink_->close();
+  }
+}
+
+void WatchStream::begin(std::shared_ptr<StreamSink> sink) {
   int64_t after = opts_.after;
   {
     std::lock_guard lock(mu_);
@@ -74,6 +86,19 @@ void WatchStream::start(std::shared_ptr<StreamSink> sink) {
 void WatchStream::onEvents(const std::vector<CacheEvent>& evs) {
   std::lock_guard lock(mu_);
   if (!sink_ || stopped_) return;
+  try {
+    deliver(evs);
+  } catch (const std::exception& e) {
+    // Never let one watcher's bad conversion reach the store's thread.
+    Status st(Code::kInternal, std::string("Internal error occurred: ") + e.what());
+    sink_->write(Json({{"type", "ERROR"}, {"object", statusObject(st)}}).dump() + "\n");
+    sink_->close();
+    stopped_ = true;
+  }
+}
+
+// Caller holds mu_.
+void WatchStream::deliver(const std::vector<CacheEvent>& evs) {
   for (const auto& e : evs) {
     bool now = matches(e.obj->obj);
     bool before = e.prev ? matches(e.prev->obj) : false;

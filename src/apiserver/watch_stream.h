@@ -43,6 +43,8 @@ class WatchStream final : public StreamBody, public std::enable_shared_from_this
   bool matches(const Json& obj) const;
   void send(const char* type, const Json& obj);
   void onEvents(const std::vector<CacheEvent>& events);
+  void deliver(const std::vector<CacheEvent>& events);
+  void begin(std::shared_ptr<StreamSink> sink);
 
   ObjectCache& cache_;
   Metrics& metrics_;

@@ -91,7 +91,12 @@ Result<Json> parseYaml(std::string_view text) {
   if (tooDeep(text)) return Status(Code::kBadRequest, "document nested too deeply");
   try {
     YAML::Node n = YAML::Load(std::string(text));
-    return yamlToJson(n, 0);
+    auto j = yamlToJson(n, 0);
+    if (!j) return j;
+    // JSON text is UTF-8 by definition and nlohmann's parser enforces it;
+    // YAML input is checked here, so every Json in the server serializes.
+    (void)j->dump();
+    return j;
   } catch (const std::exception& e) {
     return Status(Code::kBadRequest, std::string("invalid YAML: ") + e.what());
   }
