@@ -55,25 +55,21 @@ Registry Registry::builtin() {
   {
     auto r = kind("", "v1", "endpoints", "endpoints", "Endpoints", kNs);
     r.short_names = {"ep"};
-    r.has_generation = false;
     reg.add(r);
   }
   {
     auto r = kind("", "v1", "configmaps", "configmap", "ConfigMap", kNs);
     r.short_names = {"cm"};
-    r.has_generation = false;
     reg.add(r);
   }
   {
     auto r = kind("", "v1", "secrets", "secret", "Secret", kNs);
     r.selectable_fields = {"type"};
-    r.has_generation = false;
     reg.add(r);
   }
   {
     auto r = kind("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", kNs);
     r.short_names = {"sa"};
-    r.has_generation = false;
     reg.add(r);
   }
   {
@@ -86,7 +82,6 @@ Registry Registry::builtin() {
   {
     auto r = kind("", "v1", "events", "event", "Event", kNs);
     r.short_names = {"ev"};
-    r.has_generation = false;
     r.selectable_fields = {"involvedObject.kind",       "involvedObject.namespace", "involvedObject.name",
                            "involvedObject.uid",        "involvedObject.apiVersion",
                            "involvedObject.resourceVersion", "involvedObject.fieldPath",
@@ -109,6 +104,7 @@ Registry Registry::builtin() {
   // apps/v1
   {
     auto r = kind("apps", "v1", "deployments", "deployment", "Deployment", kNs);
+    r.has_generation = true;
     r.short_names = {"deploy"};
     r.categories = all;
     r.has_status = r.has_scale = true;
@@ -116,6 +112,7 @@ Registry Registry::builtin() {
   }
   {
     auto r = kind("apps", "v1", "replicasets", "replicaset", "ReplicaSet", kNs);
+    r.has_generation = true;
     r.short_names = {"rs"};
     r.categories = all;
     r.has_status = r.has_scale = true;
@@ -123,6 +120,7 @@ Registry Registry::builtin() {
   }
   {
     auto r = kind("apps", "v1", "statefulsets", "statefulset", "StatefulSet", kNs);
+    r.has_generation = true;
     r.short_names = {"sts"};
     r.categories = all;
     r.has_status = r.has_scale = true;
@@ -130,6 +128,7 @@ Registry Registry::builtin() {
   }
   {
     auto r = kind("apps", "v1", "daemonsets", "daemonset", "DaemonSet", kNs);
+    r.has_generation = true;
     r.short_names = {"ds"};
     r.categories = all;
     r.has_status = true;
@@ -137,19 +136,20 @@ Registry Registry::builtin() {
   }
   {
     auto r = kind("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", kNs);
-    r.has_generation = false;
     reg.add(r);
   }
 
   // batch/v1
   {
     auto r = kind("batch", "v1", "jobs", "job", "Job", kNs);
+    r.has_generation = true;
     r.categories = all;
     r.has_status = true;
     reg.add(r);
   }
   {
     auto r = kind("batch", "v1", "cronjobs", "cronjob", "CronJob", kNs);
+    r.has_generation = true;
     r.short_names = {"cj"};
     r.categories = all;
     r.has_status = true;
@@ -159,20 +159,17 @@ Registry Registry::builtin() {
   // coordination.k8s.io/v1
   {
     auto r = kind("coordination.k8s.io", "v1", "leases", "lease", "Lease", kNs);
-    r.has_generation = false;
     reg.add(r);
   }
   // discovery.k8s.io/v1
   {
     auto r = kind("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", kNs);
-    r.has_generation = false;
     reg.add(r);
   }
   // events.k8s.io/v1
   {
     auto r = kind("events.k8s.io", "v1", "events", "event", "Event", kNs);
     r.short_names = {"ev"};
-    r.has_generation = false;
     r.selectable_fields = {"regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
                            "reason", "reportingController", "type"};
     reg.add(r);

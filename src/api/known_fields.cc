@@ -49,3 +49,216 @@ std::vector<std::string> unknownFields(const ResourceInfo& info, const Json& obj
 }
 
 }  // namespace capstan::api
+
+namespace capstan::api {
+namespace {
+
+enum class T { kString, kInt, kBool, kObject, kArray, kStringMap, kStringList, kObjectList };
+
+struct FieldType {
+  std::string path;  // dotted; "[]" steps into every element of an array
+  T type;
+  const char* go_type;
+};
+
+const char* jsonTypeName(const Json& v) {
+  if (v.is_string()) return "string";
+  if (v.is_boolean()) return "bool";
+  if (v.is_number()) return "number";
+  if (v.is_array()) return "array";
+  if (v.is_object()) return "object";
+  return "null";
+}
+
+bool matches(const Json& v, T t) {
+  if (v.is_null()) return true;  // absent, as Go's decoder treats null
+  switch (t) {
+    case T::kString: return v.is_string();
+    case T::kInt: return v.is_number_integer();
+    case T::kBool: return v.is_boolean();
+    case T::kObject: return v.is_object();
+    case T::kArray: return v.is_array();
+    case T::kStringMap:
+      if (!v.is_object()) return false;
+      for (const auto& e : v) if (!e.is_string() && !e.is_null()) return false;
+      return true;
+    case T::kStringList:
+      if (!v.is_array()) return false;
+      for (const auto& e : v) if (!e.is_string()) return false;
+      return true;
+    case T::kObjectList:
+      if (!v.is_array()) return false;
+      for (const auto& e : v) if (!e.is_object() && !e.is_null()) return false;
+      return true;
+  }
+  return false;
+}
+
+// Walks `path` from `node`; calls check on every value found.
+bool walk(const Json& node, std::string_view path, const FieldType& ft, std::string* bad_path, std::string* bad_type,
+          const std::string& prefix) {
+  auto dot = path.find('.');
+  std::string_view head = path.substr(0, dot);
+  std::string_view rest = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+  bool each = head.size() > 2 && head.substr(head.size() - 2) == "[]";
+  std::string key(each ? head.substr(0, head.size() - 2) : head);
+  if (!node.is_object()) return true;
+  auto it = node.find(key);
+  if (it == node.end() || it->is_null()) return true;
+  std::string here = prefix.empty() ? key : prefix + "." + key;
+  if (each) {
+    if (!it->is_array()) {
+      *bad_path = here;
+      *bad_type = jsonTypeName(*it);
+      return false;
+    }
+    for (const auto& e : *it) {
+      if (rest.empty()) {
+        if (!matches(e, ft.type)) { *bad_path = here; *bad_type = jsonTypeName(e); return false; }
+      } else if (!walk(e, rest, ft, bad_path, bad_type, here)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (rest.empty()) {
+    if (!matches(*it, ft.type)) {
+      *bad_path = here;
+      *bad_type = jsonTypeName(*it);
+      return false;
+    }
+    return true;
+  }
+  return walk(*it, rest, ft, bad_path, bad_type, here);
+}
+
+const std::vector<FieldType> kCommon = {
+    {"metadata", T::kObject, "v1.ObjectMeta"},
+    {"metadata.name", T::kString, "string"},
+    {"metadata.generateName", T::kString, "string"},
+    {"metadata.namespace", T::kString, "string"},
+    {"metadata.uid", T::kString, "types.UID"},
+    {"metadata.resourceVersion", T::kString, "string"},
+    {"metadata.generation", T::kInt, "int64"},
+    {"metadata.creationTimestamp", T::kString, "v1.Time"},
+    {"metadata.deletionTimestamp", T::kString, "v1.Time"},
+    {"metadata.deletionGracePeriodSeconds", T::kInt, "int64"},
+    {"metadata.labels", T::kStringMap, "map[string]string"},
+    {"metadata.annotations", T::kStringMap, "map[string]string"},
+    {"metadata.finalizers", T::kStringList, "[]string"},
+    {"metadata.ownerReferences", T::kObjectList, "[]v1.OwnerReference"},
+    {"metadata.ownerReferences[].apiVersion", T::kString, "string"},
+    {"metadata.ownerReferences[].kind", T::kString, "string"},
+    {"metadata.ownerReferences[].name", T::kString, "string"},
+    {"metadata.ownerReferences[].uid", T::kString, "types.UID"},
+    {"metadata.ownerReferences[].controller", T::kBool, "bool"},
+    {"metadata.ownerReferences[].blockOwnerDeletion", T::kBool, "bool"},
+    {"metadata.managedFields", T::kObjectList, "[]v1.ManagedFieldsEntry"},
+};
+
+// Pod spec fields, relative to a pod spec.
+const std::vector<FieldType> kPodSpec = {
+    {"containers", T::kObjectList, "[]v1.Container"},
+    {"initContainers", T::kObjectList, "[]v1.Container"},
+    {"containers[].name", T::kString, "string"},
+    {"containers[].image", T::kString, "string"},
+    {"containers[].command", T::kStringList, "[]string"},
+    {"containers[].args", T::kStringList, "[]string"},
+    {"containers[].ports", T::kObjectList, "[]v1.ContainerPort"},
+    {"containers[].ports[].containerPort", T::kInt, "int32"},
+    {"containers[].env", T::kObjectList, "[]v1.EnvVar"},
+    {"containers[].env[].name", T::kString, "string"},
+    {"containers[].env[].value", T::kString, "string"},
+    {"containers[].resources", T::kObject, "v1.ResourceRequirements"},
+    {"containers[].resources.limits", T::kObject, "v1.ResourceList"},
+    {"containers[].resources.requests", T::kObject, "v1.ResourceList"},
+    {"containers[].volumeMounts", T::kObjectList, "[]v1.VolumeMount"},
+    {"initContainers[].name", T::kString, "string"},
+    {"initContainers[].image", T::kString, "string"},
+    {"volumes", T::kObjectList, "[]v1.Volume"},
+    {"volumes[].name", T::kString, "string"},
+    {"nodeSelector", T::kStringMap, "map[string]string"},
+    {"nodeName", T::kString, "string"},
+    {"restartPolicy", T::kString, "v1.RestartPolicy"},
+    {"tolerations", T::kObjectList, "[]v1.Toleration"},
+    {"terminationGracePeriodSeconds", T::kInt, "int64"},
+};
+
+std::vector<FieldType> forKind(const ResourceInfo& info) {
+  std::vector<FieldType> out = kCommon;
+  auto addPodSpec = [&](const std::string& at) {
+    for (const auto& f : kPodSpec) out.push_back({at + "." + f.path, f.type, f.go_type});
+  };
+  if (info.kind == "ConfigMap") {
+    out.push_back({"data", T::kStringMap, "map[string]string"});
+    out.push_back({"binaryData", T::kStringMap, "map[string][]uint8"});
+    out.push_back({"immutable", T::kBool, "bool"});
+  } else if (info.kind == "Secret") {
+    out.push_back({"data", T::kStringMap, "map[string][]uint8"});
+    out.push_back({"stringData", T::kStringMap, "map[string]string"});
+    out.push_back({"type", T::kString, "v1.SecretType"});
+    out.push_back({"immutable", T::kBool, "bool"});
+  } else {
+    out.push_back({"spec", T::kObject, "spec"});
+    out.push_back({"status", T::kObject, "status"});
+  }
+  if (info.kind == "Pod") addPodSpec("spec");
+  if (info.kind == "Deployment" || info.kind == "ReplicaSet" || info.kind == "StatefulSet" || info.kind == "DaemonSet" ||
+      info.kind == "Job") {
+    out.push_back({"spec.replicas", T::kInt, "int32"});
+    out.push_back({"spec.selector", T::kObject, "v1.LabelSelector"});
+    out.push_back({"spec.selector.matchLabels", T::kStringMap, "map[string]string"});
+    out.push_back({"spec.selector.matchExpressions", T::kObjectList, "[]v1.LabelSelectorRequirement"});
+    out.push_back({"spec.template", T::kObject, "v1.PodTemplateSpec"});
+    out.push_back({"spec.template.metadata.labels", T::kStringMap, "map[string]string"});
+    out.push_back({"spec.template.metadata.annotations", T::kStringMap, "map[string]string"});
+    out.push_back({"spec.template.spec", T::kObject, "v1.PodSpec"});
+    addPodSpec("spec.template.spec");
+  }
+  if (info.kind == "Job") {
+    out.push_back({"spec.parallelism", T::kInt, "int32"});
+    out.push_back({"spec.completions", T::kInt, "int32"});
+    out.push_back({"spec.backoffLimit", T::kInt, "int32"});
+  }
+  if (info.kind == "CronJob") {
+    out.push_back({"spec.schedule", T::kString, "string"});
+    out.push_back({"spec.jobTemplate", T::kObject, "v1.JobTemplateSpec"});
+    addPodSpec("spec.jobTemplate.spec.template.spec");
+  }
+  if (info.kind == "Service") {
+    out.push_back({"spec.type", T::kString, "v1.ServiceType"});
+    out.push_back({"spec.clusterIP", T::kString, "string"});
+    out.push_back({"spec.clusterIPs", T::kStringList, "[]string"});
+    out.push_back({"spec.externalIPs", T::kStringList, "[]string"});
+    out.push_back({"spec.selector", T::kStringMap, "map[string]string"});
+    out.push_back({"spec.ports", T::kObjectList, "[]v1.ServicePort"});
+    out.push_back({"spec.ports[].name", T::kString, "string"});
+    out.push_back({"spec.ports[].port", T::kInt, "int32"});
+    out.push_back({"spec.ports[].nodePort", T::kInt, "int32"});
+    out.push_back({"spec.ports[].protocol", T::kString, "v1.Protocol"});
+  }
+  if (info.kind == "Namespace") out.push_back({"spec.finalizers", T::kStringList, "[]v1.FinalizerName"});
+  if (info.kind == "Node") {
+    out.push_back({"spec.unschedulable", T::kBool, "bool"});
+    out.push_back({"spec.taints", T::kObjectList, "[]v1.Taint"});
+  }
+  return out;
+}
+
+}  // namespace
+
+Status checkFieldTypes(const ResourceInfo& info, const Json& obj) {
+  if (!obj.is_object()) return Status(Code::kBadRequest, "the object must be a JSON object");
+  for (const auto& ft : forKind(info)) {
+    std::string bad_path, bad_type;
+    if (!walk(obj, ft.path, ft, &bad_path, &bad_type, "")) {
+      return Status(Code::kBadRequest,
+                    info.kind + " in version \"" + info.version + "\" cannot be handled as a " + info.kind +
+                        ": json: cannot unmarshal " + bad_type + " into Go struct field " + bad_path + " of type " +
+                        ft.go_type);
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace capstan::api

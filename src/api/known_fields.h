@@ -16,3 +16,14 @@ namespace capstan::api {
 std::vector<std::string> unknownFields(const ResourceInfo& info, const Json& obj);
 
 }  // namespace capstan::api
+
+namespace capstan::api {
+
+// Checks the JSON types of the fields every client relies on (ObjectMeta,
+// ConfigMap/Secret data, replicas, containers, service ports, ...), as
+// decoding into Kubernetes' Go types would. Returns BadRequest with
+// upstream's "cannot be handled as a <Kind>: json: cannot unmarshal ..."
+// message. Full per-field typing comes with the OpenAPI schemas.
+Status checkFieldTypes(const ResourceInfo& info, const Json& obj);
+
+}  // namespace capstan::api

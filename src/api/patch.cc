@@ -1,6 +1,7 @@
 #include "api/patch.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 namespace capstan::api {
@@ -15,6 +16,18 @@ constexpr std::string_view kPatch = "$patch";
 bool isMergedPrimitiveList(std::string_view field) { return field == "finalizers"; }
 
 bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The $patch directive of a map: "", replace, delete or merge.
+Result<std::string> directiveOf(const Json& j) {
+  if (!j.is_object()) return std::string();
+  auto it = j.find(kPatch);
+  if (it == j.end()) return std::string();
+  if (!it->is_string()) return Status(Code::kBadRequest, "invalid patch: $patch must be a string");
+  std::string d = it->get<std::string>();
+  if (d != "replace" && d != "delete" && d != "merge")
+    return Status(Code::kBadRequest, "invalid patch: unknown patch type: " + d + " in map");
+  return d;
+}
 
 // Removes directive keys from a patch fragment that is inserted as a whole.
 Json stripDirectives(const Json& j) {
@@ -39,36 +52,86 @@ Json stripDirectives(const Json& j) {
 
 Result<Json> mergeValue(const Json* original, const Json& patch, std::string_view field);
 
+// Orders a merged list as upstream does: the items the patch names, in
+// the patch's order ($setElementOrder, else the patch list itself),
+// interleaved with the server-only items, which keep their places relative
+// to the items the server already had.
+Json normalizeOrder(const Json& merged, const std::vector<Json>& patch_order, const Json& original,
+                    const std::function<Json(const Json&)>& keyOf) {
+  auto indexIn = [&](const std::vector<Json>& keys, const Json& k) -> long {
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] == k) return static_cast<long>(i);
+    return -1;
+  };
+  std::vector<Json> server_order;
+  if (original.is_array())
+    for (const auto& e : original) server_order.push_back(keyOf(e));
+  std::vector<Json> in_patch, server_only;
+  for (const auto& e : merged) (indexIn(patch_order, keyOf(e)) >= 0 ? in_patch : server_only).push_back(e);
+  std::stable_sort(in_patch.begin(), in_patch.end(), [&](const Json& a, const Json& b) {
+    return indexIn(patch_order, keyOf(a)) < indexIn(patch_order, keyOf(b));
+  });
+  Json out = Json::array();
+  size_t i = 0, j = 0;
+  while (i < in_patch.size() || j < server_only.size()) {
+    if (i >= in_patch.size()) {
+      out.push_back(server_only[j++]);
+    } else if (j >= server_only.size()) {
+      out.push_back(in_patch[i++]);
+    } else {
+      long li = indexIn(server_order, keyOf(in_patch[i]));
+      long ri = indexIn(server_order, keyOf(server_only[j]));
+      if (li >= 0 && ri >= 0 && ri < li) out.push_back(server_only[j++]);
+      else out.push_back(in_patch[i++]);  // not both known: the patch's item first
+    }
+  }
+  return out;
+}
+
 Result<Json> mergeList(const Json& original, const Json& patch, std::string_view field, const Json* order) {
   // A {"$patch": "replace"} element replaces the whole list with the rest.
-  for (const auto& e : patch)
-    if (e.is_object() && e.value(std::string(kPatch), "") == "replace") return stripDirectives(patch);
+  for (const auto& e : patch) {
+    auto d = directiveOf(e);
+    if (!d) return d.status();
+    if (*d == "replace") return stripDirectives(patch);
+  }
 
   Json sample = !patch.empty() ? patch.front() : (!original.empty() ? original.front() : Json());
+  if (order && order->is_array() && !order->empty() && patch.empty()) sample = order->front();
   bool primitive = !sample.is_object();
   if (primitive) {
     if (!isMergedPrimitiveList(field)) return patch;
-    Json out = original;
+    Json out = original.is_array() ? original : Json::array();
     for (const auto& v : patch)
       if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
-    return out;
+    std::vector<Json> patch_order;
+    for (const auto& v : (order && order->is_array()) ? *order : patch) patch_order.push_back(v);
+    return normalizeOrder(out, patch_order, original, [](const Json& v) { return v; });
   }
   std::string key = mergeKeyOf(field, sample);
   if (key.empty()) return stripDirectives(patch);
 
   Json out = original.is_array() ? original : Json::array();
+  std::vector<Json> patch_order;
   for (const auto& pe : patch) {
     if (!pe.is_object() || !pe.contains(key)) {
       Status st(Code::kBadRequest, "map: " + pe.dump() + " does not contain declared merge key: " + key);
       return st;
     }
     const Json& kv = pe[key];
-    auto it = std::find_if(out.begin(), out.end(), [&](const Json& oe) { return oe.is_object() && oe.contains(key) && oe[key] == kv; });
-    std::string directive = pe.value(std::string(kPatch), "");
-    if (directive == "delete") {
-      if (it != out.end()) out.erase(it);
+    auto d = directiveOf(pe);
+    if (!d) return d.status();
+    auto same = [&](const Json& oe) { return oe.is_object() && oe.contains(key) && oe[key] == kv; };
+    if (*d == "delete") {
+      // Every entry with the key goes (duplicates are allowed, e.g. env).
+      Json kept = Json::array();
+      for (auto& oe : out)
+        if (!same(oe)) kept.push_back(std::move(oe));
+      out = std::move(kept);
       continue;
     }
+    patch_order.push_back(kv);
+    auto it = std::find_if(out.begin(), out.end(), same);
     if (it == out.end()) {
       out.push_back(stripDirectives(pe));
     } else {
@@ -78,33 +141,19 @@ Result<Json> mergeList(const Json& original, const Json& patch, std::string_view
     }
   }
   if (order && order->is_array()) {
-    // Items named in the order come first, in that order; others keep theirs.
-    std::vector<Json> ordered, rest;
-    std::vector<bool> used(out.size(), false);
-    for (const auto& o : *order) {
-      const Json* ok = o.is_object() && o.contains(key) ? &o[key] : nullptr;
-      if (!ok) continue;
-      for (size_t i = 0; i < out.size(); ++i)
-        if (!used[i] && out[i].is_object() && out[i].contains(key) && out[i][key] == *ok) {
-          ordered.push_back(out[i]);
-          used[i] = true;
-          break;
-        }
-    }
-    for (size_t i = 0; i < out.size(); ++i)
-      if (!used[i]) rest.push_back(out[i]);
-    Json res = Json::array();
-    for (auto& e : ordered) res.push_back(std::move(e));
-    for (auto& e : rest) res.push_back(std::move(e));
-    return res;
+    patch_order.clear();
+    for (const auto& o : *order)
+      if (o.is_object() && o.contains(key)) patch_order.push_back(o[key]);
   }
-  return out;
+  auto keyOf = [&key](const Json& e) { return e.is_object() && e.contains(key) ? e[key] : Json(); };
+  return normalizeOrder(out, patch_order, original, keyOf);
 }
 
 Result<Json> mergeObject(const Json& original, const Json& patch) {
-  std::string directive = patch.value(std::string(kPatch), "");
-  if (directive == "replace") return stripDirectives(patch);
-  if (directive == "delete") return Json();  // caller removes
+  auto d = directiveOf(patch);
+  if (!d) return d.status();
+  if (*d == "replace") return stripDirectives(patch);
+  if (*d == "delete") return Json::object();  // upstream leaves an empty map
   Json out = original.is_object() ? original : Json::object();
   std::map<std::string, const Json*> orders;
   for (auto it = patch.begin(); it != patch.end(); ++it) {
@@ -134,10 +183,6 @@ Result<Json> mergeObject(const Json& original, const Json& patch) {
                               ? mergeList(*ov, pv, k, orders.count(k) ? orders[k] : nullptr)
                               : mergeValue(ov, pv, k);
     if (!merged) return merged;
-    if (pv.is_object() && pv.value(std::string(kPatch), "") == "delete") {
-      out.erase(k);
-      continue;
-    }
     out[k] = std::move(*merged);
   }
   // A list that only got a new order.
@@ -147,8 +192,13 @@ Result<Json> mergeObject(const Json& original, const Json& patch) {
     if (!r) return r;
     out[field] = std::move(*r);
   }
+  if (patch.contains(kRetainKeys) && !patch[kRetainKeys].is_array())
+    return Status(Code::kBadRequest, "invalid patch: $retainKeys must be a list of strings");
   if (patch.contains(kRetainKeys) && patch[kRetainKeys].is_array()) {
     const Json& keep = patch[kRetainKeys];
+    for (auto it = patch.begin(); it != patch.end(); ++it)
+      if (!startsWith(it.key(), "$") && !it.value().is_null() && std::find(keep.begin(), keep.end(), it.key()) == keep.end())
+        return Status(Code::kBadRequest, "invalid patch: " + it.key() + " is not in the $retainKeys list");
     for (auto it = out.begin(); it != out.end();) {
       if (std::find(keep.begin(), keep.end(), it.key()) == keep.end()) it = out.erase(it);
       else ++it;
@@ -177,8 +227,8 @@ std::string mergeKeyOf(std::string_view field, const Json& sample) {
       {"volumes", "name"},           {"volumeMounts", "mountPath"}, {"volumeDevices", "devicePath"},
       {"env", "name"},               {"imagePullSecrets", "name"}, {"hostAliases", "ip"},
       {"conditions", "type"},        {"ownerReferences", "uid"},   {"topologySpreadConstraints", "topologyKey"},
-      {"addresses", "type"},         {"taints", "key"},            {"podIPs", "ip"},
-      {"resourceClaims", "name"},    {"secrets", "name"},          {"containerStatuses", "name"},
+      {"addresses", "type"},         {"podIPs", "ip"},             {"schedulingGates", "name"},
+      {"resourceClaims", "name"},    {"secrets", "name"},
   };
   if (field == "ports") {
     if (sample.is_object() && sample.contains("containerPort")) return "containerPort";

@@ -41,8 +41,8 @@ struct ResourceInfo {
   // Fields usable in fieldSelector besides metadata.name and metadata.namespace.
   std::vector<std::string> selectable_fields;
   // Whether metadata.generation tracks changes to everything but metadata
-  // and status (true for kinds with a spec).
-  bool has_generation = true;
+  // and status (upstream sets it for the workload kinds only).
+  bool has_generation = false;
 
   GroupVersion gv() const { return {group, version}; }
   std::string apiVersion() const { return gv().str(); }

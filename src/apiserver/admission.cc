@@ -46,17 +46,39 @@ std::string qosClass(const Json& pod) {
   return guaranteed ? "Guaranteed" : "Burstable";
 }
 
-Status checkNamespace(const ServerContext& ctx, const api::ResourceInfo& info, const std::string& ns) {
+Status checkNamespace(const ServerContext& ctx, const api::ResourceInfo& info, const std::string& ns,
+                      const std::string& name) {
   if (!info.namespaced) return Status::ok();
   ObjectPtr n = ctx.cache->get("/registry/core/namespaces/" + ns);
   if (!n) return notFound("namespaces", ns);
   if (n->obj["metadata"].contains("deletionTimestamp")) {
     Status st(Code::kForbidden, fmt::format("{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
-                                            info.qualifiedResource(), api::nameOf(n->obj), ns));
-    st.reason_override = "Forbidden";
+                                            info.qualifiedResource(), name, ns));
+    st.details_name = name;
+    st.details_kind = info.resource;
+    st.details_group = info.group;
     return st;
   }
   return Status::ok();
+}
+
+// Jobs select their own pods by a label holding the job's uid, unless the
+// user asks for a manual selector (upstream's job strategy).
+void generateJobSelector(Json& job) {
+  Json& spec = job["spec"];
+  if (!spec.is_object()) return;
+  if (spec.contains("manualSelector") && spec["manualSelector"] == true) return;
+  const Json& meta = job["metadata"];
+  std::string uid = getString(meta, "uid");
+  std::string name = getString(meta, "name");
+  Json& labels = spec["template"]["metadata"]["labels"];
+  if (!labels.is_object()) labels = Json::object();
+  labels["batch.kubernetes.io/controller-uid"] = uid;
+  labels["batch.kubernetes.io/job-name"] = name;
+  labels["controller-uid"] = uid;
+  labels["job-name"] = name;
+  if (!spec.contains("selector") || spec["selector"].is_null())
+    spec["selector"] = {{"matchLabels", {{"batch.kubernetes.io/controller-uid", uid}}}};
 }
 
 Status allocateServiceAddresses(const ServerContext& ctx, Json& svc, Rollbacks* rollbacks) {
@@ -141,17 +163,21 @@ Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, J
   return Status::ok();
 }
 
-Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, const Json& obj,
+Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, Json& obj,
                             std::vector<std::string>* warnings) {
   std::string mode = req.param("fieldValidation");
   if (mode.empty()) mode = "Warn";
   if (mode != "Strict" && mode != "Warn" && mode != "Ignore")
     return badRequest("fieldValidation: Unsupported value: \"" + mode + "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
-  if (mode == "Ignore") return Status::ok();
   auto unknown = api::unknownFields(info, obj);
   if (unknown.empty()) return Status::ok();
-  if (mode == "Warn") {
-    for (const auto& f : unknown) warnings->push_back("unknown field \"" + f + "\"");
+  if (mode == "Warn" || mode == "Ignore") {
+    // Decoding into Kubernetes' types drops unknown fields; so do we.
+    for (const auto& f : unknown) {
+      if (mode == "Warn") warnings->push_back("unknown field \"" + f + "\"");
+      if (f.rfind("metadata.", 0) == 0) obj["metadata"].erase(f.substr(9));
+      else obj.erase(f);
+    }
     return Status::ok();
   }
   std::string msg = fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding error: ", info.kind,
@@ -174,7 +200,7 @@ Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json
     }
     meta["name"] = gen + api::randomNameSuffix();
   }
-  if (auto st = checkNamespace(ctx, info, getString(meta, "namespace")); !st) return st;
+  if (auto st = checkNamespace(ctx, info, getString(meta, "namespace"), getString(meta, "name")); !st) return st;
 
   // Fields the server owns.
   meta["uid"] = api::newUid();
@@ -184,6 +210,7 @@ Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json
   else meta.erase("generation");
   if (info.has_status && info.kind != "Node") obj.erase("status");
 
+  if (info.kind == "Job" && info.group == "batch") generateJobSelector(obj);
   api::applyDefaults(info, obj);
   if (info.kind == "Pod") {
     obj["status"] = {{"phase", "Pending"}, {"qosClass", qosClass(obj)}};

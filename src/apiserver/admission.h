@@ -28,9 +28,9 @@ Status admitUpdate(const ServerContext& ctx, const api::ResourceInfo& info, cons
 // when absent), and namespace/name against the URL.
 Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, Json& obj, bool require_name_match);
 
-// Unknown fields under fieldValidation: Strict gives an error, Warn adds
-// warnings, Ignore does nothing.
-Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, const Json& obj,
+// Unknown fields under fieldValidation: Strict gives an error; Warn (the
+// default) and Ignore drop them, Warn with a warning each.
+Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, Json& obj,
                             std::vector<std::string>* warnings);
 
 }  // namespace capstan::apiserver

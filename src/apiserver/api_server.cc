@@ -185,6 +185,10 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   };
   try {
     resources->serve(ri, *info, std::move(req), guarded);
+  } catch (const nlohmann::json::exception& e) {
+    // An object of a shape our typed checks did not foresee.
+    guarded(errorResponse(Status(Code::kBadRequest, info->kind + " in version \"" + info->version +
+                                                        "\" cannot be handled as a " + info->kind + ": " + e.what())));
   } catch (const std::exception& e) {
     LOG_ERROR("request failed with an exception", "path", p, "error", e.what());
     guarded(errorResponse(Status(Code::kInternal, std::string("Internal error occurred: ") + e.what())));

@@ -132,18 +132,22 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = msg.version();
     Request req;
     req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
+    req.target = sanitizeUtf8(msg.target());
     auto parsed = boost::urls::parse_origin_form(req.target);
     if (!parsed) {
       return writeError(400, "BadRequest", "malformed request target", true);
     }
-    req.path = std::string(parsed->path());
-    for (auto p : parsed->params()) req.query.emplace_back(p.key, p.has_value ? p.value : std::string());
+    // Percent-decoding can yield any bytes; everything above the transport
+    // may assume valid UTF-8.
+    req.path = sanitizeUtf8(parsed->path());
+    for (auto p : parsed->params())
+      req.query.emplace_back(sanitizeUtf8(p.key), p.has_value ? sanitizeUtf8(p.value) : std::string());
     for (const auto& f : msg) {
       std::string name(f.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      auto [it, inserted] = req.headers.emplace(name, std::string(f.value()));
-      if (!inserted) it->second += "," + std::string(f.value());
+      std::string value = sanitizeUtf8(f.value());
+      auto [it, inserted] = req.headers.emplace(sanitizeUtf8(name), value);
+      if (!inserted) it->second += "," + value;
     }
     req.body = std::move(msg.body());
     req.remote = remote_;

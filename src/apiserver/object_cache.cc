@@ -76,6 +76,9 @@ ObjectCache::~ObjectCache() {
 }
 
 void ObjectCache::apply(const std::vector<store::Event>& evs) {
+  // watchers_mu_ before mu_, as in watch(): a watch registering concurrently
+  // either replays these events or receives them live, never both.
+  std::lock_guard wl(watchers_mu_);
   std::vector<CacheEvent> out;
   out.reserve(evs.size());
   {
@@ -110,7 +113,6 @@ void ObjectCache::apply(const std::vector<store::Event>& evs) {
       while (!events_.empty() && events_.front().revision == window_start_) events_.pop_front();
     }
   }
-  std::lock_guard wl(watchers_mu_);
   for (auto& [id, w] : watchers_) {
     std::vector<CacheEvent> mine;
     for (const auto& ce : out)

@@ -85,7 +85,9 @@ class ObjectCache {
   int64_t revision_ = 0;
   int64_t window_start_ = 0;  // every event after this revision is in events_
 
-  std::mutex watchers_mu_;  // guards watchers_; held while callbacks run
+  // Guards watchers_; held while callbacks run and across apply(), so
+  // registration and delivery are serialised. Lock order: watchers_mu_, mu_.
+  std::mutex watchers_mu_;
   std::map<uint64_t, Watcher> watchers_;
   uint64_t next_id_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -50,18 +50,30 @@ RequestInfo parseRequestInfo(const Request& req) {
     ri.ns = rest[1];
     rest.erase(rest.begin(), rest.begin() + 2);
   }
-  if (rest.empty() || rest.size() > 3) return ri;
+  // Beyond RESOURCE/NAME/SUB only a proxy subresource carries a subpath.
+  if (rest.empty() || (rest.size() > 3 && rest[2] != "proxy")) return ri;
   ri.is_resource = true;
   ri.resource = rest[0];
   if (rest.size() >= 2) ri.name = rest[1];
-  if (rest.size() == 3) ri.subresource = rest[2];
+  if (rest.size() >= 3) ri.subresource = rest[2];
+  // A namespace is its own namespace, as upstream's authorizer sees it.
+  if (ri.group.empty() && ri.resource == "namespaces" && !ri.name.empty()) ri.ns = ri.name;
 
+  // Like Go's strconv.ParseBool as the apiserver uses it: 1, t, true, True, TRUE...
   std::string watch_param = req.param("watch");
-  bool watch = watch_prefix || watch_param == "true" || watch_param == "1";
+  for (auto& c : watch_param) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool watch = watch_prefix || watch_param == "true" || watch_param == "1" || watch_param == "t";
   const std::string& m = req.method;
   if (m == "GET" || m == "HEAD") {
     if (watch) ri.verb = "watch";
     else ri.verb = ri.name.empty() ? "list" : "get";
+    // A list or watch pinned to one name (fieldSelector=metadata.name=X)
+    // names that object, so authorization by resourceNames applies.
+    if (ri.name.empty() && (ri.verb == "list" || ri.verb == "watch")) {
+      std::string fs = req.param("fieldSelector");
+      const std::string key = "metadata.name=";
+      if (fs.rfind(key, 0) == 0 && fs.find(',') == std::string::npos) ri.name = fs.substr(key.size());
+    }
   } else if (m == "POST") {
     ri.verb = "create";
   } else if (m == "PUT") {

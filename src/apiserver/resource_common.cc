@@ -34,6 +34,17 @@ Json withResourceVersion(Json obj, int64_t revision) {
   return obj;
 }
 
+bool acceptable(const Request& req) {
+  std::string accept = req.header("accept");
+  if (accept.empty()) return true;
+  // Any of the media types we answer (JSON in every case: tables, lists and
+  // objects; protobuf is asked for only alongside JSON).
+  for (const char* ok : {"application/json", "*/*", "application/*", "application/yaml",
+                         "application/vnd.kubernetes.protobuf"})
+    if (accept.find(ok) != std::string::npos) return true;
+  return false;
+}
+
 bool isDryRun(const Request& req) {
   for (const auto& [k, v] : req.query)
     if (k == "dryRun" && v == "All") return true;

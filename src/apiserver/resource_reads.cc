@@ -163,10 +163,14 @@ void Resources::list(const RequestInfo& ri, const api::ResourceInfo& info, const
 
   std::vector<const Json*> items;
   std::string next_key;
+  int64_t remaining = 0;
+  bool unfiltered = sel->labels.empty() && sel->fields.empty();
   for (size_t i = 0; i < objs.size(); ++i) {
     if (!selected(*sel, info, objs[i]->obj)) continue;
     if (*limit > 0 && static_cast<int64_t>(items.size()) >= *limit) {
       next_key = objs[i]->key;
+      // As upstream, the count is given only when no selector filters it.
+      if (unfiltered) remaining = static_cast<int64_t>(objs.size() - i);
       break;
     }
     items.push_back(&objs[i]->obj);
@@ -177,6 +181,7 @@ void Resources::list(const RequestInfo& ri, const api::ResourceInfo& info, const
     Json t = api::toTable(info, items, includeObjectParam(req), ctx_.clock->now());
     t["metadata"]["resourceVersion"] = std::to_string(list_rev);
     if (!cont.empty()) t["metadata"]["continue"] = cont;
+    if (remaining > 0) t["metadata"]["remainingItemCount"] = remaining;
     return done(jsonResponse(200, t.dump()));
   }
   // Items are already serialized in the cache: concatenate them.
@@ -185,6 +190,7 @@ void Resources::list(const RequestInfo& ri, const api::ResourceInfo& info, const
   body += R"({"kind":")" + info.listKind() + R"(","apiVersion":")" + info.apiVersion() +
           R"(","metadata":{"resourceVersion":")" + std::to_string(list_rev) + "\"";
   if (!cont.empty()) body += R"(,"continue":")" + cont + "\"";
+  if (remaining > 0) body += R"(,"remainingItemCount":)" + std::to_string(remaining);
   body += R"(},"items":[)";
   size_t n = 0;
   for (size_t i = 0; i < objs.size() && n < items.size(); ++i) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "api/known_fields.h"
 #include "api/meta.h"
 #include "api/patch.h"
 #include "apiserver/admission.h"
@@ -157,10 +158,20 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
   Result<WriteDecision> decision = Status(Code::kInternal, "");
   try {
     decision = mutate(current);
+  } catch (const nlohmann::json::exception& e) {
+    Status st(Code::kInvalid, info.kind + " \"" + key.substr(key.rfind('/') + 1) + "\" is invalid: " + e.what());
+    st.causes.push_back({"FieldValueInvalid", e.what(), "patch"});
+    decision = st;
   } catch (const std::exception& e) {
     decision = Status(Code::kInternal, std::string("Internal error occurred: ") + e.what());
   }
   if (!decision) return done(decision.status());
+  if (decision->dry_run) {
+    Json obj = decision->obj;
+    if (current) obj["metadata"]["resourceVersion"] = std::to_string(current->mod_revision);
+    else obj["metadata"].erase("resourceVersion");
+    return done(WriteOutcome{std::move(obj), current == nullptr, decision->op == WriteDecision::Op::kDelete});
+  }
   if (decision->op == WriteDecision::Op::kNone) {
     return done(WriteOutcome{current ? current->obj : decision->obj, false, false});
   }
@@ -205,6 +216,7 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
   if (!body) return done(errorResponse(body.status()));
   Json obj = std::move(*body);
   if (auto st = checkBodyIdentity(info, ri, obj, false); !st) return done(errorResponse(st));
+  if (auto st = api::checkFieldTypes(info, obj); !st) return done(errorResponse(st));
   std::vector<std::string> warnings;
   if (auto st = checkFieldValidation(info, req, obj, &warnings); !st) return done(errorResponse(st));
   auto rollbacks = std::make_shared<Rollbacks>();
@@ -243,6 +255,7 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
   if (!body) return done(errorResponse(body.status()));
   Json obj = std::move(*body);
   if (auto st = checkBodyIdentity(info, ri, obj, true); !st) return done(errorResponse(st));
+  if (auto st = api::checkFieldTypes(info, obj); !st) return done(errorResponse(st));
   std::vector<std::string> warnings;
   if (auto st = checkFieldValidation(info, req, obj, &warnings); !st) return done(errorResponse(st));
   bool dry_run = isDryRun(req);
@@ -261,7 +274,7 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
           WriteDecision d;
           d.obj = std::move(next);
           d.client_precondition = true;
-          if (dry_run) d.op = WriteDecision::Op::kNone;
+          d.dry_run = dry_run;
           return d;
         }
         if (!rv.empty() && rv != std::to_string(current->mod_revision))
@@ -269,9 +282,7 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
                           "the object has been modified; please apply your changes to the latest version and try again");
         if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
         WriteDecision d = decide(current, std::move(next), !rv.empty());
-        if (dry_run) {
-          d.op = WriteDecision::Op::kNone;
-        }
+        d.dry_run = dry_run;
         return d;
       },
       [done = std::move(done), warnings, rollbacks, dry_run](Result<WriteOutcome> r) {
@@ -298,8 +309,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
   }
   std::vector<std::string> warnings;
   if (*type != PatchType::kJson && patch_doc.is_object()) {
-    Json probe = patch_doc;
-    if (auto st = checkFieldValidation(info, req, probe, &warnings); !st) return done(errorResponse(st));
+    if (auto st = checkFieldValidation(info, req, patch_doc, &warnings); !st) return done(errorResponse(st));
   }
   bool dry_run = isDryRun(req);
   std::string key = info.storeKey(ri.ns, ri.name);
@@ -320,7 +330,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
           WriteDecision d;
           d.obj = std::move(next);
           d.client_precondition = true;
-          if (dry_run) d.op = WriteDecision::Op::kNone;
+          d.dry_run = dry_run;
           return d;
         }
         Json base = current->obj;
@@ -336,9 +346,15 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
                           "the object has been modified; please apply your changes to the latest version and try again");
         RequestInfo ri_copy = ri;
         if (auto st = checkBodyIdentity(info, ri_copy, next, true); !st) return st;
+        if (auto st = api::checkFieldTypes(info, next); !st) {
+          // Upstream reports a patch that produces a mistyped object as Invalid.
+          Status invalid(Code::kInvalid, st.message());
+          invalid.causes.push_back({"FieldValueInvalid", st.message(), "patch"});
+          return invalid;
+        }
         if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
         WriteDecision d = decide(current, std::move(next), false);
-        if (dry_run) d.op = WriteDecision::Op::kNone;
+        d.dry_run = dry_run;
         return d;
       },
       [done = std::move(done), warnings, rollbacks, dry_run](Result<WriteOutcome> r) {
@@ -442,12 +458,12 @@ void Resources::remove(const RequestInfo& ri, const api::ResourceInfo& info, con
       info, key,
       [mutate = std::move(mutate), dry_run = opts->dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
         auto d = mutate(current);
-        if (d && dry_run) d->op = WriteDecision::Op::kNone;
+        if (d) d->dry_run = dry_run;
         return d;
       },
       [done = std::move(done), pending](Result<WriteOutcome> r) {
         if (!r) return done(errorResponse(r.status()));
-        done(jsonResponse(*pending ? 202 : 200, r->obj.dump()));
+        done(jsonResponse(200, r->obj.dump()));
       });
 }
 
@@ -574,7 +590,7 @@ void Resources::scale(const RequestInfo& ri, const api::ResourceInfo& info, cons
         *api::atPath(next, info.scale_spec_replicas, true) = replicas->get<int64_t>();
         if (auto st = admitUpdate(ctx_, info, "scale", next, current->obj); !st) return st;
         WriteDecision d = decide(current, std::move(next), precondition);
-        if (dry_run) d.op = WriteDecision::Op::kNone;
+        d.dry_run = dry_run;
         return d;
       },
       [done = std::move(done), toScale](Result<WriteOutcome> r) {
@@ -587,8 +603,22 @@ void Resources::serve(const RequestInfo& ri, const api::ResourceInfo& info, Requ
   if (info.namespaced && ri.ns.empty() && ri.verb != "list" && ri.verb != "watch") {
     return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
   }
-  if (!info.namespaced && !ri.ns.empty()) {
+  bool namespace_itself = info.kind == "Namespace" && info.group.empty() && ri.ns == ri.name;
+  if (!info.namespaced && !ri.ns.empty() && !namespace_itself) {
     return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+  }
+  if (namespace_itself && !ri.ns.empty()) {
+    RequestInfo cluster = ri;
+    cluster.ns.clear();
+    return serve(cluster, info, std::move(req), std::move(done));
+  }
+  if (!acceptable(req)) {
+    return done(errorResponse(Status(Code::kNotAcceptable,
+                                     "only the following media types are accepted: application/json, application/yaml, "
+                                     "application/vnd.kubernetes.protobuf")));
+  }
+  if (ri.name.empty() && (ri.verb == "update" || ri.verb == "patch")) {
+    return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
   }
   if (ri.subresource == "scale") {
     if (!info.has_scale) return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));

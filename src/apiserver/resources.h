@@ -34,6 +34,8 @@ struct WriteDecision {
   Json obj;  // the object to store (kPut) or to return (kDelete/kNone)
   // The client named a resourceVersion: a lost race is a 409, not a retry.
   bool client_precondition = false;
+  // dryRun=All: everything but the write; the would-be object is returned.
+  bool dry_run = false;
 };
 
 struct WriteOutcome {
@@ -78,5 +80,7 @@ Result<Json> decodeBody(const Request& req);
 // The object as the client should see it: stored JSON with resourceVersion.
 Json withResourceVersion(Json obj, int64_t revision);
 bool isDryRun(const Request& req);
+// Whether the Accept header allows a JSON answer.
+bool acceptable(const Request& req);
 
 }  // namespace capstan::apiserver

@@ -27,7 +27,8 @@ Json statusObject(const Status& st) {
 Response errorResponse(const Status& st) {
   Response r;
   r.status = httpCode(st.code());
-  r.body = statusObject(st).dump();
+  // Messages may quote client input; replace invalid UTF-8 rather than throw.
+  r.body = statusObject(st).dump(-1, ' ', false, Json::error_handler_t::replace);
   return r;
 }
 

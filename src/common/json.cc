@@ -98,8 +98,17 @@ Result<Json> parseYaml(std::string_view text) {
     (void)j->dump();
     return j;
   } catch (const std::exception& e) {
-    return Status(Code::kBadRequest, std::string("invalid YAML: ") + e.what());
+    return Status(Code::kBadRequest, sanitizeUtf8(std::string("invalid YAML: ") + e.what()));
   }
+}
+
+std::string sanitizeUtf8(std::string_view text) {
+  bool ascii = true;
+  for (unsigned char c : text)
+    if (c >= 0x80) { ascii = false; break; }
+  if (ascii) return std::string(text);
+  std::string quoted = Json(std::string(text)).dump(-1, ' ', false, Json::error_handler_t::replace);
+  return Json::parse(quoted).get<std::string>();
 }
 
 std::string getString(const Json& j, std::string_view key, std::string_view def) {

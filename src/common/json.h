@@ -23,6 +23,10 @@ Result<Json> parseJson(std::string_view text);
 // Parses YAML (one document) into JSON, JSON being a subset of YAML.
 Result<Json> parseYaml(std::string_view text);
 
+// The text with invalid UTF-8 sequences replaced by U+FFFD, so it can be
+// put into JSON (URLs and headers arrive as arbitrary bytes).
+std::string sanitizeUtf8(std::string_view text);
+
 // Pointer-free lookups that return a default when a path is absent or of
 // another type.
 std::string getString(const Json& j, std::string_view key, std::string_view def = "");
