@@ -1,6 +1,7 @@
 #include "api/known_fields.h"
 
 #include <map>
+#include <regex>
 #include <set>
 
 namespace capstan::api {
@@ -48,12 +49,28 @@ std::vector<std::string> unknownFields(const ResourceInfo& info, const Json& obj
   return out;
 }
 
+void dropUnknownFields(const ResourceInfo& info, Json& obj) {
+  for (const auto& f : unknownFields(info, obj)) {
+    if (f.rfind("metadata.", 0) == 0) obj["metadata"].erase(f.substr(9));
+    else obj.erase(f);
+  }
+}
+
 }  // namespace capstan::api
 
 namespace capstan::api {
 namespace {
 
-enum class T { kString, kInt, kBool, kObject, kArray, kStringMap, kStringList, kObjectList };
+enum class T { kString, kInt, kBool, kObject, kArray, kStringMap, kStringList, kObjectList, kIntOrString, kQuantityMap };
+
+// resource.Quantity's syntax: a signed decimal with an optional binary
+// (Ki..Ei), decimal (n u m k M G T P E) or exponent suffix.
+bool isQuantity(const Json& v) {
+  if (v.is_number()) return true;
+  if (!v.is_string()) return false;
+  static const std::regex kQuantity(R"(^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?[0-9]+)?$)");
+  return std::regex_match(v.get<std::string>(), kQuantity);
+}
 
 struct FieldType {
   std::string path;  // dotted; "[]" steps into every element of an array
@@ -89,6 +106,11 @@ bool matches(const Json& v, T t) {
     case T::kObjectList:
       if (!v.is_array()) return false;
       for (const auto& e : v) if (!e.is_object() && !e.is_null()) return false;
+      return true;
+    case T::kIntOrString: return v.is_number_integer() || v.is_string();
+    case T::kQuantityMap:
+      if (!v.is_object()) return false;
+      for (const auto& e : v) if (!isQuantity(e)) return false;
       return true;
   }
   return false;
@@ -170,8 +192,10 @@ const std::vector<FieldType> kPodSpec = {
     {"containers[].env[].name", T::kString, "string"},
     {"containers[].env[].value", T::kString, "string"},
     {"containers[].resources", T::kObject, "v1.ResourceRequirements"},
-    {"containers[].resources.limits", T::kObject, "v1.ResourceList"},
-    {"containers[].resources.requests", T::kObject, "v1.ResourceList"},
+    {"containers[].resources.limits", T::kQuantityMap, "resource.Quantity"},
+    {"containers[].resources.requests", T::kQuantityMap, "resource.Quantity"},
+    {"initContainers[].resources.limits", T::kQuantityMap, "resource.Quantity"},
+    {"initContainers[].resources.requests", T::kQuantityMap, "resource.Quantity"},
     {"containers[].volumeMounts", T::kObjectList, "[]v1.VolumeMount"},
     {"initContainers[].name", T::kString, "string"},
     {"initContainers[].image", T::kString, "string"},
@@ -213,6 +237,10 @@ std::vector<FieldType> forKind(const ResourceInfo& info) {
     out.push_back({"spec.template.metadata.labels", T::kStringMap, "map[string]string"});
     out.push_back({"spec.template.metadata.annotations", T::kStringMap, "map[string]string"});
     out.push_back({"spec.template.spec", T::kObject, "v1.PodSpec"});
+    out.push_back({"spec.strategy.rollingUpdate.maxSurge", T::kIntOrString, "intstr.IntOrString"});
+    out.push_back({"spec.strategy.rollingUpdate.maxUnavailable", T::kIntOrString, "intstr.IntOrString"});
+    out.push_back({"spec.updateStrategy.rollingUpdate.maxSurge", T::kIntOrString, "intstr.IntOrString"});
+    out.push_back({"spec.updateStrategy.rollingUpdate.maxUnavailable", T::kIntOrString, "intstr.IntOrString"});
     addPodSpec("spec.template.spec");
   }
   if (info.kind == "Job") {
@@ -236,6 +264,7 @@ std::vector<FieldType> forKind(const ResourceInfo& info) {
     out.push_back({"spec.ports[].port", T::kInt, "int32"});
     out.push_back({"spec.ports[].nodePort", T::kInt, "int32"});
     out.push_back({"spec.ports[].protocol", T::kString, "v1.Protocol"});
+    out.push_back({"spec.ports[].targetPort", T::kIntOrString, "intstr.IntOrString"});
   }
   if (info.kind == "Namespace") out.push_back({"spec.finalizers", T::kStringList, "[]v1.FinalizerName"});
   if (info.kind == "Node") {

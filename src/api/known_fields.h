@@ -14,6 +14,8 @@ namespace capstan::api {
 
 // Paths of unknown fields, e.g. "spec.replica" style dotted paths.
 std::vector<std::string> unknownFields(const ResourceInfo& info, const Json& obj);
+// Removes them, as decoding into Kubernetes' types does.
+void dropUnknownFields(const ResourceInfo& info, Json& obj);
 
 }  // namespace capstan::api
 

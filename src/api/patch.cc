@@ -221,6 +221,8 @@ Result<Json> mergeValue(const Json* original, const Json& patch, std::string_vie
 
 }  // namespace
 
+Json withoutDirectives(const Json& patch) { return stripDirectives(patch); }
+
 std::string mergeKeyOf(std::string_view field, const Json& sample) {
   static const std::map<std::string_view, std::string_view> kKeys = {
       {"containers", "name"},        {"initContainers", "name"},  {"ephemeralContainers", "name"},

@@ -13,6 +13,10 @@ Result<Json> applyJsonPatch(const Json& target, const Json& patch);
 Result<Json> applyMergePatch(const Json& target, const Json& patch);
 Result<Json> applyStrategicMergePatch(const Json& target, const Json& patch);
 
+// A strategic merge patch without its directives ($patch, $retainKeys,
+// $setElementOrder/..., $deleteFromPrimitiveList/...): the fields it sets.
+Json withoutDirectives(const Json& patch);
+
 // The merge key of a list field (e.g. "containers" -> "name"), "" when the
 // list is replaced as a whole. `sample` is an element of the list, used to
 // tell container ports (containerPort) from service ports (port).

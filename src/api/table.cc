@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 
 namespace capstan::api {
 namespace {
@@ -107,55 +108,163 @@ std::vector<Column> workloadWide(std::string template_spec) {
   };
 }
 
-// Pod STATUS as kubectl/kube-apiserver's printer computes it.
-std::string podStatus(const Json& o) {
-  std::string reason = str(o, "status.phase", "Pending");
-  if (auto r = str(o, "status.reason"); !r.empty()) reason = r;
-  const Json* ics = atPath(o, "status.initContainerStatuses");
-  bool initializing = false;
-  if (ics && ics->is_array()) {
-    int i = 0;
-    int total = static_cast<int>(atPath(o, "spec.initContainers") && atPath(o, "spec.initContainers")->is_array()
-                                     ? atPath(o, "spec.initContainers")->size()
-                                     : ics->size());
-    for (const auto& c : *ics) {
-      const Json* term = atPath(c, "state.terminated");
-      const Json* wait = atPath(c, "state.waiting");
-      if (term && num(*term, "exitCode") == 0) { ++i; continue; }
-      if (term) {
-        auto r = getString(*term, "reason");
-        reason = r.empty() ? fmt::format("Init:ExitCode:{}", num(*term, "exitCode")) : "Init:" + r;
-      } else if (wait && !getString(*wait, "reason").empty() && getString(*wait, "reason") != "PodInitializing") {
-        reason = "Init:" + getString(*wait, "reason");
-      } else {
-        reason = fmt::format("Init:{}/{}", i, total);
-      }
-      initializing = true;
-      break;
-    }
+// The array at `path`, or an empty one, so loops need no null checks.
+const Json& items(const Json& obj, std::string_view path) {
+  static const Json kEmpty = Json::array();
+  const Json* v = atPath(obj, path);
+  return v && v->is_array() ? *v : kEmpty;
+}
+
+bool flag(const Json& obj, std::string_view key) {
+  const Json* v = find(obj, key);
+  return v && v->is_boolean() && v->get<bool>();
+}
+
+// Whether the first condition of `type` under `path` is True; upstream's
+// printers look no further than the first match.
+bool conditionTrue(const Json& obj, std::string_view path, std::string_view type) {
+  for (const auto& c : items(obj, path))
+    if (getString(c, "type") == type) return getString(c, "status") == "True";
+  return false;
+}
+
+// A sidecar: an init container that keeps running beside the app containers.
+bool isRestartableInit(const Json& pod, const std::string& name) {
+  for (const auto& c : items(pod, "spec.initContainers"))
+    if (getString(c, "name") == name) return getString(c, "restartPolicy") == "Always";
+  return false;
+}
+
+// Pod READY, STATUS and RESTARTS come out of one walk over the container
+// statuses (upstream printPod), so they are computed together.
+struct PodSummary {
+  int ready = 0;
+  int total = 0;
+  std::string status;
+  int64_t restarts = 0;
+  std::optional<WallTime> last_restart;  // latest lastState.terminated.finishedAt
+};
+
+class RestartTally {
+ public:
+  void add(const Json& container_status) {
+    count_ += container_status.value("restartCount", int64_t{0});
+    const Json* finished = atPath(container_status, "lastState.terminated.finishedAt");
+    if (!finished || !finished->is_string()) return;
+    auto t = parseRfc3339(finished->get<std::string>());
+    if (t && (!last_ || *last_ < *t)) last_ = t;
   }
-  if (!initializing) {
-    const Json* cs = atPath(o, "status.containerStatuses");
+  int64_t count() const { return count_; }
+  std::optional<WallTime> last() const { return last_; }
+
+ private:
+  int64_t count_ = 0;
+  std::optional<WallTime> last_;
+};
+
+// "Init:..." while an init container holds the pod back, or nullopt once
+// every init container has succeeded or (for sidecars) started.
+std::optional<std::string> initBlocker(const Json& pod, PodSummary& s, RestartTally& all,
+                                       RestartTally& sidecars) {
+  const Json& statuses = items(pod, "status.initContainerStatuses");
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    const Json& c = statuses[i];
+    bool sidecar = isRestartableInit(pod, getString(c, "name"));
+    all.add(c);
+    if (sidecar) sidecars.add(c);
+    const Json* term = atPath(c, "state.terminated");
+    if (term && num(*term, "exitCode") == 0) continue;
+    if (sidecar && flag(c, "started")) {
+      if (flag(c, "ready")) ++s.ready;
+      continue;
+    }
+    if (term) {
+      if (auto r = getString(*term, "reason"); !r.empty()) return "Init:" + r;
+      if (int64_t sig = num(*term, "signal")) return fmt::format("Init:Signal:{}", sig);
+      return fmt::format("Init:ExitCode:{}", num(*term, "exitCode"));
+    }
+    std::string waiting = str(c, "state.waiting.reason");
+    if (!waiting.empty() && waiting != "PodInitializing") return "Init:" + waiting;
+    return fmt::format("Init:{}/{}", i, items(pod, "spec.initContainers").size());
+  }
+  return std::nullopt;
+}
+
+PodSummary summarizePod(const Json& pod) {
+  PodSummary s;
+  s.total = static_cast<int>(items(pod, "spec.containers").size());
+  for (const auto& c : items(pod, "spec.initContainers"))
+    if (getString(c, "restartPolicy") == "Always") ++s.total;
+
+  std::string phase = str(pod, "status.phase", "Pending");
+  s.status = phase;
+  if (auto r = str(pod, "status.reason"); !r.empty()) s.status = r;
+  for (const auto& c : items(pod, "status.conditions"))
+    if (getString(c, "type") == "PodScheduled" && getString(c, "reason") == "SchedulingGated")
+      s.status = "SchedulingGated";
+
+  RestartTally all, sidecars;
+  auto blocker = initBlocker(pod, s, all, sidecars);
+  if (blocker) s.status = *blocker;
+  RestartTally tally = all;
+  // Once initialised (or if the kubelet says so despite a failed init status)
+  // the app containers decide, and only sidecar restarts still count.
+  if (!blocker || conditionTrue(pod, "status.conditions", "Initialized")) {
+    tally = sidecars;
     bool has_running = false;
-    if (cs && cs->is_array()) {
-      for (auto it = cs->rbegin(); it != cs->rend(); ++it) {
-        const Json& c = *it;
-        const Json* wait = atPath(c, "state.waiting");
-        const Json* term = atPath(c, "state.terminated");
-        if (wait && !getString(*wait, "reason").empty()) reason = getString(*wait, "reason");
-        else if (term && !getString(*term, "reason").empty()) reason = getString(*term, "reason");
-        else if (term) {
-          reason = num(*term, "signal") ? fmt::format("Signal:{}", num(*term, "signal"))
-                                        : fmt::format("ExitCode:{}", num(*term, "exitCode"));
-        } else if (atPath(c, "state.running") && c.value("ready", false)) {
-          has_running = true;
-        }
+    const Json& statuses = items(pod, "status.containerStatuses");
+    // Reverse order, so the first container's reason wins.
+    for (auto it = statuses.rbegin(); it != statuses.rend(); ++it) {
+      const Json& c = *it;
+      tally.add(c);
+      const Json* term = atPath(c, "state.terminated");
+      if (auto w = str(c, "state.waiting.reason"); !w.empty()) {
+        s.status = w;
+      } else if (term) {
+        if (auto r = getString(*term, "reason"); !r.empty()) s.status = r;
+        else if (int64_t sig = num(*term, "signal")) s.status = fmt::format("Signal:{}", sig);
+        else s.status = fmt::format("ExitCode:{}", num(*term, "exitCode"));
+      } else if (flag(c, "ready") && atPath(c, "state.running")) {
+        has_running = true;
+        ++s.ready;
       }
-      if (reason == "Completed" && has_running) reason = "Running";
     }
+    // One container finished while another still runs: the pod is not done.
+    if (s.status == "Completed" && has_running)
+      s.status = conditionTrue(pod, "status.conditions", "Ready") ? "Running" : "NotReady";
   }
-  if (atPath(o, "metadata.deletionTimestamp")) reason = str(o, "status.reason") == "NodeLost" ? "Unknown" : "Terminating";
-  return reason;
+
+  if (atPath(pod, "metadata.deletionTimestamp")) {
+    if (str(pod, "status.reason") == "NodeLost") s.status = "Unknown";
+    else if (phase != "Succeeded" && phase != "Failed") s.status = "Terminating";
+  }
+  s.restarts = tally.count();
+  s.last_restart = tally.last();
+  return s;
+}
+
+std::string podRestarts(const PodSummary& s, WallTime now) {
+  if (s.restarts == 0 || !s.last_restart) return std::to_string(s.restarts);
+  auto ago = std::chrono::duration_cast<std::chrono::seconds>(now - *s.last_restart);
+  return fmt::format("{} ({} ago)", s.restarts, humanDuration(ago));
+}
+
+// "true/total" over spec.readinessGates, or <none> without gates.
+std::string readinessGates(const Json& pod) {
+  const Json& gates = items(pod, "spec.readinessGates");
+  if (gates.empty()) return "<none>";
+  size_t met = 0;
+  for (const auto& g : gates)
+    if (conditionTrue(pod, "status.conditions", getString(g, "conditionType"))) ++met;
+  return fmt::format("{}/{}", met, gates.size());
+}
+
+// The first of status.podIPs; status.podIP stands in when a client wrote only
+// the singular field (upstream's conversion fills podIPs from it).
+std::string podIp(const Json& pod) {
+  const Json& ips = items(pod, "status.podIPs");
+  if (!ips.empty()) return orNone(getString(ips[0], "ip"));
+  return orNone(str(pod, "status.podIP"));
 }
 
 std::vector<Column> podColumns() {
@@ -163,37 +272,22 @@ std::vector<Column> podColumns() {
       nameCol(),
       col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic.",
           [](const Json& o, WallTime) {
-            const Json* cs = atPath(o, "status.containerStatuses");
-            const Json* spec = atPath(o, "spec.containers");
-            int total = spec && spec->is_array() ? static_cast<int>(spec->size()) : 0;
-            int ready = 0;
-            if (cs && cs->is_array())
-              for (const auto& c : *cs) ready += c.value("ready", false) ? 1 : 0;
-            return Json(fmt::format("{}/{}", ready, total));
+            auto s = summarizePod(o);
+            return Json(fmt::format("{}/{}", s.ready, s.total));
           }),
       col("Status", "string", 0, "The aggregate status of the containers in this pod.",
-          [](const Json& o, WallTime) { return Json(podStatus(o)); }),
+          [](const Json& o, WallTime) { return Json(summarizePod(o).status); }),
       col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
-          [](const Json& o, WallTime) {
-            int64_t r = 0;
-            const Json* cs = atPath(o, "status.containerStatuses");
-            if (cs && cs->is_array())
-              for (const auto& c : *cs) r += c.value("restartCount", 0);
-            return Json(std::to_string(r));
-          }),
+          [](const Json& o, WallTime now) { return Json(podRestarts(summarizePod(o), now)); }),
       ageCol(),
       col("IP", "string", 1, "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
-          [](const Json& o, WallTime) { return Json(orNone(str(o, "status.podIP"))); }),
+          [](const Json& o, WallTime) { return Json(podIp(o)); }),
       col("Node", "string", 1, "NodeName is a request to schedule this pod onto a specific node.",
           [](const Json& o, WallTime) { return Json(orNone(str(o, "spec.nodeName"))); }),
       col("Nominated Node", "string", 1, "nominatedNodeName is set when this pod preempts other pods on the node.",
           [](const Json& o, WallTime) { return Json(orNone(str(o, "status.nominatedNodeName"))); }),
       col("Readiness Gates", "string", 1, "If specified, all readiness gates will be evaluated for pod readiness.",
-          [](const Json& o, WallTime) {
-            const Json* g = atPath(o, "spec.readinessGates");
-            if (!g || !g->is_array() || g->empty()) return Json("<none>");
-            return Json(fmt::format("0/{}", g->size()));
-          }),
+          [](const Json& o, WallTime) { return Json(readinessGates(o)); }),
   };
 }
 
@@ -258,6 +352,19 @@ std::string nodeAddress(const Json& o, std::string_view type) {
 size_t countOf(const Json& o, std::string_view path) {
   const Json* v = atPath(o, path);
   return v && (v->is_object() || v->is_array()) ? v->size() : 0;
+}
+
+// Job STATUS: a finished job says how it ended even while being deleted;
+// otherwise deletion outranks the in-flight conditions.
+std::string jobStatus(const Json& job) {
+  auto is = [&](std::string_view type) { return conditionTrue(job, "status.conditions", type); };
+  if (is("Complete")) return "Complete";
+  if (is("Failed")) return "Failed";
+  if (atPath(job, "metadata.deletionTimestamp")) return "Terminating";
+  if (is("Suspended")) return "Suspended";
+  if (is("FailureTarget")) return "FailureTarget";
+  if (is("SuccessCriteriaMet")) return "SuccessCriteriaMet";
+  return "Running";
 }
 
 std::map<std::string, std::vector<Column>> buildColumns() {
@@ -334,27 +441,15 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   {
     std::vector<Column> c = {
         nameCol(),
-        col("Status", "string", 0, "Status of the job.",
-            [](const Json& o, WallTime) {
-              std::string s = "Running";
-              if (const Json* cs = atPath(o, "status.conditions"); cs && cs->is_array())
-                for (const auto& cnd : *cs) {
-                  if (getString(cnd, "status") != "True") continue;
-                  std::string t = getString(cnd, "type");
-                  if (t == "Complete") s = "Complete";
-                  else if (t == "Failed") s = "Failed";
-                  else if (t == "Suspended") s = "Suspended";
-                  else if (t == "FailureTarget") s = "FailureTarget";
-                  else if (t == "SuccessCriteriaMet") s = "SuccessCriteriaMet";
-                }
-              return Json(s);
-            }),
+        col("Status", "string", 0, "Status of the job.", [](const Json& o, WallTime) { return Json(jobStatus(o)); }),
         col("Completions", "string", 0, "The desired number of successfully finished pods the job should be run with.",
             [](const Json& o, WallTime) {
               const Json* c = atPath(o, "spec.completions");
               if (c && c->is_number()) return Json(fmt::format("{}/{}", num(o, "status.succeeded"), c->get<int64_t>()));
-              int64_t p = atPath(o, "spec.parallelism") ? num(o, "spec.parallelism") : 1;
-              return Json(fmt::format("{}/1 of {}", num(o, "status.succeeded"), p));
+              // A work queue: one success ends it, however many pods run at once.
+              if (int64_t p = num(o, "spec.parallelism"); p > 1)
+                return Json(fmt::format("{}/1 of {}", num(o, "status.succeeded"), p));
+              return Json(fmt::format("{}/1", num(o, "status.succeeded")));
             }),
         col("Duration", "string", 0, "Time required to complete the job.",
             [](const Json& o, WallTime now) {

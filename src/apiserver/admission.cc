@@ -126,6 +126,16 @@ Status allocateServiceAddresses(const ServerContext& ctx, Json& svc, Rollbacks* 
   return Status::ok();
 }
 
+// ObjectMeta's collections are omitempty in Kubernetes' types: an empty map
+// or list is never stored or returned.
+void dropEmptyMetadata(Json& obj) {
+  Json& meta = obj["metadata"];
+  for (const char* f : {"labels", "annotations", "finalizers", "ownerReferences", "managedFields"}) {
+    auto it = meta.find(f);
+    if (it != meta.end() && (it->is_null() || ((it->is_object() || it->is_array()) && it->empty()))) meta.erase(it);
+  }
+}
+
 }  // namespace
 
 Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, Json& obj, bool require_name_match) {
@@ -164,13 +174,15 @@ Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, J
 }
 
 Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, Json& obj,
-                            std::vector<std::string>* warnings) {
+                            std::vector<std::string>* warnings, const std::vector<std::string>& duplicates) {
   std::string mode = req.param("fieldValidation");
   if (mode.empty()) mode = "Warn";
   if (mode != "Strict" && mode != "Warn" && mode != "Ignore")
     return badRequest("fieldValidation: Unsupported value: \"" + mode + "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
   auto unknown = api::unknownFields(info, obj);
-  if (unknown.empty()) return Status::ok();
+  if (unknown.empty() && duplicates.empty()) return Status::ok();
+  if (mode == "Warn")
+    for (const auto& d : duplicates) warnings->push_back("duplicate field \"" + d + "\"");
   if (mode == "Warn" || mode == "Ignore") {
     // Decoding into Kubernetes' types drops unknown fields; so do we.
     for (const auto& f : unknown) {
@@ -182,7 +194,10 @@ Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, J
   }
   std::string msg = fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding error: ", info.kind,
                                 info.version, info.kind);
-  for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", " : "") + fmt::format("unknown field \"{}\"", unknown[i]);
+  std::vector<std::string> problems;
+  for (const auto& d : duplicates) problems.push_back(fmt::format("duplicate field \"{}\"", d));
+  for (const auto& u : unknown) problems.push_back(fmt::format("unknown field \"{}\"", u));
+  for (size_t i = 0; i < problems.size(); ++i) msg += (i ? ", " : "") + problems[i];
   return badRequest(msg);
 }
 
@@ -211,6 +226,7 @@ Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json
   if (info.has_status && info.kind != "Node") obj.erase("status");
 
   if (info.kind == "Job" && info.group == "batch") generateJobSelector(obj);
+  dropEmptyMetadata(obj);
   api::applyDefaults(info, obj);
   if (info.kind == "Pod") {
     obj["status"] = {{"phase", "Pending"}, {"qosClass", qosClass(obj)}};
@@ -263,6 +279,7 @@ Status admitUpdate(const ServerContext& ctx, const api::ResourceInfo& info, cons
     else m.erase(f);
   }
   m.erase("selfLink");
+  dropEmptyMetadata(obj);
   if (info.kind == "Service" && old.contains("spec") && obj.contains("spec") && obj["spec"].is_object()) {
     // An update may leave the allocated addresses out; keep them.
     for (const char* f : {"clusterIP", "clusterIPs"})

@@ -31,6 +31,6 @@ Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, J
 // Unknown fields under fieldValidation: Strict gives an error; Warn (the
 // default) and Ignore drop them, Warn with a warning each.
 Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, Json& obj,
-                            std::vector<std::string>* warnings);
+                            std::vector<std::string>* warnings, const std::vector<std::string>& duplicates = {});
 
 }  // namespace capstan::apiserver

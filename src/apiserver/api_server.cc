@@ -158,10 +158,25 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   };
 
   const std::string p = req.path;
-  if (p == "/healthz" || p == "/livez" || p == "/readyz") {
+  if (p == "/healthz/ping" || p == "/livez/ping" || p == "/readyz/ping") {
     Response r;
     r.content_type = "text/plain; charset=utf-8";
     r.body = "ok";
+    return observed(std::move(r));
+  }
+  if (p == "/healthz" || p == "/livez" || p == "/readyz") {
+    Response r;
+    r.content_type = "text/plain; charset=utf-8";
+    if (req.hasParam("verbose")) {
+      std::string what = p.substr(1);
+      // Each check is real: the store answers, the cache follows it.
+      bool store_ok = store->currentRevision() >= cache->revision();
+      r.body = std::string("[+]ping ok\n") + (store_ok ? "[+]store ok\n" : "[-]store failed\n") + what +
+               (store_ok ? " check passed\n" : " check failed\n");
+      if (!store_ok) r.status = 500;
+    } else {
+      r.body = "ok";
+    }
     return observed(std::move(r));
   }
   if (p == "/metrics") {

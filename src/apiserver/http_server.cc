@@ -114,6 +114,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return shutdown();
     }
     if (ec == http::error::body_limit) {
+      // Read (and drop) what the client is still sending before closing,
+      // so that it sees the 413 rather than a reset connection.
+      drain_ = true;
       return writeError(413, "RequestEntityTooLarge",
                         "the request body is larger than the limit of " + std::to_string(opts_.max_body_bytes) +
                             " bytes",
@@ -181,7 +184,17 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
       if (ec) return;
       if (self->keep_alive_) self->doRead();
+      else if (self->drain_) self->drainThenShutdown();
       else self->shutdown();
+    });
+  }
+
+  void drainThenShutdown() {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > 4 * self->opts_.max_body_bytes) return self->shutdown();
+      self->drainThenShutdown();
     });
   }
 
@@ -283,6 +296,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   std::optional<UserInfo> cert_user_;
   bool shut_ = false;
+  bool drain_ = false;
+  size_t drained_ = 0;
+  std::array<char, 64 * 1024> drain_buf_;
 
   // Streaming state.
   std::shared_ptr<StreamBody> body_;

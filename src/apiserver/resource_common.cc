@@ -16,13 +16,13 @@ api::IncludeObject includeObjectParam(const Request& req) {
   return api::IncludeObject::kMetadata;
 }
 
-Result<Json> decodeBody(const Request& req) {
+Result<Json> decodeBody(const Request& req, std::vector<std::string>* duplicates) {
   std::string ct = req.header("content-type");
   auto semi = ct.find(';');
   std::string media = semi == std::string::npos ? ct : ct.substr(0, semi);
   media.erase(std::remove(media.begin(), media.end(), ' '), media.end());
   if (req.body.empty()) return Status(Code::kBadRequest, "request body is empty");
-  if (media.empty() || media == "application/json" || media == "*/*") return parseJson(req.body);
+  if (media.empty() || media == "application/json" || media == "*/*") return parseJson(req.body, duplicates);
   if (media == "application/yaml" || media == "application/x-yaml" || media == "text/yaml") return parseYaml(req.body);
   Status st(Code::kUnsupportedMediaType, "the body of the request was in an unknown format (" + media +
                                              ") - accepted media types include: application/json, application/yaml");

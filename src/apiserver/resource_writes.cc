@@ -212,13 +212,14 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
   if (!ri.name.empty() || !ri.subresource.empty()) {
     return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
   }
-  auto body = decodeBody(req);
+  std::vector<std::string> duplicates;
+  auto body = decodeBody(req, &duplicates);
   if (!body) return done(errorResponse(body.status()));
   Json obj = std::move(*body);
   if (auto st = checkBodyIdentity(info, ri, obj, false); !st) return done(errorResponse(st));
   if (auto st = api::checkFieldTypes(info, obj); !st) return done(errorResponse(st));
   std::vector<std::string> warnings;
-  if (auto st = checkFieldValidation(info, req, obj, &warnings); !st) return done(errorResponse(st));
+  if (auto st = checkFieldValidation(info, req, obj, &warnings, duplicates); !st) return done(errorResponse(st));
   auto rollbacks = std::make_shared<Rollbacks>();
   if (auto st = admitCreate(ctx_, info, obj, rollbacks.get()); !st) {
     runRollbacks(*rollbacks);
@@ -251,13 +252,14 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
 }
 
 void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
-  auto body = decodeBody(req);
+  std::vector<std::string> duplicates;
+  auto body = decodeBody(req, &duplicates);
   if (!body) return done(errorResponse(body.status()));
   Json obj = std::move(*body);
   if (auto st = checkBodyIdentity(info, ri, obj, true); !st) return done(errorResponse(st));
   if (auto st = api::checkFieldTypes(info, obj); !st) return done(errorResponse(st));
   std::vector<std::string> warnings;
-  if (auto st = checkFieldValidation(info, req, obj, &warnings); !st) return done(errorResponse(st));
+  if (auto st = checkFieldValidation(info, req, obj, &warnings, duplicates); !st) return done(errorResponse(st));
   bool dry_run = isDryRun(req);
   std::string key = info.storeKey(ri.ns, ri.name);
   auto rollbacks = std::make_shared<Rollbacks>();
@@ -309,7 +311,13 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
   }
   std::vector<std::string> warnings;
   if (*type != PatchType::kJson && patch_doc.is_object()) {
-    if (auto st = checkFieldValidation(info, req, patch_doc, &warnings); !st) return done(errorResponse(st));
+    // The fields the patch sets, without its directives; unknown ones are
+    // dropped from the patched object below.
+    Json probe = api::withoutDirectives(patch_doc);
+    if (auto st = checkFieldValidation(info, req, probe, &warnings); !st) {
+      Status invalid(Code::kInvalid, st.message());  // upstream answers a patch with 422
+      return done(errorResponse(invalid));
+    }
   }
   bool dry_run = isDryRun(req);
   std::string key = info.storeKey(ri.ns, ri.name);
@@ -338,6 +346,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
         if (!patched) return patched.status();
         Json next = std::move(*patched);
         if (!next.is_object()) return badRequest("the patch produced something other than an object");
+        api::dropUnknownFields(info, next);
         // A resourceVersion in the patch is a precondition.
         std::string rv = clientResourceVersion(next);
         bool precondition = rv != std::to_string(current->mod_revision);

@@ -75,8 +75,9 @@ class Resources {
 // Shared pieces of the handlers (resource_common.cc).
 bool wantsTable(const Request& req);
 api::IncludeObject includeObjectParam(const Request& req);
-// Parses a request body as JSON or YAML per its Content-Type.
-Result<Json> decodeBody(const Request& req);
+// Parses a request body as JSON or YAML per its Content-Type; duplicate
+// keys of a JSON body are reported in `duplicates`.
+Result<Json> decodeBody(const Request& req, std::vector<std::string>* duplicates = nullptr);
 // The object as the client should see it: stored JSON with resourceVersion.
 Json withResourceVersion(Json obj, int64_t revision);
 bool isDryRun(const Request& req);

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 
 namespace capstan {
 namespace {
@@ -80,8 +81,40 @@ Result<Json> yamlToJson(const YAML::Node& n, int depth) {
 
 }  // namespace
 
-Result<Json> parseJson(std::string_view text) {
+Result<Json> parseJson(std::string_view text, std::vector<std::string>* duplicates) {
   if (tooDeep(text)) return Status(Code::kBadRequest, "document nested too deeply");
+  if (duplicates) {
+    // Track the keys of every open object (and the path to it).
+    struct Frame {
+      std::set<std::string> keys;
+      std::string path;
+    };
+    std::vector<Frame> frames;
+    std::string last_key;
+    Json::parser_callback_t cb = [&](int, Json::parse_event_t event, Json& parsed) {
+      switch (event) {
+        case Json::parse_event_t::object_start: {
+          std::string path = frames.empty() ? "" : (frames.back().path.empty() ? last_key : frames.back().path + "." + last_key);
+          frames.push_back({{}, path});
+          break;
+        }
+        case Json::parse_event_t::key:
+          last_key = parsed.get<std::string>();
+          if (!frames.empty() && !frames.back().keys.insert(last_key).second)
+            duplicates->push_back(frames.back().path.empty() ? last_key : frames.back().path + "." + last_key);
+          break;
+        case Json::parse_event_t::object_end:
+          if (!frames.empty()) frames.pop_back();
+          break;
+        default:
+          break;
+      }
+      return true;
+    };
+    Json j = Json::parse(text, cb, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Status(Code::kBadRequest, "invalid JSON in request body");
+    return j;
+  }
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status(Code::kBadRequest, "invalid JSON in request body");
   return j;

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -18,7 +19,9 @@ using Json = nlohmann::json;
 inline constexpr int kMaxJsonDepth = 200;
 
 // Parses JSON text; malformed or too deeply nested input gives BadRequest.
-Result<Json> parseJson(std::string_view text);
+// With `duplicates`, the dotted paths of keys repeated within an object are
+// collected there (the last value wins, as in Go's decoder).
+Result<Json> parseJson(std::string_view text, std::vector<std::string>* duplicates = nullptr);
 
 // Parses YAML (one document) into JSON, JSON being a subset of YAML.
 Result<Json> parseYaml(std::string_view text);

@@ -266,8 +266,9 @@ class WatchStream:
         self.conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ssl_context(client_cert),
                                                 timeout=connect_timeout)
         self.conn.request("GET", path, headers={"Accept": "application/json"})
+        self.sock = self.conn.sock  # http.client forgets it once the response owns the connection
         self.response = self.conn.getresponse()
-        self.conn.sock.settimeout(None)  # the reader thread blocks; waits are bounded by the queue
+        self.sock.settimeout(None)  # the reader thread blocks; waits are bounded by the queue
         self.status = self.response.status
         self.headers = dict(self.response.getheaders())
         self.reader = LineReader(self.response) if self.status == 200 else None
@@ -304,10 +305,101 @@ class WatchStream:
 
     def close(self):
         try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except Exception:
+            pass
+        try:
+            self.response.close()
         except Exception:
             pass
         try:
             self.conn.close()
         except Exception:
             pass
+
+
+def raw_http(server, method, target, headers=(), body=b"", client_cert=True, timeout=10):
+    """Sends one HTTP/1.1 request byte for byte (target and header values may
+    hold bytes that urllib would refuse) and returns (status, headers, body);
+    status is None when the connection was dropped without an answer."""
+    if isinstance(target, str):
+        target = target.encode()
+    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    for k, v in headers:
+        lines.append((k.encode() if isinstance(k, str) else k) + b": " + (v.encode() if isinstance(v, str) else v))
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    data = b"\r\n".join(lines) + b"\r\n\r\n" + body
+    ctx = server.ssl_context(client_cert)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            try:
+                s.sendall(data)
+                s.settimeout(timeout)
+                resp = http.client.HTTPResponse(s, method=method)
+                resp.begin()
+                return resp.status, dict(resp.getheaders()), resp.read()
+            except (ConnectionError, http.client.RemoteDisconnected, ssl.SSLError, OSError):
+                return None, {}, b""
+
+
+def http_interleaved(server, method, path, body, headers=(), timeout=20):
+    """Like a Go client: writes the request body while already reading the
+    response, so an early answer (e.g. 413 before the whole body was sent)
+    is seen. Single-threaded (non-blocking TLS socket + select). Returns
+    (status, headers, body); status None if no answer came."""
+    import select
+    head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
+            f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in headers]
+    out = memoryview(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    s = server.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1")
+    s.setblocking(False)
+    got = bytearray()
+    deadline = time.monotonic() + timeout
+    sending = True
+    try:
+        while time.monotonic() < deadline:
+            r, w, _ = select.select([s], [s] if sending else [], [], 0.2)
+            if sending and w:
+                try:
+                    n = s.send(out[:65536])
+                    out = out[n:]
+                    if not out:
+                        sending = False
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+                except OSError:
+                    sending = False  # the server stopped reading; keep reading its answer
+            if r or s.pending():
+                try:
+                    chunk = s.recv(65536)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+    finally:
+        s.close()
+    if not got.startswith(b"HTTP/1."):
+        return None, {}, bytes(got)
+    head, _, rest = bytes(got).partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip()] = v.strip()
+    if hdrs.get("Transfer-Encoding", "").lower() == "chunked":
+        body_out, data = b"", rest
+        while data:
+            size_line, _, data = data.partition(b"\r\n")
+            size = int(size_line.split(b";")[0] or b"0", 16)
+            if size == 0:
+                break
+            body_out += data[:size]
+            data = data[size + 2:]
+        rest = body_out
+    return status, hdrs, rest
