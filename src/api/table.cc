@@ -162,6 +162,13 @@ class RestartTally {
   std::optional<WallTime> last_;
 };
 
+// A terminated container's reason, or its signal or exit code without one.
+std::string terminatedReason(const Json& terminated) {
+  if (auto r = getString(terminated, "reason"); !r.empty()) return r;
+  if (int64_t sig = num(terminated, "signal")) return fmt::format("Signal:{}", sig);
+  return fmt::format("ExitCode:{}", num(terminated, "exitCode"));
+}
+
 // "Init:..." while an init container holds the pod back, or nullopt once
 // every init container has succeeded or (for sidecars) started.
 std::optional<std::string> initBlocker(const Json& pod, PodSummary& s, RestartTally& all,
@@ -178,11 +185,7 @@ std::optional<std::string> initBlocker(const Json& pod, PodSummary& s, RestartTa
       if (flag(c, "ready")) ++s.ready;
       continue;
     }
-    if (term) {
-      if (auto r = getString(*term, "reason"); !r.empty()) return "Init:" + r;
-      if (int64_t sig = num(*term, "signal")) return fmt::format("Init:Signal:{}", sig);
-      return fmt::format("Init:ExitCode:{}", num(*term, "exitCode"));
-    }
+    if (term) return "Init:" + terminatedReason(*term);
     std::string waiting = str(c, "state.waiting.reason");
     if (!waiting.empty() && waiting != "PodInitializing") return "Init:" + waiting;
     return fmt::format("Init:{}/{}", i, items(pod, "spec.initContainers").size());
@@ -221,9 +224,7 @@ PodSummary summarizePod(const Json& pod) {
       if (auto w = str(c, "state.waiting.reason"); !w.empty()) {
         s.status = w;
       } else if (term) {
-        if (auto r = getString(*term, "reason"); !r.empty()) s.status = r;
-        else if (int64_t sig = num(*term, "signal")) s.status = fmt::format("Signal:{}", sig);
-        else s.status = fmt::format("ExitCode:{}", num(*term, "exitCode"));
+        s.status = terminatedReason(*term);
       } else if (flag(c, "ready") && atPath(c, "state.running")) {
         has_running = true;
         ++s.ready;
@@ -235,8 +236,11 @@ PodSummary summarizePod(const Json& pod) {
   }
 
   if (atPath(pod, "metadata.deletionTimestamp")) {
-    if (str(pod, "status.reason") == "NodeLost") s.status = "Unknown";
-    else if (phase != "Succeeded" && phase != "Failed") s.status = "Terminating";
+    if (str(pod, "status.reason") == "NodeLost") {
+      s.status = "Unknown";
+    } else if (phase != "Succeeded" && phase != "Failed") {
+      s.status = "Terminating";
+    }
   }
   s.restarts = tally.count();
   s.last_restart = tally.last();
@@ -277,16 +281,22 @@ std::vector<Column> podColumns() {
           }),
       col("Status", "string", 0, "The aggregate status of the containers in this pod.",
           [](const Json& o, WallTime) { return Json(summarizePod(o).status); }),
-      col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+      col("Restarts", "string", 0,
+          "The number of times the containers in this pod have been restarted and when the last container in "
+          "this pod has restarted.",
           [](const Json& o, WallTime now) { return Json(podRestarts(summarizePod(o), now)); }),
       ageCol(),
-      col("IP", "string", 1, "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+      col("IP", "string", 1,
+          "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet "
+          "allocated.",
           [](const Json& o, WallTime) { return Json(podIp(o)); }),
       col("Node", "string", 1, "NodeName is a request to schedule this pod onto a specific node.",
           [](const Json& o, WallTime) { return Json(orNone(str(o, "spec.nodeName"))); }),
-      col("Nominated Node", "string", 1, "nominatedNodeName is set when this pod preempts other pods on the node.",
+      col("Nominated Node", "string", 1,
+          "nominatedNodeName is set when this pod preempts other pods on the node.",
           [](const Json& o, WallTime) { return Json(orNone(str(o, "status.nominatedNodeName"))); }),
-      col("Readiness Gates", "string", 1, "If specified, all readiness gates will be evaluated for pod readiness.",
+      col("Readiness Gates", "string", 1,
+          "If specified, all readiness gates will be evaluated for pod readiness.",
           [](const Json& o, WallTime) { return Json(readinessGates(o)); }),
   };
 }
@@ -441,11 +451,14 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   {
     std::vector<Column> c = {
         nameCol(),
-        col("Status", "string", 0, "Status of the job.", [](const Json& o, WallTime) { return Json(jobStatus(o)); }),
-        col("Completions", "string", 0, "The desired number of successfully finished pods the job should be run with.",
+        col("Status", "string", 0, "Status of the job.",
+            [](const Json& o, WallTime) { return Json(jobStatus(o)); }),
+        col("Completions", "string", 0,
+            "The desired number of successfully finished pods the job should be run with.",
             [](const Json& o, WallTime) {
               const Json* c = atPath(o, "spec.completions");
-              if (c && c->is_number()) return Json(fmt::format("{}/{}", num(o, "status.succeeded"), c->get<int64_t>()));
+              if (c && c->is_number())
+                return Json(fmt::format("{}/{}", num(o, "status.succeeded"), c->get<int64_t>()));
               // A work queue: one success ends it, however many pods run at once.
               if (int64_t p = num(o, "spec.parallelism"); p > 1)
                 return Json(fmt::format("{}/1 of {}", num(o, "status.succeeded"), p));

@@ -2,57 +2,64 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <sstream>
-
 namespace capstan::cmd {
+namespace {
 
-std::string YamlConfig::to_config(const CLI::App* app, bool default_also, bool, std::string) const {
-  YAML::Emitter out;
-  out << YAML::BeginMap;
-  for (const CLI::Option* opt : app->get_options()) {
-    if (opt->get_lnames().empty() || opt->get_configurable() == false) continue;
-    std::string name = opt->get_lnames()[0];
-    if (name == "help" || name == "config") continue;
-    auto results = opt->results();
-    if (results.empty() && default_also && !opt->get_default_str().empty()) results = {opt->get_default_str()};
-    if (results.empty()) continue;
-    out << YAML::Key << name;
-    if (results.size() == 1) out << YAML::Value << results[0];
-    else {
-      out << YAML::Value << YAML::BeginSeq;
-      for (const auto& r : results) out << r;
-      out << YAML::EndSeq;
-    }
-  }
-  out << YAML::EndMap;
-  return out.c_str();
-}
-
-std::vector<CLI::ConfigItem> YamlConfig::from_config(std::istream& input) const {
-  std::stringstream ss;
-  ss << input.rdbuf();
+Result<std::vector<std::string>> flagsFromFile(const std::string& path) {
   YAML::Node root;
   try {
-    root = YAML::Load(ss.str());
+    root = YAML::LoadFile(path);
   } catch (const std::exception& e) {
-    throw CLI::ConversionError(std::string("config file is not valid YAML: ") + e.what());
+    return Status(Code::kInvalid, "config file " + path + ": " + e.what());
   }
-  std::vector<CLI::ConfigItem> items;
-  if (!root || root.IsNull()) return items;
-  if (!root.IsMap()) throw CLI::ConversionError("config file must be a YAML mapping of flag names to values");
+  std::vector<std::string> out;
+  if (!root || root.IsNull()) return out;
+  if (!root.IsMap()) return Status(Code::kInvalid, "config file " + path + ": must be a mapping of flag names to values");
   for (const auto& kv : root) {
-    CLI::ConfigItem item;
-    item.name = kv.first.as<std::string>();
+    std::string name = kv.first.as<std::string>();
+    auto add = [&](const YAML::Node& v) -> Status {
+      if (!v.IsScalar()) return Status(Code::kInvalid, "config file " + path + ": " + name + " must be a scalar or a list of scalars");
+      std::string value = v.Scalar();
+      if (value == "true" && !v.Tag().empty() && v.Tag() != "!") {
+        out.push_back("--" + name);  // a boolean flag
+      } else if (value == "false" && v.Tag() != "!") {
+        // an unset boolean flag: nothing to pass
+      } else {
+        out.push_back("--" + name + "=" + value);
+      }
+      return Status::ok();
+    };
     if (kv.second.IsSequence()) {
-      for (const auto& v : kv.second) item.inputs.push_back(v.as<std::string>());
-    } else if (kv.second.IsScalar()) {
-      item.inputs.push_back(kv.second.as<std::string>());
-    } else {
-      throw CLI::ConversionError("config key " + item.name + " must be a scalar or a list");
+      for (const auto& v : kv.second)
+        if (auto st = add(v); !st) return st;
+    } else if (auto st = add(kv.second); !st) {
+      return st;
     }
-    items.push_back(std::move(item));
   }
-  return items;
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> expandConfigFlags(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string file;
+    if (a == "--config" || a == "-c") {
+      if (i + 1 >= argc) return Status(Code::kInvalid, "--config needs a file");
+      file = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      file = a.substr(9);
+    } else {
+      out.push_back(a);
+      continue;
+    }
+    auto flags = flagsFromFile(file);
+    if (!flags) return flags.status();
+    out.insert(out.end(), flags->begin(), flags->end());
+  }
+  return out;
 }
 
 }  // namespace capstan::cmd

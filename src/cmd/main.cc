@@ -44,21 +44,27 @@ int main(int argc, char** argv) {
   using namespace capstan;
   CLI::App app{"capstan: a container orchestrator that speaks the Kubernetes API, in one small binary"};
   app.require_subcommand(1);
-  app.config_formatter(std::make_shared<cmd::YamlConfig>());
-  app.set_config("--config", "", "Read flags from a YAML file (flag names as keys)");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "Log level: debug, info, warn, error")->capture_default_str();
+  app.fallthrough();  // --log-level may also follow the subcommand
 
+  // A flag given twice (config file, then command line) takes the last value.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   apiserver::ApiServerOptions opts;
   opts.data_dir = "/var/lib/capstan";
   bool disable_agent = false;
   auto* server = app.add_subcommand("server", "Run the API server (and, later, controllers, scheduler and a node agent)");
+  // k3s style: `capstan server --config FILE`, flag names as YAML keys
+  // (expanded into flags before parsing; see config_file.h).
+  std::string config_file;
+  server->add_option("-c,--config", config_file, "Read flags from a YAML file (flag names as keys); later flags win");
   server->add_option("-d,--data-dir", opts.data_dir, "Folder to hold state")->capture_default_str();
   server->add_option("--https-listen-port", opts.port, "HTTPS listen port (0 picks a free one)")->capture_default_str();
   server->add_option("--bind-address", opts.bind_address, "Address to listen on")->capture_default_str();
   server->add_option("--write-kubeconfig,-o", opts.write_kubeconfig,
                      "Also write the admin kubeconfig to this path (it is always at <data-dir>/kubeconfig.yaml)");
-  server->add_option("--tls-san", opts.tls_sans, "Additional host name or IP as a Subject Alternative Name in the serving certificate");
+  server->add_option("--tls-san", opts.tls_sans, "Additional host name or IP as a Subject Alternative Name in the serving certificate")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   server->add_option("-t,--token", opts.token, "Shared secret used to join agents (generated into <data-dir>/token when empty)");
   server->add_option("--token-auth-file", opts.token_auth_file, "CSV file of bearer tokens: token,user,uid,\"group1,group2\"");
   server->add_flag("--disable-agent", disable_agent, "Do not run a node agent in this process")->capture_default_str();
@@ -69,7 +75,17 @@ int main(int argc, char** argv) {
   server->add_option("--watch-cache-window", opts.watch_window, "Recent events kept for resuming watches")->capture_default_str();
   server->add_option("--threads", opts.threads, "HTTP I/O threads")->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  auto args = cmd::expandConfigFlags(argc, argv);
+  if (!args) {
+    std::fprintf(stderr, "%s\n", args.status().message().c_str());
+    return 2;
+  }
+  std::vector<std::string> reversed(args->rbegin(), args->rend() - 1);  // CLI11 wants them reversed, without argv[0]
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   if (log_level == "debug") log::setLevel(log::Level::kDebug);
   else if (log_level == "warn") log::setLevel(log::Level::kWarn);
   else if (log_level == "error") log::setLevel(log::Level::kError);
