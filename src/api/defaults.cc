@@ -3,6 +3,8 @@
 // is absent-or-null for pointers and absent-or-empty for strings and numbers.
 #include "api/defaults.h"
 
+#include "api/volume_sources.h"
+
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -159,39 +161,7 @@ void defaultContainer(Json& c) {
 
 // ---------------------------------------------------------------- volumes
 
-// Keys of core/v1 VolumeSource (kept in step with validation_pod.cc).
-const char* const kVolumeSources[] = {
-    "emptyDir",
-    "hostPath",
-    "gitRepo",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "secret",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "flocker",
-    "persistentVolumeClaim",
-    "rbd",
-    "cinder",
-    "cephfs",
-    "quobyte",
-    "downwardAPI",
-    "fc",
-    "flexVolume",
-    "configMap",
-    "azureFile",
-    "vsphereVolume",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "azureDisk",
-    "storageos",
-    "projected",
-    "scaleIO",
-    "csi",
-    "ephemeral",
-    "image",
-};
+
 
 constexpr int64_t kDefaultMode = 0644;  // 420
 

@@ -5,6 +5,7 @@
 // selector, tolerations, names of service account / node / host; and the
 // pod update rules (only images, activeDeadlineSeconds, tolerations
 // additions and the negative grace period fix-up may change).
+#include "api/volume_sources.h"
 #include <algorithm>
 #include <map>
 #include <set>
@@ -16,39 +17,7 @@ namespace {
 
 constexpr int64_t kMaxUint32 = 4294967295LL;
 
-// Keys of core.VolumeSource, in upstream's validateVolumeSource order.
-const char* const kVolumeSources[] = {
-    "emptyDir",
-    "hostPath",
-    "gitRepo",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "secret",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "flocker",
-    "persistentVolumeClaim",
-    "rbd",
-    "cinder",
-    "cephfs",
-    "quobyte",
-    "downwardAPI",
-    "fc",
-    "flexVolume",
-    "configMap",
-    "azureFile",
-    "vsphereVolume",
-    "photonPersistentDisk",
-    "portworxVolume",
-    "azureDisk",
-    "storageos",
-    "projected",
-    "scaleIO",
-    "csi",
-    "ephemeral",
-    "image",
-};
+
 
 void validateDefaultMode(const Json* src, const std::string& fld, ErrorList& errs) {
   auto mode = integer(get(src, "defaultMode"));

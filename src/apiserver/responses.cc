@@ -54,31 +54,30 @@ std::string warningHeader(const std::string& text) {
   return "299 - \"" + escaped + "\"";
 }
 
-Status notFound(const std::string& qualified_resource, const std::string& name) {
-  Status st(Code::kNotFound, qualified_resource + " \"" + name + "\" not found");
+namespace {
+// Details as upstream fills them: name, and the resource split into kind
+// (the plural) and group.
+Status withDetails(Status st, const std::string& qualified_resource, const std::string& name) {
   auto dot = qualified_resource.find('.');
   st.details_name = name;
   st.details_kind = qualified_resource.substr(0, dot);
   if (dot != std::string::npos) st.details_group = qualified_resource.substr(dot + 1);
   return st;
+}
+}  // namespace
+
+Status notFound(const std::string& qualified_resource, const std::string& name) {
+  return withDetails(Status(Code::kNotFound, qualified_resource + " \"" + name + "\" not found"), qualified_resource, name);
 }
 
 Status alreadyExists(const std::string& qualified_resource, const std::string& name) {
-  Status st(Code::kAlreadyExists, qualified_resource + " \"" + name + "\" already exists");
-  auto dot = qualified_resource.find('.');
-  st.details_name = name;
-  st.details_kind = qualified_resource.substr(0, dot);
-  if (dot != std::string::npos) st.details_group = qualified_resource.substr(dot + 1);
-  return st;
+  return withDetails(Status(Code::kAlreadyExists, qualified_resource + " \"" + name + "\" already exists"),
+                     qualified_resource, name);
 }
 
 Status conflict(const std::string& qualified_resource, const std::string& name, const std::string& why) {
-  Status st(Code::kConflict, "Operation cannot be fulfilled on " + qualified_resource + " \"" + name + "\": " + why);
-  auto dot = qualified_resource.find('.');
-  st.details_name = name;
-  st.details_kind = qualified_resource.substr(0, dot);
-  if (dot != std::string::npos) st.details_group = qualified_resource.substr(dot + 1);
-  return st;
+  return withDetails(Status(Code::kConflict, "Operation cannot be fulfilled on " + qualified_resource + " \"" + name + "\": " + why),
+                     qualified_resource, name);
 }
 
 Status badRequest(const std::string& message) { return Status(Code::kBadRequest, message); }

@@ -1,5 +1,7 @@
 #include "common/pki.h"
 
+#include "common/base64.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -629,13 +631,6 @@ Result<Ca> loadOrCreateCa(const Bundle& b, const std::filesystem::path& key_path
   return Ca{std::move(*cert), std::move(*key), std::move(*new_cert_pem)};
 }
 
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return out;
-}
 
 }  // namespace
 
@@ -714,13 +709,13 @@ Status writeKubeconfig(const std::filesystem::path& path, const std::string& ser
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "capstan";
   out << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "server" << YAML::Value << server_url;
-  out << YAML::Key << "certificate-authority-data" << YAML::Value << base64(b.ca_cert_pem);
+  out << YAML::Key << "certificate-authority-data" << YAML::Value << base64Encode(b.ca_cert_pem);
   out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
   out << YAML::Key << "users" << YAML::Value << YAML::BeginSeq;
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "admin";
   out << YAML::Key << "user" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "client-certificate-data" << YAML::Value << base64(b.admin_cert_pem);
-  out << YAML::Key << "client-key-data" << YAML::Value << base64(b.admin_key_pem);
+  out << YAML::Key << "client-certificate-data" << YAML::Value << base64Encode(b.admin_cert_pem);
+  out << YAML::Key << "client-key-data" << YAML::Value << base64Encode(b.admin_key_pem);
   out << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
   out << YAML::Key << "contexts" << YAML::Value << YAML::BeginSeq;
   out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "capstan";
