@@ -1,6 +1,7 @@
 #include "api/known_fields.h"
 
 #include <map>
+#include <mutex>
 #include <regex>
 #include <set>
 
@@ -274,11 +275,22 @@ std::vector<FieldType> forKind(const ResourceInfo& info) {
   return out;
 }
 
+// The table of a kind, built once: requests only read it.
+const std::vector<FieldType>& cachedForKind(const ResourceInfo& info) {
+  static std::mutex mu;
+  static std::map<std::string, std::vector<FieldType>> cache;
+  std::lock_guard lock(mu);
+  auto key = info.group + "/" + info.kind;
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, forKind(info)).first;
+  return it->second;  // entries are never erased or changed
+}
+
 }  // namespace
 
 Status checkFieldTypes(const ResourceInfo& info, const Json& obj) {
   if (!obj.is_object()) return Status(Code::kBadRequest, "the object must be a JSON object");
-  for (const auto& ft : forKind(info)) {
+  for (const auto& ft : cachedForKind(info)) {
     std::string bad_path, bad_type;
     if (!walk(obj, ft.path, ft, &bad_path, &bad_type, "")) {
       return Status(Code::kBadRequest,

@@ -26,16 +26,22 @@ bool WatchStream::matches(const Json& obj) const {
 }
 
 // Caller holds mu_.
-void WatchStream::send(const char* type, const Json& obj) {
+void WatchStream::send(const char* type, const CachedObject& o) {
   if (!sink_) return;
   std::string line;
   if (opts_.table) {
-    Json t = api::toTable(*opts_.info, {&obj}, opts_.include, clock_.now(), !sent_columns_);
+    Json t = api::toTable(*opts_.info, {&o.obj}, opts_.include, clock_.now(), !sent_columns_);
     sent_columns_ = true;
-    t["metadata"]["resourceVersion"] = obj["metadata"].value("resourceVersion", "");
+    t["metadata"]["resourceVersion"] = std::to_string(o.mod_revision);
     line = Json({{"type", type}, {"object", std::move(t)}}).dump();
   } else {
-    line = std::string("{\"type\":\"") + type + "\",\"object\":" + obj.dump() + "}";
+    // The object was serialized once, in the cache, for every watcher.
+    line.reserve(o.json.size() + 32);
+    line += "{\"type\":\"";
+    line += type;
+    line += "\",\"object\":";
+    line += o.json;
+    line += '}';
   }
   line += '\n';
   sink_->write(std::move(line));
@@ -62,7 +68,7 @@ void WatchStream::begin(std::shared_ptr<StreamSink> sink) {
     if (opts_.send_initial) {
       auto objs = cache_.list(opts_.prefix, &after);
       for (const auto& o : objs)
-        if (matches(o->obj)) send("ADDED", o->obj);
+        if (matches(o->obj)) send("ADDED", *o);
     }
   }
   // Not under mu_: the cache replays recent events through onEvents().
@@ -104,15 +110,15 @@ void WatchStream::deliver(const std::vector<CacheEvent>& evs) {
     bool before = e.prev ? matches(e.prev->obj) : false;
     switch (e.type) {
       case CacheEvent::Type::kAdded:
-        if (now) send("ADDED", e.obj->obj);
+        if (now) send("ADDED", *e.obj);
         break;
       case CacheEvent::Type::kModified:
-        if (now && before) send("MODIFIED", e.obj->obj);
-        else if (now) send("ADDED", e.obj->obj);
-        else if (before) send("DELETED", e.obj->obj);
+        if (now && before) send("MODIFIED", *e.obj);
+        else if (now) send("ADDED", *e.obj);
+        else if (before) send("DELETED", *e.obj);
         break;
       case CacheEvent::Type::kDeleted:
-        if (now) send("DELETED", e.obj->obj);
+        if (now) send("DELETED", *e.obj);
         break;
     }
   }

@@ -41,7 +41,7 @@ class WatchStream final : public StreamBody, public std::enable_shared_from_this
 
  private:
   bool matches(const Json& obj) const;
-  void send(const char* type, const Json& obj);
+  void send(const char* type, const CachedObject& o);
   void onEvents(const std::vector<CacheEvent>& events);
   void deliver(const std::vector<CacheEvent>& events);
   void begin(std::shared_ptr<StreamSink> sink);
