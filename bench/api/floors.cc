@@ -1,13 +1,20 @@
 #include "floors.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace capstan::bench {
@@ -185,6 +192,94 @@ SqliteScanFloor measureSqliteScan(const std::string& dir, size_t rows, size_t ro
   sqlite3_close(db);
   for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
   return SqliteScanFloor{rows, median(std::move(times))};
+}
+
+TransferFloor measureTlsTransfer(const std::string& tls_dir, size_t bytes, int runs) {
+  auto fail = [](const std::string& what) {
+    char buf[256];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
+    return std::runtime_error("TLS transfer floor: " + what + ": " + buf);
+  };
+  SSL_CTX* sctx = SSL_CTX_new(TLS_server_method());
+  SSL_CTX* cctx = SSL_CTX_new(TLS_client_method());
+  if (!sctx || !cctx || SSL_CTX_use_certificate_chain_file(sctx, (tls_dir + "server.crt").c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(sctx, (tls_dir + "server.key").c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_load_verify_locations(sctx, (tls_dir + "ca.crt").c_str(), nullptr) != 1 ||
+      SSL_CTX_load_verify_locations(cctx, (tls_dir + "ca.crt").c_str(), nullptr) != 1 ||
+      SSL_CTX_use_certificate_file(cctx, (tls_dir + "admin.crt").c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_use_PrivateKey_file(cctx, (tls_dir + "admin.key").c_str(), SSL_FILETYPE_PEM) != 1)
+    throw fail("credentials");
+  SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_read_ahead(cctx, 1);
+  SSL_CTX_set_default_read_buffer_len(cctx, 256 * 1024);
+
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error(std::string("TLS transfer floor: listen: ") + std::strerror(errno));
+
+  // The sending side: one request byte in, `bytes` out, `runs` times (and
+  // once more to warm up).
+  std::string payload(bytes, 'p');
+  std::thread sender([&] {
+    int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    SSL* ssl = SSL_new(sctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) {
+      char req;
+      for (int r = 0; r <= runs && SSL_read(ssl, &req, 1) == 1; ++r)
+        if (SSL_write(ssl, payload.data(), static_cast<int>(payload.size())) <= 0) break;
+    }
+    SSL_free(ssl);
+    ::close(fd);
+  });
+
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  std::vector<double> times;
+  std::string error;
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    error = std::string("connect: ") + std::strerror(errno);
+  } else {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    SSL* ssl = SSL_new(cctx);
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1) {
+      error = "handshake";
+    } else {
+      std::string body, chunk(256 * 1024, '\0');
+      body.reserve(bytes);
+      for (int r = 0; r <= runs && error.empty(); ++r) {
+        auto t0 = Clock::now();
+        if (SSL_write(ssl, "g", 1) != 1) error = "write";
+        body.clear();
+        while (error.empty() && body.size() < bytes) {
+          int n = SSL_read(ssl, chunk.data(), static_cast<int>(chunk.size()));
+          if (n <= 0) error = "read";
+          else body.append(chunk.data(), static_cast<size_t>(n));
+        }
+        if (r > 0) times.push_back(msSince(t0));
+      }
+    }
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+  }
+  if (fd >= 0) ::close(fd);
+  ::shutdown(listener, SHUT_RDWR);
+  sender.join();
+  ::close(listener);
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+  if (!error.empty()) throw fail(error);
+  return TransferFloor{bytes, median(std::move(times))};
 }
 
 }  // namespace capstan::bench

@@ -36,4 +36,14 @@ struct SqliteScanFloor {
 };
 SqliteScanFloor measureSqliteScan(const std::string& dir, size_t rows, size_t row_bytes, int runs);
 
+// Moves `bytes` over TLS on loopback between two threads of this process,
+// with the server's own certificates (tls_dir holds ca.crt, server.crt,
+// server.key, admin.crt, admin.key): the transfer floor of a LIST response
+// of that size, with no HTTP and no API server. Median of `runs`.
+struct TransferFloor {
+  size_t bytes = 0;
+  double median_ms = 0;
+};
+TransferFloor measureTlsTransfer(const std::string& tls_dir, size_t bytes, int runs);
+
 }  // namespace capstan::bench

@@ -69,4 +69,15 @@ inline double cpuSeconds(int pid) {
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// CPU seconds all CPUs of the machine spent busy so far (user, nice,
+// system, irq, softirq, from /proc/stat): less the server's and the
+// client's own, it shows how much else ran during a measurement.
+inline double machineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
+  return (user + nice + system + irq + softirq) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace capstan::bench
