@@ -151,6 +151,27 @@ void addFinalizer(Json& meta, const char* f) {
 
 }  // namespace
 
+Result<WriteDecision> Resources::createDecision(const api::ResourceInfo& info, Json obj,
+                                                const std::shared_ptr<Rollbacks>& rollbacks, bool dry_run) {
+  // A retry after a lost race admits again: undo the previous attempt's allocations.
+  runRollbacks(*rollbacks);
+  if (auto st = admitCreate(ctx_, info, obj, rollbacks.get()); !st) return st;
+  WriteDecision d;
+  d.obj = std::move(obj);
+  d.client_precondition = true;
+  d.dry_run = dry_run;
+  return d;
+}
+
+static WriteDone respondWritten(Responder done, std::vector<std::string> warnings, std::shared_ptr<Rollbacks> rollbacks,
+                         bool dry_run) {
+  return [done = std::move(done), warnings = std::move(warnings), rollbacks, dry_run](Result<WriteOutcome> r) {
+    runRollbacks(*rollbacks);
+    if (!r) return done(errorResponse(r.status()));
+    done(objectResponse(r->created && !dry_run ? 201 : 200, r->obj, warnings));
+  };
+}
+
 void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key, Mutator mutate, WriteDone done,
                                  int attempt) {
   ObjectPtr current = ctx_.cache->get(key);
@@ -271,13 +292,7 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
         std::string rv = clientResourceVersion(next);
         if (!current) {
           if (!allowsCreateOnUpdate(info) || !sub.empty()) return notFound(info.qualifiedResource(), name);
-          runRollbacks(*rollbacks);
-          if (auto st = admitCreate(ctx_, info, next, rollbacks.get()); !st) return st;
-          WriteDecision d;
-          d.obj = std::move(next);
-          d.client_precondition = true;
-          d.dry_run = dry_run;
-          return d;
+          return createDecision(info, std::move(next), rollbacks, dry_run);
         }
         if (!rv.empty() && rv != std::to_string(current->mod_revision))
           return conflict(info.qualifiedResource(), name,
@@ -287,11 +302,7 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
         d.dry_run = dry_run;
         return d;
       },
-      [done = std::move(done), warnings, rollbacks, dry_run](Result<WriteOutcome> r) {
-        runRollbacks(*rollbacks);
-        if (!r) return done(errorResponse(r.status()));
-        done(objectResponse(r->created && !dry_run ? 201 : 200, r->obj, warnings));
-      });
+      respondWritten(std::move(done), std::move(warnings), rollbacks, dry_run));
 }
 
 void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
@@ -333,13 +344,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
           Json next = patch_doc;
           RequestInfo ri_copy = ri;
           if (auto st = checkBodyIdentity(info, ri_copy, next, true); !st) return st;
-          runRollbacks(*rollbacks);
-          if (auto st = admitCreate(ctx_, info, next, rollbacks.get()); !st) return st;
-          WriteDecision d;
-          d.obj = std::move(next);
-          d.client_precondition = true;
-          d.dry_run = dry_run;
-          return d;
+          return createDecision(info, std::move(next), rollbacks, dry_run);
         }
         Json base = current->obj;
         auto patched = applyPatch(pt, base, patch_doc);
@@ -366,11 +371,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
         d.dry_run = dry_run;
         return d;
       },
-      [done = std::move(done), warnings, rollbacks, dry_run](Result<WriteOutcome> r) {
-        runRollbacks(*rollbacks);
-        if (!r) return done(errorResponse(r.status()));
-        done(objectResponse(r->created && !dry_run ? 201 : 200, r->obj, warnings));
-      });
+      respondWritten(std::move(done), std::move(warnings), rollbacks, dry_run));
 }
 
 void Resources::remove(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {

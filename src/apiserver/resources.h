@@ -68,6 +68,11 @@ class Resources {
   void remove(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
   void removeCollection(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
   void scale(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  // The decision that creates `obj` where nothing is stored (create on
+  // update for the kinds that allow it; server-side apply).
+  Result<WriteDecision> createDecision(const api::ResourceInfo& info, Json obj,
+                                       const std::shared_ptr<std::vector<std::function<void()>>>& rollbacks,
+                                       bool dry_run);
 
   ServerContext ctx_;
 };
