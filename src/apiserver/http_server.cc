@@ -78,6 +78,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void handshake() {
+    // Asio asks OpenSSL to free its record buffers when idle; with keep-alive
+    // and watches that is a 17 KiB malloc/free per record (see
+    // docs/performance.md). Keep them.
+    SSL_clear_mode(stream_.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     beast::get_lowest_layer(stream_).expires_after(kHandshakeTimeout);
     stream_.async_handshake(ssl::stream_base::server,
                             [self = shared_from_this()](beast::error_code ec) { self->onHandshake(ec); });
