@@ -8,22 +8,13 @@
 #include <vector>
 
 #include "api/registry.h"
+#include "unit/api/kind_fixtures.h"
 
 namespace capstan::api {
 namespace {
 
-const ResourceInfo& infoFor(const std::string& group, const std::string& kind) {
-  static const Registry reg = Registry::builtin();
-  const ResourceInfo* info = reg.findKind(group, "v1", kind);
-  if (!info) throw std::runtime_error("no kind " + kind);  // test setup error only
-  return *info;
-}
-
-Json yaml(const std::string& text) {
-  auto r = parseYaml(text);
-  EXPECT_TRUE(r.isOk()) << r.status().message() << "\n" << text;
-  return r.isOk() ? *r : Json();
-}
+using testing::infoFor;
+using testing::yaml;
 
 // Every key of `expected` is in `actual` with a matching value: objects
 // recursively, arrays element by element (same length), scalars exactly.

@@ -1,6 +1,7 @@
 // Server-side printing (meta.k8s.io/v1 Table) against kube-apiserver's
 // printers (pkg/printers/internalversion/printers.go), which the server runs
 // with Wide: true so every column has a cell.
+#include "unit/api/kind_fixtures.h"
 #include "api/table.h"
 
 #include <gtest/gtest.h>
@@ -21,11 +22,7 @@ const ResourceInfo& infoFor(const std::string& group, const std::string& resourc
   return *info;
 }
 
-Json yaml(const std::string& text) {
-  auto r = parseYaml(text);
-  EXPECT_TRUE(r.isOk()) << r.status().message() << "\n" << text;
-  return r.isOk() ? *r : Json();
-}
+using testing::yaml;
 
 // Every object below was created ten minutes before "now".
 WallTime now() { return *parseRfc3339("2024-05-01T12:00:00Z"); }

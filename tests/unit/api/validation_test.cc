@@ -10,23 +10,14 @@
 
 #include "api/defaults.h"
 #include "api/registry.h"
+#include "unit/api/kind_fixtures.h"
 #include "api/validation_internal.h"
 
 namespace capstan::api {
 namespace {
 
-const ResourceInfo& infoFor(const std::string& group, const std::string& kind) {
-  static const Registry reg = Registry::builtin();
-  const ResourceInfo* info = reg.findKind(group, "v1", kind);
-  if (!info) throw std::runtime_error("no kind " + kind);  // test setup error only
-  return *info;
-}
-
-Json yaml(const std::string& text) {
-  auto r = parseYaml(text);
-  EXPECT_TRUE(r.isOk()) << r.status().message() << "\n" << text;
-  return r.isOk() ? *r : Json();
-}
+using testing::infoFor;
+using testing::yaml;
 
 Json defaulted(const ResourceInfo& info, const std::string& text) {
   Json obj = yaml(text);
