@@ -1,6 +1,7 @@
 #include "api/known_fields.h"
 
 #include <map>
+#include <type_traits>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -38,24 +39,141 @@ const std::set<std::string> kObjectMeta = {
 
 }  // namespace
 
-std::vector<std::string> unknownFields(const ResourceInfo& info, const Json& obj) {
+namespace {
+
+// The fields of the nested types that manifests spell most often, so a typo
+// there ("spec.replica", "containers[0].imagee") is caught as upstream's
+// decoder catches it. A shape lists its fields and which of them hold
+// another known shape (one object, or a list of them).
+struct Shape {
+  std::set<std::string> fields;
+  std::map<std::string, std::pair<std::string, bool>> children;  // field -> (shape, is_list)
+};
+
+const std::map<std::string, Shape>& shapes() {
+  static const std::map<std::string, Shape> kShapes = [] {
+    std::map<std::string, Shape> m;
+    m["ObjectMeta"] = {kObjectMeta, {}};
+    m["PodTemplateSpec"] = {{"metadata", "spec"}, {{"metadata", {"ObjectMeta", false}}, {"spec", {"PodSpec", false}}}};
+    m["PodSpec"] = {{"volumes", "initContainers", "containers", "ephemeralContainers", "restartPolicy",
+                     "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "nodeSelector",
+                     "serviceAccountName", "serviceAccount", "automountServiceAccountToken", "nodeName", "hostNetwork",
+                     "hostPID", "hostIPC", "shareProcessNamespace", "securityContext", "imagePullSecrets", "hostname",
+                     "subdomain", "affinity", "schedulerName", "tolerations", "hostAliases", "priorityClassName",
+                     "priority", "dnsConfig", "readinessGates", "runtimeClassName", "enableServiceLinks",
+                     "preemptionPolicy", "overhead", "topologySpreadConstraints", "setHostnameAsFQDN", "os",
+                     "hostUsers", "schedulingGates", "resourceClaims", "resources"},
+                    {{"containers", {"Container", true}}, {"initContainers", {"Container", true}}}};
+    m["Container"] = {{"name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources",
+                       "resizePolicy", "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe",
+                       "readinessProbe", "startupProbe", "lifecycle", "terminationMessagePath",
+                       "terminationMessagePolicy", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty"},
+                      {}};
+    const std::pair<std::string, bool> kTemplate{"PodTemplateSpec", false};
+    m["DeploymentSpec"] = {{"replicas", "selector", "template", "strategy", "minReadySeconds", "revisionHistoryLimit",
+                            "paused", "progressDeadlineSeconds"},
+                           {{"template", kTemplate}}};
+    m["ReplicaSetSpec"] = {{"replicas", "minReadySeconds", "selector", "template"}, {{"template", kTemplate}}};
+    m["StatefulSetSpec"] = {{"replicas", "selector", "template", "volumeClaimTemplates", "serviceName",
+                             "podManagementPolicy", "updateStrategy", "revisionHistoryLimit", "minReadySeconds",
+                             "persistentVolumeClaimRetentionPolicy", "ordinals"},
+                            {{"template", kTemplate}}};
+    m["DaemonSetSpec"] = {{"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
+                          {{"template", kTemplate}}};
+    m["JobSpec"] = {{"parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy", "successPolicy",
+                     "backoffLimit", "backoffLimitPerIndex", "maxFailedIndexes", "selector", "manualSelector",
+                     "template", "ttlSecondsAfterFinished", "completionMode", "suspend", "podReplacementPolicy",
+                     "managedBy"},
+                    {{"template", kTemplate}}};
+    m["JobTemplateSpec"] = {{"metadata", "spec"}, {{"metadata", {"ObjectMeta", false}}, {"spec", {"JobSpec", false}}}};
+    m["CronJobSpec"] = {{"schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend",
+                         "jobTemplate", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"},
+                        {{"jobTemplate", {"JobTemplateSpec", false}}}};
+    m["ServiceSpec"] = {{"ports", "selector", "clusterIP", "clusterIPs", "type", "externalIPs", "sessionAffinity",
+                         "loadBalancerIP", "loadBalancerSourceRanges", "externalName", "externalTrafficPolicy",
+                         "healthCheckNodePort", "publishNotReadyAddresses", "sessionAffinityConfig", "ipFamilies",
+                         "ipFamilyPolicy", "allocateLoadBalancerNodePorts", "loadBalancerClass",
+                         "internalTrafficPolicy", "trafficDistribution"},
+                        {}};
+    m["NamespaceSpec"] = {{"finalizers"}, {}};
+    m["NodeSpec"] = {{"podCIDR", "podCIDRs", "providerID", "unschedulable", "taints", "configSource", "externalID"}, {}};
+    return m;
+  }();
+  return kShapes;
+}
+
+// The shape of a kind's spec, or "".
+std::string specShape(const ResourceInfo& info) {
+  static const std::map<std::string, std::string> kSpecs = {
+      {"apps/Deployment", "DeploymentSpec"}, {"apps/ReplicaSet", "ReplicaSetSpec"},
+      {"apps/StatefulSet", "StatefulSetSpec"}, {"apps/DaemonSet", "DaemonSetSpec"},
+      {"batch/Job", "JobSpec"},               {"batch/CronJob", "CronJobSpec"},
+      {"/Service", "ServiceSpec"},            {"/Pod", "PodSpec"},
+      {"/Namespace", "NamespaceSpec"},        {"/Node", "NodeSpec"}};
+  auto it = kSpecs.find(info.group + "/" + info.kind);
+  return it == kSpecs.end() ? "" : it->second;
+}
+
+// Collects (and with `erase`, removes) the unknown fields of `node`, an
+// object of shape `shape` at `path`. JsonT is Json or const Json.
+template <typename JsonT>
+void scanShape(JsonT& node, const std::string& shape_name, const std::string& path, bool erase,
+               std::vector<std::string>* out) {
+  if (!node.is_object()) return;
+  const auto& all = shapes();
+  auto sh = all.find(shape_name);
+  if (sh == all.end()) return;
+  const Shape& shape = sh->second;
+  std::vector<std::string> unknown;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!shape.fields.count(it.key())) {
+      unknown.push_back(it.key());
+      continue;
+    }
+    auto child = shape.children.find(it.key());
+    if (child == shape.children.end()) continue;
+    std::string here = path + "." + it.key();
+    if (child->second.second) {
+      if (!it.value().is_array()) continue;
+      for (size_t i = 0; i < it.value().size(); ++i)
+        scanShape(it.value()[i], child->second.first, here + "[" + std::to_string(i) + "]", erase, out);
+    } else {
+      scanShape(it.value(), child->second.first, here, erase, out);
+    }
+  }
+  for (const auto& k : unknown) {
+    out->push_back(path + "." + k);
+    if constexpr (!std::is_const_v<JsonT>) {
+      if (erase) node.erase(k);
+    }
+  }
+}
+
+template <typename JsonT>
+std::vector<std::string> scan(const ResourceInfo& info, JsonT& obj, bool erase) {
   std::vector<std::string> out;
   if (!obj.is_object()) return out;
   const auto& roots = rootFields(info);
+  std::vector<std::string> top;
   for (auto it = obj.begin(); it != obj.end(); ++it)
-    if (!roots.count(it.key())) out.push_back(it.key());
-  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object())
-    for (auto it = m->begin(); it != m->end(); ++it)
-      if (!kObjectMeta.count(it.key())) out.push_back("metadata." + it.key());
+    if (!roots.count(it.key())) top.push_back(it.key());
+  for (const auto& k : top) {
+    out.push_back(k);
+    if constexpr (!std::is_const_v<JsonT>) {
+      if (erase) obj.erase(k);
+    }
+  }
+  if (auto m = obj.find("metadata"); m != obj.end()) scanShape(*m, "ObjectMeta", "metadata", erase, &out);
+  if (std::string spec = specShape(info); !spec.empty())
+    if (auto sp = obj.find("spec"); sp != obj.end()) scanShape(*sp, spec, "spec", erase, &out);
   return out;
 }
 
-void dropUnknownFields(const ResourceInfo& info, Json& obj) {
-  for (const auto& f : unknownFields(info, obj)) {
-    if (f.rfind("metadata.", 0) == 0) obj["metadata"].erase(f.substr(9));
-    else obj.erase(f);
-  }
-}
+}  // namespace
+
+std::vector<std::string> unknownFields(const ResourceInfo& info, const Json& obj) { return scan(info, obj, false); }
+
+void dropUnknownFields(const ResourceInfo& info, Json& obj) { (void)scan(info, obj, true); }
 
 }  // namespace capstan::api
 

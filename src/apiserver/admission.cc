@@ -185,11 +185,9 @@ Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, J
     for (const auto& d : duplicates) warnings->push_back("duplicate field \"" + d + "\"");
   if (mode == "Warn" || mode == "Ignore") {
     // Decoding into Kubernetes' types drops unknown fields; so do we.
-    for (const auto& f : unknown) {
-      if (mode == "Warn") warnings->push_back("unknown field \"" + f + "\"");
-      if (f.rfind("metadata.", 0) == 0) obj["metadata"].erase(f.substr(9));
-      else obj.erase(f);
-    }
+    if (mode == "Warn")
+      for (const auto& f : unknown) warnings->push_back("unknown field \"" + f + "\"");
+    api::dropUnknownFields(info, obj);
     return Status::ok();
   }
   std::string msg = fmt::format("{} in version \"{}\" cannot be handled as a {}: strict decoding error: ", info.kind,

@@ -287,10 +287,6 @@ class FieldValidation(BadInputBase):
         self.assertIn('unknown field "foo"', doc["message"])
         self.assertIn("strict decoding error", doc["message"])
 
-    # Unknown fields below the top level need every kind's full schema, which
-    # the OpenAPI work of the kubectl parity issue (#3) brings; until then
-    # this documents the gap (Strict checks the top level and ObjectMeta).
-    @unittest.expectedFailure
     def test_strict_unknown_nested_field(self):
         body = deployment("strict-nested")
         body["spec"]["template"]["spec"]["containers"][0]["imagee"] = "typo"
