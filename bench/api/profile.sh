@@ -10,6 +10,9 @@
 # Counts are small by default: callgrind runs the server ~50x slower.
 set -euo pipefail
 
+# shellcheck source=server.sh
+source "$(dirname "$0")/server.sh"
+
 phase="${1:?usage: profile.sh creates|gets|pods|list|watch [api_bench flags...]}"
 shift
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -26,12 +29,7 @@ tmp="$(mktemp -d "$build/api-profile.XXXXXX")"
 out="$build/bench/callgrind.out.$phase"
 server_pid=""
 cleanup() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 300); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server "$server_pid" 300
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -42,16 +40,7 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
   "$capstan" --log-level warn server --data-dir "$tmp/data" --https-listen-port 0 --bind-address 127.0.0.1 \
   --disable-agent >"$tmp/server.log" 2>&1 &
 server_pid=$!
-url=""
-for _ in $(seq 1200); do
-  kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.log" >&2; exit 1; }
-  if [[ -f "$tmp/data/kubeconfig.yaml" ]]; then
-    url="$(sed -n 's/^ *server: *\(https:\/\/[^ ]*\).*/\1/p' "$tmp/data/kubeconfig.yaml" | head -1)"
-    [[ -n "$url" ]] && break
-  fi
-  sleep 0.1
-done
-[[ -n "$url" ]] || { echo "profile.sh: server did not start" >&2; exit 1; }
+url="$(server_url "$server_pid" 1200)" || exit 1
 
 common=(--server "$url" --data-dir "$tmp/data" --scratch-dir "$tmp/scratch" --server-pid "$server_pid")
 small=(--clients 16 --creates 2000 --gets 2000 --pods 1000 --list-runs 3 --watchers 200 --events 3)

@@ -14,6 +14,9 @@
 #        PERF_ARGS replaces the default --call-graph dwarf).
 set -euo pipefail
 
+# shellcheck source=server.sh
+source "$(dirname "$0")/server.sh"
+
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${BUILD:-build}"
 [[ "$build" = /* ]] || build="$root/$build"
@@ -36,12 +39,7 @@ cleanup() {
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
   fi
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_server "$server_pid" 100
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -53,18 +51,7 @@ ${SERVER_WRAPPER:-} "$capstan" --log-level warn server --data-dir "$tmp/data" --
   --disable-agent ${SERVER_ARGS:-} >"$tmp/server.log" 2>&1 &
 server_pid=$!
 
-url=""
-for _ in $(seq 600); do
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "run.sh: capstan server exited:" >&2; cat "$tmp/server.log" >&2; exit 1
-  fi
-  if [[ -f "$tmp/data/kubeconfig.yaml" ]]; then
-    url="$(sed -n 's/^ *server: *\(https:\/\/[^ ]*\).*/\1/p' "$tmp/data/kubeconfig.yaml" | head -1)"
-    [[ -n "$url" ]] && break
-  fi
-  sleep 0.05
-done
-[[ -n "$url" ]] || { echo "run.sh: no server URL in $tmp/data/kubeconfig.yaml" >&2; exit 1; }
+url="$(server_url "$server_pid" 300)" || exit 1
 
 if [[ "${PERF:-}" = 1 ]]; then
   perf record -F 999 ${PERF_ARGS:---call-graph dwarf,32768} -p "$server_pid" -o "$build/bench/perf.data" 2>"$tmp/perf.log" &

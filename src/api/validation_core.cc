@@ -35,16 +35,6 @@ bool externallyAccessible(const Json* spec) {
          (type == "ClusterIP" && hasEntries(get(spec, "externalIPs")));
 }
 
-void validatePortNumOrName(const Json* port, const std::string& fld, ErrorList& errs) {
-  if (port && port->is_string()) {
-    std::string name = port->get<std::string>();
-    for (auto& m : portNameErrors(name)) errs.invalid(fld, goQuote(name), m);
-  } else {
-    int64_t n = integer(port).value_or(0);
-    for (auto& m : portNumErrors(n)) errs.invalid(fld, std::to_string(n), m);
-  }
-}
-
 void validateServicePort(const Json& sp, bool require_name, std::set<std::string>& names,
                          const std::string& fld, ErrorList& errs) {
   std::string name = str(get(sp, "name"));

@@ -100,6 +100,9 @@ std::vector<std::string> qualifiedNameErrors(std::string_view v);
 std::vector<std::string> labelValueErrors(std::string_view v);
 std::vector<std::string> portNameErrors(std::string_view v);
 std::vector<std::string> portNumErrors(int64_t port);
+// A port given by number (1-65535) or by IANA service name, e.g. targetPort
+// or a probe's port.
+void validatePortNumOrName(const Json* port, const std::string& fld, ErrorList& errs);
 std::vector<std::string> configMapKeyErrors(std::string_view v);
 std::vector<std::string> percentErrors(std::string_view v);
 bool isIp(std::string_view v);

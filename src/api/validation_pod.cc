@@ -13,6 +13,17 @@
 #include "api/validation_internal.h"
 
 namespace capstan::api::vdetail {
+
+void validatePortNumOrName(const Json* port, const std::string& fld, ErrorList& errs) {
+  if (port && port->is_string()) {
+    std::string name = port->get<std::string>();
+    for (auto& m : portNameErrors(name)) errs.invalid(fld, goQuote(name), m);
+  } else {
+    int64_t n = integer(port).value_or(0);
+    for (auto& m : portNumErrors(n)) errs.invalid(fld, std::to_string(n), m);
+  }
+}
+
 namespace {
 
 constexpr int64_t kMaxUint32 = 4294967295LL;
@@ -82,16 +93,6 @@ std::set<std::string> validateVolumes(const Json* volumes, const std::string& fl
     }
   }
   return names;
-}
-
-void validatePortNumOrName(const Json* port, const std::string& fld, ErrorList& errs) {
-  if (port && port->is_string()) {
-    std::string name = port->get<std::string>();
-    for (auto& m : portNameErrors(name)) errs.invalid(fld, goQuote(name), m);
-  } else {
-    int64_t n = integer(port).value_or(0);
-    for (auto& m : portNumErrors(n)) errs.invalid(fld, std::to_string(n), m);
-  }
 }
 
 void validateContainerPorts(const Json* ports, const std::string& fld, ErrorList& errs) {
