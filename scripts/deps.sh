@@ -16,6 +16,11 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl
   python3-kubernetes openssl curl procps
+  # node agent: container runtime, CNI plugins, packet filters, image layers
+  # (libarchive), registry pulls (libcurl); busybox-static builds the test
+  # image and docker-registry serves it for pull tests
+  crun containernetworking-plugins iproute2 iptables nftables
+  libarchive-dev libcurl4-openssl-dev busybox-static docker-registry
 )
 
 missing=()

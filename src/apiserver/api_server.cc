@@ -1,4 +1,5 @@
 #include "apiserver/api_server.h"
+#include "apiserver/in_process_transport.h"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -252,6 +253,12 @@ uint16_t ApiServer::port() const { return impl_->http->port(); }
 std::string ApiServer::kubeconfigPath() const { return impl_->kubeconfig; }
 
 void ApiServer::handle(Request req, Responder done) { impl_->handle(std::move(req), std::move(done)); }
+
+std::shared_ptr<client::Transport> ApiServer::inProcessTransport(UserInfo user) {
+  Impl* impl = impl_.get();
+  return makeInProcessTransport([impl](Request req, Responder done) { impl->handle(std::move(req), std::move(done)); },
+                                std::move(user));
+}
 
 Response ApiServer::call(const std::string& method, const std::string& path, const std::string& body) {
   Request req;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apiserver/http.h"
+#include "client/transport.h"
 #include "common/status.h"
 
 namespace capstan::apiserver {
@@ -43,6 +44,9 @@ class ApiServer {
   void handle(Request req, Responder done);
   // Blocking in-process call (not from an I/O thread).
   Response call(const std::string& method, const std::string& path, const std::string& body = "");
+  // A client transport into handle() for components in this process,
+  // acting as `user` (e.g. system:kube-controller-manager).
+  std::shared_ptr<client::Transport> inProcessTransport(UserInfo user);
   void stop();
 
   struct Impl;

@@ -137,6 +137,11 @@ Response Discovery::resourceList(const api::GroupVersion& gv) const {
     if (r->has_scale)
       resources.push_back({{"name", r->resource + "/scale"}, {"singularName", ""}, {"namespaced", r->namespaced}, {"group", "autoscaling"},
                            {"version", "v1"}, {"kind", "Scale"}, {"verbs", subresourceVerbs()}});
+    if (r->kind == "Pod" && r->group.empty()) {
+      resources.push_back({{"name", "pods/binding"}, {"singularName", ""}, {"namespaced", true}, {"kind", "Binding"}, {"verbs", {"create"}}});
+      resources.push_back({{"name", "pods/eviction"}, {"singularName", ""}, {"namespaced", true}, {"group", "policy"},
+                           {"version", "v1"}, {"kind", "Eviction"}, {"verbs", {"create"}}});
+    }
   }
   Json j = {{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", gv.str()}, {"resources", resources}};
   return jsonResponse(200, j.dump());
@@ -161,6 +166,10 @@ Response Discovery::aggregated(bool core, const std::string& version) const {
         subs.push_back({{"subresource", "scale"}, {"responseKind", {{"group", "autoscaling"}, {"version", "v1"}, {"kind", "Scale"}}}, {"verbs", subresourceVerbs()}});
       if (r->has_status)
         subs.push_back({{"subresource", "status"}, {"responseKind", {{"group", r->group}, {"version", r->version}, {"kind", r->kind}}}, {"verbs", subresourceVerbs()}});
+      if (r->kind == "Pod" && r->group.empty()) {
+        subs.push_back({{"subresource", "binding"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Binding"}}}, {"verbs", {"create"}}});
+        subs.push_back({{"subresource", "eviction"}, {"responseKind", {{"group", "policy"}, {"version", "v1"}, {"kind", "Eviction"}}}, {"verbs", {"create"}}});
+      }
       if (!subs.empty()) e["subresources"] = subs;
       resources.push_back(std::move(e));
     }

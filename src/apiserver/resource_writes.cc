@@ -634,6 +634,13 @@ void Resources::serve(const RequestInfo& ri, const api::ResourceInfo& info, Requ
     if (!info.has_scale) return done(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
     return scale(ri, info, req, std::move(done));
   }
+  bool core_pods = info.kind == "Pod" && info.group.empty();
+  if (core_pods && (ri.subresource == "binding" || ri.subresource == "eviction")) {
+    if (ri.verb != "create")
+      return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
+    if (ri.subresource == "binding") return bind(ri, info, req, std::move(done));
+    return evict(ri, info, req, std::move(done));
+  }
   if (!ri.subresource.empty()) {
     bool ok = (ri.subresource == "status" && info.has_status) ||
               (ri.subresource == "finalize" && info.kind == "Namespace" && info.group.empty() && ri.verb == "update");

@@ -68,6 +68,9 @@ class Resources {
   void remove(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
   void removeCollection(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
   void scale(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  // pods/binding and pods/eviction (pod_subresources.cc).
+  void bind(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  void evict(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
   // The decision that creates `obj` where nothing is stored (create on
   // update for the kinds that allow it; server-side apply).
   Result<WriteDecision> createDecision(const api::ResourceInfo& info, Json obj,

@@ -6,13 +6,34 @@
 #include <cstdio>
 #include <iostream>
 
+#include <unistd.h>
+
+#include <functional>
+
+#include "api/registry.h"
 #include "apiserver/api_server.h"
 #include "cmd/config_file.h"
 #include "common/log.h"
+#include "controllers/manager.h"
+#include "scheduler/service/scheduler_service.h"
 
 namespace {
 
-int runServer(const capstan::apiserver::ApiServerOptions& opts, bool disable_agent) {
+struct ServerRoles {
+  bool disable_agent = false;
+  bool disable_controller_manager = false;
+  bool disable_scheduler = false;
+};
+
+// This server's name in leader-election Leases: stable across restarts of
+// the same server (host and data dir), so a restarted leader resumes at once.
+std::string leaderIdentity(const std::string& data_dir) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}_{:08x}", host, std::hash<std::string>{}(data_dir) & 0xffffffffu);
+}
+
+int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRoles& roles) {
   using namespace capstan;
   sigset_t set;
   sigemptyset(&set);
@@ -25,7 +46,27 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, bool disable_age
     LOG_ERROR("server failed to start", "error", server.status().message());
     return 1;
   }
-  if (!disable_agent) {
+  apiserver::ApiServer& api = **server;
+  const api::Registry registry = api::Registry::builtin();
+  std::string identity = leaderIdentity(opts.data_dir);
+  std::unique_ptr<controllers::Manager> manager;
+  if (!roles.disable_controller_manager) {
+    controllers::ManagerOptions mo;
+    mo.identity = identity;
+    mo.controllers.cluster_cidr = opts.cluster_cidr;
+    manager = std::make_unique<controllers::Manager>(
+        api.inProcessTransport({"system:kube-controller-manager", "", {"system:authenticated"}}), registry, mo);
+    manager->start();
+  }
+  std::unique_ptr<scheduler::SchedulerService> sched;
+  if (!roles.disable_scheduler) {
+    scheduler::ServiceOptions so;
+    so.identity = identity;
+    sched = std::make_unique<scheduler::SchedulerService>(
+        api.inProcessTransport({"system:kube-scheduler", "", {"system:authenticated"}}), so);
+    sched->start();
+  }
+  if (!roles.disable_agent) {
     LOG_WARN("the node agent is not built yet; running the control plane only (as with --disable-agent)");
   }
   std::fprintf(stderr,
@@ -34,6 +75,8 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, bool disable_age
   int sig = 0;
   sigwait(&set, &sig);
   LOG_INFO("shutting down", "signal", sig);
+  if (sched) sched->stop();
+  if (manager) manager->stop();
   (*server)->stop();
   return 0;
 }
@@ -52,7 +95,7 @@ int main(int argc, char** argv) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   apiserver::ApiServerOptions opts;
   opts.data_dir = "/var/lib/capstan";
-  bool disable_agent = false;
+  ServerRoles roles;
   auto* server = app.add_subcommand("server", "Run the API server (and, later, controllers, scheduler and a node agent)");
   // k3s style: `capstan server --config FILE`, flag names as YAML keys
   // (expanded into flags before parsing; see config_file.h).
@@ -67,7 +110,10 @@ int main(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   server->add_option("-t,--token", opts.token, "Shared secret used to join agents (generated into <data-dir>/token when empty)");
   server->add_option("--token-auth-file", opts.token_auth_file, "CSV file of bearer tokens: token,user,uid,\"group1,group2\"");
-  server->add_flag("--disable-agent", disable_agent, "Do not run a node agent in this process")->capture_default_str();
+  server->add_flag("--disable-agent", roles.disable_agent, "Do not run a node agent in this process")->capture_default_str();
+  server->add_flag("--disable-controller-manager", roles.disable_controller_manager, "Do not run the controllers")
+      ->capture_default_str();
+  server->add_flag("--disable-scheduler", roles.disable_scheduler, "Do not run the scheduler")->capture_default_str();
   server->add_option("--datastore-endpoint", opts.datastore_endpoint,
                      "Store: sqlite://PATH (default <data-dir>/db/state.db) or memory:// (not durable)");
   server->add_option("--cluster-cidr", opts.cluster_cidr, "IPv4 network CIDR for pod IPs")->capture_default_str();
@@ -90,6 +136,6 @@ int main(int argc, char** argv) {
   else if (log_level == "warn") log::setLevel(log::Level::kWarn);
   else if (log_level == "error") log::setLevel(log::Level::kError);
 
-  if (server->parsed()) return runServer(opts, disable_agent);
+  if (server->parsed()) return runServer(opts, roles);
   return 0;
 }

@@ -1,0 +1,82 @@
+#pragma once
+// Pod sandboxes: pinned namespaces + CNI networking.
+//
+// A sandbox is a new network, IPC and UTS namespace, each pinned by a bind
+// mount under <run_dir>/<sandbox id>/{net,ipc,uts} (no pause process: the
+// containers of the pod join them by path). Its network is set up by the
+// standard CNI plugins run per the CNI spec (1.0.0): loopback, then bridge
+// with host-local IPAM, then portmap when the pod has hostPorts; teardown
+// runs DEL in reverse order while the netns is still pinned (DEL after the
+// netns is gone leaks the bridge plugin's masquerade chain) and then
+// unpins. The CNI results are kept in <run_dir>/<id>/cni.json for DEL's
+// prevResult and for list() after an agent restart.
+//
+// Threading: thread-safe; sandboxes are set up concurrently (host-local
+// and the iptables calls of the plugins do their own locking).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace capstan::agent::network {
+
+struct NetworkConfig {
+  std::string network_name = "capstan";  // CNI network name (prefixes the plugins' chains)
+  std::string bridge = "cni0";
+  std::string subnet = "10.42.0.0/24";  // this node's slice of the cluster CIDR
+  std::string cni_bin_dir = "/usr/lib/cni";
+  std::string ipam_data_dir;  // required: host-local's state
+  std::string run_dir;        // required: namespace pins and CNI results
+  bool hairpin_mode = true;   // a pod reaches itself through a Service VIP
+  bool ip_masq = true;
+  int mtu = 0;                // 0: the plugin's default
+  // Installs `iptables -I FORWARD -i <bridge> ! -o <bridge> -j DROP` (one
+  // rule, tagged with a comment) so pods reach the host and each other but
+  // nothing routed beyond this machine; removed by close(). Tests use it.
+  bool isolate = false;
+};
+
+struct PortMapping {
+  int host_port = 0;
+  int container_port = 0;
+  std::string protocol = "tcp";  // tcp, udp, sctp (lower case)
+  std::string host_ip;           // empty: all addresses
+};
+
+struct Sandbox {
+  std::string id;
+  std::string net_ns;  // pinned namespace paths, for ContainerSpec.namespaces
+  std::string ipc_ns;
+  std::string uts_ns;
+  std::string ip;       // pod IP, no prefix ("10.42.0.5")
+  std::string gateway;  // the bridge address
+  std::vector<PortMapping> ports;
+};
+
+class Network {
+ public:
+  virtual ~Network() = default;
+
+  // Checks the plugins, creates the dirs, installs the isolation rule.
+  static Result<std::unique_ptr<Network>> open(const NetworkConfig& config);
+
+  // New namespaces (the UTS one gets `hostname`), CNI ADD. Idempotent for
+  // an id that exists: returns it as it is. On failure nothing is left.
+  // id: [A-Za-z0-9_.-], at most 64 chars.
+  virtual Result<Sandbox> createSandbox(const std::string& id, const std::string& hostname,
+                                        const std::vector<PortMapping>& ports = {}) = 0;
+
+  // CNI DEL (reverse order) while pinned, then unpin. Idempotent.
+  virtual Status removeSandbox(const std::string& id) = 0;
+
+  // Sandboxes pinned under run_dir (e.g. after an agent restart).
+  virtual std::vector<Sandbox> list() const = 0;
+
+  // Removes the isolation rule; with delete_bridge also the bridge link
+  // (only when no sandbox is left). Idempotent.
+  virtual Status close(bool delete_bridge) = 0;
+};
+
+}  // namespace capstan::agent::network

@@ -1,0 +1,40 @@
+#pragma once
+// The CRI container log format, as kubelet reads it:
+//   2016-10-06T00:17:09.669794202Z stdout F a complete line
+//   2016-10-06T00:17:09.669794202Z stdout P the first 16 KiB of a longer line
+// Written by the shim after fork, so everything here is async-signal-safe:
+// no allocation, no locale, no libc time functions.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace capstan::agent::runtime {
+
+inline constexpr size_t kCriMaxLine = 16 * 1024;  // containerd's default split size
+inline constexpr size_t kCriTimestampLen = 30;
+
+// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" (UTC, always 9 fraction digits); writes
+// exactly kCriTimestampLen bytes (no NUL).
+void formatCriTimestamp(char* out, int64_t sec, long nsec);
+
+using CriSink = void (*)(void* ctx, const char* data, size_t len);
+
+// One stream's line splitter. Complete lines become F records; a line
+// longer than kCriMaxLine is cut into P records and ends with an F one.
+class CriStream {
+ public:
+  CriStream(const char* name, CriSink sink, void* ctx) : name_(name), sink_(sink), ctx_(ctx) {}
+  void feed(const char* data, size_t n, int64_t sec, long nsec);
+  // End of stream: a pending unterminated line is written as F.
+  void flush(int64_t sec, long nsec);
+
+ private:
+  void emit(const char* data, size_t n, bool partial, int64_t sec, long nsec);
+  const char* name_;
+  CriSink sink_;
+  void* ctx_;
+  char pending_[kCriMaxLine];
+  size_t len_ = 0;
+};
+
+}  // namespace capstan::agent::runtime

@@ -1,0 +1,466 @@
+// Runtime over crun: container table, start/stop/remove, and the watcher
+// thread that turns shim exits (pidfds in one epoll set) into events.
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "agent/runtime/bundle.h"
+#include "agent/runtime/cgroups.h"
+#include "agent/runtime/process.h"
+#include "agent/runtime/rootfs.h"
+#include "agent/runtime/runtime.h"
+#include "agent/runtime/shim.h"
+#include "common/log.h"
+
+namespace capstan::agent::runtime {
+namespace fs = std::filesystem;
+namespace {
+
+int pidfdOpen(int pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+WallTime fromNs(int64_t ns) { return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds(ns))); }
+
+std::string reasonOf(const ShimExit& e) {
+  if (e.phase != 0) return "StartError";
+  if (e.oom) return "OOMKilled";
+  return e.exit_code == 0 ? "Completed" : "Error";
+}
+
+void applyExit(ContainerStatus& s, const ShimExit& e, const std::string& dir) {
+  s.state = ContainerState::kExited;
+  s.pid = 0;
+  s.exit_code = e.exit_code;
+  s.signal = e.signal;
+  s.oom_killed = e.oom;
+  s.finished_at = fromNs(e.finished_ns);
+  s.reason = reasonOf(e);
+  if (e.phase != 0) s.message = lastCrunError(dir);
+}
+
+Status writeFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::trunc);
+  out << data;
+  out.flush();
+  if (!out) return Status(Code::kInternal, "write " + path);
+  return Status::ok();
+}
+
+class CrunRuntime final : public Runtime {
+ public:
+  CrunRuntime(RuntimeConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
+  ~CrunRuntime() override {
+    if (watcher_.joinable()) {
+      uint64_t one = 1;
+      {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+      }
+      if (::write(wake_fd_, &one, sizeof one) < 0) {
+      }
+      watcher_.join();
+    }
+    for (auto& [id, e] : containers_)
+      if (e.pidfd >= 0) ::close(e.pidfd);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  Status init() {
+    std::error_code ec;
+    for (const auto& d : {containersDir(), config_.crun_root}) {
+      fs::create_directories(d, ec);
+      if (ec) return Status(Code::kInternal, "mkdir " + d + ": " + ec.message());
+    }
+    if (config_.fix_hybrid_cgroups)
+      if (auto st = fixHybridCgroups(); !st) return st;
+    auto v = runProcess({config_.crun_path, "--version"});
+    if (!v || v->exit_code != 0) return Status(Code::kInternal, "crun not usable at " + config_.crun_path);
+    version_ = firstLine(v->out);
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (epoll_fd_ < 0 || wake_fd_ < 0) return Status(Code::kInternal, "epoll/eventfd failed");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_fd_;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    recover();
+    watcher_ = std::thread([this] { watch(); });
+    return Status::ok();
+  }
+
+  void setExitHandler(ExitHandler handler) override {
+    std::lock_guard lock(mu_);
+    handler_ = std::move(handler);
+  }
+
+  Result<ContainerStatus> start(const ContainerSpec& spec) override {
+    std::string dir = containersDir() + "/" + spec.id;
+    std::string cgroup = cgroupPathOf(config_.cgroup_parent, spec.pod_uid, spec.id);
+    auto config = buildOciConfig(spec, dir + "/rootfs", cgroup);
+    if (!config) return config.status();
+    if (spec.log_path.empty() || spec.log_path.front() != '/')
+      return Status(Code::kInvalid, "log path must be absolute");
+    {
+      std::lock_guard lock(mu_);
+      if (containers_.count(spec.id) || fs::exists(dir))
+        return Status(Code::kAlreadyExists, "container " + spec.id + " exists");
+      Entry& e = containers_[spec.id];
+      e.dir = dir;
+      e.cgroup = cgroup;
+      e.status.id = spec.id;
+      e.status.pod_uid = spec.pod_uid;
+      e.status.state = ContainerState::kCreated;
+      e.status.labels = spec.labels;
+      e.status.log_path = spec.log_path;
+    }
+    auto fail = [&](Status st) -> Result<ContainerStatus> {
+      std::lock_guard lock(mu_);
+      auto& s = containers_[spec.id].status;
+      s.state = ContainerState::kExited;
+      s.reason = "StartError";
+      s.message = st.message();
+      s.exit_code = 128;
+      s.finished_at = clock_.now();
+      cv_.notify_all();
+      return st;
+    };
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    fs::create_directories(fs::path(spec.log_path).parent_path(), ec);
+    auto rootfs = mountRootfs(spec.rootfs.layer_dirs, dir);
+    if (!rootfs) return fail(rootfs.status());
+    if (auto st = writeFile(dir + "/config.json", config->dump(1)); !st) return fail(st);
+    ShimParams params{config_.crun_path, config_.crun_root, dir, spec.id, spec.log_path,
+                      controllerDir("memory", cgroup) + "/memory.oom_control"};
+    auto launch = launchShim(params, std::chrono::seconds(60));
+    if (!launch) return fail(launch.status());
+    int pidfd = launch->started ? pidfdOpen(launch->shim_pid) : -1;
+    std::unique_lock lock(mu_);
+    Entry& e = containers_[spec.id];
+    e.shim_pid = launch->shim_pid;
+    if (!launch->started) {
+      if (auto ex = readShimExit(dir)) applyExit(e.status, *ex, dir);
+      cv_.notify_all();
+      std::string msg = e.status.message.empty() ? "crun failed" : e.status.message;
+      return Status(Code::kInternal, "start " + spec.id + ": " + msg);
+    }
+    e.status.state = ContainerState::kRunning;
+    e.status.pid = launch->container_pid;
+    e.status.started_at = fromNs(launch->started_ns);
+    if (pidfd >= 0) {
+      watchLocked(spec.id, e, pidfd);
+    } else if (auto ex = readShimExit(dir)) {
+      applyExit(e.status, *ex, dir);  // the shim is gone already
+    }
+    return e.status;
+  }
+
+  Result<ContainerStatus> stop(const std::string& id, std::chrono::milliseconds grace) override {
+    auto s = status(id);
+    if (!s) return s;
+    if (s->state != ContainerState::kRunning) return s;
+    if (grace.count() > 0) {
+      kill(id, SIGTERM).ignore();
+      auto done = waitExit(id, grace);
+      if (done) return done;
+    }
+    kill(id, SIGKILL).ignore();
+    return waitExit(id, std::chrono::seconds(30));
+  }
+
+  Status kill(const std::string& id, int signal) override {
+    auto s = status(id);
+    if (!s) return s.status();
+    if (s->state != ContainerState::kRunning) return Status(Code::kConflict, "container " + id + " is not running");
+    auto r = runProcess({config_.crun_path, "--root", config_.crun_root, "kill", id, std::to_string(signal)});
+    if (!r) return r.status();
+    if (r->exit_code != 0) {
+      auto again = status(id);  // it may have exited meanwhile
+      if (again && again->state == ContainerState::kExited) return Status::ok();
+      return Status(Code::kInternal, "crun kill " + id + ": " + firstLine(r->err));
+    }
+    return Status::ok();
+  }
+
+  Result<ContainerStatus> waitExit(const std::string& id, std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mu_);
+    bool done = cv_.wait_for(lock, timeout, [&] {
+      auto it = containers_.find(id);
+      return it == containers_.end() || it->second.status.state == ContainerState::kExited;
+    });
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return Status(Code::kNotFound, "container " + id + " not found");
+    if (!done) return Status(Code::kTimeout, "container " + id + " still running");
+    return it->second.status;
+  }
+
+  Status remove(const std::string& id) override {
+    std::string dir = containersDir() + "/" + id;
+    std::string cgroup;
+    {
+      std::lock_guard lock(mu_);
+      auto it = containers_.find(id);
+      if (it != containers_.end()) cgroup = it->second.cgroup;
+    }
+    if (auto s = status(id); s && s->state == ContainerState::kRunning) {
+      kill(id, SIGKILL).ignore();
+      waitExit(id, std::chrono::seconds(30)).status().ignore();
+    }
+    auto del = runProcess({config_.crun_path, "--root", config_.crun_root, "delete", "-f", id});
+    if (del && del->exit_code != 0 && del->err.find("does not exist") == std::string::npos &&
+        del->err.find("No such file") == std::string::npos)
+      LOG_WARN("crun delete failed", "id", id, "err", firstLine(del->err));
+    if (auto st = unmountRootfs(dir); !st) return st;
+    if (!cgroup.empty()) {
+      removeCgroup(cgroup).ignore();
+      // The pod's cgroup goes with its last container (EBUSY otherwise).
+      auto parent = fs::path(cgroup).parent_path().string();
+      if (parent != config_.cgroup_parent && parent != "/") removeCgroup(parent).ignore();
+    }
+    std::error_code ec;
+    if (fs::exists(dir) && !isMountPoint(dir + "/rootfs")) fs::remove_all(dir, ec);
+    if (ec) return Status(Code::kInternal, "remove " + dir + ": " + ec.message());
+    std::lock_guard lock(mu_);
+    auto it = containers_.find(id);
+    if (it != containers_.end()) {
+      unwatchLocked(it->second);
+      containers_.erase(it);
+    }
+    cv_.notify_all();
+    return Status::ok();
+  }
+
+  Result<ContainerStatus> status(const std::string& id) const override {
+    std::lock_guard lock(mu_);
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return Status(Code::kNotFound, "container " + id + " not found");
+    return it->second.status;
+  }
+
+  std::vector<ContainerStatus> list() const override {
+    std::lock_guard lock(mu_);
+    std::vector<ContainerStatus> out;
+    for (const auto& [id, e] : containers_) out.push_back(e.status);
+    return out;
+  }
+
+  Result<ExecResult> exec(const std::string& id, const std::vector<std::string>& argv,
+                          const ExecOptions& options) override {
+    auto args = execArgs(id, argv, options);
+    if (!args) return args.status();
+    ProcessOptions po;
+    po.stdin_data = options.stdin_data;
+    po.timeout = options.timeout;
+    auto r = runProcess(*args, po);
+    if (!r) return r.status();
+    return ExecResult{r->exit_code, std::move(r->out), std::move(r->err)};
+  }
+
+  Result<ExecProcess> execStreaming(const std::string& id, const std::vector<std::string>& argv,
+                                    const ExecOptions& options) override {
+    auto args = execArgs(id, argv, options);
+    if (!args) return args.status();
+    auto p = spawnProcess(*args, {});
+    if (!p) return p.status();
+    return ExecProcess{p->pid, p->stdin_fd, p->stdout_fd, p->stderr_fd};
+  }
+
+  Result<ContainerStats> stats(const std::string& id) const override {
+    std::string cgroup;
+    {
+      std::lock_guard lock(mu_);
+      auto it = containers_.find(id);
+      if (it == containers_.end()) return Status(Code::kNotFound, "container " + id + " not found");
+      cgroup = it->second.cgroup;
+    }
+    auto s = readCgroupStats(cgroup);
+    if (s) s->timestamp = clock_.now();
+    return s;
+  }
+
+  std::string version() const override { return version_; }
+
+ private:
+  struct Entry {
+    ContainerStatus status;
+    std::string dir;
+    std::string cgroup;
+    int shim_pid = 0;
+    int pidfd = -1;
+  };
+
+  std::string containersDir() const { return config_.state_dir + "/containers"; }
+
+  Result<std::vector<std::string>> execArgs(const std::string& id, const std::vector<std::string>& argv,
+                                            const ExecOptions& options) const {
+    if (argv.empty()) return Status(Code::kInvalid, "exec needs a command");
+    auto s = status(id);
+    if (!s) return s.status();
+    if (s->state != ContainerState::kRunning) return Status(Code::kConflict, "container " + id + " is not running");
+    std::vector<std::string> args = {config_.crun_path, "--root", config_.crun_root, "exec"};
+    for (const auto& e : options.env) args.insert(args.end(), {"--env", e});
+    if (!options.cwd.empty()) args.insert(args.end(), {"--cwd", options.cwd});
+    args.push_back(id);
+    args.insert(args.end(), argv.begin(), argv.end());
+    return args;
+  }
+
+  void watchLocked(const std::string& id, Entry& e, int pidfd) {
+    e.pidfd = pidfd;
+    by_fd_[pidfd] = id;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = pidfd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, pidfd, &ev);
+  }
+
+  void unwatchLocked(Entry& e) {
+    if (e.pidfd < 0) return;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, e.pidfd, nullptr);
+    by_fd_.erase(e.pidfd);
+    ::close(e.pidfd);
+    e.pidfd = -1;
+  }
+
+  // The shim behind a pidfd exited: its exit file says how the container
+  // ended; without one the shim itself died.
+  std::optional<ContainerStatus> onShimExitLocked(int fd) {
+    auto it = by_fd_.find(fd);
+    if (it == by_fd_.end()) return std::nullopt;
+    auto cit = containers_.find(it->second);
+    if (cit == containers_.end()) return std::nullopt;
+    Entry& e = cit->second;
+    unwatchLocked(e);
+    if (auto ex = readShimExit(e.dir)) {
+      applyExit(e.status, *ex, e.dir);
+    } else {
+      e.status.state = ContainerState::kExited;
+      e.status.exit_code = 255;
+      e.status.reason = "Error";
+      e.status.message = "the container's shim died";
+      e.status.finished_at = clock_.now();
+    }
+    cv_.notify_all();
+    return e.status;
+  }
+
+  void watch() {
+    epoll_event events[32];
+    for (;;) {
+      int n = epoll_wait(epoll_fd_, events, 32, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return;
+      std::vector<ContainerStatus> exited;
+      ExitHandler handler;
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return;
+        for (int i = 0; i < n; ++i) {
+          if (events[i].data.fd == wake_fd_) continue;
+          if (auto s = onShimExitLocked(events[i].data.fd)) exited.push_back(std::move(*s));
+        }
+        handler = handler_;
+      }
+      for (const auto& s : exited) {
+        LOG_INFO("container exited", "id", s.id, "exit_code", s.exit_code, "reason", s.reason);
+        if (handler) handler(s);
+      }
+    }
+  }
+
+  // Adopts containers left by an earlier agent.
+  void recover() {
+    std::error_code ec;
+    for (const auto& d : fs::directory_iterator(containersDir(), ec)) {
+      std::string dir = d.path().string();
+      std::string id = d.path().filename().string();
+      std::ifstream in(dir + "/config.json");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      auto config = parseJson(ss.str());
+      Entry e;
+      e.dir = dir;
+      e.status.id = id;
+      if (config) {
+        e.cgroup = getString(config->value("linux", Json::object()), "cgroupsPath");
+        const Json annotations = config->value("annotations", Json::object());
+        for (const auto& [k, v] : annotations.items()) {
+          if (!v.is_string()) continue;
+          if (k == kPodUidAnnotation) e.status.pod_uid = v.get<std::string>();
+          else if (k == kLogPathAnnotation) e.status.log_path = v.get<std::string>();
+          else if (k.rfind(kLabelAnnotationPrefix, 0) == 0)
+            e.status.labels[k.substr(kLabelAnnotationPrefix.size())] = v.get<std::string>();
+        }
+      }
+      if (auto st = readShimStarted(dir)) {
+        e.status.pid = st->container_pid;
+        e.status.started_at = fromNs(st->started_ns);
+      }
+      std::lock_guard lock(mu_);
+      Entry& slot = containers_[id] = std::move(e);
+      if (auto ex = readShimExit(dir)) {
+        applyExit(slot.status, *ex, dir);
+        continue;
+      }
+      auto shim = readShimPid(dir);
+      int pidfd = shim ? pidfdOpen(shim->first) : -1;
+      if (pidfd >= 0 && processStartTime(shim->first) == shim->second) {
+        slot.shim_pid = shim->first;
+        slot.status.state = slot.status.pid > 0 ? ContainerState::kRunning : ContainerState::kCreated;
+        watchLocked(id, slot, pidfd);
+        // It may have exited between the exit-file check and the pidfd.
+        if (auto ex = readShimExit(dir)) {
+          unwatchLocked(slot);
+          applyExit(slot.status, *ex, dir);
+        }
+        LOG_INFO("adopted running container", "id", id, "pid", slot.status.pid);
+        continue;
+      }
+      if (pidfd >= 0) ::close(pidfd);
+      if (auto ex = readShimExit(dir)) {
+        applyExit(slot.status, *ex, dir);
+      } else {
+        slot.status.state = ContainerState::kExited;
+        slot.status.exit_code = 255;
+        slot.status.reason = "Error";
+        slot.status.message = "the container's shim is gone";
+      }
+    }
+  }
+
+  RuntimeConfig config_;
+  const Clock& clock_;
+  std::string version_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread watcher_;
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  std::map<std::string, Entry> containers_;
+  std::map<int, std::string> by_fd_;  // pidfd -> container id
+  ExitHandler handler_;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> Runtime::open(const RuntimeConfig& config, const Clock& clock) {
+  if (config.state_dir.empty()) return Status(Code::kInvalid, "runtime state dir is required");
+  auto rt = std::make_unique<CrunRuntime>(config, clock);
+  if (auto st = rt->init(); !st) return st;
+  return std::unique_ptr<Runtime>(std::move(rt));
+}
+
+}  // namespace capstan::agent::runtime

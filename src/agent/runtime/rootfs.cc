@@ -1,0 +1,59 @@
+#include "agent/runtime/rootfs.h"
+
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace capstan::agent::runtime {
+namespace fs = std::filesystem;
+
+bool isMountPoint(const std::string& path) {
+  std::error_code ec;
+  std::string canon = fs::weakly_canonical(path, ec).string();
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ss(line);
+    std::string id, parent, devno, root, mountpoint;
+    ss >> id >> parent >> devno >> root >> mountpoint;
+    if (mountpoint == canon) return true;
+  }
+  return false;
+}
+
+Result<std::string> mountRootfs(const std::vector<std::string>& layer_dirs, const std::string& container_dir) {
+  if (layer_dirs.empty()) return Status(Code::kInvalid, "rootfs needs at least one layer");
+  std::string rootfs = container_dir + "/rootfs";
+  std::error_code ec;
+  for (const char* d : {"rootfs", "upper", "work"}) {
+    fs::create_directories(container_dir + "/" + d, ec);
+    if (ec) return Status(Code::kInternal, "mkdir " + container_dir + "/" + d + ": " + ec.message());
+  }
+  if (isMountPoint(rootfs)) return rootfs;
+  std::string lower;
+  for (auto it = layer_dirs.rbegin(); it != layer_dirs.rend(); ++it) {
+    if (it->find_first_of(",:") != std::string::npos)
+      return Status(Code::kInvalid, "layer path with ',' or ':': " + *it);
+    if (!lower.empty()) lower += ':';
+    lower += *it;
+  }
+  std::string opts = "lowerdir=" + lower + ",upperdir=" + container_dir + "/upper,workdir=" + container_dir + "/work";
+  if (opts.size() >= 4096) return Status(Code::kInvalid, "too many layers for one overlay mount");
+  if (::mount("overlay", rootfs.c_str(), "overlay", 0, opts.c_str()) != 0)
+    return Status(Code::kInternal, "mount overlay on " + rootfs + ": " + strerror(errno));
+  return rootfs;
+}
+
+Status unmountRootfs(const std::string& container_dir) {
+  std::string rootfs = container_dir + "/rootfs";
+  if (!isMountPoint(rootfs)) return Status::ok();
+  if (::umount2(rootfs.c_str(), 0) == 0) return Status::ok();
+  if (::umount2(rootfs.c_str(), MNT_DETACH) == 0) return Status::ok();
+  return Status(Code::kInternal, "umount " + rootfs + ": " + strerror(errno));
+}
+
+}  // namespace capstan::agent::runtime

@@ -1,0 +1,73 @@
+#pragma once
+// The per-container shim (conmon's job): a process of its own session,
+// detached from the agent (double fork), a child subreaper. It runs
+// `crun create` + `crun start`, pumps the container's stdout/stderr into
+// the CRI log file, reaps the container, records the exit, and exits --
+// so the agent can die and come back without the container noticing.
+//
+// It is forked from the (multi-threaded) agent without exec, so the code
+// after fork uses only async-signal-safe calls on memory prepared before
+// the fork.
+//
+// Files in the bundle dir (all written by the shim or crun):
+//   shim.pid   "<pid> <starttime>"      the shim (starttime: /proc/<pid>/stat
+//                                        field 22, guards against pid reuse)
+//   pid        the container init pid   (crun --pid-file)
+//   started    "<pid> <unix ns>"        after crun start succeeded
+//   exit       "<code> <signal> <oom> <unix ns> <phase>"   written last,
+//              atomically; phase 0 = it ran, 1 = crun create failed,
+//              2 = crun start failed (crun's message is in crun.log)
+//   crun.log   crun's own errors (JSON lines)
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace capstan::agent::runtime {
+
+struct ShimParams {
+  std::string crun_path;
+  std::string crun_root;
+  std::string bundle_dir;
+  std::string id;
+  std::string log_path;
+  std::string oom_control_path;  // memory.oom_control of the container's cgroup
+};
+
+struct ShimLaunch {
+  int shim_pid = 0;
+  bool started = false;    // false: create/start failed (see exit + crun.log)
+  int container_pid = 0;
+  int64_t started_ns = 0;
+};
+
+// Forks the shim and waits until the container runs or failed to start.
+Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::milliseconds timeout);
+
+struct ShimExit {
+  int exit_code = 0;
+  int signal = 0;
+  bool oom = false;
+  int64_t finished_ns = 0;
+  int phase = 0;
+};
+std::optional<ShimExit> readShimExit(const std::string& bundle_dir);
+
+struct ShimStarted {
+  int container_pid = 0;
+  int64_t started_ns = 0;
+};
+std::optional<ShimStarted> readShimStarted(const std::string& bundle_dir);
+
+// pid and starttime from shim.pid; nullopt when absent.
+std::optional<std::pair<int, uint64_t>> readShimPid(const std::string& bundle_dir);
+// /proc/<pid>/stat starttime, 0 when the process is gone.
+uint64_t processStartTime(int pid);
+
+// The last error message crun logged in crun.log.
+std::string lastCrunError(const std::string& bundle_dir);
+
+}  // namespace capstan::agent::runtime

@@ -1,0 +1,75 @@
+#include "client/event_recorder.h"
+
+#include <fmt/format.h>
+
+namespace capstan::client {
+
+Json objectReference(const Json& obj) {
+  Json ref = Json::object();
+  for (const char* f : {"kind", "apiVersion"})
+    if (auto it = obj.find(f); it != obj.end() && it->is_string()) ref[f] = *it;
+  if (auto m = obj.find("metadata"); m != obj.end() && m->is_object())
+    for (const char* f : {"namespace", "name", "uid", "resourceVersion"})
+      if (auto it = m->find(f); it != m->end() && it->is_string()) ref[f] = *it;
+  return ref;
+}
+
+EventRecorder::EventRecorder(const Client& client, std::string component, std::string host, const Clock& clock)
+    : client_(client), component_(std::move(component)), host_(std::move(host)), clock_(clock) {}
+
+void EventRecorder::record(const Json& involved, const std::string& type, const std::string& reason,
+                           const std::string& message) {
+  Json ref = objectReference(involved);
+  std::string ns = ref.value("namespace", "default");
+  if (ns.empty()) ns = "default";
+  WallTime now = clock_.now();
+  std::string stamp = formatRfc3339(now);
+  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}", ref.value("uid", ""), ref.value("name", ""), type,
+                                reason, message);
+
+  Seen seen;
+  bool repeat = false;
+  {
+    std::lock_guard lock(mu_);
+    // Forget aggregation state after 10 minutes, as client-go's cache does.
+    for (auto it = seen_.begin(); it != seen_.end();)
+      it = now - it->second.last > std::chrono::minutes(10) ? seen_.erase(it) : std::next(it);
+    auto it = seen_.find(key);
+    if (it != seen_.end()) {
+      repeat = true;
+      it->second.count++;
+      it->second.last = now;
+      seen = it->second;
+    } else {
+      auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+      seen = {fmt::format("{}.{:x}", ref.value("name", "object"), nanos), 1, now};
+      seen_[key] = seen;
+    }
+  }
+  if (repeat) {
+    Json patch = {{"count", seen.count}, {"lastTimestamp", stamp}};
+    HttpCall c{.method = "PATCH", .path = res::kEvents.path(ns, seen.name), .body = patch.dump(),
+               .content_type = "application/merge-patch+json"};
+    client_.callAsync(std::move(c), [](Result<Json>) {});
+    return;
+  }
+  Json ev = {{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", seen.name}, {"namespace", ns}}},
+             {"involvedObject", ref},
+             {"reason", reason},
+             {"message", message},
+             {"type", type},
+             {"count", 1},
+             {"firstTimestamp", stamp},
+             {"lastTimestamp", stamp},
+             {"eventTime", nullptr},
+             {"source", {{"component", component_}}},
+             {"reportingComponent", component_},
+             {"reportingInstance", host_}};
+  if (!host_.empty()) ev["source"]["host"] = host_;
+  HttpCall c{.method = "POST", .path = res::kEvents.path(ns), .body = ev.dump()};
+  client_.callAsync(std::move(c), [](Result<Json>) {});
+}
+
+}  // namespace capstan::client

@@ -1,0 +1,50 @@
+#pragma once
+// How a Client reaches an API server. Two implementations: in-process
+// (ApiServer::transport(), every call still passes the full request chain)
+// and HTTPS for agents on other machines. Both carry the same bytes, so a
+// component behaves the same in either place.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace capstan::client {
+
+struct HttpCall {
+  std::string method = "GET";
+  std::string path;                                          // not encoded
+  std::vector<std::pair<std::string, std::string>> query;    // not encoded
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+struct HttpReply {
+  int status = 0;  // 0: the transport failed (body says why)
+  std::string body;
+};
+
+// A streaming response being received; destroying or cancelling it ends
+// the stream (on_end is still called exactly once).
+class StreamHandle {
+ public:
+  virtual ~StreamHandle() = default;
+  virtual void cancel() = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // `done` is called exactly once, from any thread; it must not block.
+  virtual void send(HttpCall call, std::function<void(HttpReply)> done) = 0;
+  // Opens a streaming response (a watch). `on_chunk` gets the body bytes in
+  // order (chunks need not align with lines); `on_end` is called once, with
+  // the status and, for a non-2xx answer, its body. Callbacks come from any
+  // thread and must not block.
+  virtual std::unique_ptr<StreamHandle> stream(HttpCall call, std::function<void(std::string_view)> on_chunk,
+                                               std::function<void(HttpReply)> on_end) = 0;
+};
+
+}  // namespace capstan::client

@@ -1,0 +1,222 @@
+// interpodaffinity: required pod affinity and anti-affinity of the incoming
+// pod, and the required anti-affinity of pods already placed (symmetry),
+// counted per topology pair in preFilter (filter); preferred terms of both
+// sides and existing pods' required affinity at hardPodAffinityWeight
+// (score, min-max normalised).
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <unordered_map>
+
+#include "scheduler/plugins/plugins.h"
+
+namespace capstan::scheduler {
+namespace {
+
+// A topology pair "key\0value" -> count; zero counts are erased so that
+// empty() means "no pair counted" as upstream's len(map) == 0.
+class PairCounts {
+ public:
+  void clear() { counts_.clear(); }
+  bool empty() const { return counts_.empty(); }
+  void add(const std::string& key, const NodeInfo& node, int64_t delta) {
+    const std::string* value = node.label(key);
+    if (!value) return;
+    std::string pair = key;
+    pair.push_back('\0');
+    pair += *value;
+    int64_t& c = counts_[pair];
+    c += delta;
+    if (c == 0) counts_.erase(pair);
+  }
+  int64_t get(const std::string& key, const std::string& value) const {
+    if (counts_.empty()) return 0;
+    scratch_ = key;
+    scratch_.push_back('\0');
+    scratch_ += value;
+    auto it = counts_.find(scratch_);
+    return it == counts_.end() ? 0 : it->second;
+  }
+  // True when the node carries any counted pair (with a positive count).
+  bool anyOn(const NodeInfo& node) const {
+    for (const auto& [pair, count] : counts_) {
+      if (count <= 0) continue;
+      size_t sep = pair.find('\0');
+      const std::string* value = node.label(std::string_view(pair).substr(0, sep));
+      if (value && *value == std::string_view(pair).substr(sep + 1)) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::unordered_map<std::string, int64_t> counts_;
+  mutable std::string scratch_;
+};
+
+class InterPodAffinity final : public Plugin {
+ public:
+  explicit InterPodAffinity(int hard_weight) : hard_weight_(hard_weight) {}
+  std::string_view name() const override { return "InterPodAffinity"; }
+  bool hasFilter() const override { return true; }
+
+  FilterCode preFilter(const CycleContext& ctx, std::vector<std::string>&) override {
+    existing_anti_.clear();
+    affinity_.clear();
+    anti_affinity_.clear();
+    const PodInfo& pod = ctx.pod;
+    for (const NodeInfo* node : ctx.snapshot.nodes()) {
+      if (node->pods_with_required_anti_affinity == 0) continue;
+      for (const auto& existing : node->pods) {
+        for (const AffinityTerm& t : existing->required_anti_affinity) {
+          if (termMatches(t, pod, ctx.snapshot)) existing_anti_.add(t.topology_key, *node, 1);
+        }
+      }
+    }
+    if (!pod.required_affinity.empty() || !pod.required_anti_affinity.empty()) {
+      for (const NodeInfo* node : ctx.snapshot.nodes()) {
+        for (const auto& existing : node->pods) countIncoming(ctx, *existing, *node, 1);
+      }
+    }
+    if (existing_anti_.empty() && pod.required_affinity.empty() && pod.required_anti_affinity.empty()) {
+      return FilterCode::kSkip;
+    }
+    return FilterCode::kSuccess;
+  }
+
+  FilterCode filter(const CycleContext& ctx, const NodeInfo& node,
+                    std::vector<std::string>& reasons) const override {
+    if (!satisfiesAffinity(ctx, node)) {
+      reasons.emplace_back(kReasonAffinity);
+      return FilterCode::kUnschedulableAndUnresolvable;
+    }
+    if (!anti_affinity_.empty()) {
+      for (const AffinityTerm& t : ctx.pod.required_anti_affinity) {
+        const std::string* value = node.label(t.topology_key);
+        if (value && anti_affinity_.get(t.topology_key, *value) > 0) {
+          reasons.emplace_back(kReasonAntiAffinity);
+          return FilterCode::kUnschedulable;
+        }
+      }
+    }
+    if (existing_anti_.anyOn(node)) {
+      reasons.emplace_back(kReasonExistingAntiAffinity);
+      return FilterCode::kUnschedulable;
+    }
+    return FilterCode::kSuccess;
+  }
+
+  void addPod(const CycleContext& ctx, const PodInfo& other, const NodeInfo& node) override {
+    update(ctx, other, node, 1);
+  }
+  void removePod(const CycleContext& ctx, const PodInfo& other, const NodeInfo& node) override {
+    update(ctx, other, node, -1);
+  }
+
+  bool preScore(const CycleContext& ctx, std::span<const NodeInfo* const>) override {
+    scores_.clear();
+    const PodInfo& pod = ctx.pod;
+    bool has_preferred = !pod.preferred_affinity.empty() || !pod.preferred_anti_affinity.empty();
+    for (const NodeInfo* node : ctx.snapshot.nodes()) {
+      if (!has_preferred && node->pods_with_affinity == 0) continue;
+      for (const auto& existing : node->pods) scoreExisting(ctx, *existing, *node);
+    }
+    return !scores_.empty();
+  }
+
+  int64_t score(const CycleContext&, const NodeInfo& node) const override {
+    int64_t total = 0;
+    for (const auto& [key, values] : scores_) {
+      const std::string* value = node.label(key);
+      if (!value) continue;
+      auto it = values.find(*value);
+      if (it != values.end()) total += it->second;
+    }
+    return total;
+  }
+
+  void normalize(const CycleContext&, std::span<const NodeInfo* const>, std::span<int64_t> scores) const override {
+    if (scores.empty()) return;
+    int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+    for (int64_t s : scores) {
+      lo = std::min(lo, s);
+      hi = std::max(hi, s);
+    }
+    int64_t diff = hi - lo;
+    for (int64_t& s : scores) {
+      double f = diff > 0 ? static_cast<double>(kMaxNodeScore) * (static_cast<double>(s - lo) / diff) : 0.0;
+      s = static_cast<int64_t>(f);
+    }
+  }
+
+ private:
+  void countIncoming(const CycleContext& ctx, const PodInfo& existing, const NodeInfo& node, int64_t delta) {
+    for (const AffinityTerm& t : ctx.pod.required_affinity) {
+      if (termMatches(t, existing, ctx.snapshot)) affinity_.add(t.topology_key, node, delta);
+    }
+    for (const AffinityTerm& t : ctx.pod.required_anti_affinity) {
+      if (termMatches(t, existing, ctx.snapshot)) anti_affinity_.add(t.topology_key, node, delta);
+    }
+  }
+
+  void update(const CycleContext& ctx, const PodInfo& other, const NodeInfo& node, int64_t delta) {
+    for (const AffinityTerm& t : other.required_anti_affinity) {
+      if (termMatches(t, ctx.pod, ctx.snapshot)) existing_anti_.add(t.topology_key, node, delta);
+    }
+    countIncoming(ctx, other, node, delta);
+  }
+
+  bool satisfiesAffinity(const CycleContext& ctx, const NodeInfo& node) const {
+    bool pods_exist = true;
+    for (const AffinityTerm& t : ctx.pod.required_affinity) {
+      const std::string* value = node.label(t.topology_key);
+      if (!value) return false;  // every topology label must be on the node
+      if (affinity_.get(t.topology_key, *value) <= 0) pods_exist = false;
+    }
+    if (pods_exist) return true;
+    // The first pod of a group with affinity to itself may go anywhere its
+    // topology labels exist, when no pod matches its terms yet.
+    if (!affinity_.empty()) return false;
+    return std::all_of(ctx.pod.required_affinity.begin(), ctx.pod.required_affinity.end(),
+                       [&](const AffinityTerm& t) { return termMatches(t, ctx.pod, ctx.snapshot); });
+  }
+
+  void addScore(const std::string& key, const NodeInfo& node, int64_t delta) {
+    const std::string* value = node.label(key);
+    if (!value) return;
+    scores_[key][*value] += delta;
+  }
+
+  void scoreTerms(const CycleContext& ctx, const std::vector<AffinityTerm>& terms, const PodInfo& target,
+                  const NodeInfo& node, int64_t multiplier) {
+    for (const AffinityTerm& t : terms) {
+      if (t.weight == 0 || !termMatches(t, target, ctx.snapshot)) continue;
+      addScore(t.topology_key, node, t.weight * multiplier);
+    }
+  }
+
+  void scoreExisting(const CycleContext& ctx, const PodInfo& existing, const NodeInfo& node) {
+    scoreTerms(ctx, ctx.pod.preferred_affinity, existing, node, 1);
+    scoreTerms(ctx, ctx.pod.preferred_anti_affinity, existing, node, -1);
+    if (hard_weight_ > 0 && !node.labels->empty()) {
+      for (const AffinityTerm& t : existing.required_affinity) {
+        if (termMatches(t, ctx.pod, ctx.snapshot)) addScore(t.topology_key, node, hard_weight_);
+      }
+    }
+    scoreTerms(ctx, existing.preferred_affinity, ctx.pod, node, 1);
+    scoreTerms(ctx, existing.preferred_anti_affinity, ctx.pod, node, -1);
+  }
+
+  int hard_weight_;
+  PairCounts existing_anti_;
+  PairCounts affinity_;
+  PairCounts anti_affinity_;
+  std::unordered_map<std::string, std::unordered_map<std::string, int64_t>> scores_;
+};
+
+}  // namespace
+
+std::unique_ptr<Plugin> newInterPodAffinity(int hard_pod_affinity_weight) {
+  return std::make_unique<InterPodAffinity>(hard_pod_affinity_weight);
+}
+
+}  // namespace capstan::scheduler

@@ -1,0 +1,167 @@
+#include "scheduler/snapshot.h"
+
+#include <algorithm>
+
+namespace capstan::scheduler {
+namespace {
+
+std::string podKey(std::string_view ns, std::string_view name) {
+  std::string key;
+  key.reserve(ns.size() + name.size() + 1);
+  key.append(ns).append("/").append(name);
+  return key;
+}
+
+bool terminal(const Json& pod) {
+  auto status = pod.find("status");
+  if (status == pod.end() || !status->is_object()) return false;
+  std::string phase = getString(*status, "phase");
+  return phase == "Succeeded" || phase == "Failed";
+}
+
+}  // namespace
+
+Snapshot::Snapshot() = default;
+Snapshot::~Snapshot() = default;
+
+NodeInfo& Snapshot::nodeSlot(const std::string& name) {
+  std::unique_ptr<NodeInfo>& slot = infos_[name];
+  if (!slot) {
+    slot = std::make_unique<NodeInfo>();
+    slot->name = name;
+    slot->setNode(nullptr);
+  }
+  return *slot;
+}
+
+void Snapshot::dropIfEmpty(const std::string& name) {
+  auto it = infos_.find(name);
+  if (it != infos_.end() && !it->second->object && it->second->pods.empty()) infos_.erase(it);
+}
+
+Status Snapshot::upsertNode(std::shared_ptr<const Json> node) {
+  if (!node || !node->is_object()) return Status(Code::kInvalid, "node: expected an object");
+  auto meta = node->find("metadata");
+  std::string name = meta != node->end() ? getString(*meta, "name") : "";
+  if (name.empty()) return Status(Code::kInvalid, "node: metadata.name is required");
+  NodeInfo& info = nodeSlot(name);
+  bool is_new = !info.object;
+  info.setNode(std::move(node));
+  if (is_new) nodes_.push_back(&info);
+  return Status::ok();
+}
+
+void Snapshot::removeNode(std::string_view name) {
+  auto it = infos_.find(std::string(name));
+  if (it == infos_.end() || !it->second->object) return;
+  NodeInfo* info = it->second.get();
+  auto pos = std::find(nodes_.begin(), nodes_.end(), info);
+  if (pos != nodes_.end()) nodes_.erase(pos);
+  info->setNode(nullptr);
+  dropIfEmpty(info->name);
+}
+
+Status Snapshot::upsertPod(std::shared_ptr<const Json> pod, std::string_view node_name) {
+  if (!pod || !pod->is_object()) return Status(Code::kInvalid, "pod: expected an object");
+  auto meta = pod->find("metadata");
+  if (meta == pod->end() || !meta->is_object()) return Status(Code::kInvalid, "pod: metadata is required");
+  std::string name = getString(*meta, "name");
+  std::string ns = getString(*meta, "namespace", "default");
+  if (name.empty()) return Status(Code::kInvalid, "pod: metadata.name is required");
+  std::string node(node_name);
+  if (node.empty()) {
+    auto spec = pod->find("spec");
+    if (spec != pod->end() && spec->is_object()) node = getString(*spec, "nodeName");
+  }
+  removePod(ns, name);
+  if (node.empty() || terminal(*pod)) return Status::ok();
+
+  Result<std::shared_ptr<PodInfo>> info = parsePod(std::move(pod));
+  // Only malformed affinity selectors fail here, which API validation
+  // refuses; such a pod is left out and the error reported.
+  if (!info) return info.status();
+  (*info)->node_name = node;
+  std::shared_ptr<const PodInfo> shared = std::move(info).value();
+  NodeInfo& slot = nodeSlot(node);
+  if (!shared->owner_uid.empty() && !shared->terminating) ++owner_pods_[shared->owner_uid][&slot];
+  slot.addPod(shared);
+  pods_.emplace(podKey(ns, name), std::move(shared));
+  return Status::ok();
+}
+
+void Snapshot::removePod(std::string_view ns, std::string_view name) {
+  auto it = pods_.find(podKey(ns, name));
+  if (it == pods_.end()) return;
+  std::string node = it->second->node_name;
+  std::string owner = it->second->terminating ? std::string() : it->second->owner_uid;
+  pods_.erase(it);
+  auto info = infos_.find(node);
+  if (info == infos_.end()) return;
+  if (!owner.empty()) {
+    auto o = owner_pods_.find(owner);
+    if (o != owner_pods_.end()) {
+      auto n = o->second.find(info->second.get());
+      if (n != o->second.end() && --n->second <= 0) o->second.erase(n);
+      if (o->second.empty()) owner_pods_.erase(o);
+    }
+  }
+  info->second->removePod(ns, name);
+  dropIfEmpty(node);
+}
+
+void Snapshot::upsertNamespace(std::shared_ptr<const Json> ns) {
+  if (!ns || !ns->is_object()) return;
+  auto meta = ns->find("metadata");
+  if (meta == ns->end() || !meta->is_object()) return;
+  std::string name = getString(*meta, "name");
+  if (name.empty()) return;
+  namespaces_[name] = std::move(ns);
+}
+
+void Snapshot::removeNamespace(std::string_view name) { namespaces_.erase(std::string(name)); }
+
+const NodeInfo* Snapshot::node(std::string_view name) const {
+  auto it = infos_.find(std::string(name));
+  if (it == infos_.end() || !it->second->object) return nullptr;
+  return it->second.get();
+}
+
+const PodInfo* Snapshot::pod(std::string_view ns, std::string_view name) const {
+  auto it = pods_.find(podKey(ns, name));
+  return it == pods_.end() ? nullptr : it->second.get();
+}
+
+const Json* Snapshot::namespaceLabels(std::string_view name) const {
+  auto it = namespaces_.find(std::string(name));
+  if (it == namespaces_.end()) return nullptr;
+  const Json& meta = *it->second->find("metadata");  // checked in upsertNamespace
+  auto labels = meta.find("labels");
+  if (labels == meta.end() || !labels->is_object()) {
+    static const Json kEmpty = Json::object();
+    return &kEmpty;
+  }
+  return &*labels;
+}
+
+const std::unordered_map<const NodeInfo*, int>* Snapshot::podsByOwner(std::string_view owner_uid) const {
+  auto it = owner_pods_.find(std::string(owner_uid));
+  return it == owner_pods_.end() ? nullptr : &it->second;
+}
+
+std::vector<const NodeInfo*> Snapshot::nodesWithAffinityPods() const {
+  std::vector<const NodeInfo*> out;
+  for (const NodeInfo* n : nodes_) {
+    if (n->pods_with_affinity > 0) out.push_back(n);
+  }
+  return out;
+}
+
+std::vector<const NodeInfo*> Snapshot::nodesWithRequiredAntiAffinityPods() const {
+  std::vector<const NodeInfo*> out;
+  for (const NodeInfo* n : nodes_) {
+    if (n->pods_with_required_anti_affinity > 0) out.push_back(n);
+  }
+  return out;
+}
+
+}  // namespace capstan::scheduler

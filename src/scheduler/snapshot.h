@@ -1,0 +1,78 @@
+#pragma once
+// The scheduler's view of the cluster: every node with the pods placed on it
+// (bound or assumed) and their summed requests, kept up to date incrementally
+// from informer events. Objects are parsed into compact structs once, when
+// added (node_info.h), so scheduling never re-reads JSON.
+//
+// Not thread-safe: the owner serialises updates and scheduling.
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "scheduler/node_info.h"
+
+namespace capstan::scheduler {
+
+class Snapshot {
+ public:
+  Snapshot();
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  // Adds or replaces a node (by metadata.name). A node without a name is
+  // refused (Invalid). Pods already recorded for that node name stay.
+  Status upsertNode(std::shared_ptr<const Json> node);
+  // Idempotent. Pods recorded on the node stay until removed (upstream keeps
+  // such a node "imaginary" until its pods go); it is no longer a candidate.
+  void removeNode(std::string_view name);
+
+  // Adds or replaces a pod (by namespace/name) on `node_name`, or on its
+  // spec.nodeName when node_name is empty. A pod with no node, or in phase
+  // Succeeded/Failed, is removed instead (it uses no resources). The node
+  // need not exist yet. Returns Invalid for a pod without a name.
+  Status upsertPod(std::shared_ptr<const Json> pod, std::string_view node_name = {});
+  // Idempotent.
+  void removePod(std::string_view ns, std::string_view name);
+
+  // Namespaces, for pod affinity terms with a namespaceSelector.
+  void upsertNamespace(std::shared_ptr<const Json> ns);
+  void removeNamespace(std::string_view name);
+
+  // Nodes that exist (candidates), in a stable order that changes only on
+  // add/remove.
+  const std::vector<NodeInfo*>& nodes() const { return nodes_; }
+  size_t numNodes() const { return nodes_.size(); }
+  const NodeInfo* node(std::string_view name) const;
+  const PodInfo* pod(std::string_view ns, std::string_view name) const;
+  // Labels of a namespace, or nullptr when unknown.
+  const Json* namespaceLabels(std::string_view name) const;
+
+  // Nodes hosting at least one pod with any pod (anti-)affinity, and with a
+  // required anti-affinity term: the InterPodAffinity plugin's shortcuts.
+  std::vector<const NodeInfo*> nodesWithAffinityPods() const;
+  // Non-terminating pods per node of one controller (ownerReference uid),
+  // or nullptr when it has none: default spreading counts from this index
+  // instead of walking every node.
+  const std::unordered_map<const NodeInfo*, int>* podsByOwner(std::string_view owner_uid) const;
+  std::vector<const NodeInfo*> nodesWithRequiredAntiAffinityPods() const;
+
+ private:
+  NodeInfo& nodeSlot(const std::string& name);
+  void dropIfEmpty(const std::string& name);
+
+  // Every NodeInfo, also "imaginary" ones (pods but no node object yet).
+  std::unordered_map<std::string, std::unique_ptr<NodeInfo>> infos_;
+  std::vector<NodeInfo*> nodes_;  // those with a node object
+  // namespace/name -> (node name, parsed pod)
+  std::unordered_map<std::string, std::shared_ptr<const PodInfo>> pods_;
+  std::unordered_map<std::string, std::shared_ptr<const Json>> namespaces_;
+  std::unordered_map<std::string, std::unordered_map<const NodeInfo*, int>> owner_pods_;
+};
+
+}  // namespace capstan::scheduler

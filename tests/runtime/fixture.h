@@ -1,0 +1,49 @@
+#pragma once
+// Shared set-up for the runtime tests: a private world per test (temp
+// dirs, a unique bridge, subnet, CNI network name and cgroup parent), the
+// busybox image built once, and a cleanup that removes everything and
+// then checks that nothing is left (mounts, links, cgroups, iptables).
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "agent/network/network.h"
+#include "agent/runtime/image_store.h"
+#include "agent/runtime/runtime.h"
+
+namespace capstan::agent::testing {
+
+// Builds the image into a temp dir once per process; returns its dir with
+// layout/, oci.tar and docker.tar.
+const std::string& busyboxImageDir();
+
+std::string randomToken(size_t n);
+
+// GET http://host:port/path from the host; retries refused connections
+// until `timeout_ms` (a server that just started may not listen yet).
+std::string httpGet(const std::string& host, int port, const std::string& path, int timeout_ms = 5000);
+
+class RuntimeFixture : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // A container spec over the imported busybox image.
+  runtime::ContainerSpec containerSpec(const std::string& name, std::vector<std::string> args,
+                                       const network::Sandbox* sandbox = nullptr);
+  std::string readLog(const std::string& name);
+
+  std::string root_;  // everything of this test lives here
+  std::string bridge_, subnet_prefix_, network_name_, cgroup_parent_, pod_uid_;
+  std::unique_ptr<runtime::ImageStore> images_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  std::unique_ptr<network::Network> network_;
+  runtime::Image image_;
+
+ private:
+  std::string iptables_before_;
+};
+
+}  // namespace capstan::agent::testing

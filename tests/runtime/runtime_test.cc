@@ -1,0 +1,235 @@
+// The runtime layer against the real crun, CNI plugins and iptables.
+
+#include <signal.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+
+#include "agent/runtime/cgroups.h"
+#include "runtime/fixture.h"
+
+namespace capstan::agent::testing {
+namespace {
+using namespace std::chrono_literals;
+using runtime::ContainerState;
+using Clock = std::chrono::steady_clock;
+
+double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+class RuntimeTest : public RuntimeFixture {};
+
+TEST_F(RuntimeTest, HybridCgroupsAreFixed) {
+  EXPECT_TRUE(runtime::hybridLeftoverControllers().empty());
+  EXPECT_NE(runtime_->version().find("crun"), std::string::npos);
+}
+
+TEST_F(RuntimeTest, HttpdServesOnPodIpWithLogsExecAndFastExitNotice) {
+  auto t0 = Clock::now();
+  auto sb = network_->createSandbox("web", "web-pod");
+  ASSERT_TRUE(sb) << sb.status().message();
+  double sandbox_ms = msSince(t0);
+  EXPECT_EQ(sb->ip.rfind(subnet_prefix_, 0), 0u) << sb->ip;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<runtime::ContainerStatus> exited;
+  Clock::time_point exit_seen;
+  runtime_->setExitHandler([&](const runtime::ContainerStatus& s) {
+    std::lock_guard lock(mu);
+    exited = s;
+    exit_seen = Clock::now();
+    cv.notify_all();
+  });
+
+  auto spec = containerSpec("web", {"/bin/sh", "-c", "echo hello out; echo hello err >&2; exec httpd -f -p 80 -h /www"},
+                            &*sb);
+  t0 = Clock::now();
+  auto st = runtime_->start(spec);
+  ASSERT_TRUE(st) << st.status().message();
+  double start_ms = msSince(t0);
+  EXPECT_EQ(st->state, ContainerState::kRunning);
+  EXPECT_GT(st->pid, 0);
+  std::printf("[timing] sandbox create %.1f ms, container start %.1f ms\n", sandbox_ms, start_ms);
+
+  std::string resp = httpGet(sb->ip, 80, "/");
+  EXPECT_NE(resp.find("hello from pod"), std::string::npos) << resp;
+
+  auto ex = runtime_->exec(spec.id, {"/bin/hostname"});
+  ASSERT_TRUE(ex) << ex.status().message();
+  EXPECT_EQ(ex->exit_code, 0);
+  EXPECT_EQ(ex->out, "web-pod\n");
+  auto fail = runtime_->exec(spec.id, {"/bin/sh", "-c", "echo oops >&2; exit 7"});
+  ASSERT_TRUE(fail);
+  EXPECT_EQ(fail->exit_code, 7);
+  EXPECT_EQ(fail->err, "oops\n");
+
+  auto stats = runtime_->stats(spec.id);
+  ASSERT_TRUE(stats) << stats.status().message();
+  EXPECT_GT(stats->cpu_usage_ns, 0u);
+  EXPECT_GT(stats->memory_usage_bytes, 0u);
+
+  std::string log = readLog("web");
+  EXPECT_NE(log.find(" stdout F hello out\n"), std::string::npos) << log;
+  EXPECT_NE(log.find(" stderr F hello err\n"), std::string::npos) << log;
+
+  auto kill_at = Clock::now();
+  ASSERT_TRUE(runtime_->kill(spec.id, SIGKILL));
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 5s, [&] { return exited.has_value(); }));
+  }
+  double notice_ms = std::chrono::duration<double, std::milli>(exit_seen - kill_at).count();
+  std::printf("[timing] SIGKILL -> exit handler %.1f ms\n", notice_ms);
+  EXPECT_LT(notice_ms, 500);
+  EXPECT_EQ(exited->exit_code, 137);
+  EXPECT_EQ(exited->signal, SIGKILL);
+  EXPECT_EQ(exited->reason, "Error");
+  EXPECT_FALSE(exited->oom_killed);
+  EXPECT_TRUE(exited->finished_at.has_value());
+  EXPECT_EQ(exited->labels.at("name"), "web");
+
+  t0 = Clock::now();
+  ASSERT_TRUE(runtime_->remove(spec.id));
+  double remove_ms = msSince(t0);
+  t0 = Clock::now();
+  ASSERT_TRUE(network_->removeSandbox("web"));
+  std::printf("[timing] container remove %.1f ms, sandbox remove %.1f ms\n", remove_ms, msSince(t0));
+  EXPECT_TRUE(runtime_->list().empty());
+  EXPECT_TRUE(network_->list().empty());
+}
+
+TEST_F(RuntimeTest, TwoContainersShareLocalhostAndHostname) {
+  auto sb = network_->createSandbox("duo", "duo-pod");
+  ASSERT_TRUE(sb) << sb.status().message();
+  auto web = containerSpec("web", {"/bin/httpd", "-f", "-p", "8080", "-h", "/www"}, &*sb);
+  ASSERT_TRUE(runtime_->start(web));
+  auto side = containerSpec("side", {"/bin/sleep", "3600"}, &*sb);
+  ASSERT_TRUE(runtime_->start(side));
+  // The server may need a moment to listen; retry inside the sidecar.
+  auto r = runtime_->exec(side.id, {"/bin/sh", "-c",
+                                    "for i in $(seq 1 100); do wget -q -O - http://localhost:8080/ && exit 0; "
+                                    "sleep 0.05; done; exit 1"});
+  ASSERT_TRUE(r) << r.status().message();
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_NE(r->out.find("hello from pod"), std::string::npos);
+  auto h = runtime_->exec(side.id, {"/bin/hostname"});
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->out, "duo-pod\n");
+}
+
+TEST_F(RuntimeTest, OomKilledIsReported) {
+  auto spec = containerSpec("oom", {"/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"});
+  spec.resources.memory_limit_bytes = 16 << 20;
+  auto st = runtime_->start(spec);
+  ASSERT_TRUE(st) << st.status().message();
+  auto done = runtime_->waitExit(spec.id, 10s);
+  ASSERT_TRUE(done) << done.status().message();
+  EXPECT_EQ(done->exit_code, 137);
+  EXPECT_TRUE(done->oom_killed);
+  EXPECT_EQ(done->reason, "OOMKilled");
+}
+
+TEST_F(RuntimeTest, ReadonlyRootfsAndCompletedExit) {
+  auto spec = containerSpec("ro", {"/bin/sh", "-c", "touch /x 2>/dev/null && exit 0; echo readonly; exit 3"});
+  spec.security.readonly_rootfs = true;
+  ASSERT_TRUE(runtime_->start(spec));
+  auto done = runtime_->waitExit(spec.id, 10s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->exit_code, 3);
+  EXPECT_EQ(done->reason, "Error");
+  EXPECT_NE(readLog("ro").find("stdout F readonly"), std::string::npos);
+
+  auto ok = containerSpec("ok", {"/bin/true"});
+  ASSERT_TRUE(runtime_->start(ok));
+  auto ok_done = runtime_->waitExit(ok.id, 10s);
+  ASSERT_TRUE(ok_done);
+  EXPECT_EQ(ok_done->exit_code, 0);
+  EXPECT_EQ(ok_done->reason, "Completed");
+}
+
+TEST_F(RuntimeTest, StopHonoursGraceThenKills) {
+  // Exits on SIGTERM.
+  auto polite = containerSpec("polite", {"/bin/sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done"});
+  ASSERT_TRUE(runtime_->start(polite));
+  auto t0 = Clock::now();
+  auto s = runtime_->stop(polite.id, 5000ms);
+  ASSERT_TRUE(s) << s.status().message();
+  EXPECT_EQ(s->exit_code, 3);
+  EXPECT_LT(msSince(t0), 2000);
+  // PID 1 without a handler ignores SIGTERM: killed after the grace.
+  auto stubborn = containerSpec("stubborn", {"/bin/sleep", "3600"});
+  ASSERT_TRUE(runtime_->start(stubborn));
+  t0 = Clock::now();
+  s = runtime_->stop(stubborn.id, 300ms);
+  ASSERT_TRUE(s) << s.status().message();
+  EXPECT_EQ(s->exit_code, 137);
+  EXPECT_GE(msSince(t0), 290);
+  // Idempotent.
+  EXPECT_TRUE(runtime_->stop(stubborn.id, 300ms));
+}
+
+TEST_F(RuntimeTest, StartErrorForMissingCommand) {
+  auto spec = containerSpec("missing", {"/bin/nope"});
+  auto st = runtime_->start(spec);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.status().message().find("nope"), std::string::npos) << st.status().message();
+  auto s = runtime_->status(spec.id);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, ContainerState::kExited);
+  EXPECT_EQ(s->reason, "StartError");
+  EXPECT_TRUE(runtime_->remove(spec.id));
+  EXPECT_TRUE(runtime_->remove(spec.id));  // idempotent
+}
+
+TEST_F(RuntimeTest, AgentRestartAdoptsRunningContainers) {
+  auto spec = containerSpec("survivor", {"/bin/sh", "-c", "while true; do echo tick; sleep 0.05; done"});
+  auto st = runtime_->start(spec);
+  ASSERT_TRUE(st);
+  int pid = st->pid;
+  auto done_early = containerSpec("early", {"/bin/sh", "-c", "exit 4"});
+  ASSERT_TRUE(runtime_->start(done_early));
+  ASSERT_TRUE(runtime_->waitExit(done_early.id, 5s));
+
+  // "Restart the agent": drop the runtime, open a new one on the same dirs.
+  runtime_.reset();
+  runtime::RuntimeConfig rc;
+  rc.state_dir = root_ + "/state";
+  rc.crun_root = root_ + "/crun";
+  rc.cgroup_parent = cgroup_parent_;
+  auto rt = runtime::Runtime::open(rc);
+  ASSERT_TRUE(rt) << rt.status().message();
+  runtime_ = std::move(*rt);
+
+  auto s = runtime_->status(spec.id);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, ContainerState::kRunning);
+  EXPECT_EQ(s->pid, pid);
+  EXPECT_EQ(s->labels.at("name"), "survivor");
+  auto e = runtime_->status(done_early.id);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->state, ContainerState::kExited);
+  EXPECT_EQ(e->exit_code, 4);
+
+  auto stopped = runtime_->stop(spec.id, 0ms);
+  ASSERT_TRUE(stopped) << stopped.status().message();
+  EXPECT_EQ(stopped->exit_code, 137);
+  EXPECT_NE(readLog("survivor").find("stdout F tick"), std::string::npos);
+}
+
+TEST_F(RuntimeTest, HostPortThroughPortmap) {
+  int port = 20000 + static_cast<int>(std::hash<std::string>{}(bridge_) % 20000);
+  auto sb = network_->createSandbox("pm", "pm", {{port, 80, "tcp", ""}});
+  ASSERT_TRUE(sb) << sb.status().message();
+  auto web = containerSpec("web", {"/bin/httpd", "-f", "-p", "80", "-h", "/www"}, &*sb);
+  ASSERT_TRUE(runtime_->start(web));
+  std::string direct = httpGet(sb->ip, 80, "/");
+  EXPECT_NE(direct.find("hello from pod"), std::string::npos);
+  std::string via_gw = httpGet(sb->gateway, port, "/");
+  EXPECT_NE(via_gw.find("hello from pod"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace capstan::agent::testing

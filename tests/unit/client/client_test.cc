@@ -1,0 +1,207 @@
+// The client, informers, work queue and leader election against a real
+// ApiServer (memory store) through the in-process transport.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "apiserver/api_server.h"
+#include "client/client.h"
+#include "client/informer.h"
+#include "client/leader_election.h"
+#include "client/work_queue.h"
+
+namespace capstan::client {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("capstan-client-" + std::to_string(::getpid()) + "-" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    apiserver::ApiServerOptions o;
+    o.data_dir = dir_.string();
+    o.port = 0;
+    o.bind_address = "127.0.0.1";
+    o.datastore_endpoint = "memory://";
+    auto s = apiserver::ApiServer::start(o);
+    ASSERT_TRUE(s) << s.status().message();
+    server_ = std::move(*s);
+    client_ = std::make_unique<Client>(server_->inProcessTransport({"test", "", {"system:masters"}}), "test");
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->stop();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  static Json configMap(const std::string& name, const std::string& value) {
+    return {{"apiVersion", "v1"},
+            {"kind", "ConfigMap"},
+            {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", {{"app", "x"}}}}},
+            {"data", {{"k", value}}}};
+  }
+  template <typename F>
+  static bool eventually(F f, std::chrono::milliseconds limit = 5s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (f()) return true;
+      std::this_thread::sleep_for(2ms);
+    }
+    return f();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(ClientTest, CrudThroughTheRequestChain) {
+  auto created = client_->create(res::kConfigMaps, "default", configMap("a", "1"));
+  ASSERT_TRUE(created) << created.status().message();
+  EXPECT_FALSE(uidOf(*created).empty());
+
+  auto dup = client_->create(res::kConfigMaps, "default", configMap("a", "1"));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.status().code(), Code::kAlreadyExists);
+
+  Json stale = *created;
+  Json changed = *created;
+  changed["data"]["k"] = "2";
+  ASSERT_TRUE(client_->update(res::kConfigMaps, "default", changed));
+  stale["data"]["k"] = "3";
+  auto conflict = client_->update(res::kConfigMaps, "default", stale);
+  ASSERT_FALSE(conflict);
+  EXPECT_EQ(conflict.status().code(), Code::kConflict);
+
+  auto patched = client_->patch(res::kConfigMaps, "default", "a", PatchType::kMerge, {{"data", {{"p", "q"}}}});
+  ASSERT_TRUE(patched);
+  EXPECT_EQ((*patched)["data"]["p"], "q");
+
+  auto listed = client_->list(res::kConfigMaps, "default", {.label_selector = "app=x"});
+  ASSERT_TRUE(listed);
+  EXPECT_EQ((*listed)["items"].size(), 1u);
+
+  ASSERT_TRUE(client_->remove(res::kConfigMaps, "default", "a"));
+  auto gone = client_->get(res::kConfigMaps, "default", "a");
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.status().code(), Code::kNotFound);
+  EXPECT_EQ(res::kDeployments.path("ns", "d", "scale"), "/apis/apps/v1/namespaces/ns/deployments/d/scale");
+  EXPECT_EQ(res::kNodes.path("", "n1"), "/api/v1/nodes/n1");
+}
+
+TEST_F(ClientTest, InformerFollowsAddsUpdatesDeletesAndIndexes) {
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "default", configMap("before", "1")));
+  Informer inf(*client_, res::kConfigMaps);
+  std::atomic<int> adds{0}, updates{0}, deletes{0};
+  inf.addHandlers({.on_add = [&](const ObjectPtr&) { ++adds; },
+                   .on_update = [&](const ObjectPtr&, const ObjectPtr&) { ++updates; },
+                   .on_delete = [&](const ObjectPtr&) { ++deletes; }});
+  inf.addIndex("value", [](const Json& o) { return std::vector<std::string>{o["data"].value("k", "")}; });
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(5s));
+  EXPECT_EQ(adds.load(), 1);
+  ASSERT_NE(inf.get("default/before"), nullptr);
+  EXPECT_EQ(inf.get("default/before")->value("kind", ""), "ConfigMap");
+
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "default", configMap("after", "7")));
+  ASSERT_TRUE(eventually([&] { return adds.load() == 2; }));
+  EXPECT_EQ(inf.byIndex("value", "7").size(), 1u);
+
+  ASSERT_TRUE(client_->patch(res::kConfigMaps, "default", "after", PatchType::kMerge, {{"data", {{"k", "8"}}}}));
+  ASSERT_TRUE(eventually([&] { return updates.load() == 1; }));
+  EXPECT_TRUE(inf.byIndex("value", "7").empty());
+  EXPECT_EQ(inf.byIndex("value", "8").size(), 1u);
+
+  ASSERT_TRUE(client_->remove(res::kConfigMaps, "default", "after"));
+  ASSERT_TRUE(eventually([&] { return deletes.load() == 1; }));
+  EXPECT_EQ(inf.get("default/after"), nullptr);
+  EXPECT_EQ(inf.list("default").size(), 1u);
+  EXPECT_TRUE(inf.list("other").empty());
+  inf.stop();
+}
+
+TEST_F(ClientTest, InformerResyncReplaysObjects) {
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "default", configMap("r", "1")));
+  Informer inf(*client_, res::kConfigMaps, "default", {}, 20ms);
+  std::atomic<int> updates{0};
+  inf.addHandlers({.on_update = [&](const ObjectPtr& a, const ObjectPtr& b) {
+    if (a == b) ++updates;
+  }});
+  inf.start();
+  EXPECT_TRUE(eventually([&] { return updates.load() >= 2; }));
+}
+
+TEST(WorkQueueTest, DeduplicatesAndHoldsKeysBeingProcessed) {
+  WorkQueue q;
+  q.add("a");
+  q.add("a");
+  q.add("b");
+  EXPECT_EQ(q.length(), 2u);
+  auto k = q.get();
+  ASSERT_TRUE(k);
+  EXPECT_EQ(*k, "a");
+  q.add("a");  // while processing: not handed out again yet
+  auto k2 = q.get();
+  EXPECT_EQ(*k2, "b");
+  EXPECT_EQ(q.length(), 0u);
+  q.done("a");
+  EXPECT_EQ(q.length(), 1u);
+  q.done("b");
+  EXPECT_EQ(*q.get(), "a");
+}
+
+TEST(WorkQueueTest, BacksOffPerKeyAndForgets) {
+  WorkQueue q(std::chrono::milliseconds(10), std::chrono::milliseconds(40));
+  auto start = std::chrono::steady_clock::now();
+  q.addRateLimited("k");  // 10 ms
+  EXPECT_EQ(*q.get(), "k");
+  q.done("k");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 10ms);
+  q.addRateLimited("k");  // 20 ms
+  q.addRateLimited("k");  // 40 ms (capped)
+  q.addRateLimited("k");  // 40 ms
+  EXPECT_EQ(q.failures("k"), 4);
+  q.forget("k");
+  EXPECT_EQ(q.failures("k"), 0);
+  EXPECT_EQ(*q.get(), "k");
+  q.shutDown();
+  EXPECT_FALSE(q.get());
+}
+
+TEST(WorkQueueTest, ShutDownWakesWorkers) {
+  WorkQueue q;
+  std::thread t([&] { EXPECT_FALSE(q.get()); });
+  std::this_thread::sleep_for(5ms);
+  q.shutDown();
+  t.join();
+}
+
+TEST_F(ClientTest, OnlyOneLeaderAndReleaseHandsOver) {
+  LeaderElectionConfig cfg{.lease_name = "test-lease", .lease_duration = 2000ms, .renew_deadline = 1500ms,
+                           .retry_period = 20ms};
+  std::atomic<int> a_started{0}, b_started{0};
+  cfg.identity = "a";
+  auto a = std::make_unique<LeaderElector>(*client_, cfg, [&] { ++a_started; }, nullptr);
+  cfg.identity = "b";
+  LeaderElector b(*client_, cfg, [&] { ++b_started; }, nullptr);
+  a->start();
+  ASSERT_TRUE(eventually([&] { return a_started.load() == 1; }));
+  b.start();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(b_started.load(), 0);
+  EXPECT_TRUE(a->isLeader());
+  a->stop();  // releases
+  ASSERT_TRUE(eventually([&] { return b_started.load() == 1; }, 3s));
+  auto lease = client_->get(res::kLeases, "kube-system", "test-lease");
+  ASSERT_TRUE(lease);
+  EXPECT_EQ((*lease)["spec"]["holderIdentity"], "b");
+  EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
+  b.stop();
+}
+
+}  // namespace
+}  // namespace capstan::client

@@ -1,0 +1,121 @@
+// Snapshot bookkeeping and robustness against malformed objects.
+#include <gtest/gtest.h>
+
+#include "unit/scheduler/cluster_fixture.h"
+
+namespace capstan::scheduler {
+namespace {
+
+using testing::completeNode;
+using testing::completePod;
+using testing::yaml;
+
+std::shared_ptr<const Json> pod(const char* text) { return completePod(yaml(text)); }
+
+TEST(SchedSnapshot, TracksRequestsPortsAndMoves) {
+  Snapshot s;
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: a}"))).isOk());
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: b}"))).isOk());
+  ASSERT_TRUE(s.upsertPod(pod(R"(
+metadata: {name: x}
+spec: {nodeName: a, containers: [{name: c, resources: {requests: {cpu: 250m, memory: 1Gi}}, ports: [{containerPort: 1, hostPort: 80}]}]}
+)")).isOk());
+  const NodeInfo* a = s.node("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->requested.milli_cpu, 250);
+  EXPECT_EQ(a->requested.memory, 1 << 30);
+  EXPECT_EQ(a->used_ports.size(), 1u);
+  EXPECT_EQ(a->allocatable.milli_cpu, 4000);
+  EXPECT_EQ(a->allocatable.allowed_pods, 110);
+
+  // The same pod again, now on b (e.g. assumed then bound elsewhere).
+  ASSERT_TRUE(s.upsertPod(pod("metadata: {name: x}\nspec: {nodeName: a}"), "b").isOk());
+  EXPECT_EQ(s.node("a")->pods.size(), 0u);
+  EXPECT_EQ(s.node("a")->requested.milli_cpu, 0);
+  EXPECT_TRUE(s.node("a")->used_ports.empty());
+  EXPECT_EQ(s.node("b")->pods.size(), 1u);
+  EXPECT_EQ(s.node("b")->non_zero_milli_cpu, 100);
+
+  s.removePod("default", "x");
+  s.removePod("default", "x");
+  EXPECT_EQ(s.node("b")->pods.size(), 0u);
+  EXPECT_EQ(s.pod("default", "x"), nullptr);
+}
+
+TEST(SchedSnapshot, PodsBeforeTheirNodeAndNodeRemoval) {
+  Snapshot s;
+  ASSERT_TRUE(s.upsertPod(pod("metadata: {name: x}\nspec: {nodeName: later}")).isOk());
+  EXPECT_EQ(s.numNodes(), 0u);
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: later}"))).isOk());
+  ASSERT_EQ(s.numNodes(), 1u);
+  EXPECT_EQ(s.node("later")->pods.size(), 1u);
+  s.removeNode("later");
+  EXPECT_EQ(s.numNodes(), 0u);
+  EXPECT_EQ(s.node("later"), nullptr);
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: later}"))).isOk());
+  EXPECT_EQ(s.node("later")->pods.size(), 1u);  // its pods stayed
+}
+
+TEST(SchedSnapshot, UnboundAndTerminalPodsTakeNoSpace) {
+  Snapshot s;
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: a}"))).isOk());
+  ASSERT_TRUE(s.upsertPod(pod("metadata: {name: pending}")).isOk());
+  ASSERT_TRUE(s.upsertPod(pod("metadata: {name: x}\nspec: {nodeName: a}")).isOk());
+  ASSERT_TRUE(s.upsertPod(pod("metadata: {name: x}\nspec: {nodeName: a}\nstatus: {phase: Failed}")).isOk());
+  EXPECT_EQ(s.node("a")->pods.size(), 0u);
+}
+
+TEST(SchedSnapshot, MalformedObjectsNeverCrash) {
+  Snapshot s;
+  EXPECT_FALSE(s.upsertNode(std::make_shared<const Json>(Json::array())).isOk());
+  EXPECT_FALSE(s.upsertNode(std::make_shared<const Json>(yaml("metadata: {labels: 3}"))).isOk());
+  ASSERT_TRUE(s.upsertNode(std::make_shared<const Json>(yaml(R"(
+metadata: {name: odd, labels: [1, 2]}
+spec: {unschedulable: "yes", taints: [3, {key: 4, effect: []}]}
+status: {allocatable: {cpu: many, memory: [], pods: 7}}
+)"))).isOk());
+  EXPECT_FALSE(s.upsertPod(std::make_shared<const Json>(Json("pod"))).isOk());
+  EXPECT_TRUE(s.upsertPod(std::make_shared<const Json>(yaml(R"(
+metadata: {name: weird, namespace: default, labels: {a: 1}, ownerReferences: [1, {controller: "x"}]}
+spec:
+  nodeName: odd
+  priority: high
+  containers: [1, {name: c, resources: {requests: 5, limits: {cpu: []}}, ports: [{hostPort: "80"}, 3]}]
+  initContainers: {}
+  tolerations: [1, {operator: 7}]
+  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [1, {matchExpressions: [2]}]}}}
+  topologySpreadConstraints: [1]
+)"))).isOk());
+  Scheduler scheduler;
+  for (const char* text : {"{}", "[]", "{metadata: 1, spec: 2, status: 3}",
+                           "{metadata: {name: p}, spec: {affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [1, {labelSelector: 2}]}}}}",
+                           "{metadata: {name: p}, spec: {nodeSelector: {a: 1}, tolerations: {}, containers: {}}}"}) {
+    Result<ScheduleResult> r = scheduler.schedule(yaml(text), s);
+    if (r.isOk()) {
+      (void)r->fit_error.message();
+    } else {
+      EXPECT_EQ(r.status().code(), Code::kInvalid) << text;
+    }
+  }
+  EXPECT_EQ(s.node("odd")->pods.size(), 1u);
+}
+
+TEST(SchedSnapshot, BadSelectorIsInvalid) {
+  Snapshot s;
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: a}"))).isOk());
+  Scheduler scheduler;
+  Result<ScheduleResult> r = scheduler.schedule(yaml(R"(
+metadata: {name: p}
+spec:
+  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - {labelSelector: {matchExpressions: [{key: a, operator: Bogus}]}, topologyKey: kubernetes.io/hostname}
+)"),
+                                                 s);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().code(), Code::kInvalid);
+}
+
+}  // namespace
+}  // namespace capstan::scheduler
