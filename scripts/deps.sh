@@ -12,6 +12,8 @@ PACKAGES=(
   nlohmann-json3-dev libsqlite3-dev libssl-dev libyaml-cpp-dev
   libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   libprotobuf-dev
+  # SPDY header compression (kubectl exec/port-forward over SPDY/3.1)
+  zlib1g-dev
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl

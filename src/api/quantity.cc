@@ -27,27 +27,59 @@ bool parseSuffix(std::string_view s, Suffix& out) {
   if (s.empty()) return true;
   if (s.size() == 2 && s[1] == 'i') {
     switch (s[0]) {
-      case 'K': out.exp2 = 10; return true;
-      case 'M': out.exp2 = 20; return true;
-      case 'G': out.exp2 = 30; return true;
-      case 'T': out.exp2 = 40; return true;
-      case 'P': out.exp2 = 50; return true;
-      case 'E': out.exp2 = 60; return true;
-      default: return false;
+      case 'K':
+        out.exp2 = 10;
+        return true;
+      case 'M':
+        out.exp2 = 20;
+        return true;
+      case 'G':
+        out.exp2 = 30;
+        return true;
+      case 'T':
+        out.exp2 = 40;
+        return true;
+      case 'P':
+        out.exp2 = 50;
+        return true;
+      case 'E':
+        out.exp2 = 60;
+        return true;
+      default:
+        return false;
     }
   }
   if (s.size() == 1) {
     switch (s[0]) {
-      case 'n': out.exp10 = -9; return true;
-      case 'u': out.exp10 = -6; return true;
-      case 'm': out.exp10 = -3; return true;
-      case 'k': out.exp10 = 3; return true;
-      case 'M': out.exp10 = 6; return true;
-      case 'G': out.exp10 = 9; return true;
-      case 'T': out.exp10 = 12; return true;
-      case 'P': out.exp10 = 15; return true;
-      case 'E': out.exp10 = 18; return true;
-      default: break;
+      case 'n':
+        out.exp10 = -9;
+        return true;
+      case 'u':
+        out.exp10 = -6;
+        return true;
+      case 'm':
+        out.exp10 = -3;
+        return true;
+      case 'k':
+        out.exp10 = 3;
+        return true;
+      case 'M':
+        out.exp10 = 6;
+        return true;
+      case 'G':
+        out.exp10 = 9;
+        return true;
+      case 'T':
+        out.exp10 = 12;
+        return true;
+      case 'P':
+        out.exp10 = 15;
+        return true;
+      case 'E':
+        out.exp10 = 18;
+        return true;
+      default:
+        break;
     }
   }
   // Decimal exponent: e3, E-3, e+6.

@@ -309,11 +309,14 @@ void validateJob(const Json& obj, const Json* old, ErrorList& errs) {
   const Json* tmpl = get(spec, "template");
   Json old_tmpl = get(old_spec, "template") ? *get(old_spec, "template") : Json::object();
   bool mutable_scheduling = isTrue(get(spec, "suspend")) && !path(*old, {"status", "startTime"});
+  static const Json kNoTemplate;
+  // An lvalue either way: a temporary Json here would leave path()'s result dangling.
+  const Json& new_tmpl = tmpl ? *tmpl : kNoTemplate;
   if (mutable_scheduling && old_tmpl.is_object()) {
     auto copy_from_new = [&](const char* section, const char* k) {
       Json& dst = old_tmpl[section];
       if (!dst.is_object()) dst = Json::object();
-      if (const Json* v = path(tmpl ? *tmpl : Json(), {section, k})) {
+      if (const Json* v = path(new_tmpl, {section, k})) {
         dst[k] = *v;
       } else {
         dst.erase(k);
@@ -321,12 +324,15 @@ void validateJob(const Json& obj, const Json* old, ErrorList& errs) {
     };
     for (const char* k : {"nodeSelector", "tolerations", "schedulingGates"}) copy_from_new("spec", k);
     for (const char* k : {"labels", "annotations"}) copy_from_new("metadata", k);
-    Json& affinity = old_tmpl["spec"]["affinity"];
-    if (const Json* na = path(tmpl ? *tmpl : Json(), {"spec", "affinity", "nodeAffinity"})) {
+    // Touch affinity only when one side has it: operator[] would add a null.
+    Json& old_spec_json = old_tmpl["spec"];
+    if (const Json* na = path(new_tmpl, {"spec", "affinity", "nodeAffinity"})) {
+      Json& affinity = old_spec_json["affinity"];
       if (!affinity.is_object()) affinity = Json::object();
       affinity["nodeAffinity"] = *na;
-    } else if (affinity.is_object()) {
-      affinity.erase("nodeAffinity");
+    } else if (old_spec_json.contains("affinity") && old_spec_json["affinity"].is_object()) {
+      old_spec_json["affinity"].erase("nodeAffinity");
+      if (old_spec_json["affinity"].empty()) old_spec_json.erase("affinity");
     }
   }
   validateImmutable(tmpl, &old_tmpl, "spec.template", errs);

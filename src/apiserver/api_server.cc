@@ -13,6 +13,7 @@
 #include "api/registry.h"
 #include "apiserver/discovery.h"
 #include "apiserver/http_server.h"
+#include "apiserver/kubelet_client.h"
 #include "apiserver/metrics.h"
 #include "apiserver/object_cache.h"
 #include "apiserver/request_info.h"
@@ -108,6 +109,7 @@ struct ApiServer::Impl {
   std::unique_ptr<ServiceAllocator> services;
   Metrics metrics;
   const Clock* clock = &SystemClock::instance();
+  std::unique_ptr<KubeletClient> kubelet;
   std::unique_ptr<Resources> resources;
   std::unique_ptr<Discovery> discovery;
   std::unique_ptr<HttpServer> http;
@@ -309,8 +311,13 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   auto services = ServiceAllocator::create(opts.service_cidr, *impl->cache);
   if (!services) return services.status();
   impl->services = std::move(*services);
-  impl->resources = std::make_unique<Resources>(
-      ServerContext{&impl->registry, impl->store.get(), impl->cache.get(), &impl->metrics, impl->clock, impl->services.get()});
+  // The kubelet API client (pods/log, exec, attach, portforward) sends the
+  // join token, which every agent knows.
+  std::string token = readOrCreateToken(fs::path(opts.data_dir) / "token", opts.token);
+  impl->kubelet = KubeletClient::create({token, ""});
+  impl->resources = std::make_unique<Resources>(ServerContext{&impl->registry, impl->store.get(), impl->cache.get(),
+                                                              &impl->metrics, impl->clock, impl->services.get(),
+                                                              impl->kubelet.get()});
 
   // Credentials.
   std::vector<std::string> sans = opts.tls_sans;
@@ -321,7 +328,6 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   sans.push_back(impl->services->firstIp());
   auto bundle = pki::ensure({fs::path(opts.data_dir) / "tls", sans, nullptr});
   if (!bundle) return bundle.status();
-  std::string token = readOrCreateToken(fs::path(opts.data_dir) / "token", opts.token);
   impl->tokens[token] = UserInfo{"capstan:agent", "", {"system:nodes", "system:authenticated"}};
   if (!opts.token_auth_file.empty()) {
     auto t = loadTokenFile(opts.token_auth_file);

@@ -141,6 +141,11 @@ Response Discovery::resourceList(const api::GroupVersion& gv) const {
       resources.push_back({{"name", "pods/binding"}, {"singularName", ""}, {"namespaced", true}, {"kind", "Binding"}, {"verbs", {"create"}}});
       resources.push_back({{"name", "pods/eviction"}, {"singularName", ""}, {"namespaced", true}, {"group", "policy"},
                            {"version", "v1"}, {"kind", "Eviction"}, {"verbs", {"create"}}});
+      // The streaming subresources, as kube-apiserver lists them.
+      resources.push_back({{"name", "pods/attach"}, {"singularName", ""}, {"namespaced", true}, {"kind", "PodAttachOptions"}, {"verbs", {"create", "get"}}});
+      resources.push_back({{"name", "pods/exec"}, {"singularName", ""}, {"namespaced", true}, {"kind", "PodExecOptions"}, {"verbs", {"create", "get"}}});
+      resources.push_back({{"name", "pods/log"}, {"singularName", ""}, {"namespaced", true}, {"kind", "Pod"}, {"verbs", {"get"}}});
+      resources.push_back({{"name", "pods/portforward"}, {"singularName", ""}, {"namespaced", true}, {"kind", "PodPortForwardOptions"}, {"verbs", {"create", "get"}}});
     }
   }
   Json j = {{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", gv.str()}, {"resources", resources}};
@@ -169,6 +174,10 @@ Response Discovery::aggregated(bool core, const std::string& version) const {
       if (r->kind == "Pod" && r->group.empty()) {
         subs.push_back({{"subresource", "binding"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Binding"}}}, {"verbs", {"create"}}});
         subs.push_back({{"subresource", "eviction"}, {"responseKind", {{"group", "policy"}, {"version", "v1"}, {"kind", "Eviction"}}}, {"verbs", {"create"}}});
+        subs.push_back({{"subresource", "attach"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodAttachOptions"}}}, {"verbs", {"create", "get"}}});
+        subs.push_back({{"subresource", "exec"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodExecOptions"}}}, {"verbs", {"create", "get"}}});
+        subs.push_back({{"subresource", "log"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}}, {"verbs", {"get"}}});
+        subs.push_back({{"subresource", "portforward"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodPortForwardOptions"}}}, {"verbs", {"create", "get"}}});
       }
       if (!subs.empty()) e["subresources"] = subs;
       resources.push_back(std::move(e));

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/status.h"
+
 namespace capstan::apiserver {
 
 struct UserInfo {
@@ -65,6 +67,26 @@ class StreamBody {
   virtual void stop() = 0;
 };
 
+// A connection taken over after "101 Switching Protocols", implemented by
+// the transport: raw bytes (e.g. SPDY) or, when the handler asked for a
+// WebSocket, whole binary messages. Thread-safe; callbacks run on the
+// connection's I/O thread and must not block.
+class DuplexStream {
+ public:
+  virtual ~DuplexStream() = default;
+  // Delivers the next chunk (raw) or message (WebSocket). One read at a
+  // time: call again from (or after) `done` for more, which is how a
+  // consumer applies backpressure. A non-ok Status means the peer closed
+  // the stream or it failed; no more data follows.
+  virtual void read(std::function<void(Status, std::string)> done) = 0;
+  // Queues `data` (one chunk, or one binary message); `done` (optional)
+  // runs once it is written or failed. Writes may be queued back to back.
+  virtual void write(std::string data, std::function<void(Status)> done = nullptr) = 0;
+  // Ends the stream after the queued writes (WebSocket close frame, TLS
+  // close_notify) and fails pending and later reads. Idempotent.
+  virtual void close() = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
@@ -72,6 +94,12 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
   std::shared_ptr<StreamBody> stream;  // set: chunked streaming, body ignored
   std::chrono::seconds stream_timeout{0};  // ends a stream after this long (0: never)
+  // Set: switch protocols. The transport answers 101 with `headers` (or,
+  // with `websocket_protocol` set, completes the WebSocket handshake with
+  // that subprotocol) and hands the connection to `upgrade`. `status`,
+  // `body` and `stream` are ignored.
+  std::function<void(std::shared_ptr<DuplexStream>)> upgrade;
+  std::optional<std::string> websocket_protocol;
 };
 
 // Called exactly once, from any thread.

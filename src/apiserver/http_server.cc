@@ -2,6 +2,8 @@
 // compile); keep it that way.
 #include "apiserver/http_server.h"
 
+#include "apiserver/tls_duplex.h"
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -135,6 +137,10 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     auto msg = parser_->release();
+    // Kept for a handler that switches protocols (WebSocket accept needs
+    // the request's handshake headers).
+    upgrade_req_.reset();
+    if (beast::websocket::is_upgrade(msg)) upgrade_req_.emplace(msg.base());
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
     Request req;
@@ -175,6 +181,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void respond(Response r) {
+    if (r.upgrade) return switchProtocols(std::move(r));
     if (r.stream) return startStream(std::move(r));
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version_);
     res->set(http::field::server, "capstan");
@@ -190,6 +197,39 @@ class Session : public std::enable_shared_from_this<Session> {
       if (self->keep_alive_) self->doRead();
       else if (self->drain_) self->drainThenShutdown();
       else self->shutdown();
+    });
+  }
+
+  // Hands the connection to the handler's upgrade callback: a WebSocket
+  // (Beast does the handshake) or raw bytes after a 101 with the handler's
+  // headers. The session is done with the connection afterwards.
+  void switchProtocols(Response r) {
+    shut_ = true;
+    if (r.websocket_protocol) {
+      if (!upgrade_req_) return writeError(400, "BadRequest", "not a WebSocket upgrade request", false);
+      auto ws = std::make_shared<detail::WsDuplex>(std::move(stream_));
+      std::string protocol = *r.websocket_protocol;
+      auto headers = std::move(r.headers);
+      ws->ws().set_option(beast::websocket::stream_base::decorator(
+          [protocol, headers](beast::websocket::response_type& res) {
+            res.set(http::field::server, "capstan");
+            if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
+            for (auto& [k, v] : headers) res.insert(k, v);
+          }));
+      auto req = std::make_shared<http::request<http::empty_body>>(*upgrade_req_);
+      ws->ws().async_accept(*req, [ws, req, cb = std::move(r.upgrade)](beast::error_code ec) {
+        if (ec) return;
+        cb(ws);
+      });
+      return;
+    }
+    auto res = std::make_shared<http::response<http::empty_body>>(http::status::switching_protocols, version_);
+    for (auto& [k, v] : r.headers) res->insert(k, v);
+    http::async_write(stream_, *res, [self = shared_from_this(), res, cb = std::move(r.upgrade)](beast::error_code ec, size_t) {
+      if (ec) return;
+      std::string initial = beast::buffers_to_string(self->buffer_.data());
+      self->buffer_.consume(self->buffer_.size());
+      cb(std::make_shared<detail::TlsDuplex>(std::move(self->stream_), std::move(initial)));
     });
   }
 
@@ -299,6 +339,7 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   std::string remote_;
   std::optional<UserInfo> cert_user_;
+  std::optional<http::request_header<>> upgrade_req_;
   bool shut_ = false;
   bool drain_ = false;
   size_t drained_ = 0;

@@ -78,7 +78,7 @@ void Resources::bind(const RequestInfo& ri, const api::ResourceInfo& info, const
         if (next["metadata"].contains("deletionTimestamp"))
           return conflict(info.qualifiedResource(), name,
                           fmt::format("pod {} is being deleted, cannot be assigned to a host", name));
-        std::string assigned = next["spec"].value("nodeName", "");
+        std::string assigned = getString(objectAt(next, "spec"), "nodeName");
         if (!assigned.empty())
           return conflict(info.qualifiedResource(), name,
                           fmt::format("pod {} is already assigned to node \"{}\"", name, assigned));
@@ -115,14 +115,14 @@ void Resources::evict(const RequestInfo& ri, const api::ResourceInfo& info, cons
   bool guarded = phase != "Succeeded" && phase != "Failed" && phase != "Pending";
   const api::ResourceInfo* pdbs = ctx_.registry->find("policy", "v1", "poddisruptionbudgets");
   if (guarded && pdbs) {
-    const Json& labels = pod->obj["metadata"].value("labels", Json::object());
+    const Json& labels = objectAt(objectAt(pod->obj, "metadata"), "labels");
     auto all_pods = ctx_.cache->list(info.storePrefix() + ri.ns + "/", nullptr);
     for (const auto& b : ctx_.cache->list(pdbs->storePrefix() + ri.ns + "/", nullptr)) {
-      auto sel = api::LabelSelector::fromJson(b->obj["spec"].value("selector", Json::object()));
+      auto sel = api::LabelSelector::fromJson(objectAt(objectAt(b->obj, "spec"), "selector"));
       if (!sel || sel->empty() || !sel->matches(labels)) continue;
       std::vector<const Json*> selected;
       for (const auto& p : all_pods)
-        if (sel->matches(p->obj["metadata"].value("labels", Json::object()))) selected.push_back(&p->obj);
+        if (sel->matches(objectAt(objectAt(p->obj, "metadata"), "labels"))) selected.push_back(&p->obj);
       if (disruptionsAllowed(b->obj, selected) <= 0) {
         Status st(Code::kTooManyRequests, "Cannot evict pod as it would violate the pod's disruption budget.");
         st.causes.push_back({"DisruptionBudget",

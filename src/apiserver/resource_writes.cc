@@ -622,6 +622,10 @@ void Resources::serve(const RequestInfo& ri, const api::ResourceInfo& info, Requ
     cluster.ns.clear();
     return serve(cluster, info, std::move(req), std::move(done));
   }
+  if (info.kind == "Pod" && info.group.empty() && !ri.name.empty() &&
+      (ri.subresource == "log" || ri.subresource == "exec" || ri.subresource == "attach" ||
+       ri.subresource == "portforward"))
+    return podStream(ri, info, req, std::move(done));
   if (!acceptable(req)) {
     return done(errorResponse(Status(Code::kNotAcceptable,
                                      "only the following media types are accepted: application/json, application/yaml, "

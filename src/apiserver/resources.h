@@ -18,6 +18,8 @@
 
 namespace capstan::apiserver {
 
+class KubeletClient;
+
 struct ServerContext {
   const api::Registry* registry = nullptr;
   store::Store* store = nullptr;
@@ -25,6 +27,7 @@ struct ServerContext {
   Metrics* metrics = nullptr;
   const Clock* clock = nullptr;
   ServiceAllocator* services = nullptr;
+  KubeletClient* kubelet = nullptr;  // null: the streaming subresources answer 503
 };
 
 // What a write does, decided from the current object (null if absent).
@@ -71,6 +74,8 @@ class Resources {
   // pods/binding and pods/eviction (pod_subresources.cc).
   void bind(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
   void evict(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
+  // pods/log, pods/exec, pods/attach, pods/portforward (pod_streaming.cc).
+  void podStream(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done);
   // The decision that creates `obj` where nothing is stored (create on
   // update for the kinds that allow it; server-side apply).
   Result<WriteDecision> createDecision(const api::ResourceInfo& info, Json obj,

@@ -42,7 +42,9 @@ void EventRecorder::record(const Json& involved, const std::string& type, const 
       seen = it->second;
     } else {
       auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
-      seen = {fmt::format("{}.{:x}", ref.value("name", "object"), nanos), 1, now};
+      // The sequence number keeps names unique when the clock stands still
+      // (a test clock) or two events share a nanosecond.
+      seen = {fmt::format("{}.{:x}", ref.value("name", "object"), nanos + static_cast<int64_t>(++sequence_)), 1, now};
       seen_[key] = seen;
     }
   }

@@ -40,6 +40,7 @@ class EventRecorder {
   const Clock& clock_;
   std::mutex mu_;  // guards seen_
   std::map<std::string, Seen> seen_;
+  uint64_t sequence_ = 0;
 };
 
 // An ObjectReference to obj (kind, namespace, name, uid, apiVersion, resourceVersion).

@@ -8,8 +8,11 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
 
+#include "agent/agent.h"
+#include "agent/runtime/image_store.h"
 #include "api/registry.h"
 #include "apiserver/api_server.h"
 #include "cmd/config_file.h"
@@ -21,6 +24,7 @@ namespace {
 
 struct ServerRoles {
   bool disable_agent = false;
+  capstan::agent::AgentOptions agent;
   bool disable_controller_manager = false;
   bool disable_scheduler = false;
 };
@@ -31,6 +35,51 @@ std::string leaderIdentity(const std::string& data_dir) {
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   return fmt::format("{}_{:08x}", host, std::hash<std::string>{}(data_dir) & 0xffffffffu);
+}
+
+std::string readToken(const std::string& data_dir) {
+  std::ifstream f(data_dir + "/token");
+  std::string t;
+  std::getline(f, t);
+  return t;
+}
+
+std::string hostName() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+int runImage(const std::string& verb, const std::string& data_dir, const std::string& file, const std::string& name) {
+  using namespace capstan;
+  auto store = agent::runtime::ImageStore::open(data_dir + "/images");
+  if (!store) {
+    std::fprintf(stderr, "%s\n", store.status().message().c_str());
+    return 1;
+  }
+  if (verb == "import") {
+    auto r = (*store)->importArchive(file, name.empty() ? std::nullopt : std::optional<std::string>(name));
+    if (!r) {
+      std::fprintf(stderr, "import failed: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    for (const auto& img : *r)
+      for (const auto& n : img.names) std::printf("imported %s %s\n", n.c_str(), img.id.c_str());
+    return 0;
+  }
+  if (verb == "ls") {
+    std::printf("%-60s %-20s %s\n", "IMAGE", "ID", "SIZE");
+    for (const auto& img : (*store)->list())
+      for (const auto& n : img.names)
+        std::printf("%-60s %-20s %llu\n", n.c_str(), img.id.substr(7, 12).c_str(), (unsigned long long)img.size);
+    return 0;
+  }
+  auto st = (*store)->remove(file);
+  if (!st) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return 1;
+  }
+  return 0;
 }
 
 int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRoles& roles) {
@@ -66,8 +115,21 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
         api.inProcessTransport({"system:kube-scheduler", "", {"system:authenticated"}}), so);
     sched->start();
   }
+  std::unique_ptr<agent::Agent> node_agent;
   if (!roles.disable_agent) {
-    LOG_WARN("the node agent is not built yet; running the control plane only (as with --disable-agent)");
+    agent::AgentOptions ao = roles.agent;
+    ao.data_dir = opts.data_dir;
+    ao.control_plane = true;
+    ao.token = readToken(opts.data_dir);
+    auto a = agent::Agent::start(ao, api.inProcessTransport({"system:node:" + ao.node_name, "", {"system:nodes"}}));
+    if (!a) {
+      LOG_ERROR("node agent failed to start", "error", a.status().message());
+      if (sched) sched->stop();
+      if (manager) manager->stop();
+      (*server)->stop();
+      return 1;
+    }
+    node_agent = std::move(*a);
   }
   std::fprintf(stderr,
                "\ncapstan is running. Point kubectl at it:\n\n  export KUBECONFIG=%s\n  kubectl get namespaces\n\n",
@@ -75,6 +137,7 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
   int sig = 0;
   sigwait(&set, &sig);
   LOG_INFO("shutting down", "signal", sig);
+  if (node_agent) node_agent->stop();
   if (sched) sched->stop();
   if (manager) manager->stop();
   (*server)->stop();
@@ -120,6 +183,41 @@ int main(int argc, char** argv) {
   server->add_option("--service-cidr", opts.service_cidr, "IPv4 network CIDR for service IPs")->capture_default_str();
   server->add_option("--watch-cache-window", opts.watch_window, "Recent events kept for resuming watches")->capture_default_str();
   server->add_option("--threads", opts.threads, "HTTP I/O threads")->capture_default_str();
+  roles.agent.node_name = hostName();
+  server->add_option("--node-name", roles.agent.node_name, "This node's name")->capture_default_str();
+  server->add_option("--node-ip", roles.agent.node_ip, "This node's InternalIP (default: first non-loopback IPv4)");
+  server->add_option("--kubelet-port", roles.agent.kubelet_port, "Port of the agent's API (logs, exec); 0 picks a free one")
+      ->capture_default_str();
+  server->add_option("--cni-bridge", roles.agent.cni_bridge, "Linux bridge of the pod network")->capture_default_str();
+  server->add_flag("--isolate-pod-network", roles.agent.isolate_pod_network,
+                   "Drop traffic forwarded from pods to anything beyond this machine (tests)");
+  server->add_option("--cluster-dns", roles.agent.dns.cluster_dns, "Cluster DNS address in pods' resolv.conf")
+      ->capture_default_str();
+  server->add_option("--cluster-domain", roles.agent.dns.cluster_domain, "Cluster domain")->capture_default_str();
+  server->add_option("--insecure-registry", roles.agent.insecure_registries, "Registry host:port spoken to over plain HTTP")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+
+  // capstan cleanup: what the node agent of --data-dir/--node-name made.
+  auto* cleanup = app.add_subcommand("cleanup", "Remove every container, pod network and rule of this node's agent");
+  agent::AgentOptions cleanup_opts;
+  cleanup_opts.data_dir = "/var/lib/capstan";
+  cleanup_opts.node_name = hostName();
+  cleanup->add_option("-d,--data-dir", cleanup_opts.data_dir, "The node's data dir")->capture_default_str();
+  cleanup->add_option("--node-name", cleanup_opts.node_name, "The node's name")->capture_default_str();
+  cleanup->add_option("--cni-bridge", cleanup_opts.cni_bridge, "The pod bridge")->capture_default_str();
+  cleanup->add_flag("--isolate-pod-network", cleanup_opts.isolate_pod_network, "The agent ran with --isolate-pod-network");
+
+  // capstan image import|ls|rm
+  auto* image = app.add_subcommand("image", "Manage the node's image store");
+  image->require_subcommand(1);
+  std::string image_dir = "/var/lib/capstan", image_file, image_name;
+  auto* imp = image->add_subcommand("import", "Load an OCI archive, OCI layout dir or docker save tarball");
+  imp->add_option("file", image_file, "Archive or directory")->required();
+  imp->add_option("--name", image_name, "Name to give the (first) image");
+  auto* ls = image->add_subcommand("ls", "List images");
+  auto* rm = image->add_subcommand("rm", "Remove an image name");
+  rm->add_option("name", image_file, "Image name")->required();
+  for (auto* sc : {imp, ls, rm}) sc->add_option("-d,--data-dir", image_dir, "The node's data dir")->capture_default_str();
 
   auto args = cmd::expandConfigFlags(argc, argv);
   if (!args) {
@@ -137,5 +235,16 @@ int main(int argc, char** argv) {
   else if (log_level == "error") log::setLevel(log::Level::kError);
 
   if (server->parsed()) return runServer(opts, roles);
+  if (cleanup->parsed()) {
+    auto st = agent::cleanupNode(cleanup_opts);
+    if (!st) {
+      std::fprintf(stderr, "cleanup: %s\n", st.message().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  if (imp->parsed()) return runImage("import", image_dir, image_file, image_name);
+  if (ls->parsed()) return runImage("ls", image_dir, "", "");
+  if (rm->parsed()) return runImage("rm", image_dir, image_file, "");
   return 0;
 }

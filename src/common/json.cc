@@ -163,4 +163,16 @@ Json* find(Json& j, std::string_view key) {
   return it == j.end() ? nullptr : &*it;
 }
 
+const Json& objectAt(const Json& j, std::string_view key) {
+  static const Json kEmpty = Json::object();
+  const Json* v = find(j, key);
+  return v && v->is_object() ? *v : kEmpty;
+}
+
+const Json& arrayAt(const Json& j, std::string_view key) {
+  static const Json kEmpty = Json::array();
+  const Json* v = find(j, key);
+  return v && v->is_array() ? *v : kEmpty;
+}
+
 }  // namespace capstan

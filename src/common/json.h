@@ -34,6 +34,10 @@ std::string sanitizeUtf8(std::string_view text);
 // another type.
 std::string getString(const Json& j, std::string_view key, std::string_view def = "");
 const Json* find(const Json& j, std::string_view key);
+// j[key] when it is an object (array), else a shared empty one: for reading
+// nested fields of objects that may lack them, without throwing.
+const Json& objectAt(const Json& j, std::string_view key);
+const Json& arrayAt(const Json& j, std::string_view key);
 Json* find(Json& j, std::string_view key);
 
 }  // namespace capstan

@@ -3,9 +3,17 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "controllers/deployment_controller.h"
+#include "controllers/cronjob_controller.h"
+#include "controllers/daemonset_controller.h"
 #include "controllers/garbage_collector.h"
+#include "controllers/job_controller.h"
 #include "controllers/namespace_controller.h"
+#include "controllers/replicaset_controller.h"
+#include "controllers/node_ipam_controller.h"
+#include "controllers/node_lifecycle_controller.h"
 #include "controllers/service_account_controller.h"
+#include "controllers/statefulset_controller.h"
 
 namespace capstan::controllers {
 namespace {
@@ -68,9 +76,17 @@ void Manager::startControllers() {
   };
   if (enabled("namespace"))
     controllers_.push_back(std::make_unique<NamespaceController>(*ctx_, namespacedResources(registry_)));
+  if (enabled("node-ipam")) controllers_.push_back(std::make_unique<NodeIpamController>(*ctx_));
+  if (enabled("node-lifecycle")) controllers_.push_back(std::make_unique<NodeLifecycleController>(*ctx_));
   if (enabled("serviceaccount")) controllers_.push_back(std::make_unique<ServiceAccountController>(*ctx_));
   if (enabled("garbage-collector"))
     controllers_.push_back(std::make_unique<GarbageCollector>(*ctx_, registry_, garbageCollected(registry_)));
+  if (enabled("job")) controllers_.push_back(std::make_unique<JobController>(*ctx_));
+  if (enabled("cronjob")) controllers_.push_back(std::make_unique<CronJobController>(*ctx_));
+  if (enabled("daemonset")) controllers_.push_back(std::make_unique<DaemonSetController>(*ctx_));
+  if (enabled("statefulset")) controllers_.push_back(std::make_unique<StatefulSetController>(*ctx_));
+  if (enabled("replicaset")) controllers_.push_back(std::make_unique<ReplicaSetController>(*ctx_));
+  if (enabled("deployment")) controllers_.push_back(std::make_unique<DeploymentController>(*ctx_));
 
   informers_->start();
   if (!informers_->waitForSync(std::chrono::seconds(30))) LOG_WARN("controller caches not synced after 30s");

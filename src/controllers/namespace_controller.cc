@@ -40,9 +40,9 @@ Status NamespaceController::sync(const std::string& key) {
 
   Json updated = *ns;
   Json finalizers = Json::array();
-  for (const auto& f : updated["spec"].value("finalizers", Json::array()))
+  for (const auto& f : arrayAt(objectAt(updated, "spec"), "finalizers"))
     if (f != "kubernetes") finalizers.push_back(f);
-  if (finalizers.size() == updated["spec"].value("finalizers", Json::array()).size()) return Status::ok();
+  if (finalizers.size() == arrayAt(objectAt(updated, "spec"), "finalizers").size()) return Status::ok();
   updated["spec"]["finalizers"] = finalizers;
   auto r = ctx_.client.update(client::res::kNamespaces, "", updated, "finalize");
   if (!r) return r.status();

@@ -179,12 +179,18 @@ std::vector<NodeRequirement> parseNodeRequirements(const Json* list) {
     NodeRequirement r;
     r.key = stringMember(e, "key");
     std::string op = stringMember(e, "operator");
-    if (op == "In") r.op = NodeRequirement::Op::kIn;
-    else if (op == "NotIn") r.op = NodeRequirement::Op::kNotIn;
-    else if (op == "Exists") r.op = NodeRequirement::Op::kExists;
-    else if (op == "DoesNotExist") r.op = NodeRequirement::Op::kDoesNotExist;
-    else if (op == "Gt") r.op = NodeRequirement::Op::kGt;
-    else if (op == "Lt") r.op = NodeRequirement::Op::kLt;
+    if (op == "In")
+      r.op = NodeRequirement::Op::kIn;
+    else if (op == "NotIn")
+      r.op = NodeRequirement::Op::kNotIn;
+    else if (op == "Exists")
+      r.op = NodeRequirement::Op::kExists;
+    else if (op == "DoesNotExist")
+      r.op = NodeRequirement::Op::kDoesNotExist;
+    else if (op == "Gt")
+      r.op = NodeRequirement::Op::kGt;
+    else if (op == "Lt")
+      r.op = NodeRequirement::Op::kLt;
     else {
       // An unknown operator matches nothing: keep a requirement that cannot hold.
       r.op = NodeRequirement::Op::kIn;
@@ -277,8 +283,8 @@ Status parseAffinity(const Json& spec, PodInfo& pod) {
         std::tuple{"podAntiAffinity", &pod.required_anti_affinity, &pod.preferred_anti_affinity}}) {
     const Json* a = objectMember(*affinity, field);
     if (!a) continue;
-    Status s = parseAffinityTerms(member(*a, "requiredDuringSchedulingIgnoredDuringExecution"), pod.ns,
-                                  false, *req);
+    Status s =
+        parseAffinityTerms(member(*a, "requiredDuringSchedulingIgnoredDuringExecution"), pod.ns, false, *req);
     if (!s) return invalid(std::string("spec.affinity.") + field, s);
     s = parseAffinityTerms(member(*a, "preferredDuringSchedulingIgnoredDuringExecution"), pod.ns, true,
                            *pref);
@@ -388,9 +394,12 @@ bool Toleration::tolerates(const Taint& taint) const {
   if (effect && *effect != taint.effect) return false;
   if (!key.empty() && key != taint.key) return false;
   switch (op) {
-    case Op::kEqual: return value == taint.value;
-    case Op::kExists: return true;
-    case Op::kOther: return false;
+    case Op::kEqual:
+      return value == taint.value;
+    case Op::kExists:
+      return true;
+    case Op::kOther:
+      return false;
   }
   return false;
 }
@@ -506,6 +515,8 @@ bool termMatches(const AffinityTerm& term, const PodInfo& pod, const Snapshot& s
 }
 
 const std::string* NodeInfo::label(std::string_view key) const {
+  if (key.size() == kLabelZone.size() && key == kLabelZone) return zone_label;
+  if (key.size() == kLabelHostname.size() && key == kLabelHostname) return hostname_label;
   auto it = labels->find(key);
   if (it == labels->end() || !it->is_string()) return nullptr;
   return &it->get_ref<const std::string&>();
@@ -516,6 +527,8 @@ void NodeInfo::setNode(std::shared_ptr<const Json> node) {
   taints.clear();
   allocatable = Resources();
   unschedulable = false;
+  hostname_label = nullptr;
+  zone_label = nullptr;
   if (!object) {
     labels = &emptyObject();
     return;
@@ -524,6 +537,10 @@ void NodeInfo::setNode(std::shared_ptr<const Json> node) {
   const Json* meta = objectMember(j, "metadata");
   const Json* l = meta ? objectMember(*meta, "labels") : nullptr;
   labels = l ? l : &emptyObject();
+  for (auto [key, slot] : {std::pair{kLabelHostname, &hostname_label}, std::pair{kLabelZone, &zone_label}}) {
+    auto it = labels->find(key);
+    if (it != labels->end() && it->is_string()) *slot = &it->get_ref<const std::string&>();
+  }
   if (const Json* spec = objectMember(j, "spec")) {
     unschedulable = boolMember(*spec, "unschedulable");
     if (const Json* list = arrayMember(*spec, "taints")) {

@@ -113,16 +113,16 @@ struct PodInfo {
   std::shared_ptr<const Json> object;
   std::string ns;
   std::string name;
-  std::string node_name;        // spec.nodeName, or where the snapshot put it
-  std::string nominated_node;   // status.nominatedNodeName
-  std::string owner_uid;        // controller ownerReference's uid
-  const Json* labels = nullptr; // never null; points into object or an empty object
+  std::string node_name;         // spec.nodeName, or where the snapshot put it
+  std::string nominated_node;    // status.nominatedNodeName
+  std::string owner_uid;         // controller ownerReference's uid
+  const Json* labels = nullptr;  // never null; points into object or an empty object
   int32_t priority = 0;
   bool preempt_never = false;
-  bool terminating = false;     // metadata.deletionTimestamp set
-  int64_t start_time = 0;       // status.startTime, seconds since epoch (0 if unset)
+  bool terminating = false;  // metadata.deletionTimestamp set
+  int64_t start_time = 0;    // status.startTime, seconds since epoch (0 if unset)
 
-  Resources requests;           // max(sum(containers), each init) + overhead
+  Resources requests;              // max(sum(containers), each init) + overhead
   int64_t non_zero_milli_cpu = 0;  // with upstream's defaults (100m / 200Mi) for
   int64_t non_zero_memory = 0;     // containers that request nothing
 
@@ -174,8 +174,11 @@ struct NodeInfo {
   int pods_with_affinity = 0;
   int pods_with_required_anti_affinity = 0;
 
-  // The value of a node label, or nullptr.
+  // The value of a node label, or nullptr. The hostname and zone labels,
+  // read for every node by default spreading, are looked up once in setNode.
   const std::string* label(std::string_view key) const;
+  const std::string* hostname_label = nullptr;
+  const std::string* zone_label = nullptr;
 
   void setNode(std::shared_ptr<const Json> node);
   void addPod(std::shared_ptr<const PodInfo> pod);

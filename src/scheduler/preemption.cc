@@ -41,7 +41,8 @@ size_t pickOne(const std::vector<Candidate>& candidates) {
   keep_min([](const Candidate& c) { return static_cast<int64_t>(c.victims.front()->priority); });
   keep_min([](const Candidate& c) {
     int64_t sum = 0;
-    for (const PodInfo* v : c.victims) sum += static_cast<int64_t>(v->priority) + std::numeric_limits<int32_t>::max() + 1;
+    for (const PodInfo* v : c.victims)
+      sum += static_cast<int64_t>(v->priority) + std::numeric_limits<int32_t>::max() + 1;
     return sum;
   });
   keep_min([](const Candidate& c) { return static_cast<int64_t>(c.victims.size()); });
@@ -58,7 +59,8 @@ size_t pickOne(const std::vector<Candidate>& candidates) {
 
 }  // namespace
 
-Result<PreemptionResult> Scheduler::preempt(const Json& pod, const Snapshot& snapshot, const FitError& fit_error) {
+Result<PreemptionResult> Scheduler::preempt(const Json& pod, const Snapshot& snapshot,
+                                            const FitError& fit_error) {
   return preempt(std::make_shared<const Json>(pod), snapshot, fit_error);
 }
 
@@ -112,7 +114,8 @@ Result<PreemptionResult> Scheduler::preempt(std::shared_ptr<const Json> pod_obje
         summary.failures.push_back({original.name, {std::string(kNoVictims)}, false});
         continue;
       }
-      std::sort(lower.begin(), lower.end(), [](const auto& a, const auto& b) { return moreImportant(a.get(), b.get()); });
+      std::sort(lower.begin(), lower.end(),
+                [](const auto& a, const auto& b) { return moreImportant(a.get(), b.get()); });
       for (const auto& v : lower) {
         node.removePod(v->ns, v->name);
         for (Plugin* f : s.filters) f->removePod(ctx, *v, original);
@@ -133,7 +136,8 @@ Result<PreemptionResult> Scheduler::preempt(std::shared_ptr<const Json> pod_obje
         }
       } else {
         for (const auto& v : lower) victims.push_back(v.get());
-        summary.failures.push_back({original.name, reasons, code != FilterCode::kUnschedulableAndUnresolvable});
+        summary.failures.push_back(
+            {original.name, reasons, code != FilterCode::kUnschedulableAndUnresolvable});
       }
       // Put the plugins' cycle state back as the snapshot has it.
       for (const PodInfo* v : victims) {

@@ -56,7 +56,8 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [CAPSTAN, "server", "--data-dir", self.data_dir, "--https-listen-port", str(self.port),
-             "--bind-address", "127.0.0.1", "--disable-agent"] + self.extra_args,
+             "--bind-address", "127.0.0.1"] + ([] if getattr(self, "with_agent", False) else ["--disable-agent"])
+            + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:

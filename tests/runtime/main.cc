@@ -4,18 +4,28 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "runtime/fixture.h"
 
 namespace {
 
-class ImageDirCleanup : public ::testing::Environment {
+constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
+
+// Removes the built image and puts back net.ipv4.ip_forward, which the
+// CNI bridge plugin turns on.
+class HostRestore : public ::testing::Environment {
  public:
+  void SetUp() override { std::ifstream(kIpForward) >> ip_forward_; }
   void TearDown() override {
     std::error_code ec;
-    if (built_) std::filesystem::remove_all(capstan::agent::testing::busyboxImageDir(), ec);
+    std::filesystem::remove_all(capstan::agent::testing::busyboxImageDir(), ec);
+    if (!ip_forward_.empty()) std::ofstream(kIpForward) << ip_forward_;
   }
-  bool built_ = true;
+
+ private:
+  std::string ip_forward_;
 };
 
 }  // namespace
@@ -26,6 +36,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "runtime_tests needs root (crun, CNI, mounts); skipping\n");
     return 0;
   }
-  ::testing::AddGlobalTestEnvironment(new ImageDirCleanup);  // gtest owns it
+  ::testing::AddGlobalTestEnvironment(new HostRestore);  // gtest owns it
   return RUN_ALL_TESTS();
 }

@@ -37,6 +37,8 @@ class BalancedAllocation final : public Plugin {
 
 }  // namespace
 
-std::unique_ptr<Plugin> newNodeResourcesBalancedAllocation() { return std::make_unique<BalancedAllocation>(); }
+std::unique_ptr<Plugin> newNodeResourcesBalancedAllocation() {
+  return std::make_unique<BalancedAllocation>();
+}
 
 }  // namespace capstan::scheduler

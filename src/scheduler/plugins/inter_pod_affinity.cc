@@ -134,7 +134,8 @@ class InterPodAffinity final : public Plugin {
     return total;
   }
 
-  void normalize(const CycleContext&, std::span<const NodeInfo* const>, std::span<int64_t> scores) const override {
+  void normalize(const CycleContext&, std::span<const NodeInfo* const>,
+                 std::span<int64_t> scores) const override {
     if (scores.empty()) return;
     int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
     for (int64_t s : scores) {

@@ -33,7 +33,8 @@ class NodeAffinity final : public Plugin {
     return total;
   }
 
-  void normalize(const CycleContext&, std::span<const NodeInfo* const>, std::span<int64_t> scores) const override {
+  void normalize(const CycleContext&, std::span<const NodeInfo* const>,
+                 std::span<int64_t> scores) const override {
     defaultNormalizeScore(kMaxNodeScore, false, scores);
   }
 };

@@ -23,13 +23,16 @@ class NodeResourcesFit final : public Plugin {
     const Resources& want = ctx.pod.requests;
     const Resources& alloc = node.allocatable;
     const Resources& used = node.requested;
-    if (static_cast<int64_t>(node.pods.size()) + 1 > alloc.allowed_pods) reasons.emplace_back(kReasonTooManyPods);
+    if (static_cast<int64_t>(node.pods.size()) + 1 > alloc.allowed_pods)
+      reasons.emplace_back(kReasonTooManyPods);
     if (!want.empty()) {
       if (want.milli_cpu > 0 && want.milli_cpu > alloc.milli_cpu - used.milli_cpu) {
         reasons.emplace_back("Insufficient cpu");
       }
-      if (want.memory > 0 && want.memory > alloc.memory - used.memory) reasons.emplace_back("Insufficient memory");
-      if (want.ephemeral_storage > 0 && want.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage) {
+      if (want.memory > 0 && want.memory > alloc.memory - used.memory)
+        reasons.emplace_back("Insufficient memory");
+      if (want.ephemeral_storage > 0 &&
+          want.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage) {
         reasons.emplace_back("Insufficient ephemeral-storage");
       }
       for (const auto& [name, quantity] : want.scalars) {
@@ -44,7 +47,8 @@ class NodeResourcesFit final : public Plugin {
   int64_t score(const CycleContext& ctx, const NodeInfo& node) const override {
     int64_t total = 0, weights = 0;
     if (node.allocatable.milli_cpu != 0) {
-      total += leastRequestedScore(node.non_zero_milli_cpu + ctx.pod.non_zero_milli_cpu, node.allocatable.milli_cpu);
+      total += leastRequestedScore(node.non_zero_milli_cpu + ctx.pod.non_zero_milli_cpu,
+                                   node.allocatable.milli_cpu);
       ++weights;
     }
     if (node.allocatable.memory != 0) {

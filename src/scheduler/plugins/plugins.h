@@ -14,7 +14,8 @@ struct Config;
 inline constexpr std::string_view kReasonNodeName = "node(s) didn't match the requested node name";
 inline constexpr std::string_view kReasonUnschedulable = "node(s) were unschedulable";
 inline constexpr std::string_view kReasonNodeAffinity = "node(s) didn't match Pod's node affinity/selector";
-inline constexpr std::string_view kReasonNodePorts = "node(s) didn't have free ports for the requested pod ports";
+inline constexpr std::string_view kReasonNodePorts =
+    "node(s) didn't have free ports for the requested pod ports";
 inline constexpr std::string_view kReasonTooManyPods = "Too many pods";
 inline constexpr std::string_view kReasonAffinity = "node(s) didn't match pod affinity rules";
 inline constexpr std::string_view kReasonAntiAffinity = "node(s) didn't match pod anti-affinity rules";

@@ -39,7 +39,8 @@ class TaintToleration final : public Plugin {
     return count;
   }
 
-  void normalize(const CycleContext&, std::span<const NodeInfo* const>, std::span<int64_t> scores) const override {
+  void normalize(const CycleContext&, std::span<const NodeInfo* const>,
+                 std::span<int64_t> scores) const override {
     defaultNormalizeScore(kMaxNodeScore, true, scores);
   }
 

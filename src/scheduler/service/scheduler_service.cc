@@ -169,7 +169,7 @@ void SchedulerService::onPod(const ObjectPtr& old_pod, const ObjectPtr& pod, boo
     if (deleted || (terminal(*pod) && old_pod && !terminal(*old_pod))) flushUnschedulable();
     return;
   }
-  if (!responsibleFor(*pod) || (*pod)["metadata"].contains("deletionTimestamp")) return;
+  if (!responsibleFor(*pod) || objectAt(*pod, "metadata").contains("deletionTimestamp")) return;
   if (in_flight_.count(key)) return;
   if (auto u = unschedulable_.find(key); u != unschedulable_.end()) {
     // Only a change of the pod's spec or labels can make it fit; our own

@@ -54,8 +54,8 @@ TEST(Quantity, ParsesAsUpstream) {
 }
 
 TEST(Quantity, RejectsMalformed) {
-  for (const char* bad : {"", " ", "1 Gi", "1KiB", "Gi", ".", "1.2.3", "1ki", "e3", "1e", "1e+", "abc", "1Mi ", "--1",
-                          "1m1"}) {
+  for (const char* bad :
+       {"", " ", "1 Gi", "1KiB", "Gi", ".", "1.2.3", "1ki", "e3", "1e", "1e+", "abc", "1Mi ", "--1", "1m1"}) {
     Result<Quantity> q = parseQuantity(bad);
     EXPECT_FALSE(q.isOk()) << "'" << bad << "'";
     if (!q.isOk()) {

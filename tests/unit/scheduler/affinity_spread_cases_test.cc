@@ -19,14 +19,15 @@ struct Case {
 };
 
 // Three nodes in two zones.
-#define ZONES                                                                   \
-  "nodes:\n"                                                                    \
-  "- {metadata: {name: a, labels: {topology.kubernetes.io/zone: z1}}}\n"        \
-  "- {metadata: {name: b, labels: {topology.kubernetes.io/zone: z1}}}\n"        \
+#define ZONES                                                            \
+  "nodes:\n"                                                             \
+  "- {metadata: {name: a, labels: {topology.kubernetes.io/zone: z1}}}\n" \
+  "- {metadata: {name: b, labels: {topology.kubernetes.io/zone: z1}}}\n" \
   "- {metadata: {name: c, labels: {topology.kubernetes.io/zone: z2}}}\n"
 
 const Case kCases[] = {
-    {"AffinityToZoneOfMatchingPod", ZONES R"(
+    {"AffinityToZoneOfMatchingPod",
+     ZONES R"(
 pods: [{metadata: {name: db, labels: {app: db}}, spec: {nodeName: a}}]
 pod:
   metadata: {name: p}
@@ -37,7 +38,8 @@ pod:
         - {labelSelector: {matchLabels: {app: db}}, topologyKey: topology.kubernetes.io/zone}
 )",
      {"a", "b"}},
-    {"AffinityNoMatchingPod", ZONES R"(
+    {"AffinityNoMatchingPod",
+     ZONES R"(
 pods: [{metadata: {name: web, labels: {app: web}}, spec: {nodeName: a}}]
 pod:
   metadata: {name: p}
@@ -47,8 +49,10 @@ pod:
         requiredDuringSchedulingIgnoredDuringExecution:
         - {labelSelector: {matchLabels: {app: db}}, topologyKey: topology.kubernetes.io/zone}
 )",
-     {}, "0/3 nodes are available: 3 node(s) didn't match pod affinity rules."},
-    {"AffinityFirstPodOfSelfMatchingGroup", ZONES R"(
+     {},
+     "0/3 nodes are available: 3 node(s) didn't match pod affinity rules."},
+    {"AffinityFirstPodOfSelfMatchingGroup",
+     ZONES R"(
 pod:
   metadata: {name: p, labels: {app: db}}
   spec:
@@ -58,7 +62,8 @@ pod:
         - {labelSelector: {matchLabels: {app: db}}, topologyKey: topology.kubernetes.io/zone}
 )",
      {"a", "b", "c"}},
-    {"AffinityOtherNamespaceIgnored", ZONES R"(
+    {"AffinityOtherNamespaceIgnored",
+     ZONES R"(
 pods: [{metadata: {name: db, namespace: other, labels: {app: db}}, spec: {nodeName: a}}]
 pod:
   metadata: {name: p}
@@ -68,8 +73,10 @@ pod:
         requiredDuringSchedulingIgnoredDuringExecution:
         - {labelSelector: {matchLabels: {app: db}}, topologyKey: topology.kubernetes.io/zone}
 )",
-     {}, "0/3 nodes are available: 3 node(s) didn't match pod affinity rules."},
-    {"AffinityNamespaceSelector", ZONES R"(
+     {},
+     "0/3 nodes are available: 3 node(s) didn't match pod affinity rules."},
+    {"AffinityNamespaceSelector",
+     ZONES R"(
 namespaces: [{metadata: {name: other, labels: {team: x}}}]
 pods: [{metadata: {name: db, namespace: other, labels: {app: db}}, spec: {nodeName: c}}]
 pod:
@@ -81,7 +88,8 @@ pod:
         - {labelSelector: {matchLabels: {app: db}}, namespaceSelector: {matchLabels: {team: x}}, topologyKey: topology.kubernetes.io/zone}
 )",
      {"c"}},
-    {"AntiAffinityPerHost", ZONES R"(
+    {"AntiAffinityPerHost",
+     ZONES R"(
 pods: [{metadata: {name: w1, labels: {app: web}}, spec: {nodeName: a}}]
 pod:
   metadata: {name: p, labels: {app: web}}
@@ -92,7 +100,8 @@ pod:
         - {labelSelector: {matchLabels: {app: web}}, topologyKey: kubernetes.io/hostname}
 )",
      {"b", "c"}},
-    {"AntiAffinityPerZoneMessage", ZONES R"(
+    {"AntiAffinityPerZoneMessage",
+     ZONES R"(
 pods:
 - {metadata: {name: w1, labels: {app: web}}, spec: {nodeName: a}}
 - {metadata: {name: w2, labels: {app: web}}, spec: {nodeName: c}}
@@ -104,8 +113,10 @@ pod:
         requiredDuringSchedulingIgnoredDuringExecution:
         - {labelSelector: {matchLabels: {app: web}}, topologyKey: topology.kubernetes.io/zone}
 )",
-     {}, "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."},
-    {"ExistingPodsAntiAffinity", ZONES R"(
+     {},
+     "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."},
+    {"ExistingPodsAntiAffinity",
+     ZONES R"(
 pods:
 - metadata: {name: loner}
   spec:
@@ -117,7 +128,8 @@ pods:
 pod: {metadata: {name: p, labels: {app: web}}}
 )",
      {"c"}},
-    {"ExistingPodsAntiAffinityMessage", R"(
+    {"ExistingPodsAntiAffinityMessage",
+     R"(
 nodes: [{metadata: {name: a}}]
 pods:
 - metadata: {name: loner}
@@ -129,8 +141,10 @@ pods:
         - {labelSelector: {matchLabels: {app: web}}, topologyKey: kubernetes.io/hostname}
 pod: {metadata: {name: p, labels: {app: web}}}
 )",
-     {}, "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules."},
-    {"SpreadByZone", ZONES R"(
+     {},
+     "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules."},
+    {"SpreadByZone",
+     ZONES R"(
 pods:
 - {metadata: {name: w1, labels: {app: web}}, spec: {nodeName: a}}
 - {metadata: {name: w2, labels: {app: web}}, spec: {nodeName: b}}
@@ -141,7 +155,8 @@ pod:
     - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
 )",
      {"c"}},
-    {"SpreadMissingLabel", R"(
+    {"SpreadMissingLabel",
+     R"(
 nodes: [{metadata: {name: a}}]
 pod:
   metadata: {name: p, labels: {app: web}}
@@ -149,8 +164,11 @@ pod:
     topologySpreadConstraints:
     - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
 )",
-     {}, "0/1 nodes are available: 1 node(s) didn't match pod topology spread constraints (missing required label)."},
-    {"SpreadSkewMessage", ZONES R"(
+     {},
+     "0/1 nodes are available: 1 node(s) didn't match pod topology spread constraints (missing required "
+     "label)."},
+    {"SpreadSkewMessage",
+     ZONES R"(
 pods:
 - {metadata: {name: w1, labels: {app: web}}, spec: {nodeName: a}}
 - {metadata: {name: w2, labels: {app: web}}, spec: {nodeName: b}}
@@ -161,8 +179,11 @@ pod:
     topologySpreadConstraints:
     - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}, nodeAffinityPolicy: Ignore}
 )",
-     {}, "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 node(s) didn't match pod topology spread constraints."},
-    {"SpreadNodeAffinityPolicyHonorIgnoresOtherZones", ZONES R"(
+     {},
+     "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 node(s) didn't match "
+     "pod topology spread constraints."},
+    {"SpreadNodeAffinityPolicyHonorIgnoresOtherZones",
+     ZONES R"(
 pods:
 - {metadata: {name: w1, labels: {app: web}}, spec: {nodeName: a}}
 - {metadata: {name: w2, labels: {app: web}}, spec: {nodeName: b}}
@@ -174,7 +195,8 @@ pod:
     - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
 )",
      {"a", "b"}},
-    {"SpreadMinDomains", ZONES R"(
+    {"SpreadMinDomains",
+     ZONES R"(
 pods:
 - {metadata: {name: w1, labels: {app: web}}, spec: {nodeName: a}}
 pod:
@@ -184,7 +206,8 @@ pod:
     - {maxSkew: 1, minDomains: 3, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule, labelSelector: {matchLabels: {app: web}}}
 )",
      {"c"}},
-    {"SpreadScheduleAnywayDoesNotFilter", ZONES R"(
+    {"SpreadScheduleAnywayDoesNotFilter",
+     ZONES R"(
 pods:
 - {metadata: {name: w1, labels: {app: web}}, spec: {nodeName: a}}
 - {metadata: {name: w2, labels: {app: web}}, spec: {nodeName: b}}

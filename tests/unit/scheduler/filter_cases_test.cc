@@ -15,45 +15,54 @@ using testing::yaml;
 
 struct FilterCase {
   const char* name;
-  const char* cluster;  // {nodes, pods, namespaces, pod}
+  const char* cluster;             // {nodes, pods, namespaces, pod}
   std::set<std::string> feasible;  // empty: none fits
   const char* message = "";        // FitError message when none fits
 };
 
 const FilterCase kCases[] = {
-    {"NodeNameMatches", R"(
+    {"NodeNameMatches",
+     R"(
 nodes: [{metadata: {name: a}}, {metadata: {name: b}}]
 pod: {metadata: {name: p}, spec: {nodeName: b}}
 )",
      {"b"}},
-    {"NodeNameMissing", R"(
+    {"NodeNameMissing",
+     R"(
 nodes: [{metadata: {name: a}}, {metadata: {name: b}}]
 pod: {metadata: {name: p}, spec: {nodeName: c}}
 )",
-     {}, "0/2 nodes are available: 2 node(s) didn't match the requested node name."},
-    {"UnschedulableNode", R"(
+     {},
+     "0/2 nodes are available: 2 node(s) didn't match the requested node name."},
+    {"UnschedulableNode",
+     R"(
 nodes: [{metadata: {name: a}, spec: {unschedulable: true}}, {metadata: {name: b}}]
 pod: {metadata: {name: p}}
 )",
      {"b"}},
-    {"UnschedulableTolerated", R"(
+    {"UnschedulableTolerated",
+     R"(
 nodes: [{metadata: {name: a}, spec: {unschedulable: true}}]
 pod: {metadata: {name: p}, spec: {tolerations: [{key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoSchedule}]}}
 )",
      {"a"}},
-    {"AllUnschedulable", R"(
+    {"AllUnschedulable",
+     R"(
 nodes: [{metadata: {name: a}, spec: {unschedulable: true}}]
 pod: {metadata: {name: p}}
 )",
-     {}, "0/1 nodes are available: 1 node(s) were unschedulable."},
-    {"ResourcesFit", R"(
+     {},
+     "0/1 nodes are available: 1 node(s) were unschedulable."},
+    {"ResourcesFit",
+     R"(
 nodes:
 - {metadata: {name: small}, status: {allocatable: {cpu: "1", memory: 1Gi, pods: "110"}}}
 - {metadata: {name: big}, status: {allocatable: {cpu: "8", memory: 16Gi, pods: "110"}}}
 pod: {metadata: {name: p}, spec: {containers: [{name: c, resources: {requests: {cpu: "2", memory: 2Gi}}}]}}
 )",
      {"big"}},
-    {"InsufficientCpuAndMemoryAndPods", R"(
+    {"InsufficientCpuAndMemoryAndPods",
+     R"(
 nodes:
 - {metadata: {name: a}, status: {allocatable: {cpu: "1", memory: 8Gi, pods: "110"}}}
 - {metadata: {name: b}, status: {allocatable: {cpu: "8", memory: 1Gi, pods: "110"}}}
@@ -62,16 +71,20 @@ pods:
 - {metadata: {name: x}, spec: {nodeName: c}}
 pod: {metadata: {name: p}, spec: {containers: [{name: c, resources: {requests: {cpu: "2", memory: 2Gi}}}]}}
 )",
-     {}, "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 Too many pods."},
-    {"RequestsCountPlacedPods", R"(
+     {},
+     "0/3 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 1 Too many pods."},
+    {"RequestsCountPlacedPods",
+     R"(
 nodes: [{metadata: {name: a}, status: {allocatable: {cpu: "2", memory: 8Gi, pods: "110"}}}]
 pods:
 - {metadata: {name: x}, spec: {nodeName: a, containers: [{name: c, resources: {requests: {cpu: 1500m}}}]}}
 - {metadata: {name: done}, spec: {nodeName: a, containers: [{name: c, resources: {requests: {cpu: "2"}}}]}, status: {phase: Succeeded}}
 pod: {metadata: {name: p}, spec: {containers: [{name: c, resources: {requests: {cpu: 600m}}}]}}
 )",
-     {}, "0/1 nodes are available: 1 Insufficient cpu."},
-    {"InitContainersAndOverhead", R"(
+     {},
+     "0/1 nodes are available: 1 Insufficient cpu."},
+    {"InitContainersAndOverhead",
+     R"(
 nodes: [{metadata: {name: a}, status: {allocatable: {cpu: "2", memory: 8Gi, pods: "110"}}}]
 pod:
   metadata: {name: p}
@@ -80,25 +93,31 @@ pod:
     containers: [{name: c, resources: {requests: {cpu: 500m}}}]
     overhead: {cpu: 600m}
 )",
-     {}, "0/1 nodes are available: 1 Insufficient cpu."},
-    {"ExtendedResource", R"(
+     {},
+     "0/1 nodes are available: 1 Insufficient cpu."},
+    {"ExtendedResource",
+     R"(
 nodes:
 - {metadata: {name: gpu}, status: {allocatable: {cpu: "4", memory: 8Gi, pods: "110", example.com/gpu: "2"}}}
 - {metadata: {name: plain}}
 pod: {metadata: {name: p}, spec: {containers: [{name: c, resources: {limits: {example.com/gpu: "1"}}}]}}
 )",
      {"gpu"}},
-    {"ExtendedResourceMissing", R"(
+    {"ExtendedResourceMissing",
+     R"(
 nodes: [{metadata: {name: plain}}]
 pod: {metadata: {name: p}, spec: {containers: [{name: c, resources: {requests: {example.com/gpu: "1"}}}]}}
 )",
-     {}, "0/1 nodes are available: 1 Insufficient example.com/gpu."},
-    {"NodeSelector", R"(
+     {},
+     "0/1 nodes are available: 1 Insufficient example.com/gpu."},
+    {"NodeSelector",
+     R"(
 nodes: [{metadata: {name: a, labels: {disk: ssd}}}, {metadata: {name: b, labels: {disk: hdd}}}]
 pod: {metadata: {name: p}, spec: {nodeSelector: {disk: ssd}}}
 )",
      {"a"}},
-    {"NodeAffinityOperators", R"(
+    {"NodeAffinityOperators",
+     R"(
 nodes:
 - {metadata: {name: a, labels: {zone: z1, cores: "8"}}}
 - {metadata: {name: b, labels: {zone: z2, cores: "2"}}}
@@ -114,7 +133,8 @@ pod:
           - matchExpressions: [{key: cores, operator: DoesNotExist}, {key: zone, operator: In, values: [z3]}]
 )",
      {"a", "c"}},
-    {"NodeAffinityMatchFieldsAndLt", R"(
+    {"NodeAffinityMatchFieldsAndLt",
+     R"(
 nodes:
 - {metadata: {name: a, labels: {cores: "8"}}}
 - {metadata: {name: b, labels: {cores: "2"}}}
@@ -129,22 +149,27 @@ pod:
             matchExpressions: [{key: cores, operator: Lt, values: ["4"]}, {key: cores, operator: Exists}]
 )",
      {"b"}},
-    {"NodeAffinityNoneMatch", R"(
+    {"NodeAffinityNoneMatch",
+     R"(
 nodes: [{metadata: {name: a}}, {metadata: {name: b}}]
 pod:
   metadata: {name: p}
   spec:
     nodeSelector: {disk: ssd}
 )",
-     {}, "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."},
-    {"EmptyNodeSelectorTermMatchesNothing", R"(
+     {},
+     "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."},
+    {"EmptyNodeSelectorTermMatchesNothing",
+     R"(
 nodes: [{metadata: {name: a}}]
 pod:
   metadata: {name: p}
   spec: {affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{}]}}}}
 )",
-     {}, "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."},
-    {"Taints", R"(
+     {},
+     "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."},
+    {"Taints",
+     R"(
 nodes:
 - {metadata: {name: cp}, spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}}
 - {metadata: {name: gpu}, spec: {taints: [{key: gpu, value: "true", effect: NoExecute}]}}
@@ -152,15 +177,19 @@ nodes:
 pod: {metadata: {name: p}}
 )",
      {"soft"}},
-    {"TaintsMessage", R"(
+    {"TaintsMessage",
+     R"(
 nodes:
 - {metadata: {name: a}, status: {allocatable: {cpu: "4", memory: 1Gi, pods: "110"}}}
 - {metadata: {name: b}, spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}}
 - {metadata: {name: c}, spec: {taints: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]}}
 pod: {metadata: {name: p}, spec: {containers: [{name: c, resources: {requests: {memory: 2Gi}}}]}}
 )",
-     {}, "0/3 nodes are available: 1 Insufficient memory, 2 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }."},
-    {"Tolerations", R"(
+     {},
+     "0/3 nodes are available: 1 Insufficient memory, 2 node(s) had untolerated taint "
+     "{node-role.kubernetes.io/control-plane: }."},
+    {"Tolerations",
+     R"(
 nodes:
 - {metadata: {name: a}, spec: {taints: [{key: k, value: v, effect: NoSchedule}]}}
 - {metadata: {name: b}, spec: {taints: [{key: k, value: w, effect: NoSchedule}]}}
@@ -174,13 +203,15 @@ pod:
     - {key: other, operator: Exists}
 )",
      {"a", "c"}},
-    {"TolerateEverything", R"(
+    {"TolerateEverything",
+     R"(
 nodes:
 - {metadata: {name: a}, spec: {taints: [{key: k, value: v, effect: NoSchedule}, {key: j, effect: NoExecute}]}}
 pod: {metadata: {name: p}, spec: {tolerations: [{operator: Exists}]}}
 )",
      {"a"}},
-    {"HostPorts", R"(
+    {"HostPorts",
+     R"(
 nodes: [{metadata: {name: a}}, {metadata: {name: b}}, {metadata: {name: c}}, {metadata: {name: d}}]
 pods:
 - {metadata: {name: x}, spec: {nodeName: a, containers: [{name: c, ports: [{containerPort: 80, hostPort: 8080}]}]}}
@@ -190,13 +221,15 @@ pods:
 pod: {metadata: {name: p}, spec: {containers: [{name: c, ports: [{containerPort: 80, hostPort: 8080, hostIP: 10.0.0.1}]}]}}
 )",
      {"b", "c"}},
-    {"HostPortsMessage", R"(
+    {"HostPortsMessage",
+     R"(
 nodes: [{metadata: {name: a}}]
 pods:
 - {metadata: {name: x}, spec: {nodeName: a, containers: [{name: c, ports: [{containerPort: 80, hostPort: 80}]}]}}
 pod: {metadata: {name: p}, spec: {containers: [{name: c, ports: [{containerPort: 80, hostPort: 80}]}]}}
 )",
-     {}, "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."},
+     {},
+     "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."},
 };
 
 class SchedFilterCases : public ::testing::TestWithParam<FilterCase> {};

@@ -25,7 +25,8 @@ TEST(SchedFitError, SeveralReasonsOnOneNodeAndSortingAsStrings) {
   e.failures.push_back({"b", {"Insufficient cpu"}, true});
   // "10 Too many pods" sorts before "2 Insufficient cpu": upstream sorts the
   // formatted strings.
-  EXPECT_EQ(e.message(), "0/12 nodes are available: 1 Insufficient memory, 10 Too many pods, 2 Insufficient cpu.");
+  EXPECT_EQ(e.message(),
+            "0/12 nodes are available: 1 Insufficient memory, 10 Too many pods, 2 Insufficient cpu.");
 }
 
 TEST(SchedFitError, PreFilterAndPostFilterMessages) {

@@ -83,9 +83,10 @@ pods: [{metadata: {name: peer}, spec: {nodeName: a, priority: 100, containers: [
 pod: {metadata: {name: p}, spec: {priority: 100, containers: [{name: c, resources: {requests: {cpu: "1"}}}]}}
 )");
   EXPECT_EQ(o.preemption.nominated_node, "");
-  EXPECT_EQ(o.preemption.message,
-            "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is "
-            "not helpful for scheduling.");
+  EXPECT_EQ(
+      o.preemption.message,
+      "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is "
+      "not helpful for scheduling.");
   FitError e;
   e.num_all_nodes = 3;
   EXPECT_EQ(o.fit_message,

@@ -34,7 +34,8 @@ pod: {metadata: {name: p}, spec: {containers: [{name: c, resources: {requests: {
 TEST(SchedScore, BestEffortPodsCountWithDefaultRequests) {
   // Ten best-effort pods on a count as 1 cpu / 2000Mi in LeastAllocated.
   std::string pods;
-  for (int i = 0; i < 10; ++i) pods += "- {metadata: {name: x" + std::to_string(i) + "}, spec: {nodeName: a}}\n";
+  for (int i = 0; i < 10; ++i)
+    pods += "- {metadata: {name: x" + std::to_string(i) + "}, spec: {nodeName: a}}\n";
   std::string text = "nodes: [{metadata: {name: a}}, {metadata: {name: b}}]\npods:\n" + pods +
                      "pod: {metadata: {name: p}}\n";
   EXPECT_EQ(place(text.c_str()), "b");
@@ -150,7 +151,9 @@ spec: {containers: [{name: c}]}
 TEST(SchedScore, SamplesNodesAndRotatesStart) {
   Snapshot snapshot;
   for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(snapshot.upsertNode(testing::completeNode(yaml("metadata: {name: n" + std::to_string(i) + "}"))).isOk());
+    ASSERT_TRUE(
+        snapshot.upsertNode(testing::completeNode(yaml("metadata: {name: n" + std::to_string(i) + "}")))
+            .isOk());
   }
   Scheduler scheduler;
   auto pod = completePod(yaml("metadata: {name: p}"));

@@ -19,7 +19,8 @@ TEST(SchedSnapshot, TracksRequestsPortsAndMoves) {
   ASSERT_TRUE(s.upsertPod(pod(R"(
 metadata: {name: x}
 spec: {nodeName: a, containers: [{name: c, resources: {requests: {cpu: 250m, memory: 1Gi}}, ports: [{containerPort: 1, hostPort: 80}]}]}
-)")).isOk());
+)"))
+                  .isOk());
   const NodeInfo* a = s.node("a");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->requested.milli_cpu, 250);
@@ -73,7 +74,8 @@ TEST(SchedSnapshot, MalformedObjectsNeverCrash) {
 metadata: {name: odd, labels: [1, 2]}
 spec: {unschedulable: "yes", taints: [3, {key: 4, effect: []}]}
 status: {allocatable: {cpu: many, memory: [], pods: 7}}
-)"))).isOk());
+)")))
+                  .isOk());
   EXPECT_FALSE(s.upsertPod(std::make_shared<const Json>(Json("pod"))).isOk());
   EXPECT_TRUE(s.upsertPod(std::make_shared<const Json>(yaml(R"(
 metadata: {name: weird, namespace: default, labels: {a: 1}, ownerReferences: [1, {controller: "x"}]}
@@ -85,11 +87,14 @@ spec:
   tolerations: [1, {operator: 7}]
   affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [1, {matchExpressions: [2]}]}}}
   topologySpreadConstraints: [1]
-)"))).isOk());
+)")))
+                  .isOk());
   Scheduler scheduler;
-  for (const char* text : {"{}", "[]", "{metadata: 1, spec: 2, status: 3}",
-                           "{metadata: {name: p}, spec: {affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [1, {labelSelector: 2}]}}}}",
-                           "{metadata: {name: p}, spec: {nodeSelector: {a: 1}, tolerations: {}, containers: {}}}"}) {
+  for (const char* text :
+       {"{}", "[]", "{metadata: 1, spec: 2, status: 3}",
+        "{metadata: {name: p}, spec: {affinity: {podAffinity: "
+        "{requiredDuringSchedulingIgnoredDuringExecution: [1, {labelSelector: 2}]}}}}",
+        "{metadata: {name: p}, spec: {nodeSelector: {a: 1}, tolerations: {}, containers: {}}}"}) {
     Result<ScheduleResult> r = scheduler.schedule(yaml(text), s);
     if (r.isOk()) {
       (void)r->fit_error.message();
@@ -112,7 +117,7 @@ spec:
       requiredDuringSchedulingIgnoredDuringExecution:
       - {labelSelector: {matchExpressions: [{key: a, operator: Bogus}]}, topologyKey: kubernetes.io/hostname}
 )"),
-                                                 s);
+                                                s);
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
 }

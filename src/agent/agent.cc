@@ -1,0 +1,209 @@
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "agent/agent_impl.h"
+#include "common/base64.h"
+#include "common/log.h"
+
+namespace capstan::agent {
+namespace fs = std::filesystem;
+
+AgentImpl::AgentImpl(const AgentOptions& opts, std::shared_ptr<client::Transport> transport)
+    : opts_(opts), client_(std::move(transport), "kubelet"), events_(client_, "kubelet", opts.node_name),
+      queue_(std::chrono::milliseconds(100), std::chrono::seconds(30)) {}
+
+AgentImpl::~AgentImpl() { stop(); }
+
+ObjectLookup AgentImpl::lookup() const {
+  ObjectLookup l;
+  // Reads go to the informers' caches (kept current by watches), so a
+  // ConfigMap change reaches the volumes that use it at once.
+  l.config_map = [this](const std::string& ns, const std::string& name) -> Result<std::map<std::string, std::string>> {
+    auto cm = config_maps_->get(ns + "/" + name);
+    if (!cm) return Status(Code::kNotFound, fmt::format("configmap \"{}\" not found", name));
+    std::map<std::string, std::string> out;
+    for (const char* f : {"data", "binaryData"})
+      if (auto d = cm->find(f); d != cm->end() && d->is_object())
+        for (auto& [k, v] : d->items())
+          if (v.is_string()) {
+            if (std::string(f) == "binaryData") {
+              auto dec = base64Decode(v.get<std::string>());
+              if (dec) out[k] = *dec;
+            } else {
+              out[k] = v.get<std::string>();
+            }
+          }
+    return out;
+  };
+  l.secret = [this](const std::string& ns, const std::string& name) -> Result<std::map<std::string, std::string>> {
+    auto s = secrets_->get(ns + "/" + name);
+    if (!s) return Status(Code::kNotFound, fmt::format("secret \"{}\" not found", name));
+    std::map<std::string, std::string> out;
+    if (auto d = s->find("data"); d != s->end() && d->is_object())
+      for (auto& [k, v] : d->items())
+        if (v.is_string())
+          if (auto dec = base64Decode(v.get<std::string>())) out[k] = *dec;
+    if (auto d = s->find("stringData"); d != s->end() && d->is_object())
+      for (auto& [k, v] : d->items())
+        if (v.is_string()) out[k] = v.get<std::string>();
+    return out;
+  };
+  return l;
+}
+
+Status AgentImpl::init() {
+  std::error_code ec;
+  fs::create_directories(opts_.data_dir, ec);
+  if (ec) return Status(Code::kInternal, "cannot create " + opts_.data_dir + ": " + ec.message());
+  auto images = runtime::ImageStore::open(opts_.data_dir + "/images");
+  if (!images) return images.status();
+  images_ = std::move(*images);
+  runtime::RuntimeConfig rc;
+  rc.state_dir = opts_.data_dir + "/containers";
+  rc.crun_root = "/run/capstan/" + opts_.node_name + "/crun";
+  rc.cgroup_parent = "/capstan/" + opts_.node_name;
+  auto rt = runtime::Runtime::open(rc);
+  if (!rt) return rt.status();
+  runtime_ = std::move(*rt);
+
+  // The kubelet API (logs, exec, attach, port-forward) the API server
+  // proxies to; the join token guards it.
+  auto kubelet = streaming::KubeletServer::start({.bind_address = "0.0.0.0",
+                                                  .port = static_cast<uint16_t>(opts_.kubelet_port),
+                                                  .tls_dir = opts_.data_dir + "/kubelet-tls",
+                                                  .token = opts_.token,
+                                                  .threads = 1},
+                                                 *runtime_);
+  if (!kubelet) return kubelet.status();
+  kubelet_ = std::move(*kubelet);
+  node_ = std::make_unique<NodeReporter>(client_, opts_, runtime_->version(), kubelet_->port());
+  auto cidr = node_->registerAndWaitForCidr(std::chrono::seconds(60));
+  if (!cidr) return cidr.status();
+  network::NetworkConfig nc;
+  nc.network_name = "capstan-" + opts_.node_name.substr(0, 20);
+  nc.bridge = opts_.cni_bridge;
+  nc.subnet = *cidr;
+  nc.ipam_data_dir = opts_.data_dir + "/cni/ipam";
+  nc.run_dir = "/run/capstan/" + opts_.node_name + "/netns";
+  nc.isolate = opts_.isolate_pod_network;
+  auto net = network::Network::open(nc);
+  if (!net) return net.status();
+  network_ = std::move(*net);
+  node_->start();
+
+  // Only the pods bound to this node.
+  pods_ = std::make_unique<client::Informer>(client_, client::res::kPods, "",
+                                             client::ListOptions{.field_selector = "spec.nodeName=" + opts_.node_name});
+  auto enqueue = [this](const ObjectPtr& p) { queue_.add(client::keyOf(*p)); };
+  pods_->addHandlers({.on_add = enqueue,
+                      .on_update = [this](const ObjectPtr&, const ObjectPtr& p) { queue_.add(client::keyOf(*p)); },
+                      .on_delete = enqueue});
+  // ConfigMaps and Secrets feed volumes and env: a change re-syncs the
+  // pods of its namespace that use it.
+  auto refresh = [this](const ObjectPtr& o) {
+    std::string ns = client::namespaceOf(*o), name = client::nameOf(*o);
+    for (const auto& p : pods_->list(ns)) {
+      std::string text = (*p)["spec"].dump();
+      if (text.find("\"" + name + "\"") != std::string::npos) queue_.add(client::keyOf(*p));
+    }
+  };
+  config_maps_ = std::make_unique<client::Informer>(client_, client::res::kConfigMaps);
+  secrets_ = std::make_unique<client::Informer>(client_, client::res::kSecrets);
+  for (auto* inf : {config_maps_.get(), secrets_.get()})
+    inf->addHandlers({.on_add = refresh,
+                      .on_update = [refresh](const ObjectPtr&, const ObjectPtr& o) { refresh(o); },
+                      .on_delete = refresh});
+  // A container exit wakes its pod's worker at once.
+  runtime_->setExitHandler([this](const runtime::ContainerStatus& s) {
+    auto ns = s.labels.find(kLabelNamespace);
+    auto name = s.labels.find(kLabelPodName);
+    if (ns != s.labels.end() && name != s.labels.end()) queue_.add(ns->second + "/" + name->second);
+  });
+  config_maps_->start();
+  secrets_->start();
+  pods_->start();
+  if (!pods_->waitForSync(std::chrono::seconds(30)) || !config_maps_->waitForSync(std::chrono::seconds(30)) ||
+      !secrets_->waitForSync(std::chrono::seconds(30)))
+    return Status(Code::kTimeout, "agent caches did not sync");
+  // Containers of pods that vanished while the agent was down.
+  for (const auto& c : runtime_->list()) {
+    auto ns = c.labels.find(kLabelNamespace);
+    auto name = c.labels.find(kLabelPodName);
+    if (ns != c.labels.end() && name != c.labels.end()) queue_.add(ns->second + "/" + name->second);
+  }
+  for (int i = 0; i < opts_.workers; ++i) workers_.emplace_back([this] { worker(); });
+  LOG_INFO("node agent started", "node", opts_.node_name, "podCIDR", *cidr, "bridge", opts_.cni_bridge);
+  return Status::ok();
+}
+
+void AgentImpl::worker() {
+  while (auto key = queue_.get()) {
+    Status st;
+    try {
+      st = syncPod(*key);
+    } catch (const std::exception& e) {
+      st = Status(Code::kInternal, e.what());
+    }
+    if (st) {
+      queue_.forget(*key);
+    } else {
+      LOG_WARN("pod sync failed", "pod", *key, "error", st.message());
+      queue_.addRateLimited(*key);
+    }
+    queue_.done(*key);
+  }
+}
+
+void AgentImpl::stop() {
+  queue_.shutDown();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+  if (pods_) pods_->stop();
+  if (config_maps_) config_maps_->stop();
+  if (secrets_) secrets_->stop();
+  if (node_) node_->stop();
+  if (kubelet_) kubelet_->stop();
+  if (runtime_) runtime_->setExitHandler(nullptr);
+}
+
+Status cleanupNode(const AgentOptions& opts) {
+  runtime::RuntimeConfig rc;
+  rc.state_dir = opts.data_dir + "/containers";
+  rc.crun_root = "/run/capstan/" + opts.node_name + "/crun";
+  rc.cgroup_parent = "/capstan/" + opts.node_name;
+  Status first;
+  auto keep = [&first](Status st) {
+    if (!st && first) first = std::move(st);
+  };
+  if (auto rt = runtime::Runtime::open(rc)) {
+    for (const auto& c : (*rt)->list()) keep((*rt)->remove(c.id));
+  } else {
+    keep(rt.status());
+  }
+  network::NetworkConfig nc;
+  nc.network_name = "capstan-" + opts.node_name.substr(0, 20);
+  nc.bridge = opts.cni_bridge;
+  nc.ipam_data_dir = opts.data_dir + "/cni/ipam";
+  nc.run_dir = "/run/capstan/" + opts.node_name + "/netns";
+  nc.isolate = opts.isolate_pod_network;
+  if (auto net = network::Network::open(nc)) {
+    for (const auto& sb : (*net)->list()) keep((*net)->removeSandbox(sb.id));
+    keep((*net)->close(true));
+  } else {
+    keep(net.status());
+  }
+  std::error_code ec;
+  fs::remove_all("/run/capstan/" + opts.node_name, ec);
+  fs::remove_all(opts.data_dir + "/pods", ec);
+  return first;
+}
+
+Result<std::unique_ptr<Agent>> Agent::start(const AgentOptions& opts, std::shared_ptr<client::Transport> transport) {
+  auto agent = std::make_unique<AgentImpl>(opts, std::move(transport));
+  if (auto st = agent->init(); !st) return st;
+  return std::unique_ptr<Agent>(std::move(agent));
+}
+
+}  // namespace capstan::agent

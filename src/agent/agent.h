@@ -1,0 +1,60 @@
+#pragma once
+// The node agent: registers this machine as a Node, renews its Lease,
+// and turns the pods bound to it into containers (through the runtime and
+// the CNI network), reporting their status back to the API.
+//
+// Threading: a pod informer (pods with spec.nodeName = this node) and
+// container exits feed one work queue of pod keys; worker threads run
+// syncPod(key), one key at a time (pod_worker.cc). The node reporter has
+// its own thread (node_status.cc).
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/pod_volumes.h"
+#include "client/transport.h"
+#include "common/status.h"
+
+namespace capstan::agent {
+
+struct AgentOptions {
+  std::string node_name;
+  std::string data_dir;         // images, pods, container state, logs
+  std::string node_ip;          // InternalIP; empty: the first non-loopback IPv4 address
+  bool control_plane = false;   // an agent inside `capstan server`: the control-plane role label
+  std::string cni_bridge = "cni0";
+  // Drop forwarding from the pod bridge to anything but itself (tests).
+  bool isolate_pod_network = false;
+  DnsConfig dns;
+  std::string token;            // the join token (also guards the agent's own API)
+  int kubelet_port = 10250;     // logs/exec/port-forward for the API server; 0 picks a free port
+  std::vector<std::string> insecure_registries;
+  std::chrono::milliseconds lease_duration{10000};
+  std::chrono::milliseconds lease_renew_interval{2000};
+  std::chrono::milliseconds node_status_interval{30000};
+  // CrashLoopBackOff: initial delay doubling to the maximum; reset after a
+  // container ran this long.
+  std::chrono::milliseconds backoff_initial{10000};
+  std::chrono::milliseconds backoff_max{300000};
+  std::chrono::milliseconds backoff_reset{600000};
+  int workers = 4;
+};
+
+class Agent {
+ public:
+  static Result<std::unique_ptr<Agent>> start(const AgentOptions& opts, std::shared_ptr<client::Transport> transport);
+  virtual ~Agent() = default;
+  // Stops watching and reporting; containers keep running (an agent restart
+  // adopts them).
+  virtual void stop() = 0;
+};
+
+// Stops and removes every container, pod sandbox (CNI DEL, namespaces),
+// the pod bridge and the isolation rule this node's agent made: for
+// uninstalling, and for tests that must leave nothing behind. The agent
+// must not be running.
+Status cleanupNode(const AgentOptions& opts);
+
+}  // namespace capstan::agent

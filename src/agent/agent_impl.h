@@ -1,0 +1,117 @@
+#pragma once
+// Private to the agent: the pieces behind Agent (agent.cc wires them).
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/container_config.h"
+#include "agent/network/network.h"
+#include "agent/runtime/image_store.h"
+#include "agent/runtime/runtime.h"
+#include "agent/streaming/kubelet_server.h"
+#include "client/client.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
+#include "client/work_queue.h"
+
+namespace capstan::agent {
+
+using client::ObjectPtr;
+
+// Container labels: how a container finds its pod again after an agent
+// restart (and how the kubelet API finds containers for logs and exec).
+inline constexpr const char* kLabelNamespace = "io.kubernetes.pod.namespace";
+inline constexpr const char* kLabelPodName = "io.kubernetes.pod.name";
+inline constexpr const char* kLabelPodUid = "io.kubernetes.pod.uid";
+inline constexpr const char* kLabelContainer = "io.kubernetes.container.name";
+inline constexpr const char* kLabelAttempt = "io.kubernetes.container.attempt";
+inline constexpr const char* kLabelInit = "io.capstan.container.init";
+inline constexpr const char* kLabelImage = "io.capstan.container.image";
+inline constexpr const char* kLabelImageId = "io.capstan.container.image-id";
+
+// One container of a pod as the runtime knows it, newest attempt first.
+struct ContainerRecord {
+  runtime::ContainerStatus status;
+  int attempt = 0;
+};
+
+// The CrashLoopBackOff state of one container (in memory only: an agent
+// restart starts the backoff afresh, as kubelet's does).
+struct Backoff {
+  std::chrono::milliseconds delay{0};
+  std::chrono::steady_clock::time_point next_start{};
+};
+
+// Node registration, Lease renewal and node conditions (node_status.cc).
+class NodeReporter {
+ public:
+  NodeReporter(const client::Client& client, const AgentOptions& opts, std::string runtime_version, int kubelet_port);
+  ~NodeReporter();
+  // Registers (or updates) the Node; returns its podCIDR once the
+  // controller manager has assigned one (waits up to `timeout`).
+  Result<std::string> registerAndWaitForCidr(std::chrono::milliseconds timeout);
+  void start();
+  void stop();
+  const std::string& nodeIp() const { return node_ip_; }
+
+ private:
+  void run();
+  Json nodeStatus() const;
+  Status renewLease();
+  Status updateStatus();
+
+  const client::Client& client_;
+  AgentOptions opts_;
+  std::string runtime_version_;
+  int kubelet_port_;
+  std::string node_ip_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class AgentImpl final : public Agent {
+ public:
+  AgentImpl(const AgentOptions& opts, std::shared_ptr<client::Transport> transport);
+  ~AgentImpl() override;
+  Status init();
+  void stop() override;
+
+  // pod_worker.cc
+  Status syncPod(const std::string& key);
+
+ private:
+  friend class PodSync;
+  void worker();
+  std::vector<ContainerRecord> containersOf(const std::string& ns, const std::string& name) const;
+  Status teardownPod(const std::string& ns, const std::string& name, const std::string& keep_uid,
+                     std::chrono::milliseconds grace);
+  ObjectLookup lookup() const;
+  std::string podDir(const std::string& uid) const;
+  std::string logPath(const Json& pod, const std::string& container, int attempt) const;
+
+  AgentOptions opts_;
+  client::Client client_;
+  client::EventRecorder events_;
+  std::unique_ptr<runtime::ImageStore> images_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  std::unique_ptr<network::Network> network_;
+  std::unique_ptr<streaming::KubeletServer> kubelet_;
+  std::unique_ptr<NodeReporter> node_;
+  std::unique_ptr<client::Informer> pods_;
+  std::unique_ptr<client::Informer> config_maps_;
+  std::unique_ptr<client::Informer> secrets_;
+  client::WorkQueue queue_;
+  std::vector<std::thread> workers_;
+
+  mutable std::mutex mu_;  // guards backoff_, pulled_
+  std::map<std::string, Backoff> backoff_;  // "<uid>/<container>"
+  std::set<std::string> image_errors_;       // "<uid>/<container>" whose image could not be had
+};
+
+}  // namespace capstan::agent

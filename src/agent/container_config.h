@@ -1,0 +1,45 @@
+#pragma once
+// From a pod's container (Kubernetes JSON) to the runtime's ContainerSpec:
+// argv over the image's entrypoint, environment (values, valueFrom,
+// envFrom, $(VAR) expansion), resources to cgroup settings, and the
+// securityContext. Pure functions; lookups of ConfigMaps and Secrets are
+// injected so tests need no server.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/runtime/image_store.h"
+#include "agent/runtime/runtime.h"
+#include "common/json.h"
+#include "common/status.h"
+
+namespace capstan::agent {
+
+// Reads a ConfigMap's or Secret's data (Secrets decoded from base64);
+// NotFound when the object or key is missing.
+struct ObjectLookup {
+  std::function<Result<std::map<std::string, std::string>>(const std::string& ns, const std::string& name)> config_map;
+  std::function<Result<std::map<std::string, std::string>>(const std::string& ns, const std::string& name)> secret;
+};
+
+// The environment of a container, in order, after valueFrom and $(VAR)
+// expansion. A missing non-optional reference is an error whose message
+// is what kubelet reports (CreateContainerConfigError).
+Result<std::vector<std::string>> containerEnv(const Json& pod, const Json& container, const ObjectLookup& lookup);
+
+// Kubernetes' $(VAR) expansion: $(NAME) from env, $$ escapes, unknown
+// references stay as they are.
+std::string expandVars(const std::string& in, const std::map<std::string, std::string>& env);
+
+// requests.cpu -> shares, limits.cpu -> quota, limits.memory -> bytes.
+runtime::Resources containerResources(const Json& container);
+
+// Pod and container securityContext merged (container wins), with the
+// image's user as the default uid/gid. runAsNonRoot with uid 0 is an error.
+Result<runtime::SecurityOptions> containerSecurity(const Json& pod, const Json& container,
+                                                   const runtime::ImageConfig& image);
+
+}  // namespace capstan::agent

@@ -1,0 +1,344 @@
+#include "agent/pod_sync.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+
+namespace capstan::agent {
+namespace fs = std::filesystem;
+namespace {
+
+const Json& field(const Json& j, const char* key) {
+  static const Json kEmpty = Json::object();
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : kEmpty;
+}
+const Json& list(const Json& j, const char* key) {
+  static const Json kEmpty = Json::array();
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
+std::vector<std::string> strings(const Json& j, const char* key) {
+  std::vector<std::string> out;
+  for (const auto& s : list(j, key))
+    if (s.is_string()) out.push_back(s.get<std::string>());
+  return out;
+}
+
+std::vector<network::PortMapping> hostPortsOf(const Json& spec) {
+  std::vector<network::PortMapping> out;
+  for (const char* kind : {"initContainers", "containers"})
+    for (const auto& c : list(spec, kind))
+      for (const auto& p : list(c, "ports")) {
+        int hp = p.value("hostPort", 0);
+        if (hp <= 0) continue;
+        std::string proto = p.value("protocol", "TCP");
+        std::transform(proto.begin(), proto.end(), proto.begin(), ::tolower);
+        out.push_back({hp, p.value("containerPort", 0), proto, p.value("hostIP", "")});
+      }
+  return out;
+}
+
+std::string readSmall(const std::string& path, size_t limit) {
+  std::ifstream f(path, std::ios::binary);
+  std::string s(limit, '\0');
+  f.read(s.data(), static_cast<std::streamsize>(limit));
+  s.resize(static_cast<size_t>(f.gcount()));
+  return s;
+}
+
+}  // namespace
+
+PodSync::PodSync(AgentImpl& agent, ObjectPtr pod)
+    : a_(agent), pod_(std::move(pod)), meta_(field(*pod_, "metadata")), spec_(field(*pod_, "spec")) {
+  ns_ = meta_.value("namespace", "");
+  name_ = meta_.value("name", "");
+  uid_ = meta_.value("uid", "");
+}
+
+Json PodSync::podRef() const { return *pod_; }
+
+Status PodSync::run() {
+  view_.host_ip = a_.node_->nodeIp();
+  view_.start_time = SystemClock::instance().now();
+  for (auto& c : a_.containersOf(ns_, name_))
+    if (c.status.labels[kLabelPodUid] == uid_) attempts_[c.status.labels[kLabelContainer]].push_back(c.status);
+
+  std::string hostname = spec_.value("hostname", name_);
+  auto sb = a_.network_->createSandbox(uid_, hostname.substr(0, 63), hostPortsOf(spec_));
+  if (!sb) {
+    a_.events_.record(podRef(), "Warning", "FailedCreatePodSandBox",
+                      "Failed to create pod sandbox: " + sb.status().message());
+    (void)report();
+    return sb.status();
+  }
+  sandbox_ = *sb;
+  view_.pod_ip = sandbox_.ip;
+  view_.sandbox_ready = true;
+  if (auto st = writePodEtcFiles(*pod_, a_.podDir(uid_), sandbox_.ip, a_.opts_.dns); !st) return st;
+
+  auto vols = prepareVolumes(*pod_, a_.podDir(uid_), a_.lookup());
+  if (!vols) {
+    a_.events_.record(podRef(), "Warning", "FailedMount", "MountVolume.SetUp failed: " + vols.status().message());
+    for (const char* kind : {"initContainers", "containers"})
+      for (const auto& c : list(spec_, kind)) {
+        ContainerView v{c.value("name", ""), c.value("image", "")};
+        v.init = std::string(kind) == "initContainers";
+        v.waiting_reason = "ContainerCreating";
+        (v.init ? view_.init_containers : view_.containers).push_back(v);
+      }
+    (void)report();
+    a_.queue_.addAfter(client::keyOf(*pod_), std::chrono::seconds(2));
+    return Status::ok();
+  }
+  volumes_ = std::move(*vols);
+
+  // Init containers, one after another; app containers once all succeeded.
+  view_.initialized = true;
+  for (const auto& c : list(spec_, "initContainers")) {
+    ContainerView v{c.value("name", ""), c.value("image", "")};
+    v.init = true;
+    if (view_.initialized) {
+      bool done = ensureContainer(c, v, true);
+      const auto& at = v.attempts;
+      bool succeeded = done && !at.empty() && at[0].state == runtime::ContainerState::kExited && at[0].exit_code == 0;
+      if (!succeeded) view_.initialized = false;
+    } else {
+      v.waiting_reason = "PodInitializing";
+    }
+    view_.init_containers.push_back(std::move(v));
+  }
+  for (const auto& c : list(spec_, "containers")) {
+    ContainerView v{c.value("name", ""), c.value("image", "")};
+    if (view_.initialized) {
+      ensureContainer(c, v, false);
+    } else {
+      v.waiting_reason = "PodInitializing";
+      v.attempts = attempts_[v.name];
+    }
+    view_.containers.push_back(std::move(v));
+  }
+  Status st = report();
+  if (requeue_.count() > 0) a_.queue_.addAfter(client::keyOf(*pod_), requeue_);
+  return st;
+}
+
+bool PodSync::shouldRestart(const runtime::ContainerStatus& last) const {
+  std::string policy = spec_.value("restartPolicy", "Always");
+  if (policy == "Always") return true;
+  if (policy == "OnFailure") return last.exit_code != 0;
+  return false;
+}
+
+Result<runtime::Image> PodSync::ensureImage(const Json& container, ContainerView& view) {
+  std::string image = container.value("image", "");
+  std::string policy = container.value("imagePullPolicy", "IfNotPresent");
+  auto local = a_.images_->resolve(image);
+  if (local && policy != "Always") return local;
+  if (!local && policy == "Never") {
+    view.waiting_reason = "ErrImageNeverPull";
+    view.waiting_message = fmt::format("Container image \"{}\" is not present with pull policy of Never", image);
+    a_.events_.record(podRef(), "Warning", "ErrImageNeverPull", view.waiting_message);
+    return Status(Code::kNotFound, view.waiting_message);
+  }
+  std::string key = uid_ + "/" + view.name;
+  bool failed_before;
+  {
+    std::lock_guard lock(a_.mu_);
+    failed_before = a_.image_errors_.count(key) > 0;
+  }
+  a_.events_.record(podRef(), "Normal", "Pulling", fmt::format("Pulling image \"{}\"", image));
+  runtime::PullOptions opts;
+  opts.insecure_registries = a_.opts_.insecure_registries;
+  auto start = std::chrono::steady_clock::now();
+  auto pulled = a_.images_->pull(image, opts);
+  if (!pulled) {
+    if (local) return local;  // Always with a registry down: kubelet fails; keep running what we have
+    a_.events_.record(podRef(), "Warning", "Failed",
+                      fmt::format("Failed to pull image \"{}\": {}", image, pulled.status().message()));
+    view.waiting_reason = failed_before ? "ImagePullBackOff" : "ErrImagePull";
+    view.waiting_message = failed_before ? fmt::format("Back-off pulling image \"{}\"", image) : pulled.status().message();
+    {
+      std::lock_guard lock(a_.mu_);
+      a_.image_errors_.insert(key);
+    }
+    requeue_ = std::chrono::seconds(failed_before ? 20 : 5);
+    return pulled.status();
+  }
+  {
+    std::lock_guard lock(a_.mu_);
+    a_.image_errors_.erase(key);
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  a_.events_.record(podRef(), "Normal", "Pulled", fmt::format("Successfully pulled image \"{}\" in {}ms", image, ms));
+  return pulled;
+}
+
+bool PodSync::ensureContainer(const Json& container, ContainerView& view, bool init) {
+  view.attempts = attempts_[view.name];
+  const runtime::ContainerStatus* last = view.attempts.empty() ? nullptr : &view.attempts[0];
+  if (last && !last->labels.empty()) {
+    auto it = last->labels.find(kLabelImageId);
+    if (it != last->labels.end()) view.image_id = it->second;
+  }
+  if (last && last->state == runtime::ContainerState::kRunning) {
+    view.ready = !init;
+    view.started = true;
+    return true;
+  }
+  if (last && last->state == runtime::ContainerState::kExited) {
+    std::string tm = readSmall(fmt::format("{}/containers/{}/{}-termination-log", a_.podDir(uid_), view.name,
+                                           last->labels.count(kLabelAttempt) ? last->labels.at(kLabelAttempt) : "0"),
+                               4096);
+    view.termination_message = tm;
+    if (!shouldRestart(*last) && last->reason != "StartError") return true;  // finished for good
+    if (init && last->exit_code == 0 && last->reason != "StartError") return true;
+    if (!shouldRestart(*last)) return true;
+  }
+  std::string bkey = uid_ + "/" + view.name;
+  auto now = std::chrono::steady_clock::now();
+  if (last) {
+    std::lock_guard lock(a_.mu_);
+    Backoff& b = a_.backoff_[bkey];
+    // A container that ran long enough starts its backoff afresh.
+    if (last->started_at && last->finished_at &&
+        *last->finished_at - *last->started_at >= a_.opts_.backoff_reset)
+      b = Backoff{};
+    if (now < b.next_start) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(b.next_start - now);
+      view.waiting_reason = "CrashLoopBackOff";
+      view.waiting_message = fmt::format("back-off {}s restarting failed container={} pod={}_{}({})",
+                                         std::chrono::duration_cast<std::chrono::seconds>(b.delay).count(), view.name,
+                                         name_, ns_, uid_);
+      a_.events_.record(podRef(), "Warning", "BackOff", "Back-off restarting failed container " + view.name + " in pod " +
+                                                            name_ + "_" + ns_ + "(" + uid_ + ")");
+      requeue_ = requeue_.count() ? std::min(requeue_, left) : left;
+      return false;
+    }
+  }
+  auto image = ensureImage(container, view);
+  if (!image) return false;
+  view.image_id = image->manifest_digest;
+  int attempt = 0;
+  if (last) {
+    auto it = last->labels.find(kLabelAttempt);
+    attempt = (it == last->labels.end() ? 0 : std::atoi(it->second.c_str())) + 1;
+  }
+  Status st = startContainer(container, view, *image, attempt);
+  if (last) {
+    std::lock_guard lock(a_.mu_);
+    Backoff& b = a_.backoff_[bkey];
+    b.delay = b.delay.count() == 0 ? a_.opts_.backoff_initial : std::min(b.delay * 2, a_.opts_.backoff_max);
+    b.next_start = now + b.delay;
+  }
+  // Older attempts than the previous one are not needed any more.
+  for (size_t i = 1; i < view.attempts.size(); ++i)
+    if (i >= 2) (void)a_.runtime_->remove(view.attempts[i].id);
+  if (view.attempts.size() > 2) view.attempts.resize(2);
+  if (!st) {
+    if (view.waiting_reason.empty()) {
+      view.waiting_reason = "CreateContainerConfigError";
+      view.waiting_message = st.message();
+      requeue_ = std::chrono::seconds(2);
+    }
+    return false;
+  }
+  return view.attempts[0].state == runtime::ContainerState::kRunning;
+}
+
+Status PodSync::startContainer(const Json& container, ContainerView& view, const runtime::Image& image, int attempt) {
+  auto env = containerEnv(*pod_, container, a_.lookup());
+  if (!env) {
+    a_.events_.record(podRef(), "Warning", "Failed", "Error: " + env.status().message());
+    return env.status();
+  }
+  std::map<std::string, std::string> env_map;
+  std::vector<std::string> final_env;
+  auto put = [&](const std::string& kv) {
+    auto eq = kv.find('=');
+    std::string k = kv.substr(0, eq);
+    if (!env_map.count(k)) final_env.push_back(kv);
+    else
+      for (auto& e : final_env)
+        if (e.compare(0, k.size() + 1, k + "=") == 0) e = kv;
+    env_map[k] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  };
+  for (const auto& e : image.config.env) put(e);
+  put("HOSTNAME=" + spec_.value("hostname", name_));
+  for (const auto& e : *env) put(e);
+  std::vector<std::string> command, args;
+  for (auto& s : strings(container, "command")) command.push_back(expandVars(s, env_map));
+  for (auto& s : strings(container, "args")) args.push_back(expandVars(s, env_map));
+  auto argv = runtime::resolveArgs(image.config, command, args);
+  if (argv.empty()) return Status(Code::kInvalid, "no command specified");
+  auto security = containerSecurity(*pod_, container, image.config);
+  if (!security) return security.status();
+
+  std::string tm_file = fmt::format("{}/containers/{}/{}-termination-log", a_.podDir(uid_), view.name, attempt);
+  auto mounts = containerMounts(*pod_, container, volumes_, a_.podDir(uid_), tm_file);
+  if (!mounts) return mounts.status();
+
+  runtime::ContainerSpec cs;
+  cs.id = fmt::format("{}_{}_{}", uid_, view.name, attempt);
+  cs.pod_uid = uid_;
+  cs.rootfs = image.rootfs;
+  cs.args = std::move(argv);
+  cs.env = std::move(final_env);
+  std::string wd = container.value("workingDir", "");
+  cs.cwd = !wd.empty() ? wd : (!image.config.working_dir.empty() ? image.config.working_dir : "/");
+  cs.hostname = spec_.value("hostname", name_).substr(0, 63);
+  cs.mounts = std::move(*mounts);
+  cs.namespaces = {sandbox_.net_ns, sandbox_.ipc_ns, sandbox_.uts_ns};
+  cs.resources = containerResources(container);
+  cs.security = *security;
+  cs.log_path = a_.logPath(*pod_, view.name, attempt);
+  cs.labels = {{kLabelNamespace, ns_},
+               {kLabelPodName, name_},
+               {kLabelPodUid, uid_},
+               {kLabelContainer, view.name},
+               {kLabelAttempt, std::to_string(attempt)},
+               {kLabelImage, container.value("image", "")},
+               {kLabelImageId, image.manifest_digest}};
+  if (view.init) cs.labels[kLabelInit] = "true";
+  std::error_code ec;
+  fs::create_directories(fs::path(cs.log_path).parent_path(), ec);
+
+  auto started = a_.runtime_->start(cs);
+  if (!started) {
+    // AlreadyExists: a previous pass started it; the runtime knows it.
+    if (started.status().code() == Code::kAlreadyExists) {
+      auto s = a_.runtime_->status(cs.id);
+      if (s) view.attempts.insert(view.attempts.begin(), *s);
+      return Status::ok();
+    }
+    a_.events_.record(podRef(), "Warning", "Failed", "Error: " + started.status().message());
+    return started.status();
+  }
+  view.attempts.insert(view.attempts.begin(), *started);
+  if (started->state == runtime::ContainerState::kRunning) {
+    a_.events_.record(podRef(), "Normal", "Created", "Created container " + view.name);
+    a_.events_.record(podRef(), "Normal", "Started", "Started container " + view.name);
+    view.ready = !view.init;
+    view.started = true;
+  } else {
+    a_.events_.record(podRef(), "Warning", "Failed", "Error: " + started->message);
+  }
+  return Status::ok();
+}
+
+Status PodSync::report() {
+  Json status = buildPodStatus(*pod_, view_, SystemClock::instance().now());
+  const Json& current = field(*pod_, "status");
+  // Keep the first startTime.
+  if (current.contains("startTime")) status["startTime"] = current["startTime"];
+  if (status == current) return Status::ok();
+  auto r = a_.client_.patch(client::res::kPods, ns_, name_, client::PatchType::kMerge, {{"status", status}}, "status");
+  if (!r && r.status().code() == Code::kNotFound) return Status::ok();
+  return r.status();
+}
+
+}  // namespace capstan::agent

@@ -1,0 +1,39 @@
+#pragma once
+// One pass of the pod worker over a pod that should run (pod_worker.cc
+// handles deletion and finished pods): sandbox, volumes, images, init
+// containers in order, app containers with restart policy and
+// CrashLoopBackOff, then the status report.
+
+#include "agent/agent_impl.h"
+#include "agent/pod_status.h"
+#include "agent/pod_volumes.h"
+
+namespace capstan::agent {
+
+class PodSync {
+ public:
+  PodSync(AgentImpl& agent, ObjectPtr pod);
+  Status run();
+
+ private:
+  // Returns true when the container runs (or finished for good).
+  bool ensureContainer(const Json& container, ContainerView& view, bool init);
+  Result<runtime::Image> ensureImage(const Json& container, ContainerView& view);
+  Status startContainer(const Json& container, ContainerView& view, const runtime::Image& image, int attempt);
+  bool shouldRestart(const runtime::ContainerStatus& last) const;
+  Status report();
+  Json podRef() const;
+
+  AgentImpl& a_;
+  ObjectPtr pod_;
+  const Json& meta_;
+  const Json& spec_;
+  std::string ns_, name_, uid_;
+  network::Sandbox sandbox_;
+  std::map<std::string, PreparedVolume> volumes_;
+  std::map<std::string, std::vector<runtime::ContainerStatus>> attempts_;  // by container name, newest first
+  PodView view_;
+  std::chrono::milliseconds requeue_{0};
+};
+
+}  // namespace capstan::agent

@@ -1,0 +1,353 @@
+#include "agent/pod_volumes.h"
+
+#include <fmt/format.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+#include <fstream>
+#include <sstream>
+
+#include "common/base64.h"
+#include "common/clock.h"
+
+namespace capstan::agent {
+namespace fs = std::filesystem;
+namespace {
+
+const Json& obj(const Json& j, const char* key) {
+  static const Json kEmpty = Json::object();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : kEmpty;
+}
+const Json& arr(const Json& j, const char* key) {
+  static const Json kEmpty = Json::array();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
+std::string str(const Json& j, const char* key) {
+  if (!j.is_object()) return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+Status writeFile(const fs::path& p, const std::string& content, int mode = 0644) {
+  std::error_code ec;
+  fs::create_directories(p.parent_path(), ec);
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return Status(Code::kInternal, "cannot write " + p.string());
+    f << content;
+  }
+  ::chmod(tmp.c_str(), mode);
+  fs::rename(tmp, p, ec);
+  if (ec) return Status(Code::kInternal, fmt::format("cannot write {}: {}", p.string(), ec.message()));
+  return Status::ok();
+}
+
+// A file set (relative path -> content, mode) written atomically into dir.
+struct Payload {
+  std::map<std::string, std::pair<std::string, int>> files;
+};
+
+Status atomicWrite(const fs::path& dir, const Payload& payload) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  // Unchanged content: nothing to do (avoids churn on every sync).
+  fs::path data = dir / "..data";
+  if (fs::exists(data)) {
+    bool same = true;
+    size_t n = 0;
+    for (const auto& [rel, fc] : payload.files) {
+      std::ifstream f(data / rel, std::ios::binary);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      if (!f || ss.str() != fc.first) {
+        same = false;
+        break;
+      }
+      ++n;
+    }
+    size_t existing = 0;
+    for (auto it = fs::recursive_directory_iterator(fs::canonical(data, ec), ec); !ec && it != fs::end(it); ++it)
+      if (it->is_regular_file()) ++existing;
+    if (same && existing == n) return Status::ok();
+  }
+  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string ts_name = fmt::format("..{}", nanos);
+  fs::path ts = dir / ts_name;
+  for (const auto& [rel, fc] : payload.files)
+    if (auto st = writeFile(ts / rel, fc.first, fc.second); !st) return st;
+  fs::path old_target;
+  if (fs::is_symlink(data)) old_target = fs::read_symlink(data, ec);
+  fs::path tmp_link = dir / "..data_tmp";
+  fs::remove(tmp_link, ec);
+  fs::create_symlink(ts_name, tmp_link, ec);
+  if (ec) return Status(Code::kInternal, "symlink: " + ec.message());
+  fs::rename(tmp_link, data, ec);
+  if (ec) return Status(Code::kInternal, "rename: " + ec.message());
+  // Top-level entries point through ..data.
+  std::set<std::string> tops;
+  for (const auto& [rel, fc] : payload.files) tops.insert(fs::path(rel).begin()->string());
+  for (const auto& top : tops) {
+    fs::path link = dir / top;
+    if (!fs::is_symlink(link)) fs::create_symlink(fs::path("..data") / top, link, ec);
+  }
+  // Drop entries no longer in the payload, and the old data dir.
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("..", 0) == 0) continue;
+    if (!tops.count(name)) fs::remove(e.path(), ec);
+  }
+  if (!old_target.empty() && old_target != ts_name) fs::remove_all(dir / old_target, ec);
+  return Status::ok();
+}
+
+int modeOf(const Json& source, const Json& item) {
+  if (item.is_object() && item.contains("mode") && item["mode"].is_number_integer()) return item["mode"].get<int>();
+  if (source.contains("defaultMode") && source["defaultMode"].is_number_integer()) return source["defaultMode"].get<int>();
+  return 0644;
+}
+
+// Keys (or the listed items) of a ConfigMap/Secret into the payload.
+Status addKeys(Payload& p, const Json& source, const std::map<std::string, std::string>& data, bool optional,
+               const std::string& what) {
+  const Json& items = arr(source, "items");
+  if (items.empty()) {
+    for (const auto& [k, v] : data) p.files[k] = {v, modeOf(source, nullptr)};
+    return Status::ok();
+  }
+  for (const auto& item : items) {
+    std::string key = str(item, "key"), path = str(item, "path");
+    auto it = data.find(key);
+    if (it == data.end()) {
+      if (optional) continue;
+      return Status(Code::kNotFound, fmt::format("configmap references non-existent config key: {} ({})", key, what));
+    }
+    p.files[path.empty() ? key : path] = {it->second, modeOf(source, item)};
+  }
+  return Status::ok();
+}
+
+Status addDownward(Payload& p, const Json& pod, const Json& source) {
+  for (const auto& item : arr(source, "items")) {
+    std::string path = str(item, "path");
+    const Json& ref = obj(item, "fieldRef");
+    std::string field = str(ref, "fieldPath");
+    std::string value;
+    const Json& meta = obj(pod, "metadata");
+    auto render = [](const Json& m) {
+      std::string out;
+      for (const auto& [k, v] : m.items()) out += fmt::format("{}=\"{}\"\n", k, v.is_string() ? v.get<std::string>() : v.dump());
+      if (!out.empty()) out.pop_back();
+      return out;
+    };
+    if (field == "metadata.labels") value = render(obj(meta, "labels"));
+    else if (field == "metadata.annotations") value = render(obj(meta, "annotations"));
+    else if (field == "metadata.name") value = str(meta, "name");
+    else if (field == "metadata.namespace") value = str(meta, "namespace");
+    else if (field == "metadata.uid") value = str(meta, "uid");
+    else if (field.rfind("metadata.labels['", 0) == 0 && field.size() > 19)
+      value = str(obj(meta, "labels"), field.substr(17, field.size() - 19).c_str());
+    else if (field.rfind("metadata.annotations['", 0) == 0 && field.size() > 24)
+      value = str(obj(meta, "annotations"), field.substr(22, field.size() - 24).c_str());
+    if (!path.empty()) p.files[path] = {value, modeOf(source, item)};
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, const std::string& pod_dir,
+                                                             const ObjectLookup& lookup) {
+  std::map<std::string, PreparedVolume> out;
+  std::string ns = str(obj(pod, "metadata"), "namespace");
+  std::error_code ec;
+  for (const auto& v : arr(obj(pod, "spec"), "volumes")) {
+    std::string name = str(v, "name");
+    if (name.empty()) continue;
+    PreparedVolume pv;
+    if (v.contains("emptyDir")) {
+      fs::path p = fs::path(pod_dir) / "volumes" / "empty-dir" / name;
+      fs::create_directories(p, ec);
+      ::chmod(p.c_str(), 0777);
+      pv.host_path = p.string();
+      if (str(obj(v, "emptyDir"), "medium") == "Memory") {
+        pv.tmpfs = true;
+        struct stat st {};
+        struct stat parent {};
+        bool mounted = ::stat(p.c_str(), &st) == 0 && ::stat(p.parent_path().c_str(), &parent) == 0 && st.st_dev != parent.st_dev;
+        if (!mounted && ::mount("tmpfs", p.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0777") != 0)
+          return Status(Code::kInternal, fmt::format("cannot mount tmpfs for volume {}: {}", name, std::strerror(errno)));
+      }
+    } else if (v.contains("hostPath")) {
+      const Json& hp = obj(v, "hostPath");
+      std::string path = str(hp, "path"), type = str(hp, "type");
+      if (type == "DirectoryOrCreate") fs::create_directories(path, ec);
+      if (type == "FileOrCreate" && !fs::exists(path)) (void)writeFile(path, "", 0644);
+      if ((type == "Directory" && !fs::is_directory(path)) || (type == "File" && !fs::is_regular_file(path)) ||
+          (type == "Socket" && !fs::is_socket(path)))
+        return Status(Code::kNotFound, fmt::format("hostPath type check failed: {} is not a {}", path, type));
+      pv.host_path = path;
+    } else if (v.contains("configMap") || v.contains("secret")) {
+      bool is_cm = v.contains("configMap");
+      const Json& src = obj(v, is_cm ? "configMap" : "secret");
+      std::string obj_name = str(src, is_cm ? "name" : "secretName");
+      bool optional = src.value("optional", false);
+      auto data = is_cm ? lookup.config_map(ns, obj_name) : lookup.secret(ns, obj_name);
+      Payload p;
+      if (!data && !optional)
+        return Status(Code::kNotFound, fmt::format("{} \"{}\" not found", is_cm ? "configmap" : "secret", obj_name));
+      if (data)
+        if (auto st = addKeys(p, src, *data, optional, obj_name); !st) return st;
+      fs::path dir = fs::path(pod_dir) / "volumes" / (is_cm ? "configmap" : "secret") / name;
+      if (auto st = atomicWrite(dir, p); !st) return st;
+      pv.host_path = dir.string();
+      pv.read_only = true;
+    } else if (v.contains("downwardAPI")) {
+      Payload p;
+      (void)addDownward(p, pod, obj(v, "downwardAPI"));
+      fs::path dir = fs::path(pod_dir) / "volumes" / "downward-api" / name;
+      if (auto st = atomicWrite(dir, p); !st) return st;
+      pv.host_path = dir.string();
+      pv.read_only = true;
+    } else if (v.contains("projected")) {
+      Payload p;
+      for (const auto& source : arr(obj(v, "projected"), "sources")) {
+        if (source.contains("configMap") || source.contains("secret")) {
+          bool is_cm = source.contains("configMap");
+          const Json& src = obj(source, is_cm ? "configMap" : "secret");
+          std::string obj_name = str(src, "name");
+          bool optional = src.value("optional", false);
+          auto data = is_cm ? lookup.config_map(ns, obj_name) : lookup.secret(ns, obj_name);
+          if (!data) {
+            if (optional) continue;
+            return Status(Code::kNotFound, fmt::format("{} \"{}\" not found", is_cm ? "configmap" : "secret", obj_name));
+          }
+          if (auto st = addKeys(p, src, *data, optional, obj_name); !st) return st;
+        } else if (source.contains("downwardAPI")) {
+          (void)addDownward(p, pod, obj(source, "downwardAPI"));
+        }
+        // serviceAccountToken sources need the TokenRequest API (not served yet).
+      }
+      fs::path dir = fs::path(pod_dir) / "volumes" / "projected" / name;
+      if (auto st = atomicWrite(dir, p); !st) return st;
+      pv.host_path = dir.string();
+      pv.read_only = true;
+    } else {
+      continue;  // unsupported sources (PVCs, ...) mount nothing
+    }
+    out[name] = pv;
+  }
+  return out;
+}
+
+Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json& container,
+                                                    const std::map<std::string, PreparedVolume>& volumes,
+                                                    const std::string& pod_dir, const std::string& termination_log) {
+  std::vector<runtime::Mount> mounts;
+  fs::path etc = fs::path(pod_dir) / "etc";
+  bool host_network = obj(pod, "spec").value("hostNetwork", false);
+  mounts.push_back({(etc / "hosts").string(), "/etc/hosts", "bind", false, {}});
+  if (!host_network) mounts.push_back({(etc / "hostname").string(), "/etc/hostname", "bind", false, {}});
+  mounts.push_back({(etc / "resolv.conf").string(), "/etc/resolv.conf", "bind", false, {}});
+  for (const auto& vm : arr(container, "volumeMounts")) {
+    std::string name = str(vm, "name"), path = str(vm, "mountPath"), sub = str(vm, "subPath");
+    auto it = volumes.find(name);
+    if (it == volumes.end())
+      return Status(Code::kNotFound, fmt::format("volume \"{}\" of volumeMount {} is not available", name, path));
+    std::string source = it->second.host_path;
+    if (!sub.empty()) {
+      if (sub.find("..") != std::string::npos) return Status(Code::kInvalid, "subPath must not contain '..'");
+      source = (fs::path(source) / sub).string();
+      std::error_code ec;
+      if (!fs::exists(source)) fs::create_directories(source, ec);
+    }
+    mounts.push_back({source, path, "bind", vm.value("readOnly", false) || it->second.read_only, {}});
+  }
+  std::string tm_path = str(container, "terminationMessagePath");
+  if (tm_path.empty()) tm_path = "/dev/termination-log";
+  if (!termination_log.empty()) {
+    (void)writeFile(termination_log, "", 0666);
+    mounts.push_back({termination_log, tm_path, "bind", false, {}});
+  }
+  return mounts;
+}
+
+Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::string& pod_ip, const DnsConfig& dns) {
+  const Json& spec = obj(pod, "spec");
+  const Json& meta = obj(pod, "metadata");
+  std::string ns = str(meta, "namespace");
+  std::string hostname = str(spec, "hostname");
+  if (hostname.empty()) hostname = str(meta, "name");
+  if (hostname.size() > 63) hostname.resize(63);
+  std::string subdomain = str(spec, "subdomain");
+  fs::path etc = fs::path(pod_dir) / "etc";
+
+  std::string hosts = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                      "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
+  if (!pod_ip.empty()) {
+    if (!subdomain.empty())
+      hosts += fmt::format("{}\t{}.{}.{}.svc.{}\t{}\n", pod_ip, hostname, subdomain, ns, dns.cluster_domain, hostname);
+    else
+      hosts += fmt::format("{}\t{}\n", pod_ip, hostname);
+  }
+  for (const auto& alias : arr(spec, "hostAliases")) {
+    std::string line = str(alias, "ip");
+    for (const auto& h : arr(alias, "hostnames"))
+      if (h.is_string()) line += "\t" + h.get<std::string>();
+    hosts += line + "\n";
+  }
+  if (auto st = writeFile(etc / "hosts", hosts); !st) return st;
+  if (auto st = writeFile(etc / "hostname", hostname + "\n"); !st) return st;
+
+  std::string policy = str(spec, "dnsPolicy");
+  if (policy.empty()) policy = "ClusterFirst";
+  bool host_network = spec.value("hostNetwork", false);
+  std::string resolv;
+  if (policy == "Default" || (policy == "ClusterFirst" && host_network)) {
+    std::ifstream f(dns.host_resolv_conf);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    resolv = ss.str();
+  } else if (policy != "None") {
+    resolv = fmt::format("search {0}.svc.{1} svc.{1} {1}\nnameserver {2}\noptions ndots:5\n", ns, dns.cluster_domain,
+                         dns.cluster_dns);
+  }
+  const Json& cfg = obj(spec, "dnsConfig");
+  if (!cfg.empty()) {
+    std::string extra;
+    for (const auto& n : arr(cfg, "nameservers"))
+      if (n.is_string()) extra += "nameserver " + n.get<std::string>() + "\n";
+    std::string searches;
+    for (const auto& s : arr(cfg, "searches"))
+      if (s.is_string()) searches += " " + s.get<std::string>();
+    if (!searches.empty()) extra += "search" + searches + "\n";
+    std::string options;
+    for (const auto& o : arr(cfg, "options")) {
+      std::string n = str(o, "name"), v = str(o, "value");
+      if (!n.empty()) options += " " + n + (v.empty() ? "" : ":" + v);
+    }
+    if (!options.empty()) extra += "options" + options + "\n";
+    resolv += extra;
+  }
+  return writeFile(etc / "resolv.conf", resolv);
+}
+
+Status removePodFiles(const std::string& pod_dir) {
+  std::error_code ec;
+  fs::path empty = fs::path(pod_dir) / "volumes" / "empty-dir";
+  if (fs::exists(empty))
+    for (const auto& e : fs::directory_iterator(empty, ec)) ::umount2(e.path().c_str(), MNT_DETACH);
+  fs::remove_all(pod_dir, ec);
+  if (ec) return Status(Code::kInternal, fmt::format("cannot remove {}: {}", pod_dir, ec.message()));
+  return Status::ok();
+}
+
+}  // namespace capstan::agent

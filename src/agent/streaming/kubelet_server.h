@@ -1,0 +1,79 @@
+#pragma once
+// The node agent's HTTPS server for the paths kube-apiserver proxies to a
+// kubelet (the streaming half of the kubelet API):
+//   GET  /containerLogs/{ns}/{pod}/{container}?follow&previous&tailLines&
+//        sinceSeconds&sinceTime&timestamps&limitBytes      text/plain (chunked)
+//   GET  /exec/{ns}/{pod}/{container}?command=..&stdin&stdout&stderr&tty
+//        WebSocket, v5.channel.k8s.io or v4.channel.k8s.io
+//   POST /exec/...  SPDY/3.1 (X-Stream-Protocol-Version v4.channel.k8s.io)
+//   GET|POST /attach/{ns}/{pod}/{container}?stdin&stdout&stderr&tty  (as exec)
+//   GET|POST /portForward/{ns}/{pod}
+//        SPDY/3.1 (portforward.k8s.io), plain or in a WebSocket
+//        (subprotocol SPDY/3.1+portforward.k8s.io)
+//   GET  /healthz
+// Every path but /healthz requires `Authorization: Bearer <token>` (the
+// cluster join token, which the API server sends): nothing
+// unauthenticated reaches a container.
+//
+// Containers are found from Runtime::list() by the labels the pod worker
+// sets (kPodNamespaceLabel etc.): the current one is the highest attempt,
+// the previous one the next highest of the same pod UID.
+//
+// Threading: the HTTP transport's I/O threads route and answer; each log
+// follow, exec and port-forward connection moves its bytes on a thread of
+// its own (blocking there, never on an I/O thread).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agent/runtime/runtime.h"
+#include "common/status.h"
+
+namespace capstan::apiserver {
+class HttpServer;
+}
+
+namespace capstan::agent::streaming {
+
+inline constexpr char kPodNamespaceLabel[] = "io.kubernetes.pod.namespace";
+inline constexpr char kPodNameLabel[] = "io.kubernetes.pod.name";
+inline constexpr char kPodUidLabel[] = "io.kubernetes.pod.uid";
+inline constexpr char kContainerNameLabel[] = "io.kubernetes.container.name";
+inline constexpr char kContainerAttemptLabel[] = "io.kubernetes.container.attempt";
+
+struct KubeletServerOptions {
+  std::string bind_address = "0.0.0.0";
+  uint16_t port = 10250;  // 0 picks a free port
+  // Serving certificate. Empty: a self-signed pair is kept in tls_dir
+  // (created on first start, reused after).
+  std::string cert_file;
+  std::string key_file;
+  std::string tls_dir;
+  std::string token;  // required; requests must carry it as a bearer token
+  int threads = 1;
+};
+
+// The current (highest attempt) container of a pod's container, or the
+// previous one; nullopt when there is none. Exposed for tests.
+std::optional<runtime::ContainerStatus> findContainer(const runtime::Runtime& runtime, const std::string& ns,
+                                                      const std::string& pod, const std::string& container,
+                                                      bool previous);
+
+class KubeletServer {
+ public:
+  static Result<std::unique_ptr<KubeletServer>> start(const KubeletServerOptions& options,
+                                                      runtime::Runtime& runtime);
+  ~KubeletServer();
+  uint16_t port() const;
+  void stop();
+
+  class Impl;
+
+ private:
+  explicit KubeletServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace capstan::agent::streaming

@@ -1,0 +1,218 @@
+"""Pods as real containers, end to end: the real kubectl, the server with
+its controllers, scheduler and node agent, crun and the CNI plugins."""
+import json
+import os
+import signal
+import subprocess
+import unittest
+import urllib.request
+
+from cluster import IMAGE, NodeServer
+from harness import KUBECTL_NEWEST, wait_until
+
+
+def http_get(url, timeout=3):
+    # Straight to the pod network (never through a proxy from the environment).
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+class WorkloadsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = NodeServer()
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.cleanup()
+            raise
+        cls.env = dict(os.environ, KUBECONFIG=cls.server.kubeconfig)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    def kubectl(self, *args, check=True, input=None, timeout=60):
+        p = subprocess.run([KUBECTL_NEWEST] + list(args), env=self.env, capture_output=True, text=True,
+                           input=input, timeout=timeout)
+        if check and p.returncode != 0:
+            self.fail(f"kubectl {' '.join(args)} failed: {p.stdout}\n{p.stderr}\n--- server log tail:\n"
+                      + self.server.read_log()[-4000:])
+        return p
+
+    def pod(self, name, ns="default"):
+        return json.loads(self.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
+
+    def wait_pod(self, name, cond, timeout=30, message=None):
+        last = {}
+
+        def check():
+            last["pod"] = self.pod(name)
+            return cond(last["pod"])
+        try:
+            wait_until(check, timeout=timeout, message=message or f"pod {name}")
+        except AssertionError:
+            self.fail(f"{message or name}: {json.dumps(last.get('pod', {}).get('status'), indent=1)}\n"
+                      + self.server.read_log()[-3000:])
+        return last["pod"]
+
+    @staticmethod
+    def running_ready(pod):
+        st = pod.get("status", {})
+        return st.get("phase") == "Running" and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
+
+    def test_pod_serves_http_at_its_ip(self):
+        self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: web, labels: {{app: web}}}}
+spec:
+  containers:
+  - name: httpd
+    image: {IMAGE}
+    command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: [{{containerPort: 80}}]
+""")
+        pod = self.wait_pod("web", self.running_ready, message="web Running and Ready")
+        ip = pod["status"]["podIP"]
+        self.assertTrue(ip.startswith("10.42."), ip)
+        self.assertIn("hello", http_get(f"http://{ip}/"))
+        cs = pod["status"]["containerStatuses"][0]
+        self.assertEqual(cs["restartCount"], 0)
+        self.assertTrue(cs["containerID"].startswith("crun://"))
+        self.assertIn("running", cs["state"])
+        node = json.loads(self.kubectl("get", "node", self.server.node_name, "-o", "json").stdout)
+        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"][0]
+        self.assertEqual(ready["status"], "True")
+        self.assertEqual(node["spec"]["podCIDR"].split("/")[1], "24")
+        self.kubectl("delete", "pod", "web", "--grace-period=1", "--wait=true", "--timeout=30s")
+
+    def test_deployment_heals_and_restarts(self):
+        self.kubectl("create", "deployment", "heal", f"--image={IMAGE}", "--replicas=3", "--",
+                     "/bin/httpd", "-f", "-p", "80", "-h", "/www")
+
+        def pods_ready():
+            items = json.loads(self.kubectl("get", "pods", "-l", "app=heal", "-o", "json").stdout)["items"]
+            live = [p for p in items if "deletionTimestamp" not in p["metadata"]]
+            return len(live) == 3 and all(self.running_ready(p) for p in live), live
+        wait_until(lambda: pods_ready()[0], timeout=60, message="3 replicas ready")
+        pods = pods_ready()[1]
+        for p in pods:
+            self.assertIn("hello", http_get(f"http://{p['status']['podIP']}/"))
+
+        # A deleted pod is replaced.
+        victim = pods[0]["metadata"]["name"]
+        self.kubectl("delete", "pod", victim, "--wait=false")
+        wait_until(lambda: pods_ready()[0] and victim not in [p["metadata"]["name"] for p in pods_ready()[1]],
+                   timeout=60, message="replacement pod ready")
+
+        # A killed container is restarted in place (same pod, restartCount 1).
+        target = pods_ready()[1][0]
+        name = target["metadata"]["name"]
+        out = self.kubectl("get", "pod", name, "-o", "jsonpath={.status.containerStatuses[0].containerID}").stdout
+        container_id = out.replace("crun://", "")
+        state = subprocess.run(["crun", "--root", f"/run/capstan/{self.server.node_name}/crun", "state", container_id],
+                               capture_output=True, text=True, check=True)
+        pid = json.loads(state.stdout)["pid"]
+        os.kill(pid, signal.SIGKILL)
+        pod = self.wait_pod(name, lambda p: p["status"]["containerStatuses"][0]["restartCount"] == 1
+                            and self.running_ready(p), message="container restarted")
+        self.assertEqual(pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 137)
+        self.kubectl("delete", "deployment", "heal")
+        wait_until(lambda: not json.loads(self.kubectl("get", "pods", "-l", "app=heal", "-o", "json").stdout)["items"],
+                   timeout=60, message="pods of the deleted deployment gone")
+
+    def test_logs_and_exec(self):
+        self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: talker}}
+spec:
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "echo hello-from-logs; echo to-stderr >&2; exec sleep 3600"]
+""")
+        self.wait_pod("talker", self.running_ready)
+        wait_until(lambda: "hello-from-logs" in self.kubectl("logs", "talker").stdout, timeout=10, message="logs")
+        self.assertIn("to-stderr", self.kubectl("logs", "talker").stdout)
+        out = self.kubectl("exec", "talker", "--", "cat", "/etc/hostname").stdout
+        self.assertEqual(out.strip(), "talker")
+        failed = self.kubectl("exec", "talker", "--", "sh", "-c", "exit 4", check=False)
+        self.assertEqual(failed.returncode, 4)
+        self.kubectl("delete", "pod", "talker", "--grace-period=1", "--wait=true", "--timeout=30s")
+
+    def test_crash_loop_backs_off(self):
+        self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: crasher}}
+spec:
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "echo bye; exit 3"]
+""")
+        pod = self.wait_pod("crasher", lambda p: any(
+            c.get("state", {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
+            for c in p.get("status", {}).get("containerStatuses", [])), message="CrashLoopBackOff")
+        cs = pod["status"]["containerStatuses"][0]
+        self.assertGreaterEqual(cs["restartCount"], 1)
+        self.assertEqual(cs["lastState"]["terminated"]["exitCode"], 3)
+        events = self.kubectl("get", "events", "--field-selector", "involvedObject.name=crasher").stdout
+        self.assertIn("BackOff", events)
+        self.kubectl("delete", "pod", "crasher", "--grace-period=1", "--wait=true", "--timeout=30s")
+
+    def test_init_containers_run_first_and_jobs_complete(self):
+        self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: inits}}
+spec:
+  restartPolicy: Never
+  volumes: [{{name: shared, emptyDir: {{}}}}]
+  initContainers:
+  - name: first
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "echo one > /shared/log"]
+    volumeMounts: [{{name: shared, mountPath: /shared}}]
+  containers:
+  - name: main
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "cat /shared/log; test -f /shared/log"]
+    volumeMounts: [{{name: shared, mountPath: /shared}}]
+""")
+        pod = self.wait_pod("inits", lambda p: p.get("status", {}).get("phase") == "Succeeded", message="Succeeded")
+        self.assertEqual(pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"], 0)
+        self.assertEqual(pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed")
+        self.kubectl("delete", "pod", "inits")
+
+    def test_config_map_env_and_volume(self):
+        self.kubectl("create", "configmap", "settings", "--from-literal=color=blue")
+        self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: cfg}}
+spec:
+  volumes: [{{name: conf, configMap: {{name: settings}}}}]
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["/bin/httpd", "-f", "-p", "80", "-h", "/conf"]
+    env: [{{name: COLOR, valueFrom: {{configMapKeyRef: {{name: settings, key: color}}}}}}]
+    volumeMounts: [{{name: conf, mountPath: /conf}}]
+""")
+        pod = self.wait_pod("cfg", self.running_ready)
+        ip = pod["status"]["podIP"]
+        self.assertEqual(http_get(f"http://{ip}/color").strip(), "blue")
+        # Updated in place, in the running container.
+        self.kubectl("patch", "configmap", "settings", "-p", '{"data":{"color":"green"}}')
+        wait_until(lambda: http_get(f"http://{ip}/color").strip() == "green", timeout=10, message="volume updated")
+        self.kubectl("delete", "pod", "cfg", "--grace-period=1", "--wait=true", "--timeout=30s")
+        self.kubectl("delete", "configmap", "settings")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,136 @@
+#pragma once
+// A real ApiServer (memory store) reached through the in-process transport,
+// shared informers, an event recorder and a settable clock: what a
+// controller under test runs against. Nothing runs pods; tests play the node
+// agent by patching pod status.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "apiserver/api_server.h"
+#include "client/client.h"
+#include "client/event_recorder.h"
+#include "client/informer.h"
+#include "controllers/controller.h"
+
+namespace capstan::controllers::testing {
+
+using namespace std::chrono_literals;
+
+// Starts at the real time; advances only when told. Thread-safe.
+class FakeClock final : public Clock {
+ public:
+  WallTime now() const override {
+    std::lock_guard lock(mu_);
+    return now_;
+  }
+  std::chrono::steady_clock::time_point monotonic() const override {
+    std::lock_guard lock(mu_);
+    return std::chrono::steady_clock::now() + offset_;
+  }
+  void set(WallTime t) {
+    std::lock_guard lock(mu_);
+    offset_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(t - now_);
+    now_ = t;
+  }
+  void advance(std::chrono::seconds d) { set(now() + d); }
+
+ private:
+  mutable std::mutex mu_;
+  WallTime now_ = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  std::chrono::steady_clock::duration offset_{0};
+};
+
+class ControllerFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("capstan-ctl-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    apiserver::ApiServerOptions o;
+    o.data_dir = dir_.string();
+    o.port = 0;
+    o.bind_address = "127.0.0.1";
+    o.datastore_endpoint = "memory://";
+    auto s = apiserver::ApiServer::start(o);
+    ASSERT_TRUE(s) << s.status().message();
+    server_ = std::move(*s);
+    client_ = std::make_unique<client::Client>(server_->inProcessTransport({"test", "", {"system:masters"}}),
+                                               "test");
+    informers_ = std::make_unique<client::InformerFactory>(*client_, 0ms);
+    // The recorder names events by its clock's time: the fake clock would
+    // give two events of one object the same name.
+    events_ = std::make_unique<client::EventRecorder>(*client_, "test-controller");
+    ctx_ = std::make_unique<Context>(Context{*client_, *informers_, *events_, clock_, {}});
+  }
+  // Owns and runs the controller (constructed on ctx_, so its informers are
+  // registered before they start).
+  template <typename C>
+  C& start(std::unique_ptr<C> c) {
+    C& ref = *c;
+    controller_ = std::move(c);
+    informers_->start();
+    EXPECT_TRUE(informers_->waitForSync(5s));
+    ref.run();
+    return ref;
+  }
+  void TearDown() override {
+    // Informers first: their handlers call into the controller.
+    if (informers_) informers_->stop();
+    controller_.reset();
+    ctx_.reset();
+    events_.reset();
+    client_.reset();
+    if (server_) server_->stop();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  template <typename F>
+  static bool eventually(F f, std::chrono::milliseconds limit = 5s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (f()) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return f();
+  }
+  // Items of a list in namespace default (with an optional label selector).
+  Json list(const client::ResourceRef& r, const std::string& selector = "") {
+    auto l = client_->list(r, r.namespaced ? "default" : "", {.label_selector = selector});
+    return l ? (*l)["items"] : Json::array();
+  }
+  Json get(const client::ResourceRef& r, const std::string& name) {
+    auto g = client_->get(r, r.namespaced ? "default" : "", name);
+    return g ? *g : Json();
+  }
+  // Plays the node agent: sets the pod's phase (and Ready condition).
+  void setPodPhase(const std::string& name, const std::string& phase, bool ready = false) {
+    Json status = {{"phase", phase},
+                   {"conditions", Json::array({{{"type", "Ready"},
+                                                {"status", ready ? "True" : "False"},
+                                                {"lastTransitionTime", formatRfc3339(clock_.now())}}})}};
+    auto r = client_->patch(client::res::kPods, "default", name, client::PatchType::kMerge,
+                            {{"status", status}}, "status");
+    ASSERT_TRUE(r) << r.status().message();
+  }
+  bool hasEvent(const std::string& reason, const std::string& message_prefix = "") {
+    for (const auto& e : list(client::res::kEvents))
+      if (e.value("reason", "") == reason && e.value("message", "").starts_with(message_prefix)) return true;
+    return false;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<client::Client> client_;
+  std::unique_ptr<client::InformerFactory> informers_;
+  std::unique_ptr<client::EventRecorder> events_;
+  FakeClock clock_;
+  std::unique_ptr<Context> ctx_;
+  std::unique_ptr<Controller> controller_;
+};
+
+}  // namespace capstan::controllers::testing
