@@ -1,5 +1,8 @@
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "agent/agent_impl.h"
@@ -195,6 +198,20 @@ Status cleanupNode(const AgentOptions& opts) {
     keep(net.status());
   }
   std::error_code ec;
+  // The node's (now empty) cgroups, and the shared parent once no node uses it.
+  for (const auto& hierarchy : fs::directory_iterator("/sys/fs/cgroup", ec)) {
+    fs::path parent = hierarchy.path() / "capstan";
+    fs::path node_dir = parent / opts.node_name;
+    if (fs::is_directory(node_dir)) {
+      std::vector<fs::path> dirs;
+      for (auto it = fs::recursive_directory_iterator(node_dir, ec); !ec && it != fs::end(it); ++it)
+        if (it->is_directory()) dirs.push_back(it->path());
+      std::sort(dirs.rbegin(), dirs.rend());  // children before parents
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+      ::rmdir(node_dir.c_str());
+    }
+    ::rmdir(parent.c_str());  // fails harmlessly while other nodes use it
+  }
   fs::remove_all("/run/capstan/" + opts.node_name, ec);
   fs::remove_all(opts.data_dir + "/pods", ec);
   return first;
