@@ -7,59 +7,39 @@
 namespace capstan::agent {
 namespace {
 
-const Json& obj(const Json& j, const char* key) {
-  static const Json kEmpty = Json::object();
-  if (!j.is_object()) return kEmpty;
-  auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : kEmpty;
-}
-
-const Json& arr(const Json& j, const char* key) {
-  static const Json kEmpty = Json::array();
-  if (!j.is_object()) return kEmpty;
-  auto it = j.find(key);
-  return it != j.end() && it->is_array() ? *it : kEmpty;
-}
-
-std::string str(const Json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // metadata.labels['app'] style paths of the downward API.
 Result<std::string> fieldPathValue(const Json& pod, const std::string& path) {
-  const Json& meta = obj(pod, "metadata");
+  const Json& meta = objectAt(pod, "metadata");
   auto mapEntry = [&](const char* map_name, size_t prefix_len) -> Result<std::string> {
     std::string key = path.substr(prefix_len);
     if (key.size() < 4 || key.front() != '[' || key.back() != ']') return Status(Code::kInvalid, "bad fieldPath " + path);
     key = key.substr(2, key.size() - 4);
-    return str(obj(meta, map_name), key.c_str());
+    return getString(objectAt(meta, map_name), key.c_str());
   };
-  if (path == "metadata.name") return str(meta, "name");
-  if (path == "metadata.namespace") return str(meta, "namespace");
-  if (path == "metadata.uid") return str(meta, "uid");
+  if (path == "metadata.name") return getString(meta, "name");
+  if (path == "metadata.namespace") return getString(meta, "namespace");
+  if (path == "metadata.uid") return getString(meta, "uid");
   if (path.rfind("metadata.labels[", 0) == 0) return mapEntry("labels", 15);
   if (path.rfind("metadata.annotations[", 0) == 0) return mapEntry("annotations", 20);
-  if (path == "spec.nodeName") return str(obj(pod, "spec"), "nodeName");
-  if (path == "spec.serviceAccountName") return str(obj(pod, "spec"), "serviceAccountName");
-  if (path == "status.hostIP") return str(obj(pod, "status"), "hostIP");
-  if (path == "status.podIP") return str(obj(pod, "status"), "podIP");
+  if (path == "spec.nodeName") return getString(objectAt(pod, "spec"), "nodeName");
+  if (path == "spec.serviceAccountName") return getString(objectAt(pod, "spec"), "serviceAccountName");
+  if (path == "status.hostIP") return getString(objectAt(pod, "status"), "hostIP");
+  if (path == "status.podIP") return getString(objectAt(pod, "status"), "podIP");
   if (path == "status.hostIPs" || path == "status.podIPs") {
     std::string out;
-    for (const auto& ip : arr(obj(pod, "status"), path == "status.podIPs" ? "podIPs" : "hostIPs"))
-      out += (out.empty() ? "" : ",") + str(ip, "ip");
+    for (const auto& ip : arrayAt(objectAt(pod, "status"), path == "status.podIPs" ? "podIPs" : "hostIPs"))
+      out += (out.empty() ? "" : ",") + getString(ip, "ip");
     return out;
   }
   return Status(Code::kInvalid, "unsupported fieldPath " + path);
 }
 
 Result<std::string> resourceFieldValue(const Json& container, const Json& ref) {
-  std::string resource = str(ref, "resource");
+  std::string resource = getString(ref, "resource");
   auto dot = resource.find('.');
   if (dot == std::string::npos) return Status(Code::kInvalid, "bad resourceFieldRef " + resource);
   std::string kind = resource.substr(0, dot), name = resource.substr(dot + 1);
-  const Json& values = obj(obj(container, "resources"), kind.c_str());
+  const Json& values = objectAt(objectAt(container, "resources"), kind.c_str());
   auto q = values.contains(name) ? api::parseQuantityValue(values[name]) : Result<api::Quantity>(api::Quantity{});
   if (!q) return q.status();
   int64_t divisor_milli = 1000;
@@ -103,7 +83,7 @@ std::string expandVars(const std::string& in, const std::map<std::string, std::s
 }
 
 Result<std::vector<std::string>> containerEnv(const Json& pod, const Json& container, const ObjectLookup& lookup) {
-  std::string ns = str(obj(pod, "metadata"), "namespace");
+  std::string ns = getString(objectAt(pod, "metadata"), "namespace");
   std::vector<std::pair<std::string, std::string>> ordered;
   std::map<std::string, std::string> values;
   auto set = [&](const std::string& k, const std::string& v) {
@@ -113,11 +93,11 @@ Result<std::vector<std::string>> containerEnv(const Json& pod, const Json& conta
         if (kv.first == k) kv.second = v;
     values[k] = v;
   };
-  for (const auto& from : arr(container, "envFrom")) {
-    std::string prefix = str(from, "prefix");
+  for (const auto& from : arrayAt(container, "envFrom")) {
+    std::string prefix = getString(from, "prefix");
     bool is_cm = from.contains("configMapRef");
-    const Json& ref = obj(from, is_cm ? "configMapRef" : "secretRef");
-    std::string name = str(ref, "name");
+    const Json& ref = objectAt(from, is_cm ? "configMapRef" : "secretRef");
+    std::string name = getString(ref, "name");
     bool optional = ref.value("optional", false);
     auto data = is_cm ? lookup.config_map(ns, name) : lookup.secret(ns, name);
     if (!data) {
@@ -126,30 +106,30 @@ Result<std::vector<std::string>> containerEnv(const Json& pod, const Json& conta
     }
     for (const auto& [k, v] : *data) set(prefix + k, v);
   }
-  for (const auto& e : arr(container, "env")) {
-    std::string name = str(e, "name");
+  for (const auto& e : arrayAt(container, "env")) {
+    std::string name = getString(e, "name");
     if (name.empty()) continue;
     if (e.contains("value") && e["value"].is_string()) {
       set(name, expandVars(e["value"].get<std::string>(), values));
       continue;
     }
-    const Json& from = obj(e, "valueFrom");
+    const Json& from = objectAt(e, "valueFrom");
     if (from.empty()) {
       set(name, "");
       continue;
     }
     if (from.contains("fieldRef")) {
-      auto v = fieldPathValue(pod, str(obj(from, "fieldRef"), "fieldPath"));
+      auto v = fieldPathValue(pod, getString(objectAt(from, "fieldRef"), "fieldPath"));
       if (!v) return v.status();
       set(name, *v);
     } else if (from.contains("resourceFieldRef")) {
-      auto v = resourceFieldValue(container, obj(from, "resourceFieldRef"));
+      auto v = resourceFieldValue(container, objectAt(from, "resourceFieldRef"));
       if (!v) return v.status();
       set(name, *v);
     } else {
       bool is_cm = from.contains("configMapKeyRef");
-      const Json& ref = obj(from, is_cm ? "configMapKeyRef" : "secretKeyRef");
-      std::string obj_name = str(ref, "name"), key = str(ref, "key");
+      const Json& ref = objectAt(from, is_cm ? "configMapKeyRef" : "secretKeyRef");
+      std::string obj_name = getString(ref, "name"), key = getString(ref, "key");
       bool optional = ref.value("optional", false);
       auto data = is_cm ? lookup.config_map(ns, obj_name) : lookup.secret(ns, obj_name);
       if (!data || !data->count(key)) {
@@ -170,9 +150,9 @@ Result<std::vector<std::string>> containerEnv(const Json& pod, const Json& conta
 
 runtime::Resources containerResources(const Json& container) {
   runtime::Resources r;
-  const Json& res = obj(container, "resources");
-  const Json& requests = obj(res, "requests");
-  const Json& limits = obj(res, "limits");
+  const Json& res = objectAt(container, "resources");
+  const Json& requests = objectAt(res, "requests");
+  const Json& limits = objectAt(res, "limits");
   // Upstream: a limit with no request requests the limit.
   const Json& cpu_req = requests.contains("cpu") ? requests["cpu"] : (limits.contains("cpu") ? limits["cpu"] : Json());
   if (!cpu_req.is_null())
@@ -187,8 +167,8 @@ runtime::Resources containerResources(const Json& container) {
 
 Result<runtime::SecurityOptions> containerSecurity(const Json& pod, const Json& container,
                                                    const runtime::ImageConfig& image) {
-  const Json& psc = obj(obj(pod, "spec"), "securityContext");
-  const Json& csc = obj(container, "securityContext");
+  const Json& psc = objectAt(objectAt(pod, "spec"), "securityContext");
+  const Json& csc = objectAt(container, "securityContext");
   auto pick = [&](const char* key) -> const Json* {
     if (csc.contains(key)) return &csc[key];
     if (psc.contains(key)) return &psc[key];
@@ -209,17 +189,17 @@ Result<runtime::SecurityOptions> containerSecurity(const Json& pod, const Json& 
   if (const Json* v = pick("runAsGroup"); v && v->is_number_integer()) s.gid = v->get<uint32_t>();
   if (const Json* v = pick("runAsNonRoot"); v && v->is_boolean() && v->get<bool>() && s.uid == 0)
     return Status(Code::kInvalid, "container has runAsNonRoot and image will run as root");
-  for (const auto& g : arr(psc, "supplementalGroups"))
+  for (const auto& g : arrayAt(psc, "supplementalGroups"))
     if (g.is_number_integer()) s.additional_gids.push_back(g.get<uint32_t>());
   if (psc.contains("fsGroup") && psc["fsGroup"].is_number_integer()) s.additional_gids.push_back(psc["fsGroup"].get<uint32_t>());
   s.privileged = csc.value("privileged", false);
   if (csc.contains("allowPrivilegeEscalation") && csc["allowPrivilegeEscalation"].is_boolean())
     s.no_new_privileges = !csc["allowPrivilegeEscalation"].get<bool>();
   s.readonly_rootfs = csc.value("readOnlyRootFilesystem", false);
-  const Json& caps = obj(csc, "capabilities");
-  for (const auto& c : arr(caps, "add"))
+  const Json& caps = objectAt(csc, "capabilities");
+  for (const auto& c : arrayAt(caps, "add"))
     if (c.is_string()) s.cap_add.push_back(c.get<std::string>());
-  for (const auto& c : arr(caps, "drop"))
+  for (const auto& c : arrayAt(caps, "drop"))
     if (c.is_string()) s.cap_drop.push_back(c.get<std::string>());
   const Json* seccomp = pick("seccompProfile");
   if (seccomp && seccomp->is_object() && seccomp->value("type", "") == "Unconfined") s.seccomp_unconfined = true;

@@ -3,12 +3,6 @@
 namespace capstan::agent {
 namespace {
 
-const Json& field(const Json& j, const char* key) {
-  static const Json kEmpty = Json::object();
-  auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : kEmpty;
-}
-
 Json terminatedState(const runtime::ContainerStatus& s, const std::string& message) {
   Json t = {{"exitCode", s.exit_code},
             {"reason", s.reason.empty() ? (s.exit_code == 0 ? "Completed" : "Error") : s.reason},
@@ -59,7 +53,7 @@ bool terminated(const ContainerView& c) {
 }
 
 std::string phaseOf(const Json& pod, const PodView& v) {
-  std::string policy = field(pod, "spec").value("restartPolicy", "Always");
+  std::string policy = objectAt(pod, "spec").value("restartPolicy", "Always");
   // An init container that failed for good fails the pod.
   if (policy == "Never")
     for (const auto& c : v.init_containers)
@@ -82,7 +76,7 @@ Json condition(const Json& pod, const std::string& type, bool ok, const std::str
                WallTime now) {
   std::string status = ok ? "True" : "False";
   std::string transition = formatRfc3339(now);
-  for (const auto& c : field(pod, "status").value("conditions", Json::array()))
+  for (const auto& c : objectAt(pod, "status").value("conditions", Json::array()))
     if (c.is_object() && c.value("type", "") == type && c.value("status", "") == status)
       transition = c.value("lastTransitionTime", transition);
   Json j = {{"type", type}, {"status", status}, {"lastProbeTime", nullptr}, {"lastTransitionTime", transition}};
@@ -96,10 +90,10 @@ Json condition(const Json& pod, const std::string& type, bool ok, const std::str
 std::string qosClass(const Json& pod) {
   bool any = false, guaranteed = true;
   for (const char* kind : {"initContainers", "containers"})
-    for (const auto& c : field(pod, "spec").value(kind, Json::array())) {
-      const Json& res = field(c, "resources");
-      const Json& req = field(res, "requests");
-      const Json& lim = field(res, "limits");
+    for (const auto& c : objectAt(pod, "spec").value(kind, Json::array())) {
+      const Json& res = objectAt(c, "resources");
+      const Json& req = objectAt(res, "requests");
+      const Json& lim = objectAt(res, "limits");
       if (!req.empty() || !lim.empty()) any = true;
       for (const char* r : {"cpu", "memory"}) {
         if (!lim.contains(r)) guaranteed = false;
@@ -111,7 +105,7 @@ std::string qosClass(const Json& pod) {
 }
 
 Json buildPodStatus(const Json& pod, const PodView& v, WallTime now) {
-  Json status = field(pod, "status");
+  Json status = objectAt(pod, "status");
   status["phase"] = phaseOf(pod, v);
   status["qosClass"] = qosClass(pod);
   if (!v.host_ip.empty()) {

@@ -12,19 +12,9 @@ namespace capstan::agent {
 namespace fs = std::filesystem;
 namespace {
 
-const Json& field(const Json& j, const char* key) {
-  static const Json kEmpty = Json::object();
-  auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : kEmpty;
-}
-const Json& list(const Json& j, const char* key) {
-  static const Json kEmpty = Json::array();
-  auto it = j.find(key);
-  return it != j.end() && it->is_array() ? *it : kEmpty;
-}
 std::vector<std::string> strings(const Json& j, const char* key) {
   std::vector<std::string> out;
-  for (const auto& s : list(j, key))
+  for (const auto& s : arrayAt(j, key))
     if (s.is_string()) out.push_back(s.get<std::string>());
   return out;
 }
@@ -32,8 +22,8 @@ std::vector<std::string> strings(const Json& j, const char* key) {
 std::vector<network::PortMapping> hostPortsOf(const Json& spec) {
   std::vector<network::PortMapping> out;
   for (const char* kind : {"initContainers", "containers"})
-    for (const auto& c : list(spec, kind))
-      for (const auto& p : list(c, "ports")) {
+    for (const auto& c : arrayAt(spec, kind))
+      for (const auto& p : arrayAt(c, "ports")) {
         int hp = p.value("hostPort", 0);
         if (hp <= 0) continue;
         std::string proto = p.value("protocol", "TCP");
@@ -54,7 +44,7 @@ std::string readSmall(const std::string& path, size_t limit) {
 }  // namespace
 
 PodSync::PodSync(AgentImpl& agent, ObjectPtr pod)
-    : a_(agent), pod_(std::move(pod)), meta_(field(*pod_, "metadata")), spec_(field(*pod_, "spec")) {
+    : a_(agent), pod_(std::move(pod)), meta_(objectAt(*pod_, "metadata")), spec_(objectAt(*pod_, "spec")) {
   ns_ = meta_.value("namespace", "");
   name_ = meta_.value("name", "");
   uid_ = meta_.value("uid", "");
@@ -85,7 +75,7 @@ Status PodSync::run() {
   if (!vols) {
     a_.events_.record(podRef(), "Warning", "FailedMount", "MountVolume.SetUp failed: " + vols.status().message());
     for (const char* kind : {"initContainers", "containers"})
-      for (const auto& c : list(spec_, kind)) {
+      for (const auto& c : arrayAt(spec_, kind)) {
         ContainerView v{c.value("name", ""), c.value("image", "")};
         v.init = std::string(kind) == "initContainers";
         v.waiting_reason = "ContainerCreating";
@@ -99,7 +89,7 @@ Status PodSync::run() {
 
   // Init containers, one after another; app containers once all succeeded.
   view_.initialized = true;
-  for (const auto& c : list(spec_, "initContainers")) {
+  for (const auto& c : arrayAt(spec_, "initContainers")) {
     ContainerView v{c.value("name", ""), c.value("image", "")};
     v.init = true;
     if (view_.initialized) {
@@ -112,7 +102,7 @@ Status PodSync::run() {
     }
     view_.init_containers.push_back(std::move(v));
   }
-  for (const auto& c : list(spec_, "containers")) {
+  for (const auto& c : arrayAt(spec_, "containers")) {
     ContainerView v{c.value("name", ""), c.value("image", "")};
     if (view_.initialized) {
       ensureContainer(c, v, false);
@@ -332,7 +322,7 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
 
 Status PodSync::report() {
   Json status = buildPodStatus(*pod_, view_, SystemClock::instance().now());
-  const Json& current = field(*pod_, "status");
+  const Json& current = objectAt(*pod_, "status");
   // Keep the first startTime.
   if (current.contains("startTime")) status["startTime"] = current["startTime"];
   if (status == current) return Status::ok();

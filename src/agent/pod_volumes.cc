@@ -16,24 +16,6 @@ namespace capstan::agent {
 namespace fs = std::filesystem;
 namespace {
 
-const Json& obj(const Json& j, const char* key) {
-  static const Json kEmpty = Json::object();
-  if (!j.is_object()) return kEmpty;
-  auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : kEmpty;
-}
-const Json& arr(const Json& j, const char* key) {
-  static const Json kEmpty = Json::array();
-  if (!j.is_object()) return kEmpty;
-  auto it = j.find(key);
-  return it != j.end() && it->is_array() ? *it : kEmpty;
-}
-std::string str(const Json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 Status writeFile(const fs::path& p, const std::string& content, int mode = 0644) {
   std::error_code ec;
   fs::create_directories(p.parent_path(), ec);
@@ -118,13 +100,13 @@ int modeOf(const Json& source, const Json& item) {
 // Keys (or the listed items) of a ConfigMap/Secret into the payload.
 Status addKeys(Payload& p, const Json& source, const std::map<std::string, std::string>& data, bool optional,
                const std::string& what) {
-  const Json& items = arr(source, "items");
+  const Json& items = arrayAt(source, "items");
   if (items.empty()) {
     for (const auto& [k, v] : data) p.files[k] = {v, modeOf(source, nullptr)};
     return Status::ok();
   }
   for (const auto& item : items) {
-    std::string key = str(item, "key"), path = str(item, "path");
+    std::string key = getString(item, "key"), path = getString(item, "path");
     auto it = data.find(key);
     if (it == data.end()) {
       if (optional) continue;
@@ -136,27 +118,27 @@ Status addKeys(Payload& p, const Json& source, const std::map<std::string, std::
 }
 
 Status addDownward(Payload& p, const Json& pod, const Json& source) {
-  for (const auto& item : arr(source, "items")) {
-    std::string path = str(item, "path");
-    const Json& ref = obj(item, "fieldRef");
-    std::string field = str(ref, "fieldPath");
+  for (const auto& item : arrayAt(source, "items")) {
+    std::string path = getString(item, "path");
+    const Json& ref = objectAt(item, "fieldRef");
+    std::string field = getString(ref, "fieldPath");
     std::string value;
-    const Json& meta = obj(pod, "metadata");
+    const Json& meta = objectAt(pod, "metadata");
     auto render = [](const Json& m) {
       std::string out;
       for (const auto& [k, v] : m.items()) out += fmt::format("{}=\"{}\"\n", k, v.is_string() ? v.get<std::string>() : v.dump());
       if (!out.empty()) out.pop_back();
       return out;
     };
-    if (field == "metadata.labels") value = render(obj(meta, "labels"));
-    else if (field == "metadata.annotations") value = render(obj(meta, "annotations"));
-    else if (field == "metadata.name") value = str(meta, "name");
-    else if (field == "metadata.namespace") value = str(meta, "namespace");
-    else if (field == "metadata.uid") value = str(meta, "uid");
+    if (field == "metadata.labels") value = render(objectAt(meta, "labels"));
+    else if (field == "metadata.annotations") value = render(objectAt(meta, "annotations"));
+    else if (field == "metadata.name") value = getString(meta, "name");
+    else if (field == "metadata.namespace") value = getString(meta, "namespace");
+    else if (field == "metadata.uid") value = getString(meta, "uid");
     else if (field.rfind("metadata.labels['", 0) == 0 && field.size() > 19)
-      value = str(obj(meta, "labels"), field.substr(17, field.size() - 19).c_str());
+      value = getString(objectAt(meta, "labels"), field.substr(17, field.size() - 19).c_str());
     else if (field.rfind("metadata.annotations['", 0) == 0 && field.size() > 24)
-      value = str(obj(meta, "annotations"), field.substr(22, field.size() - 24).c_str());
+      value = getString(objectAt(meta, "annotations"), field.substr(22, field.size() - 24).c_str());
     if (!path.empty()) p.files[path] = {value, modeOf(source, item)};
   }
   return Status::ok();
@@ -167,10 +149,10 @@ Status addDownward(Payload& p, const Json& pod, const Json& source) {
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, const std::string& pod_dir,
                                                              const ObjectLookup& lookup) {
   std::map<std::string, PreparedVolume> out;
-  std::string ns = str(obj(pod, "metadata"), "namespace");
+  std::string ns = getString(objectAt(pod, "metadata"), "namespace");
   std::error_code ec;
-  for (const auto& v : arr(obj(pod, "spec"), "volumes")) {
-    std::string name = str(v, "name");
+  for (const auto& v : arrayAt(objectAt(pod, "spec"), "volumes")) {
+    std::string name = getString(v, "name");
     if (name.empty()) continue;
     PreparedVolume pv;
     if (v.contains("emptyDir")) {
@@ -178,7 +160,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
       fs::create_directories(p, ec);
       ::chmod(p.c_str(), 0777);
       pv.host_path = p.string();
-      if (str(obj(v, "emptyDir"), "medium") == "Memory") {
+      if (getString(objectAt(v, "emptyDir"), "medium") == "Memory") {
         pv.tmpfs = true;
         struct stat st {};
         struct stat parent {};
@@ -187,8 +169,8 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
           return Status(Code::kInternal, fmt::format("cannot mount tmpfs for volume {}: {}", name, std::strerror(errno)));
       }
     } else if (v.contains("hostPath")) {
-      const Json& hp = obj(v, "hostPath");
-      std::string path = str(hp, "path"), type = str(hp, "type");
+      const Json& hp = objectAt(v, "hostPath");
+      std::string path = getString(hp, "path"), type = getString(hp, "type");
       if (type == "DirectoryOrCreate") fs::create_directories(path, ec);
       if (type == "FileOrCreate" && !fs::exists(path)) (void)writeFile(path, "", 0644);
       if ((type == "Directory" && !fs::is_directory(path)) || (type == "File" && !fs::is_regular_file(path)) ||
@@ -197,8 +179,8 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
       pv.host_path = path;
     } else if (v.contains("configMap") || v.contains("secret")) {
       bool is_cm = v.contains("configMap");
-      const Json& src = obj(v, is_cm ? "configMap" : "secret");
-      std::string obj_name = str(src, is_cm ? "name" : "secretName");
+      const Json& src = objectAt(v, is_cm ? "configMap" : "secret");
+      std::string obj_name = getString(src, is_cm ? "name" : "secretName");
       bool optional = src.value("optional", false);
       auto data = is_cm ? lookup.config_map(ns, obj_name) : lookup.secret(ns, obj_name);
       Payload p;
@@ -212,18 +194,18 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
       pv.read_only = true;
     } else if (v.contains("downwardAPI")) {
       Payload p;
-      (void)addDownward(p, pod, obj(v, "downwardAPI"));
+      (void)addDownward(p, pod, objectAt(v, "downwardAPI"));
       fs::path dir = fs::path(pod_dir) / "volumes" / "downward-api" / name;
       if (auto st = atomicWrite(dir, p); !st) return st;
       pv.host_path = dir.string();
       pv.read_only = true;
     } else if (v.contains("projected")) {
       Payload p;
-      for (const auto& source : arr(obj(v, "projected"), "sources")) {
+      for (const auto& source : arrayAt(objectAt(v, "projected"), "sources")) {
         if (source.contains("configMap") || source.contains("secret")) {
           bool is_cm = source.contains("configMap");
-          const Json& src = obj(source, is_cm ? "configMap" : "secret");
-          std::string obj_name = str(src, "name");
+          const Json& src = objectAt(source, is_cm ? "configMap" : "secret");
+          std::string obj_name = getString(src, "name");
           bool optional = src.value("optional", false);
           auto data = is_cm ? lookup.config_map(ns, obj_name) : lookup.secret(ns, obj_name);
           if (!data) {
@@ -232,7 +214,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
           }
           if (auto st = addKeys(p, src, *data, optional, obj_name); !st) return st;
         } else if (source.contains("downwardAPI")) {
-          (void)addDownward(p, pod, obj(source, "downwardAPI"));
+          (void)addDownward(p, pod, objectAt(source, "downwardAPI"));
         }
         // serviceAccountToken sources need the TokenRequest API (not served yet).
       }
@@ -253,12 +235,12 @@ Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json&
                                                     const std::string& pod_dir, const std::string& termination_log) {
   std::vector<runtime::Mount> mounts;
   fs::path etc = fs::path(pod_dir) / "etc";
-  bool host_network = obj(pod, "spec").value("hostNetwork", false);
+  bool host_network = objectAt(pod, "spec").value("hostNetwork", false);
   mounts.push_back({(etc / "hosts").string(), "/etc/hosts", "bind", false, {}});
   if (!host_network) mounts.push_back({(etc / "hostname").string(), "/etc/hostname", "bind", false, {}});
   mounts.push_back({(etc / "resolv.conf").string(), "/etc/resolv.conf", "bind", false, {}});
-  for (const auto& vm : arr(container, "volumeMounts")) {
-    std::string name = str(vm, "name"), path = str(vm, "mountPath"), sub = str(vm, "subPath");
+  for (const auto& vm : arrayAt(container, "volumeMounts")) {
+    std::string name = getString(vm, "name"), path = getString(vm, "mountPath"), sub = getString(vm, "subPath");
     auto it = volumes.find(name);
     if (it == volumes.end())
       return Status(Code::kNotFound, fmt::format("volume \"{}\" of volumeMount {} is not available", name, path));
@@ -271,7 +253,7 @@ Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json&
     }
     mounts.push_back({source, path, "bind", vm.value("readOnly", false) || it->second.read_only, {}});
   }
-  std::string tm_path = str(container, "terminationMessagePath");
+  std::string tm_path = getString(container, "terminationMessagePath");
   if (tm_path.empty()) tm_path = "/dev/termination-log";
   if (!termination_log.empty()) {
     (void)writeFile(termination_log, "", 0666);
@@ -281,13 +263,13 @@ Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json&
 }
 
 Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::string& pod_ip, const DnsConfig& dns) {
-  const Json& spec = obj(pod, "spec");
-  const Json& meta = obj(pod, "metadata");
-  std::string ns = str(meta, "namespace");
-  std::string hostname = str(spec, "hostname");
-  if (hostname.empty()) hostname = str(meta, "name");
+  const Json& spec = objectAt(pod, "spec");
+  const Json& meta = objectAt(pod, "metadata");
+  std::string ns = getString(meta, "namespace");
+  std::string hostname = getString(spec, "hostname");
+  if (hostname.empty()) hostname = getString(meta, "name");
   if (hostname.size() > 63) hostname.resize(63);
-  std::string subdomain = str(spec, "subdomain");
+  std::string subdomain = getString(spec, "subdomain");
   fs::path etc = fs::path(pod_dir) / "etc";
 
   std::string hosts = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -298,16 +280,16 @@ Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::
     else
       hosts += fmt::format("{}\t{}\n", pod_ip, hostname);
   }
-  for (const auto& alias : arr(spec, "hostAliases")) {
-    std::string line = str(alias, "ip");
-    for (const auto& h : arr(alias, "hostnames"))
+  for (const auto& alias : arrayAt(spec, "hostAliases")) {
+    std::string line = getString(alias, "ip");
+    for (const auto& h : arrayAt(alias, "hostnames"))
       if (h.is_string()) line += "\t" + h.get<std::string>();
     hosts += line + "\n";
   }
   if (auto st = writeFile(etc / "hosts", hosts); !st) return st;
   if (auto st = writeFile(etc / "hostname", hostname + "\n"); !st) return st;
 
-  std::string policy = str(spec, "dnsPolicy");
+  std::string policy = getString(spec, "dnsPolicy");
   if (policy.empty()) policy = "ClusterFirst";
   bool host_network = spec.value("hostNetwork", false);
   std::string resolv;
@@ -320,18 +302,18 @@ Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::
     resolv = fmt::format("search {0}.svc.{1} svc.{1} {1}\nnameserver {2}\noptions ndots:5\n", ns, dns.cluster_domain,
                          dns.cluster_dns);
   }
-  const Json& cfg = obj(spec, "dnsConfig");
+  const Json& cfg = objectAt(spec, "dnsConfig");
   if (!cfg.empty()) {
     std::string extra;
-    for (const auto& n : arr(cfg, "nameservers"))
+    for (const auto& n : arrayAt(cfg, "nameservers"))
       if (n.is_string()) extra += "nameserver " + n.get<std::string>() + "\n";
     std::string searches;
-    for (const auto& s : arr(cfg, "searches"))
+    for (const auto& s : arrayAt(cfg, "searches"))
       if (s.is_string()) searches += " " + s.get<std::string>();
     if (!searches.empty()) extra += "search" + searches + "\n";
     std::string options;
-    for (const auto& o : arr(cfg, "options")) {
-      std::string n = str(o, "name"), v = str(o, "value");
+    for (const auto& o : arrayAt(cfg, "options")) {
+      std::string n = getString(o, "name"), v = getString(o, "value");
       if (!n.empty()) options += " " + n + (v.empty() ? "" : ":" + v);
     }
     if (!options.empty()) extra += "options" + options + "\n";

@@ -15,20 +15,10 @@
 
 namespace capstan::agent {
 namespace fs = std::filesystem;
-namespace {
-
-const Json& field(const Json& j, const char* key) {
-  static const Json kEmpty = Json::object();
-  auto it = j.find(key);
-  return it != j.end() && it->is_object() ? *it : kEmpty;
-}
-
-}  // namespace
-
 std::string AgentImpl::podDir(const std::string& uid) const { return opts_.data_dir + "/pods/" + uid; }
 
 std::string AgentImpl::logPath(const Json& pod, const std::string& container, int attempt) const {
-  const Json& m = field(pod, "metadata");
+  const Json& m = objectAt(pod, "metadata");
   return fmt::format("{}/logs/pods/{}_{}_{}/{}/{}.log", opts_.data_dir, m.value("namespace", ""), m.value("name", ""),
                      m.value("uid", ""), container, attempt);
 }
@@ -77,8 +67,8 @@ Status AgentImpl::syncPod(const std::string& key) {
     // Deleted from the API (or bound elsewhere): nothing of it may stay.
     return teardownPod(ns, name, "", std::chrono::seconds(2));
   }
-  const Json& meta = field(*pod, "metadata");
-  const Json& spec = field(*pod, "spec");
+  const Json& meta = objectAt(*pod, "metadata");
+  const Json& spec = objectAt(*pod, "spec");
   std::string uid = meta.value("uid", "");
   // An older incarnation of a pod with this name goes first.
   if (auto st = teardownPod(ns, name, uid, std::chrono::seconds(2)); !st) return st;
@@ -92,7 +82,7 @@ Status AgentImpl::syncPod(const std::string& key) {
     return Status::ok();
   }
 
-  std::string phase = field(*pod, "status").value("phase", "");
+  std::string phase = objectAt(*pod, "status").value("phase", "");
   auto containers = containersOf(ns, name);
   if (phase == "Succeeded" || phase == "Failed") {
     // Finished pods keep their containers' records but release the rest.
