@@ -56,7 +56,9 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [CAPSTAN, "server", "--data-dir", self.data_dir, "--https-listen-port", str(self.port),
-             "--bind-address", "127.0.0.1"] + ([] if getattr(self, "with_agent", False) else ["--disable-agent"])
+             "--bind-address", "127.0.0.1"] + ([] if getattr(self, "with_agent", False)
+               # API-only tests: no agent, controllers or scheduler acting on their objects.
+               else ["--disable-agent", "--disable-controller-manager", "--disable-scheduler"])
             + self.extra_args,
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
