@@ -20,19 +20,6 @@ constexpr const char* kRevisionsByDaemonSet = "daemonset-controller/revisions";
 constexpr const char* kHashLabel = "controller-revision-hash";
 const OwnerKind kDaemonSetKind{"apps/v1", "DaemonSet"};
 
-std::string ownerKey(const Json& obj) {
-  const Json* ref = controllerRefOf(obj);
-  if (!ref || stringField(*ref, "kind") != "DaemonSet") return "";
-  return stringField(metadataOf(obj), "namespace") + "/" + stringField(*ref, "name");
-}
-
-client::IndexFunc byOwner() {
-  return [](const Json& obj) {
-    std::string k = ownerKey(obj);
-    return k.empty() ? std::vector<std::string>{} : std::vector<std::string>{k};
-  };
-}
-
 // The node a daemon pod is for: spec.nodeName once bound, else the node its
 // required affinity pins it to.
 std::string targetNode(const Json& pod) {
@@ -101,11 +88,11 @@ DaemonSetController::DaemonSetController(Context& ctx)
     : Controller("daemonset", ctx, 2), expectations_(ctx.clock) {
   ctx.informers.get(client::res::kDaemonSets).addHandlers(enqueueHandlers());
   auto& pods = ctx.informers.get(client::res::kPods);
-  pods.addIndex(kPodsByDaemonSet, byOwner());
+  pods.addIndex(kPodsByDaemonSet, byControllerKey(kDaemonSetKind));
   pods.addHandlers({.on_add = [this](const ObjectPtr& p) { podChanged(nullptr, p, false); },
                     .on_update = [this](const ObjectPtr& o, const ObjectPtr& p) { podChanged(o, p, false); },
                     .on_delete = [this](const ObjectPtr& p) { podChanged(nullptr, p, true); }});
-  ctx.informers.get(client::res::kControllerRevisions).addIndex(kRevisionsByDaemonSet, byOwner());
+  ctx.informers.get(client::res::kControllerRevisions).addIndex(kRevisionsByDaemonSet, byControllerKey(kDaemonSetKind));
   ctx.informers.get(client::res::kNodes)
       .addHandlers({.on_add = [this](const ObjectPtr&) { enqueueAll(); },
                     .on_update =
@@ -121,7 +108,7 @@ void DaemonSetController::enqueueAll() {
 }
 
 void DaemonSetController::podChanged(const ObjectPtr& old_pod, const ObjectPtr& pod, bool deleted) {
-  std::string k = ownerKey(*pod);
+  std::string k = controllerKey(*pod, kDaemonSetKind);
   if (k.empty()) return;
   if (deleted || isDeleting(*pod))
     expectations_.deletionObserved(k, client::keyOf(*pod));

@@ -20,13 +20,6 @@ constexpr const char* kIndexKey = "batch.kubernetes.io/job-completion-index";
 constexpr const char* kPodsByJob = "job-controller/job";
 const OwnerKind kJobKind{"batch/v1", "Job"};
 
-std::string ownerJobKey(const Json& pod) {
-  const Json* ref = controllerRefOf(pod);
-  if (!ref || stringField(*ref, "kind") != "Job" || !stringField(*ref, "apiVersion").starts_with("batch/"))
-    return "";
-  return stringField(metadataOf(pod), "namespace") + "/" + stringField(*ref, "name");
-}
-
 bool isFinished(const Json& job) { return conditionTrue(job, "Complete") || conditionTrue(job, "Failed"); }
 
 // As upstream with podReplacementPolicy TerminatingOrFailed: a pod being
@@ -71,7 +64,7 @@ JobController::JobController(Context& ctx, JobControllerOptions opts)
   ctx.informers.get(client::res::kJobs).addHandlers(enqueueHandlers());
   auto& pods = ctx.informers.get(client::res::kPods);
   pods.addIndex(kPodsByJob, [](const Json& pod) {
-    std::string k = ownerJobKey(pod);
+    std::string k = controllerKey(pod, kJobKind);
     return k.empty() ? std::vector<std::string>{} : std::vector<std::string>{k};
   });
   pods.addHandlers({.on_add = [this](const ObjectPtr& p) { podChanged(nullptr, p, false); },
@@ -80,7 +73,7 @@ JobController::JobController(Context& ctx, JobControllerOptions opts)
 }
 
 void JobController::podChanged(const ObjectPtr& old_pod, const ObjectPtr& pod, bool deleted) {
-  std::string k = ownerJobKey(*pod);
+  std::string k = controllerKey(*pod, kJobKind);
   if (k.empty()) return;
   if (deleted || isDeleting(*pod))
     expectations_.deletionObserved(k, client::keyOf(*pod));

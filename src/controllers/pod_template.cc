@@ -19,6 +19,21 @@ const Json* controllerRefOf(const Json& obj) {
   return nullptr;
 }
 
+std::string controllerKey(const Json& obj, const OwnerKind& kind) {
+  const Json* ref = controllerRefOf(obj);
+  if (!ref || stringField(*ref, "kind") != kind.kind) return "";
+  std::string group = kind.api_version.substr(0, kind.api_version.find('/') + 1);
+  if (!stringField(*ref, "apiVersion").starts_with(group)) return "";
+  return stringField(metadataOf(obj), "namespace") + "/" + stringField(*ref, "name");
+}
+
+std::function<std::vector<std::string>(const Json&)> byControllerKey(OwnerKind kind) {
+  return [kind = std::move(kind)](const Json& obj) {
+    std::string k = controllerKey(obj, kind);
+    return k.empty() ? std::vector<std::string>{} : std::vector<std::string>{k};
+  };
+}
+
 std::string controllerUid(const Json& obj) {
   const Json* r = controllerRefOf(obj);
   return r ? stringField(*r, "uid") : "";

@@ -2,7 +2,9 @@
 // Shared by the workload controllers: pods built from a PodTemplateSpec,
 // controller ownerReferences, and the pod states controllers count.
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/json.h"
@@ -21,6 +23,11 @@ Json controllerRef(const Json& owner, const OwnerKind& kind);
 
 // The ownerReference of obj that has controller: true, or nullptr.
 const Json* controllerRefOf(const Json& obj);
+// "ns/name" of the object's controller when it is a `kind` of the same API
+// group, else "": the key its controller's work queue uses.
+std::string controllerKey(const Json& obj, const OwnerKind& kind);
+// An informer index of dependents by controllerKey().
+std::function<std::vector<std::string>(const Json&)> byControllerKey(OwnerKind kind);
 // The uid of obj's controller ("" without one).
 std::string controllerUid(const Json& obj);
 

@@ -16,19 +16,6 @@ constexpr const char* kRevisionsBySet = "statefulset-controller/revisions";
 constexpr const char* kHashLabel = "controller-revision-hash";
 const OwnerKind kStatefulSetKind{"apps/v1", "StatefulSet"};
 
-std::string ownerKey(const Json& obj) {
-  const Json* ref = controllerRefOf(obj);
-  if (!ref || stringField(*ref, "kind") != "StatefulSet") return "";
-  return stringField(metadataOf(obj), "namespace") + "/" + stringField(*ref, "name");
-}
-
-client::IndexFunc byOwner() {
-  return [](const Json& obj) {
-    std::string k = ownerKey(obj);
-    return k.empty() ? std::vector<std::string>{} : std::vector<std::string>{k};
-  };
-}
-
 // The ordinal of "<set>-<n>", or -1.
 int64_t ordinalOf(const std::string& set, const std::string& pod) {
   if (pod.size() <= set.size() + 1 || !pod.starts_with(set) || pod[set.size()] != '-') return -1;
@@ -56,15 +43,15 @@ StatefulSetController::StatefulSetController(Context& ctx)
     : Controller("statefulset", ctx, 2), expectations_(ctx.clock) {
   ctx.informers.get(client::res::kStatefulSets).addHandlers(enqueueHandlers());
   auto& pods = ctx.informers.get(client::res::kPods);
-  pods.addIndex(kPodsBySet, byOwner());
+  pods.addIndex(kPodsBySet, byControllerKey(kStatefulSetKind));
   pods.addHandlers({.on_add = [this](const ObjectPtr& p) { podChanged(nullptr, p, false); },
                     .on_update = [this](const ObjectPtr& o, const ObjectPtr& p) { podChanged(o, p, false); },
                     .on_delete = [this](const ObjectPtr& p) { podChanged(nullptr, p, true); }});
-  ctx.informers.get(client::res::kControllerRevisions).addIndex(kRevisionsBySet, byOwner());
+  ctx.informers.get(client::res::kControllerRevisions).addIndex(kRevisionsBySet, byControllerKey(kStatefulSetKind));
 }
 
 void StatefulSetController::podChanged(const ObjectPtr& old_pod, const ObjectPtr& pod, bool deleted) {
-  std::string k = ownerKey(*pod);
+  std::string k = controllerKey(*pod, kStatefulSetKind);
   if (k.empty()) return;
   if (deleted || isDeleting(*pod))
     expectations_.deletionObserved(k, client::keyOf(*pod));
