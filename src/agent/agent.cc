@@ -94,6 +94,7 @@ Status AgentImpl::init() {
   if (!net) return net.status();
   network_ = std::move(*net);
   node_->start();
+  prober_ = std::make_unique<Prober>(realProbeRunner(*runtime_), proberHooks(), SystemClock::instance());
 
   // Only the pods bound to this node.
   pods_ = std::make_unique<client::Informer>(client_, client::res::kPods, "",
@@ -140,6 +141,29 @@ Status AgentImpl::init() {
   return Status::ok();
 }
 
+Prober::Hooks AgentImpl::proberHooks() {
+  auto podRef = [](const ProbeTarget& t) {
+    auto [ns, name] = client::splitKey(t.pod_key);
+    return Json{{"kind", "Pod"}, {"apiVersion", "v1"}, {"metadata", {{"namespace", ns}, {"name", name}, {"uid", t.pod_uid}}}};
+  };
+  return {.wake = [this](const std::string& key) { queue_.add(key); },
+          .unhealthy =
+              [this, podRef](const ProbeTarget& t, ProbeKind kind, const std::string& message) {
+                events_.record(podRef(t), "Warning", "Unhealthy",
+                               fmt::format("{} probe failed: {}", probeKindName(kind), message));
+              },
+          .kill =
+              [this, podRef](const ProbeTarget& t, ProbeKind kind, int64_t grace) {
+                std::string why = kind == ProbeKind::kStartup ? "startup" : "liveness";
+                events_.record(podRef(t), "Normal", "Killing",
+                               fmt::format("Container {} failed {} probe, will be restarted", t.container_name, why));
+                // The exit wakes the pod worker, which restarts it per restartPolicy.
+                auto st = runtime_->stop(t.container_id, std::chrono::seconds(grace));
+                if (!st) LOG_WARN("stopping an unhealthy container failed", "container", t.container_id,
+                                  "error", st.status().message());
+              }};
+}
+
 void AgentImpl::worker() {
   while (auto key = queue_.get()) {
     Status st;
@@ -166,6 +190,7 @@ void AgentImpl::stop() {
   if (pods_) pods_->stop();
   if (config_maps_) config_maps_->stop();
   if (secrets_) secrets_->stop();
+  if (prober_) prober_->stop();
   if (node_) node_->stop();
   if (kubelet_) kubelet_->stop();
   if (runtime_) runtime_->setExitHandler(nullptr);

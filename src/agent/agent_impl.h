@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/container_config.h"
 #include "agent/network/network.h"
+#include "agent/prober.h"
 #include "agent/runtime/image_store.h"
 #include "agent/runtime/runtime.h"
 #include "agent/streaming/kubelet_server.h"
@@ -88,6 +89,7 @@ class AgentImpl final : public Agent {
  private:
   friend class PodSync;
   void worker();
+  Prober::Hooks proberHooks();
   std::vector<ContainerRecord> containersOf(const std::string& ns, const std::string& name) const;
   Status teardownPod(const std::string& ns, const std::string& name, const std::string& keep_uid,
                      std::chrono::milliseconds grace);
@@ -103,6 +105,7 @@ class AgentImpl final : public Agent {
   std::unique_ptr<network::Network> network_;
   std::unique_ptr<streaming::KubeletServer> kubelet_;
   std::unique_ptr<NodeReporter> node_;
+  std::unique_ptr<Prober> prober_;
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> config_maps_;
   std::unique_ptr<client::Informer> secrets_;

@@ -102,19 +102,41 @@ Status PodSync::run() {
     }
     view_.init_containers.push_back(std::move(v));
   }
+  std::set<std::string> probed;
   for (const auto& c : arrayAt(spec_, "containers")) {
     ContainerView v{c.value("name", ""), c.value("image", "")};
     if (view_.initialized) {
-      ensureContainer(c, v, false);
+      if (ensureContainer(c, v, false) && v.attempts[0].state == runtime::ContainerState::kRunning) {
+        trackProbes(c, v.attempts[0]);
+        v.started = a_.prober_->started(v.attempts[0].id);
+        v.ready = a_.prober_->ready(v.attempts[0].id);
+        probed.insert(v.attempts[0].id);
+      }
     } else {
       v.waiting_reason = "PodInitializing";
       v.attempts = attempts_[v.name];
     }
     view_.containers.push_back(std::move(v));
   }
+  a_.prober_->retain(uid_, probed);
   Status st = report();
   if (requeue_.count() > 0) a_.queue_.addAfter(client::keyOf(*pod_), requeue_);
   return st;
+}
+
+void PodSync::trackProbes(const Json& container, const runtime::ContainerStatus& running) {
+  ProbeTarget t{.pod_key = ns_ + "/" + name_,
+                .pod_uid = uid_,
+                .pod_ip = sandbox_.ip,
+                .container_id = running.id,
+                .container_name = container.value("name", ""),
+                .container = container,
+                .termination_grace_seconds = spec_.value("terminationGracePeriodSeconds", int64_t{30})};
+  // The container's start on the monotonic clock the prober schedules by.
+  auto& clock = SystemClock::instance();
+  auto age = running.started_at ? clock.now() - *running.started_at : std::chrono::system_clock::duration{0};
+  t.started = clock.monotonic() - std::chrono::duration_cast<std::chrono::steady_clock::duration>(age);
+  a_.prober_->ensure(t);
 }
 
 bool PodSync::shouldRestart(const runtime::ContainerStatus& last) const {
@@ -175,11 +197,7 @@ bool PodSync::ensureContainer(const Json& container, ContainerView& view, bool i
     auto it = last->labels.find(kLabelImageId);
     if (it != last->labels.end()) view.image_id = it->second;
   }
-  if (last && last->state == runtime::ContainerState::kRunning) {
-    view.ready = !init;
-    view.started = true;
-    return true;
-  }
+  if (last && last->state == runtime::ContainerState::kRunning) return true;
   if (last && last->state == runtime::ContainerState::kExited) {
     std::string tm = readSmall(fmt::format("{}/containers/{}/{}-termination-log", a_.podDir(uid_), view.name,
                                            last->labels.count(kLabelAttempt) ? last->labels.at(kLabelAttempt) : "0"),
@@ -312,8 +330,6 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
   if (started->state == runtime::ContainerState::kRunning) {
     a_.events_.record(podRef(), "Normal", "Created", "Created container " + view.name);
     a_.events_.record(podRef(), "Normal", "Started", "Started container " + view.name);
-    view.ready = !view.init;
-    view.started = true;
   } else {
     a_.events_.record(podRef(), "Warning", "Failed", "Error: " + started->message);
   }

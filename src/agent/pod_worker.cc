@@ -50,6 +50,7 @@ Status AgentImpl::teardownPod(const std::string& ns, const std::string& name, co
     if (auto st = runtime_->remove(c.status.id); !st) return st;
   }
   for (const auto& uid : uids) {
+    prober_->removePod(uid);
     if (auto st = network_->removeSandbox(uid); !st) return st;
     (void)removePodFiles(podDir(uid));
     std::lock_guard lock(mu_);
@@ -89,6 +90,7 @@ Status AgentImpl::syncPod(const std::string& key) {
     bool running = false;
     for (auto& c : containers)
       if (c.status.state == runtime::ContainerState::kRunning) running = true;
+    prober_->removePod(uid);
     if (!running) (void)network_->removeSandbox(uid);
     return Status::ok();
   }

@@ -165,6 +165,53 @@ spec:
         self.assertIn("BackOff", events)
         self.kubectl("delete", "pod", "crasher", "--grace-period=1", "--wait=true", "--timeout=30s")
 
+    def test_probes_gate_readiness_and_restart_unhealthy_containers(self):
+        self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: probed}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: {IMAGE}
+    command: ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
+    readinessProbe:
+      exec: {{command: ["test", "-f", "/tmp/ready"]}}
+      periodSeconds: 1
+      failureThreshold: 1
+    livenessProbe:
+      httpGet: {{path: /, port: 80}}
+      periodSeconds: 1
+      failureThreshold: 2
+""")
+        def ready(pod):
+            conds = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
+            return conds.get("Ready") == "True"
+
+        # Running but not Ready until the readiness probe passes.
+        pod = self.wait_pod("probed", lambda p: p.get("status", {}).get("phase") == "Running", message="Running")
+        self.assertFalse(ready(pod))
+        self.assertFalse(pod["status"]["containerStatuses"][0]["ready"])
+        self.kubectl("exec", "probed", "--", "touch", "/tmp/ready")
+        pod = self.wait_pod("probed", ready, timeout=10, message="Ready after the probe passes")
+        self.assertTrue(pod["status"]["containerStatuses"][0]["ready"])
+        self.kubectl("exec", "probed", "--", "rm", "/tmp/ready")
+        self.wait_pod("probed", lambda p: not ready(p), timeout=10, message="not Ready after the probe fails")
+        events = self.kubectl("get", "events", "--field-selector", "involvedObject.name=probed").stdout
+        self.assertIn("Readiness probe failed", events)
+
+        # The liveness probe gets 404s once the index is gone: killed and restarted.
+        self.kubectl("exec", "probed", "--", "rm", "/www/index.html")
+        pod = self.wait_pod("probed", lambda p: p["status"]["containerStatuses"][0]["restartCount"] == 1
+                            and "running" in p["status"]["containerStatuses"][0]["state"], timeout=30,
+                            message="restarted after failing liveness")
+        self.assertFalse(ready(pod))  # the new container starts unready again
+        events = self.kubectl("get", "events", "--field-selector", "involvedObject.name=probed").stdout
+        self.assertIn("Liveness probe failed: HTTP probe failed with statuscode: 404", events)
+        self.assertIn("failed liveness probe, will be restarted", events)
+        self.kubectl("delete", "pod", "probed", "--grace-period=1", "--wait=true", "--timeout=30s")
+
     def test_init_containers_run_first_and_jobs_complete(self):
         self.kubectl("apply", "-f", "-", input=f"""
 apiVersion: v1

@@ -21,7 +21,7 @@ import os
 import tarfile
 
 APPLETS = ("sh httpd sleep nc wget cat ls ps ip hostname echo true false id env dd head mount "
-           "top free timeout kill").split()
+           "top free timeout kill touch rm test nslookup").split()
 BUSYBOX = "/bin/busybox"
 
 
