@@ -94,6 +94,11 @@ Status AgentImpl::init() {
   if (!net) return net.status();
   network_ = std::move(*net);
   node_->start();
+  if (opts_.dns.cluster_dns.empty()) {
+    auto svc = client_.get(client::res::kServices, "kube-system", "kube-dns");
+    if (!svc) return Status(svc.status().code(), "cannot read the cluster DNS address: " + svc.status().message());
+    opts_.dns.cluster_dns = objectAt(*svc, "spec").value("clusterIP", "");
+  }
   prober_ = std::make_unique<Prober>(realProbeRunner(*runtime_), proberHooks(), SystemClock::instance());
 
   // Only the pods bound to this node.

@@ -19,7 +19,7 @@
 namespace capstan::agent {
 
 struct DnsConfig {
-  std::string cluster_dns = "10.43.0.10";
+  std::string cluster_dns;  // empty: the kube-dns Service's ClusterIP, read from the API at start
   std::string cluster_domain = "cluster.local";
   std::string host_resolv_conf = "/etc/resolv.conf";  // for dnsPolicy Default
 };

@@ -1,6 +1,6 @@
 #include "apiserver/api_server.h"
-#include "apiserver/in_process_transport.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -13,6 +13,7 @@
 #include "api/registry.h"
 #include "apiserver/discovery.h"
 #include "apiserver/http_server.h"
+#include "apiserver/in_process_transport.h"
 #include "apiserver/kubelet_client.h"
 #include "apiserver/metrics.h"
 #include "apiserver/object_cache.h"
@@ -30,6 +31,16 @@ namespace capstan::apiserver {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The cluster DNS address: the tenth of the service range (10.43.0.10 by
+// default, as k3s), given its first address.
+std::string clusterDnsAddress(const std::string& first) {
+  in_addr a{};
+  if (::inet_pton(AF_INET, first.c_str(), &a) != 1) return first;
+  a.s_addr = htonl(ntohl(a.s_addr) + 9);
+  char buf[INET_ADDRSTRLEN];
+  return ::inet_ntop(AF_INET, &a, buf, sizeof buf) ? buf : first;
+}
 
 // Paths anyone may read, as Kubernetes' system:public-info-viewer allows.
 bool isPublicPath(const std::string& p) {
@@ -355,6 +366,24 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
                           {"ports", Json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", opts.port == 0 ? 6443 : opts.port}}})}}}};
     Response r = self->call("POST", "/api/v1/namespaces/default/services", svc.dump());
     if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap service kubernetes: " + r.body);
+  }
+
+  // The cluster DNS Service (served by every node agent, which publishes
+  // its own endpoint; internalTrafficPolicy Local keeps queries on the node).
+  if (!self->impl_->cache->get("/registry/core/services/kube-system/kube-dns")) {
+    auto port = [](const char* name, const char* protocol) {
+      return Json{{"name", name}, {"port", 53}, {"protocol", protocol}, {"targetPort", 53}};
+    };
+    Json svc = {{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata", {{"name", "kube-dns"}, {"namespace", "kube-system"},
+                              {"labels", {{"k8s-app", "kube-dns"}, {"kubernetes.io/name", "capstan-dns"}}}}},
+                {"spec", {{"clusterIP", opts.cluster_dns.empty() ? clusterDnsAddress(self->impl_->services->firstIp())
+                                                                 : opts.cluster_dns},
+                          {"internalTrafficPolicy", "Local"},
+                          {"ports", Json::array({port("dns", "UDP"), port("dns-tcp", "TCP")})}}}};
+    Response r = self->call("POST", "/api/v1/namespaces/kube-system/services", svc.dump());
+    if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap service kube-dns: " + r.body);
   }
 
   HttpServerOptions hopts;

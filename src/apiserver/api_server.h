@@ -28,6 +28,7 @@ struct ApiServerOptions {
   std::string datastore_endpoint;  // "" or sqlite://PATH (default <data-dir>/db/state.db), memory://
   std::string cluster_cidr = "10.42.0.0/16";
   std::string service_cidr = "10.43.0.0/16";
+  std::string cluster_dns;  // the kube-dns Service's ClusterIP; empty: the tenth address of service_cidr
   size_t watch_window = 20000;
   int threads = 2;
 };

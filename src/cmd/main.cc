@@ -119,6 +119,7 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
   if (!roles.disable_agent) {
     agent::AgentOptions ao = roles.agent;
     ao.data_dir = opts.data_dir;
+    ao.dns.cluster_dns = opts.cluster_dns;
     ao.control_plane = true;
     ao.token = readToken(opts.data_dir);
     auto a = agent::Agent::start(ao, api.inProcessTransport({"system:node:" + ao.node_name, "", {"system:nodes"}}));
@@ -191,8 +192,8 @@ int main(int argc, char** argv) {
   server->add_option("--cni-bridge", roles.agent.cni_bridge, "Linux bridge of the pod network")->capture_default_str();
   server->add_flag("--isolate-pod-network", roles.agent.isolate_pod_network,
                    "Drop traffic forwarded from pods to anything beyond this machine (tests)");
-  server->add_option("--cluster-dns", roles.agent.dns.cluster_dns, "Cluster DNS address in pods' resolv.conf")
-      ->capture_default_str();
+  server->add_option("--cluster-dns", opts.cluster_dns,
+                     "Cluster DNS address (the kube-dns Service's ClusterIP; default: the tenth address of --service-cidr)");
   server->add_option("--cluster-domain", roles.agent.dns.cluster_domain, "Cluster domain")->capture_default_str();
   server->add_option("--insecure-registry", roles.agent.insecure_registries, "Registry host:port spoken to over plain HTTP")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import tempfile
 import threading
+import time
 
 from harness import CAPSTAN, SOURCE_DIR, Server
 
@@ -32,6 +33,35 @@ def busybox_archive():
         return _image_archive
 
 
+_RANGES_DIR = os.path.join(tempfile.gettempdir(), "capstan-e2e-ranges")
+
+
+def reserve_cluster_ranges():
+    """Pod and service ranges no other test cluster on this machine uses:
+    clusters running side by side must not share pod subnets (host routes)
+    nor service addresses (each node's proxy rules see every packet).
+    Returns (pod cidr, service cidr, reservation file)."""
+    os.makedirs(_RANGES_DIR, exist_ok=True)
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    for _ in range(200):
+        a = 64 + secrets.randbelow(64)
+        if f"10.{a}." in routes or f"10.{a + 64}." in routes:
+            continue
+        path = os.path.join(_RANGES_DIR, str(a))
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            # A reservation left by a run that was killed: free after 3 hours.
+            try:
+                if time.time() - os.path.getmtime(path) > 3 * 3600:
+                    os.unlink(path)
+            except OSError:
+                pass
+            continue
+        return f"10.{a}.0.0/16", f"10.{a + 64}.0.0/16", path
+    raise RuntimeError("no free 10.x ranges for a test cluster")
+
+
 class NodeServer(Server):
     """A server running its embedded agent."""
 
@@ -39,7 +69,10 @@ class NodeServer(Server):
         suffix = secrets.token_hex(3)
         self.node_name = "node-" + suffix
         self.bridge = "cst" + suffix
+        self.cluster_cidr, self.service_cidr, self._ranges = reserve_cluster_ranges()
+        self.pod_prefix = self.cluster_cidr.rsplit(".", 2)[0] + "."  # "10.x."
         super().__init__(extra_args=["--node-name", self.node_name, "--cni-bridge", self.bridge,
+                                     "--cluster-cidr", self.cluster_cidr, "--service-cidr", self.service_cidr,
                                      "--isolate-pod-network", "--kubelet-port", "0"] + list(extra_args))
         self.with_agent = True
 
@@ -57,3 +90,5 @@ class NodeServer(Server):
         subprocess.run([CAPSTAN, "cleanup", "--data-dir", self.data_dir, "--node-name", self.node_name,
                         "--cni-bridge", self.bridge, "--isolate-pod-network"], capture_output=True, timeout=120)
         super().cleanup()
+        if os.path.exists(self._ranges):
+            os.unlink(self._ranges)

@@ -77,7 +77,7 @@ spec:
 """)
         pod = self.wait_pod("web", self.running_ready, message="web Running and Ready")
         ip = pod["status"]["podIP"]
-        self.assertTrue(ip.startswith("10.42."), ip)
+        self.assertTrue(ip.startswith(self.server.pod_prefix), ip)
         self.assertIn("hello", http_get(f"http://{ip}/"))
         cs = pod["status"]["containerStatuses"][0]
         self.assertEqual(cs["restartCount"], 0)
