@@ -14,6 +14,8 @@ PACKAGES=(
   libprotobuf-dev
   # SPDY header compression (kubectl exec/port-forward over SPDY/3.1)
   zlib1g-dev
+  # cluster DNS: query parsing
+  libldns-dev
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl

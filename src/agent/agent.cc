@@ -7,6 +7,7 @@
 
 #include "agent/agent_impl.h"
 #include "common/base64.h"
+#include "common/pki.h"
 #include "common/log.h"
 
 namespace capstan::agent {
@@ -75,7 +76,7 @@ Status AgentImpl::init() {
   auto kubelet = streaming::KubeletServer::start({.bind_address = "0.0.0.0",
                                                   .port = static_cast<uint16_t>(opts_.kubelet_port),
                                                   .tls_dir = opts_.data_dir + "/kubelet-tls",
-                                                  .token = opts_.token,
+                                                  .token = pki::JoinToken::parse(opts_.token).secret,
                                                   .threads = 1},
                                                  *runtime_);
   if (!kubelet) return kubelet.status();
@@ -90,6 +91,7 @@ Status AgentImpl::init() {
   nc.ipam_data_dir = opts_.data_dir + "/cni/ipam";
   nc.run_dir = "/run/capstan/" + opts_.node_name + "/netns";
   nc.isolate = opts_.isolate_pod_network;
+  nc.isolate_allow = opts_.cluster_cidr;
   auto net = network::Network::open(nc);
   if (!net) return net.status();
   network_ = std::move(*net);

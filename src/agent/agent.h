@@ -27,6 +27,7 @@ struct AgentOptions {
   std::string cni_bridge = "cni0";
   // Drop forwarding from the pod bridge to anything but itself (tests).
   bool isolate_pod_network = false;
+  std::string cluster_cidr = "10.42.0.0/16";  // all pods of the cluster (isolation lets it through)
   DnsConfig dns;
   std::string token;            // the join token (also guards the agent's own API)
   int kubelet_port = 10250;     // logs/exec/port-forward for the API server; 0 picks a free port

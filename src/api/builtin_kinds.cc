@@ -166,6 +166,32 @@ Registry Registry::builtin() {
     auto r = kind("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", kNs);
     reg.add(r);
   }
+  // networking.k8s.io/v1
+  {
+    auto r = kind("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", kNs);
+    r.has_generation = true;
+    r.short_names = {"ing"};
+    r.has_status = true;
+    reg.add(r);
+  }
+  {
+    auto r = kind("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", kCluster);
+    reg.add(r);
+  }
+  // policy/v1
+  {
+    auto r = kind("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", kNs);
+    r.has_generation = true;
+    r.short_names = {"pdb"};
+    r.has_status = true;
+    reg.add(r);
+  }
+  // scheduling.k8s.io/v1
+  {
+    auto r = kind("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", kCluster);
+    r.short_names = {"pc"};
+    reg.add(r);
+  }
   // events.k8s.io/v1
   {
     auto r = kind("events.k8s.io", "v1", "events", "event", "Event", kNs);

@@ -244,17 +244,6 @@ void requestsFromLimits(Json& c) {
     if (unset(*requests, it.key().c_str())) (*requests)[it.key()] = it.value();
 }
 
-bool toleratesTaint(const Json& tolerations, const char* key) {
-  if (!tolerations.is_array()) return false;
-  for (const auto& t : tolerations) {
-    std::string k = stringAt(t, "key");
-    std::string effect = stringAt(t, "effect");
-    bool key_ok = k == key || (k.empty() && stringAt(t, "operator") == "Exists");
-    if (key_ok && (effect == "NoExecute" || effect.empty())) return true;
-  }
-  return false;
-}
-
 void defaultPod(Json& obj) {
   Json* spec = objectAt(obj, "spec");
   if (!spec) return;
@@ -277,27 +266,6 @@ void defaultPod(Json& obj) {
             p["hostPort"] = p["containerPort"];
         });
       });
-  }
-  // Priority admission: resolvable for no class and the two built-in ones.
-  if (unset(*spec, "priority")) {
-    std::string cls = stringAt(*spec, "priorityClassName");
-    std::optional<int64_t> priority;
-    if (cls.empty()) priority = 0;
-    if (cls == "system-cluster-critical") priority = 2000000000;
-    if (cls == "system-node-critical") priority = 2000001000;
-    if (priority) {
-      (*spec)["priority"] = *priority;
-      setIfNull(*spec, "preemptionPolicy", "PreemptLowerPriority");
-    }
-  }
-  // DefaultTolerationSeconds admission.
-  Json& tolerations = (*spec)["tolerations"];
-  if (tolerations.is_null()) tolerations = Json::array();
-  if (!tolerations.is_array()) return;
-  for (const char* taint : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
-    if (toleratesTaint(tolerations, taint)) continue;
-    tolerations.push_back(
-        {{"key", taint}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", 300}});
   }
 }
 

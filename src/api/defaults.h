@@ -2,8 +2,7 @@
 // Defaulting of the built-in kinds, as kube-apiserver applies it to a
 // create or update body before validation: the SetDefaults_* functions of
 // the versioned API packages, plus the few values upstream fills in later on
-// the write path that clients observe as defaults (the DefaultTolerationSeconds
-// and Priority admission plugins for Pods, the Service IP family fields, the
+// the write path that clients observe as defaults (the Service IP family fields, the
 // Namespace "kubernetes" finalizer and metadata.name label, Secret stringData
 // folded into data).
 //

@@ -18,6 +18,7 @@ const std::set<std::string>& rootFields(const ResourceInfo& info) {
       {"ServiceAccount", {"apiVersion", "kind", "metadata", "secrets", "imagePullSecrets", "automountServiceAccountToken"}},
       {"ControllerRevision", {"apiVersion", "kind", "metadata", "data", "revision"}},
       {"EndpointSlice", {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"}},
+      {"PriorityClass", {"apiVersion", "kind", "metadata", "value", "globalDefault", "description", "preemptionPolicy"}},
   };
   static const std::set<std::string> kCoreEvent = {
       "apiVersion", "kind", "metadata", "involvedObject", "reason", "message", "source", "firstTimestamp",

@@ -199,6 +199,75 @@ Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, J
   return badRequest(msg);
 }
 
+namespace {
+
+// DefaultTolerationSeconds: a pod that does not say how long it tolerates
+// its node turning not-ready or unreachable gets the cluster's default.
+void addDefaultTolerations(const ServerContext& ctx, Json& pod) {
+  Json& spec = pod["spec"];
+  if (!spec.is_object()) return;
+  Json& tolerations = spec["tolerations"];
+  if (!tolerations.is_array()) tolerations = Json::array();
+  auto tolerated = [&](const std::string& key) {
+    for (const auto& t : tolerations) {
+      if (!t.is_object()) continue;
+      std::string effect = t.value("effect", ""), op = t.value("operator", "Equal"), k = t.value("key", "");
+      if (!effect.empty() && effect != "NoExecute") continue;
+      if (k == key || (k.empty() && op == "Exists")) return true;
+    }
+    return false;
+  };
+  for (auto [key, seconds] : {std::pair<const char*, int64_t>{"node.kubernetes.io/not-ready", ctx.default_not_ready_toleration_seconds},
+                              {"node.kubernetes.io/unreachable", ctx.default_unreachable_toleration_seconds}})
+    if (!tolerated(key))
+      tolerations.push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", seconds}});
+}
+
+// Priority admission: spec.priority from the pod's PriorityClass (or the
+// global default class), as Kubernetes resolves it at creation.
+Status resolvePriority(const ServerContext& ctx, Json& pod) {
+  Json& spec = pod["spec"];
+  if (!spec.is_object()) return Status::ok();
+  std::string forbidden = fmt::format("pods \"{}\" is forbidden: ", getString(pod["metadata"], "name"));
+  std::string class_name = getString(spec, "priorityClassName");
+  const std::string prefix = "/registry/scheduling.k8s.io/priorityclasses/";
+  ObjectPtr pc;
+  if (!class_name.empty()) {
+    pc = ctx.cache->get(prefix + class_name);
+    // The two classes every cluster has, even before anyone creates them.
+    if (!pc && (class_name == "system-cluster-critical" || class_name == "system-node-critical")) {
+      int64_t value = class_name == "system-node-critical" ? 2000001000 : 2000000000;
+      if (spec.contains("priority") && spec["priority"] != value)
+        return Status(Code::kForbidden, forbidden + "the integer value of priority (" + spec["priority"].dump() +
+                                            ") must not be provided in pod spec; priority admission controller computed " +
+                                            std::to_string(value) + " from the given PriorityClass name");
+      spec["priority"] = value;
+      if (!spec.contains("preemptionPolicy")) spec["preemptionPolicy"] = "PreemptLowerPriority";
+      return Status::ok();
+    }
+    if (!pc) return Status(Code::kForbidden, forbidden + fmt::format("no PriorityClass with name {} was found", class_name));
+  } else {
+    for (const auto& o : ctx.cache->list(prefix, nullptr))
+      if (o->obj.value("globalDefault", false)) pc = o;
+    if (!pc) {
+      if (!spec.contains("priority")) spec["priority"] = 0;
+      if (!spec.contains("preemptionPolicy")) spec["preemptionPolicy"] = "PreemptLowerPriority";
+      return Status::ok();
+    }
+    spec["priorityClassName"] = getString(pc->obj["metadata"], "name");
+  }
+  int64_t value = pc->obj.value("value", int64_t{0});
+  if (spec.contains("priority") && spec["priority"] != value)
+    return Status(Code::kForbidden, forbidden + fmt::format("the integer value of priority ({}) must not be provided in pod spec; "
+                                                "priority admission controller computed {} from the given PriorityClass name",
+                                                spec["priority"].dump(), value));
+  spec["priority"] = value;
+  if (!spec.contains("preemptionPolicy")) spec["preemptionPolicy"] = pc->obj.value("preemptionPolicy", "PreemptLowerPriority");
+  return Status::ok();
+}
+
+}  // namespace
+
 Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json& obj, Rollbacks* rollbacks) {
   Json& meta = obj["metadata"];
   std::string name = getString(meta, "name");
@@ -228,6 +297,8 @@ Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json
   api::applyDefaults(info, obj);
   if (info.kind == "Pod") {
     obj["status"] = {{"phase", "Pending"}, {"qosClass", qosClass(obj)}};
+    addDefaultTolerations(ctx, obj);
+    if (auto st = resolvePriority(ctx, obj); !st) return st;
   }
   if (info.kind == "Service" && info.group.empty()) {
     if (auto st = allocateServiceAddresses(ctx, obj, rollbacks); !st) return st;

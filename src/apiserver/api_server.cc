@@ -44,7 +44,9 @@ std::string clusterDnsAddress(const std::string& first) {
 
 // Paths anyone may read, as Kubernetes' system:public-info-viewer allows.
 bool isPublicPath(const std::string& p) {
-  return p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/version" || p.rfind("/healthz/", 0) == 0 ||
+  // /cacerts: the cluster CA, which joining agents check against the hash in their token.
+  return p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/version" || p == "/cacerts" ||
+         p.rfind("/healthz/", 0) == 0 ||
          p.rfind("/livez/", 0) == 0 || p.rfind("/readyz/", 0) == 0;
 }
 
@@ -83,19 +85,20 @@ Result<std::map<std::string, UserInfo>> loadTokenFile(const std::string& path) {
   return out;
 }
 
-std::string readOrCreateToken(const fs::path& path, const std::string& given) {
-  if (!given.empty()) {
-    std::ofstream(path) << given << "\n";
-    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-    return given;
-  }
+// The join token's secret: the one given, else the one in <data-dir>/token,
+// else a new one.
+std::string joinSecret(const fs::path& path, const std::string& given) {
+  if (!given.empty()) return pki::JoinToken::parse(given).secret;
   std::ifstream in(path);
   std::string t;
-  if (in && std::getline(in, t) && !t.empty()) return t;
-  t = pki::randomToken(32);
-  std::ofstream(path) << t << "\n";
+  if (in && std::getline(in, t) && !t.empty()) return pki::JoinToken::parse(t).secret;
+  return pki::randomToken(32);
+}
+
+// <data-dir>/token holds the full token, with the CA's hash, for agents to join with.
+void writeJoinToken(const fs::path& path, const pki::JoinToken& token) {
+  std::ofstream(path) << token.text() << "\n";
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-  return t;
 }
 
 std::string metricVerb(const RequestInfo& ri, const std::string& method) {
@@ -126,6 +129,7 @@ struct ApiServer::Impl {
   std::unique_ptr<HttpServer> http;
   std::map<std::string, UserInfo> tokens;
   std::string kubeconfig;
+  std::string ca_pem;  // served at /cacerts
 
   std::mutex stop_mu;
   std::condition_variable stop_cv;
@@ -172,6 +176,12 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   };
 
   const std::string p = req.path;
+  if (p == "/cacerts") {
+    Response r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = ca_pem;
+    return observed(std::move(r));
+  }
   if (p == "/healthz/ping" || p == "/livez/ping" || p == "/readyz/ping") {
     Response r;
     r.content_type = "text/plain; charset=utf-8";
@@ -324,11 +334,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   impl->services = std::move(*services);
   // The kubelet API client (pods/log, exec, attach, portforward) sends the
   // join token, which every agent knows.
-  std::string token = readOrCreateToken(fs::path(opts.data_dir) / "token", opts.token);
+  std::string token = joinSecret(fs::path(opts.data_dir) / "token", opts.token);
   impl->kubelet = KubeletClient::create({token, ""});
   impl->resources = std::make_unique<Resources>(ServerContext{&impl->registry, impl->store.get(), impl->cache.get(),
                                                               &impl->metrics, impl->clock, impl->services.get(),
-                                                              impl->kubelet.get()});
+                                                              impl->kubelet.get(), opts.default_not_ready_toleration_seconds,
+                                                              opts.default_unreachable_toleration_seconds});
 
   // Credentials.
   std::vector<std::string> sans = opts.tls_sans;
@@ -339,7 +350,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   sans.push_back(impl->services->firstIp());
   auto bundle = pki::ensure({fs::path(opts.data_dir) / "tls", sans, nullptr});
   if (!bundle) return bundle.status();
+  pki::JoinToken join{pki::sha256Hex(bundle->ca_cert_pem), token};
+  writeJoinToken(fs::path(opts.data_dir) / "token", join);
+  impl->ca_pem = bundle->ca_cert_pem;
+  // Agents may present the full token or its bare secret.
   impl->tokens[token] = UserInfo{"capstan:agent", "", {"system:nodes", "system:authenticated"}};
+  impl->tokens[join.text()] = impl->tokens[token];
   if (!opts.token_auth_file.empty()) {
     auto t = loadTokenFile(opts.token_auth_file);
     if (!t) return t.status();

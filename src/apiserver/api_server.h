@@ -28,6 +28,9 @@ struct ApiServerOptions {
   std::string datastore_endpoint;  // "" or sqlite://PATH (default <data-dir>/db/state.db), memory://
   std::string cluster_cidr = "10.42.0.0/16";
   std::string service_cidr = "10.43.0.0/16";
+  // Tolerations added to pods without their own (Kubernetes' defaults: 300 s).
+  int64_t default_not_ready_toleration_seconds = 30;
+  int64_t default_unreachable_toleration_seconds = 30;
   std::string cluster_dns;  // the kube-dns Service's ClusterIP; empty: the tenth address of service_cidr
   size_t watch_window = 20000;
   int threads = 2;

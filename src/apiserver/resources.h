@@ -28,6 +28,10 @@ struct ServerContext {
   const Clock* clock = nullptr;
   ServiceAllocator* services = nullptr;
   KubeletClient* kubelet = nullptr;  // null: the streaming subresources answer 503
+  // DefaultTolerationSeconds admission: how long pods stay bound to a node
+  // that turned not-ready or unreachable (Kubernetes: 300 s each).
+  int64_t default_not_ready_toleration_seconds = 30;
+  int64_t default_unreachable_toleration_seconds = 30;
 };
 
 // What a write does, decided from the current object (null if absent).

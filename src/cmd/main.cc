@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 
@@ -15,8 +16,10 @@
 #include "agent/runtime/image_store.h"
 #include "api/registry.h"
 #include "apiserver/api_server.h"
+#include "client/https_transport.h"
 #include "cmd/config_file.h"
 #include "common/log.h"
+#include "common/pki.h"
 #include "controllers/manager.h"
 #include "scheduler/service/scheduler_service.h"
 
@@ -82,14 +85,72 @@ int runImage(const std::string& verb, const std::string& data_dir, const std::st
   return 0;
 }
 
-int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRoles& roles) {
-  using namespace capstan;
+// The flags of a node agent, the same for `server` (its embedded agent) and `agent`.
+void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
+  ao.node_name = hostName();
+  app->add_option("--node-name", ao.node_name, "This node's name")->capture_default_str();
+  app->add_option("--node-ip", ao.node_ip, "This node's InternalIP (default: first non-loopback IPv4)");
+  app->add_option("--kubelet-port", ao.kubelet_port, "Port of the agent's API (logs, exec); 0 picks a free one")
+      ->capture_default_str();
+  app->add_option("--cni-bridge", ao.cni_bridge, "Linux bridge of the pod network")->capture_default_str();
+  app->add_flag("--isolate-pod-network", ao.isolate_pod_network,
+                "Drop traffic forwarded from pods to anything beyond this machine (tests)");
+  app->add_option("--cluster-domain", ao.dns.cluster_domain, "Cluster domain")->capture_default_str();
+  app->add_option("--insecure-registry", ao.insecure_registries, "Registry host:port spoken to over plain HTTP")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+sigset_t blockStopSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // threads started below inherit the mask
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // threads started later inherit the mask
+  return set;
+}
 
+// Joins the server at `url`: fetches its CA, checks it against the hash in
+// the join token, then talks HTTPS verified by that CA.
+int runAgent(const std::string& url, capstan::agent::AgentOptions ao) {
+  using namespace capstan;
+  sigset_t set = blockStopSignals();
+  auto token = pki::JoinToken::parse(ao.token);
+  auto ca = client::fetchUnverified(url + "/cacerts", std::chrono::seconds(10));
+  if (!ca) {
+    LOG_ERROR("cannot reach the server", "server", url, "error", ca.status().message());
+    return 1;
+  }
+  if (token.ca_hash.empty()) {
+    LOG_WARN("the join token carries no CA hash: trusting the CA the server sent (use the full token from the server's <data-dir>/token)");
+  } else if (pki::sha256Hex(*ca) != token.ca_hash) {
+    LOG_ERROR("the server's CA does not match the join token; refusing to join", "server", url);
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(ao.data_dir + "/agent", ec);
+  std::string ca_file = ao.data_dir + "/agent/server-ca.crt";
+  std::ofstream(ca_file) << *ca;
+  auto transport = client::makeHttpsTransport(
+      {.server = url, .ca_file = ca_file, .bearer_token = ao.token, .user_agent = "capstan-agent/" + ao.node_name});
+  if (!transport) {
+    LOG_ERROR("cannot start the API client", "error", transport.status().message());
+    return 1;
+  }
+  auto a = agent::Agent::start(ao, *transport);
+  if (!a) {
+    LOG_ERROR("node agent failed to start", "error", a.status().message());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&set, &sig);
+  LOG_INFO("shutting down", "signal", sig);
+  (*a)->stop();
+  return 0;
+}
+
+int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRoles& roles) {
+  using namespace capstan;
+  sigset_t set = blockStopSignals();
   auto server = apiserver::ApiServer::start(opts);
   if (!server) {
     LOG_ERROR("server failed to start", "error", server.status().message());
@@ -120,6 +181,7 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
     agent::AgentOptions ao = roles.agent;
     ao.data_dir = opts.data_dir;
     ao.dns.cluster_dns = opts.cluster_dns;
+    ao.cluster_cidr = opts.cluster_cidr;
     ao.control_plane = true;
     ao.token = readToken(opts.data_dir);
     auto a = agent::Agent::start(ao, api.inProcessTransport({"system:node:" + ao.node_name, "", {"system:nodes"}}));
@@ -182,21 +244,32 @@ int main(int argc, char** argv) {
                      "Store: sqlite://PATH (default <data-dir>/db/state.db) or memory:// (not durable)");
   server->add_option("--cluster-cidr", opts.cluster_cidr, "IPv4 network CIDR for pod IPs")->capture_default_str();
   server->add_option("--service-cidr", opts.service_cidr, "IPv4 network CIDR for service IPs")->capture_default_str();
+  server->add_option("--default-not-ready-toleration-seconds", opts.default_not_ready_toleration_seconds,
+                     "tolerationSeconds of the not-ready:NoExecute toleration added to pods without one")
+      ->capture_default_str();
+  server->add_option("--default-unreachable-toleration-seconds", opts.default_unreachable_toleration_seconds,
+                     "tolerationSeconds of the unreachable:NoExecute toleration added to pods without one")
+      ->capture_default_str();
   server->add_option("--watch-cache-window", opts.watch_window, "Recent events kept for resuming watches")->capture_default_str();
   server->add_option("--threads", opts.threads, "HTTP I/O threads")->capture_default_str();
-  roles.agent.node_name = hostName();
-  server->add_option("--node-name", roles.agent.node_name, "This node's name")->capture_default_str();
-  server->add_option("--node-ip", roles.agent.node_ip, "This node's InternalIP (default: first non-loopback IPv4)");
-  server->add_option("--kubelet-port", roles.agent.kubelet_port, "Port of the agent's API (logs, exec); 0 picks a free one")
-      ->capture_default_str();
-  server->add_option("--cni-bridge", roles.agent.cni_bridge, "Linux bridge of the pod network")->capture_default_str();
-  server->add_flag("--isolate-pod-network", roles.agent.isolate_pod_network,
-                   "Drop traffic forwarded from pods to anything beyond this machine (tests)");
+  addAgentFlags(server, roles.agent);
   server->add_option("--cluster-dns", opts.cluster_dns,
                      "Cluster DNS address (the kube-dns Service's ClusterIP; default: the tenth address of --service-cidr)");
-  server->add_option("--cluster-domain", roles.agent.dns.cluster_domain, "Cluster domain")->capture_default_str();
-  server->add_option("--insecure-registry", roles.agent.insecure_registries, "Registry host:port spoken to over plain HTTP")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+
+  // capstan agent: a node joining a server over HTTPS.
+  auto* agent_cmd = app.add_subcommand("agent", "Run a node agent that joins a server");
+  agent::AgentOptions agent_opts;
+  agent_opts.data_dir = "/var/lib/capstan-agent";
+  agent_opts.node_name = hostName();
+  std::string server_url;
+  agent_cmd->add_option("-s,--server", server_url, "The server to join, https://host:port")->required();
+  agent_cmd->add_option("-t,--token", agent_opts.token, "The join token (the server's <data-dir>/token)")->required();
+  agent_cmd->add_option("-d,--data-dir", agent_opts.data_dir, "Folder to hold state")->capture_default_str();
+  addAgentFlags(agent_cmd, agent_opts);
+  agent_cmd->add_option("--cluster-cidr", agent_opts.cluster_cidr, "IPv4 network CIDR of the cluster's pods")
+      ->capture_default_str();
+  agent_cmd->add_option("--cluster-dns", agent_opts.dns.cluster_dns,
+                        "Cluster DNS address in pods' resolv.conf (default: the kube-dns Service's ClusterIP)");
 
   // capstan cleanup: what the node agent of --data-dir/--node-name made.
   auto* cleanup = app.add_subcommand("cleanup", "Remove every container, pod network and rule of this node's agent");
@@ -236,6 +309,7 @@ int main(int argc, char** argv) {
   else if (log_level == "error") log::setLevel(log::Level::kError);
 
   if (server->parsed()) return runServer(opts, roles);
+  if (agent_cmd->parsed()) return runAgent(server_url, agent_opts);
   if (cleanup->parsed()) {
     auto st = agent::cleanupNode(cleanup_opts);
     if (!st) {

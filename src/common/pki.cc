@@ -791,4 +791,34 @@ std::string randomToken(std::size_t bytes) {
   return out;
 }
 
+JoinToken JoinToken::parse(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  JoinToken t;
+  auto sep = text.find("::");
+  if (text.rfind("K10", 0) == 0 && sep != std::string_view::npos) {
+    t.ca_hash = std::string(text.substr(3, sep - 3));
+    std::string_view rest = text.substr(sep + 2);  // "<user>:<secret>"
+    auto colon = rest.find(':');
+    t.secret = std::string(colon == std::string_view::npos ? rest : rest.substr(colon + 1));
+  } else {
+    t.secret = std::string(text);
+  }
+  return t;
+}
+
+std::string JoinToken::text() const { return ca_hash.empty() ? secret : "K10" + ca_hash + "::server:" + secret; }
+
+std::string sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
 }  // namespace capstan::pki

@@ -88,4 +88,16 @@ Identity identityFromCertificate(const X509* cert);
 // token must never be handed out.
 std::string randomToken(std::size_t bytes);
 
+// The join token in k3s's "secure" format, K10<sha256 of the CA bundle,
+// hex>::server:<secret>, so that an agent can check the CA it downloads
+// before trusting it. A bare secret (no hash) is accepted too; an agent
+// given one trusts the CA it is sent, as k3s does with a warning.
+struct JoinToken {
+  std::string ca_hash;  // empty for a bare secret
+  std::string secret;
+  static JoinToken parse(std::string_view text);
+  std::string text() const;
+};
+std::string sha256Hex(std::string_view data);
+
 }  // namespace capstan::pki

@@ -8,6 +8,8 @@ cgroup and iptables rule the agent made.
 """
 import os
 import secrets
+import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -92,3 +94,68 @@ class NodeServer(Server):
         super().cleanup()
         if os.path.exists(self._ranges):
             os.unlink(self._ranges)
+
+
+class AgentNode:
+    """A standalone `capstan agent` joining a NodeServer over HTTPS with the
+    server's join token: a second node on this machine, with its own name,
+    bridge, data dir and kubelet port."""
+
+    def __init__(self, server):
+        suffix = secrets.token_hex(3)
+        self.server = server
+        self.node_name = "node-" + suffix
+        self.bridge = "cst" + suffix
+        self.data_dir = tempfile.mkdtemp(prefix="capstan-e2e-agent-")
+        self.log_path = os.path.join(self.data_dir, "agent.log")
+        self.proc = None
+        self.log = None
+
+    def start(self, timeout=60):
+        subprocess.run([CAPSTAN, "image", "import", busybox_archive(), "--name", IMAGE, "--data-dir", self.data_dir],
+                       check=True, capture_output=True)
+        with open(os.path.join(self.server.data_dir, "token")) as f:
+            token = f.read().strip()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [CAPSTAN, "agent", "--server", self.server.url, "--token", token, "--node-name", self.node_name,
+             "--data-dir", self.data_dir, "--cni-bridge", self.bridge, "--isolate-pod-network",
+             "--cluster-cidr", self.server.cluster_cidr, "--kubelet-port", "0"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        env = dict(os.environ, KUBECONFIG=self.server.kubeconfig)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited with {self.proc.returncode}: {self.read_log()[-3000:]}")
+            p = subprocess.run(["kubectl", "get", "node", self.node_name, "-o",
+                                "jsonpath={.status.conditions[?(@.type=='Ready')].status}"],
+                               env=env, capture_output=True, text=True)
+            if p.stdout.strip() == "True":
+                return self
+            time.sleep(0.2)
+        raise RuntimeError("agent's node did not become Ready: " + self.read_log()[-3000:])
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            self.log = None
+
+    def cleanup(self):
+        self.kill(signal.SIGTERM)
+        subprocess.run([CAPSTAN, "cleanup", "--data-dir", self.data_dir, "--node-name", self.node_name,
+                        "--cni-bridge", self.bridge, "--isolate-pod-network"], capture_output=True, timeout=120)
+        shutil.rmtree(self.data_dir, ignore_errors=True)

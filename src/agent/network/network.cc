@@ -183,9 +183,13 @@ class CniNetwork final : public Network {
     return Status::ok();
   }
 
+  std::string isolationComment() const { return "capstan isolate " + config_.bridge; }
   std::vector<std::string> isolationRule() const {
-    return {"FORWARD", "-i", config_.bridge, "!", "-o", config_.bridge, "-m", "comment", "--comment",
-            "capstan isolate " + config_.bridge, "-j", "DROP"};
+    std::vector<std::string> r = {"FORWARD", "-i", config_.bridge};
+    if (config_.isolate_allow.empty()) r.insert(r.end(), {"!", "-o", config_.bridge});
+    else r.insert(r.end(), {"!", "-d", config_.isolate_allow});
+    r.insert(r.end(), {"-m", "comment", "--comment", isolationComment(), "-j", "DROP"});
+    return r;
   }
 
   Result<int> iptables(const std::string& op, const std::vector<std::string>& rule, bool insert_first = false) {
@@ -209,12 +213,22 @@ class CniNetwork final : public Network {
     return Status::ok();
   }
 
+  // Every rule with this bridge's comment, whatever its match (cleanup
+  // need not know the cluster CIDR the agent ran with); highest number first.
   Status removeIsolation() {
     std::lock_guard lock(mu_);
-    for (int i = 0; i < 16; ++i) {
-      auto del = iptables("-D", isolationRule());
-      if (!del) return del.status();
-      if (*del != 0) break;
+    auto listed = runProcess({kIptables, "-w", "-L", "FORWARD", "-n", "--line-numbers"});
+    if (!listed) return listed.status();
+    std::vector<int> numbers;
+    std::istringstream in(listed->out);
+    std::string line;
+    std::string tag = "/* " + isolationComment() + " */";
+    while (std::getline(in, line))
+      if (line.find(tag) != std::string::npos) numbers.push_back(std::atoi(line.c_str()));
+    std::sort(numbers.rbegin(), numbers.rend());
+    for (int n : numbers) {
+      auto r = runProcess({kIptables, "-w", "-D", "FORWARD", std::to_string(n)});
+      if (!r) return r.status();
     }
     return Status::ok();
   }

@@ -32,10 +32,12 @@ struct NetworkConfig {
   bool hairpin_mode = true;   // a pod reaches itself through a Service VIP
   bool ip_masq = true;
   int mtu = 0;                // 0: the plugin's default
-  // Installs `iptables -I FORWARD -i <bridge> ! -o <bridge> -j DROP` (one
-  // rule, tagged with a comment) so pods reach the host and each other but
-  // nothing routed beyond this machine; removed by close(). Tests use it.
+  // Installs `iptables -I FORWARD -i <bridge> ! -d <isolate_allow> -j DROP`
+  // (one rule, tagged with a comment) so pods reach the host, each other and
+  // the pods of other nodes (the cluster CIDR) but nothing routed beyond
+  // this machine; removed by close(). Tests use it.
   bool isolate = false;
+  std::string isolate_allow;  // the cluster CIDR; empty: only the bridge itself
 };
 
 struct PortMapping {

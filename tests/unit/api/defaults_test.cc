@@ -93,15 +93,10 @@ spec:
     terminationMessagePolicy: File
   dnsPolicy: ClusterFirst
   enableServiceLinks: true
-  preemptionPolicy: PreemptLowerPriority
-  priority: 0
   restartPolicy: Always
   schedulerName: default-scheduler
   securityContext: {}
   terminationGracePeriodSeconds: 30
-  tolerations:
-  - {effect: NoExecute, key: node.kubernetes.io/not-ready, operator: Exists, tolerationSeconds: 300}
-  - {effect: NoExecute, key: node.kubernetes.io/unreachable, operator: Exists, tolerationSeconds: 300}
 )"},
     {"PodKeepsClientValues", "", "Pod", R"(
 metadata: {name: p}
@@ -191,31 +186,6 @@ spec:
       defaultMode: 420
       sources:
       - serviceAccountToken: {path: token, expirationSeconds: 3600}
-)"},
-    {"PodTolerationsAlreadyPresent", "", "Pod", R"(
-metadata: {name: p}
-spec:
-  containers: [{name: c, image: x}]
-  tolerations:
-  - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
-)",
-     R"(
-spec:
-  tolerations:
-  - {key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 10}
-  - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 300}
-)"},
-    {"PodTolerateEverything", "", "Pod", R"(
-metadata: {name: p}
-spec:
-  priorityClassName: system-node-critical
-  containers: [{name: c, image: x}]
-  tolerations: [{operator: Exists}]
-)",
-     R"(
-spec:
-  priority: 2000001000
-  tolerations: [{operator: Exists}]
 )"},
     {"Deployment", "apps", "Deployment", R"(
 apiVersion: apps/v1
