@@ -6,6 +6,8 @@
 #include "controllers/deployment_controller.h"
 #include "controllers/cronjob_controller.h"
 #include "controllers/daemonset_controller.h"
+#include "controllers/endpoints_controller.h"
+#include "controllers/endpointslice_controller.h"
 #include "controllers/garbage_collector.h"
 #include "controllers/job_controller.h"
 #include "controllers/namespace_controller.h"
@@ -87,6 +89,8 @@ void Manager::startControllers() {
   if (enabled("statefulset")) controllers_.push_back(std::make_unique<StatefulSetController>(*ctx_));
   if (enabled("replicaset")) controllers_.push_back(std::make_unique<ReplicaSetController>(*ctx_));
   if (enabled("deployment")) controllers_.push_back(std::make_unique<DeploymentController>(*ctx_));
+  if (enabled("endpoint")) controllers_.push_back(std::make_unique<EndpointsController>(*ctx_));
+  if (enabled("endpointslice")) controllers_.push_back(std::make_unique<EndpointSliceController>(*ctx_));
 
   informers_->start();
   if (!informers_->waitForSync(std::chrono::seconds(30))) LOG_WARN("controller caches not synced after 30s");
