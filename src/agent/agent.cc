@@ -92,9 +92,11 @@ Status AgentImpl::init() {
   nc.run_dir = "/run/capstan/" + opts_.node_name + "/netns";
   nc.isolate = opts_.isolate_pod_network;
   nc.isolate_allow = opts_.cluster_cidr;
+  nc.create_bridge = true;
   auto net = network::Network::open(nc);
   if (!net) return net.status();
   network_ = std::move(*net);
+  if (auto st = startNodeServices(*cidr); !st) return st;
   node_->start();
   if (opts_.dns.cluster_dns.empty()) {
     auto svc = client_.get(client::res::kServices, "kube-system", "kube-dns");
@@ -197,6 +199,8 @@ void AgentImpl::stop() {
   if (pods_) pods_->stop();
   if (config_maps_) config_maps_->stop();
   if (secrets_) secrets_->stop();
+  if (dns_) dns_->stop();
+  if (cluster_informers_) cluster_informers_->stop();
   if (prober_) prober_->stop();
   if (node_) node_->stop();
   if (kubelet_) kubelet_->stop();

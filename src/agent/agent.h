@@ -28,6 +28,10 @@ struct AgentOptions {
   // Drop forwarding from the pod bridge to anything but itself (tests).
   bool isolate_pod_network = false;
   std::string cluster_cidr = "10.42.0.0/16";  // all pods of the cluster (isolation lets it through)
+  // Cluster DNS, served on the pod bridge's address and published as this
+  // node's endpoint of the kube-dns Service (internalTrafficPolicy Local).
+  int dns_port = 53;
+  std::vector<std::string> dns_upstreams;  // names outside the cluster; empty: the node's /etc/resolv.conf
   DnsConfig dns;
   std::string token;            // the join token (also guards the agent's own API)
   int kubelet_port = 10250;     // logs/exec/port-forward for the API server; 0 picks a free port

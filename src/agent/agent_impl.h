@@ -18,6 +18,7 @@
 #include "client/event_recorder.h"
 #include "client/informer.h"
 #include "client/work_queue.h"
+#include "dns/dns_server.h"
 
 namespace capstan::agent {
 
@@ -90,6 +91,8 @@ class AgentImpl final : public Agent {
   friend class PodSync;
   void worker();
   Prober::Hooks proberHooks();
+  Status startNodeServices(const std::string& pod_cidr);
+  Status publishDnsEndpoint(const std::string& address, int port);
   std::vector<ContainerRecord> containersOf(const std::string& ns, const std::string& name) const;
   Status teardownPod(const std::string& ns, const std::string& name, const std::string& keep_uid,
                      std::chrono::milliseconds grace);
@@ -106,6 +109,9 @@ class AgentImpl final : public Agent {
   std::unique_ptr<streaming::KubeletServer> kubelet_;
   std::unique_ptr<NodeReporter> node_;
   std::unique_ptr<Prober> prober_;
+  // Cluster-wide caches for node services (DNS; the service proxy).
+  std::unique_ptr<client::InformerFactory> cluster_informers_;
+  std::unique_ptr<dns::DnsServer> dns_;
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> config_maps_;
   std::unique_ptr<client::Informer> secrets_;

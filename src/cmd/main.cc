@@ -96,6 +96,11 @@ void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
   app->add_flag("--isolate-pod-network", ao.isolate_pod_network,
                 "Drop traffic forwarded from pods to anything beyond this machine (tests)");
   app->add_option("--cluster-domain", ao.dns.cluster_domain, "Cluster domain")->capture_default_str();
+  app->add_option("--cluster-dns-port", ao.dns_port, "Port the node's DNS server listens on (at the pod bridge's address)")
+      ->capture_default_str();
+  app->add_option("--dns-upstream", ao.dns_upstreams,
+                  "Resolver (ip:port) for names outside the cluster (default: the nameservers of /etc/resolv.conf)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app->add_option("--insecure-registry", ao.insecure_registries, "Registry host:port spoken to over plain HTTP")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }

@@ -48,6 +48,9 @@ Result<int> openSocket(const SocketAddress& addr, int type) {
   if (type == SOCK_DGRAM)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kUdpReceiveBuffer, sizeof(kUdpReceiveBuffer));
   if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  // The node agent binds the pod bridge's address, which the bridge may get
+  // only with the first pod; packets arrive once it exists.
+  if (addr.family() == AF_INET) setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
   if (::bind(fd, addr.get(), addr.length) != 0 ||
       (type == SOCK_STREAM && ::listen(fd, kListenBacklog) != 0)) {
     int err = errno;

@@ -10,6 +10,8 @@ import os
 import secrets
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -33,6 +35,45 @@ def busybox_archive():
                             "--archive", path, "--tag", "1"], check=True, capture_output=True)
             _image_archive = path
         return _image_archive
+
+
+class StubResolver:
+    """A DNS resolver on 127.0.0.1 that answers every A query with
+    STUB_ANSWER: the cluster DNS's upstream in tests, so that no query ever
+    reaches the machine's own resolver or the internet."""
+    STUB_ANSWER = "192.0.2.53"
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                q, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            if len(q) < 12:
+                continue
+            # Header: same id, QR+RD+RA, one question, one answer.
+            end = 12
+            while end < len(q) and q[end] != 0:
+                end += q[end] + 1
+            question = q[12:end + 5]
+            self.queries.append(question)
+            qtype = struct.unpack("!H", q[end + 1:end + 3])[0] if end + 3 <= len(q) else 0
+            answers = 1 if qtype == 1 else 0
+            r = q[:2] + struct.pack("!HHHHH", 0x8180, 1, answers, 0, 0) + question
+            if answers:
+                r += struct.pack("!HHHIH", 0xC00C, 1, 1, 5, 4) + socket.inet_aton(self.STUB_ANSWER)
+            self.sock.sendto(r, peer)
+
+    def close(self):
+        self.sock.close()
 
 
 _RANGES_DIR = os.path.join(tempfile.gettempdir(), "capstan-e2e-ranges")
@@ -73,7 +114,9 @@ class NodeServer(Server):
         self.bridge = "cst" + suffix
         self.cluster_cidr, self.service_cidr, self._ranges = reserve_cluster_ranges()
         self.pod_prefix = self.cluster_cidr.rsplit(".", 2)[0] + "."  # "10.x."
+        self.resolver = StubResolver()
         super().__init__(extra_args=["--node-name", self.node_name, "--cni-bridge", self.bridge,
+                                     "--dns-upstream", f"127.0.0.1:{self.resolver.port}",
                                      "--cluster-cidr", self.cluster_cidr, "--service-cidr", self.service_cidr,
                                      "--isolate-pod-network", "--kubelet-port", "0"] + list(extra_args))
         self.with_agent = True
@@ -92,6 +135,7 @@ class NodeServer(Server):
         subprocess.run([CAPSTAN, "cleanup", "--data-dir", self.data_dir, "--node-name", self.node_name,
                         "--cni-bridge", self.bridge, "--isolate-pod-network"], capture_output=True, timeout=120)
         super().cleanup()
+        self.resolver.close()
         if os.path.exists(self._ranges):
             os.unlink(self._ranges)
 
@@ -120,7 +164,8 @@ class AgentNode:
         self.proc = subprocess.Popen(
             [CAPSTAN, "agent", "--server", self.server.url, "--token", token, "--node-name", self.node_name,
              "--data-dir", self.data_dir, "--cni-bridge", self.bridge, "--isolate-pod-network",
-             "--cluster-cidr", self.server.cluster_cidr, "--kubelet-port", "0"],
+             "--cluster-cidr", self.server.cluster_cidr, "--kubelet-port", "0",
+             "--dns-upstream", f"127.0.0.1:{self.server.resolver.port}"],
             stdout=self.log, stderr=subprocess.STDOUT)
         env = dict(os.environ, KUBECONFIG=self.server.kubeconfig)
         deadline = time.time() + timeout

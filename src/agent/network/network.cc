@@ -1,5 +1,7 @@
 #include "agent/network/network.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -68,7 +70,26 @@ class CniNetwork final : public Network {
     fs::create_directories(config_.ipam_data_dir, ec);
     fs::create_directories(config_.run_dir, ec);
     if (ec) return Status(Code::kInternal, "mkdir " + config_.run_dir + ": " + ec.message());
+    if (config_.create_bridge)
+      if (auto st = ensureBridge(); !st) return st;
     if (config_.isolate) return installIsolation();
+    return Status::ok();
+  }
+
+  Status ensureBridge() {
+    auto gateway = gatewayAddress(config_.subnet);
+    if (!gateway) return gateway.status();
+    std::string prefix = config_.subnet.substr(config_.subnet.find('/'));
+    auto add = runProcess({kIp, "link", "add", config_.bridge, "type", "bridge"});
+    if (!add) return add.status();
+    if (add->exit_code != 0 && add->err.find("File exists") == std::string::npos)
+      return Status(Code::kInternal, "ip link add " + config_.bridge + ": " + runtime::firstLine(add->err));
+    for (std::vector<std::string> argv : {std::vector<std::string>{kIp, "addr", "replace", *gateway + prefix, "dev", config_.bridge},
+                                          std::vector<std::string>{kIp, "link", "set", config_.bridge, "up"}}) {
+      auto r = runProcess(argv);
+      if (!r) return r.status();
+      if (r->exit_code != 0) return Status(Code::kInternal, argv[1] + " " + argv[2] + ": " + runtime::firstLine(r->err));
+    }
     return Status::ok();
   }
 
@@ -277,6 +298,16 @@ class CniNetwork final : public Network {
 };
 
 }  // namespace
+
+Result<std::string> gatewayAddress(const std::string& subnet) {
+  std::string base = subnet.substr(0, subnet.find('/'));
+  in_addr a{};
+  if (subnet.find('/') == std::string::npos || ::inet_pton(AF_INET, base.c_str(), &a) != 1)
+    return Status(Code::kInvalid, "bad pod subnet " + subnet);
+  a.s_addr = htonl(ntohl(a.s_addr) + 1);
+  char buf[INET_ADDRSTRLEN];
+  return std::string(::inet_ntop(AF_INET, &a, buf, sizeof buf));
+}
 
 Result<std::unique_ptr<Network>> Network::open(const NetworkConfig& config) {
   auto n = std::make_unique<CniNetwork>(config);

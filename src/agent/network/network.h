@@ -38,7 +38,14 @@ struct NetworkConfig {
   // this machine; removed by close(). Tests use it.
   bool isolate = false;
   std::string isolate_allow;  // the cluster CIDR; empty: only the bridge itself
+  // Create the bridge with its gateway address at open(), before the first
+  // pod (the agent serves DNS on that address from the start).
+  bool create_bridge = false;
 };
+
+// The bridge's own address: the first host address of a node's pod subnet
+// (the gateway the CNI bridge plugin gives pods).
+Result<std::string> gatewayAddress(const std::string& subnet);
 
 struct PortMapping {
   int host_port = 0;

@@ -1,0 +1,59 @@
+// The services a node offers its pods besides running them: cluster DNS
+// (and the service proxy). Both read cluster-wide caches of Services,
+// EndpointSlices and Pods, started here once their handlers are in.
+#include <fmt/format.h>
+
+#include "agent/agent_impl.h"
+#include "common/log.h"
+
+namespace capstan::agent {
+
+Status AgentImpl::startNodeServices(const std::string& pod_cidr) {
+  auto gateway = network::gatewayAddress(pod_cidr);
+  if (!gateway) return gateway.status();
+  cluster_informers_ = std::make_unique<client::InformerFactory>(client_);
+  dns::DnsServerOptions d;
+  d.address = *gateway;
+  d.port = opts_.dns_port;
+  d.cluster_domain = opts_.dns.cluster_domain;
+  if (!opts_.dns_upstreams.empty()) d.upstreams = opts_.dns_upstreams;
+  auto dns = dns::DnsServer::start(d, *cluster_informers_);
+  if (!dns) return dns.status();
+  dns_ = std::move(*dns);
+  cluster_informers_->start();
+  if (auto st = publishDnsEndpoint(*gateway, dns_->port()); !st) return st;
+  LOG_INFO("cluster DNS serving", "address", *gateway, "port", dns_->port());
+  return Status::ok();
+}
+
+// This node's endpoint of kube-system/kube-dns: the Service has no
+// selector, so each agent keeps its own slice (owned by its Node, so the
+// garbage collector removes it with the node).
+Status AgentImpl::publishDnsEndpoint(const std::string& address, int port) {
+  auto node = client_.get(client::res::kNodes, "", opts_.node_name);
+  if (!node) return node.status();
+  std::string name = "kube-dns-" + opts_.node_name;
+  Json slice = {
+      {"apiVersion", "discovery.k8s.io/v1"},
+      {"kind", "EndpointSlice"},
+      {"metadata",
+       {{"name", name},
+        {"namespace", "kube-system"},
+        {"labels", {{"kubernetes.io/service-name", "kube-dns"}, {"endpointslice.kubernetes.io/managed-by", "capstan-agent"}}},
+        {"ownerReferences",
+         Json::array({{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", opts_.node_name}, {"uid", client::uidOf(*node)}}})}}},
+      {"addressType", "IPv4"},
+      {"endpoints", Json::array({{{"addresses", {address}},
+                                  {"conditions", {{"ready", true}, {"serving", true}, {"terminating", false}}},
+                                  {"nodeName", opts_.node_name}}})},
+      {"ports", Json::array({{{"name", "dns"}, {"port", port}, {"protocol", "UDP"}},
+                             {{"name", "dns-tcp"}, {"port", port}, {"protocol", "TCP"}}})}};
+  auto created = client_.create(client::res::kEndpointSlices, "kube-system", slice);
+  if (created || created.status().code() != Code::kAlreadyExists) return created.status();
+  auto current = client_.get(client::res::kEndpointSlices, "kube-system", name);
+  if (!current) return current.status();
+  slice["metadata"]["resourceVersion"] = (*current)["metadata"]["resourceVersion"];
+  return client_.update(client::res::kEndpointSlices, "kube-system", slice).status();
+}
+
+}  // namespace capstan::agent
