@@ -24,6 +24,9 @@ struct AgentOptions {
   std::string data_dir;         // images, pods, container state, logs
   std::string node_ip;          // InternalIP; empty: the first non-loopback IPv4 address
   bool control_plane = false;   // an agent inside `capstan server`: the control-plane role label
+  // A hollow node (kubemark's): registered and leased, accepts pods and
+  // reports them Running and Ready without running anything.
+  bool hollow = false;
   std::string cni_bridge = "cni0";
   // Drop forwarding from the pod bridge to anything but itself (tests).
   bool isolate_pod_network = false;
@@ -55,6 +58,12 @@ class Agent {
   // adopts them).
   virtual void stop() = 0;
 };
+
+// `count` hollow nodes in this process, named <node_name>-<i> (or
+// node_name alone when count is 1), for scheduler and controller scale
+// tests on one machine.
+Result<std::unique_ptr<Agent>> startHollowNodes(const AgentOptions& opts, int count,
+                                                std::shared_ptr<client::Transport> transport);
 
 // Stops and removes every container, pod sandbox (CNI DEL, namespaces),
 // the pod bridge and the isolation rule this node's agent made: for

@@ -116,6 +116,11 @@ Json NodeReporter::nodeStatus() const {
   bool memory_pressure = mem_available > 0 && mem_available < 100 * 1024 * 1024;
   bool disk_pressure = disk_total > 0 && disk_free * 10 < disk_total;
   bool pid_pressure = pid_max > 0 && threads * 10 > pid_max * 9;
+  if (opts_.hollow) {
+    // The same fixed size and health whatever the machine, as kubemark's.
+    capacity = {{"cpu", "4"}, {"memory", "16Gi"}, {"pods", "110"}, {"ephemeral-storage", "100Gi"}, {"hugepages-2Mi", "0"}};
+    memory_pressure = disk_pressure = pid_pressure = false;
+  }
   Json conditions = Json::array({
       condition("MemoryPressure", memory_pressure,
                 memory_pressure ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory",

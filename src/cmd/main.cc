@@ -116,7 +116,7 @@ sigset_t blockStopSignals() {
 
 // Joins the server at `url`: fetches its CA, checks it against the hash in
 // the join token, then talks HTTPS verified by that CA.
-int runAgent(const std::string& url, capstan::agent::AgentOptions ao) {
+int runAgent(const std::string& url, capstan::agent::AgentOptions ao, int hollow_nodes) {
   using namespace capstan;
   sigset_t set = blockStopSignals();
   auto token = pki::JoinToken::parse(ao.token);
@@ -141,7 +141,7 @@ int runAgent(const std::string& url, capstan::agent::AgentOptions ao) {
     LOG_ERROR("cannot start the API client", "error", transport.status().message());
     return 1;
   }
-  auto a = agent::Agent::start(ao, *transport);
+  auto a = ao.hollow ? agent::startHollowNodes(ao, hollow_nodes, *transport) : agent::Agent::start(ao, *transport);
   if (!a) {
     LOG_ERROR("node agent failed to start", "error", a.status().message());
     return 1;
@@ -273,6 +273,11 @@ int main(int argc, char** argv) {
   addAgentFlags(agent_cmd, agent_opts);
   agent_cmd->add_option("--cluster-cidr", agent_opts.cluster_cidr, "IPv4 network CIDR of the cluster's pods")
       ->capture_default_str();
+  int hollow_nodes = 1;
+  agent_cmd->add_flag("--hollow", agent_opts.hollow,
+                      "Run hollow nodes: registered and leased, pods reported Running without containers (scale tests)");
+  agent_cmd->add_option("--hollow-nodes", hollow_nodes, "How many hollow nodes this process simulates (<node-name>-<i>)")
+      ->capture_default_str();
   agent_cmd->add_option("--cluster-dns", agent_opts.dns.cluster_dns,
                         "Cluster DNS address in pods' resolv.conf (default: the kube-dns Service's ClusterIP)");
 
@@ -314,7 +319,7 @@ int main(int argc, char** argv) {
   else if (log_level == "error") log::setLevel(log::Level::kError);
 
   if (server->parsed()) return runServer(opts, roles);
-  if (agent_cmd->parsed()) return runAgent(server_url, agent_opts);
+  if (agent_cmd->parsed()) return runAgent(server_url, agent_opts, hollow_nodes);
   if (cleanup->parsed()) {
     auto st = agent::cleanupNode(cleanup_opts);
     if (!st) {
