@@ -25,6 +25,8 @@ PACKAGES=(
   # image and docker-registry serves it for pull tests
   crun containernetworking-plugins iproute2 iptables nftables
   libarchive-dev libcurl4-openssl-dev busybox-static docker-registry
+  # service proxy: nftables rules through libnftables, in-process
+  libnftables-dev
 )
 
 missing=()

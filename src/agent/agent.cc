@@ -200,6 +200,8 @@ void AgentImpl::stop() {
   if (config_maps_) config_maps_->stop();
   if (secrets_) secrets_->stop();
   if (dns_) dns_->stop();
+  // The rules keep serving: a restarted agent takes them over.
+  if (proxy_) (void)proxy_->stop(false);
   if (cluster_informers_) cluster_informers_->stop();
   if (prober_) prober_->stop();
   if (node_) node_->stop();
@@ -233,6 +235,7 @@ Status cleanupNode(const AgentOptions& opts) {
   } else {
     keep(net.status());
   }
+  keep(proxy::ServiceProxy::cleanup(proxyTable(opts.node_name)));
   std::error_code ec;
   // The node's (now empty) cgroups, and the shared parent once no node uses it.
   for (const auto& hierarchy : fs::directory_iterator("/sys/fs/cgroup", ec)) {

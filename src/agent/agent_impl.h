@@ -19,10 +19,14 @@
 #include "client/informer.h"
 #include "client/work_queue.h"
 #include "dns/dns_server.h"
+#include "proxy/service_proxy.h"
 
 namespace capstan::agent {
 
 using client::ObjectPtr;
+
+// The nftables table of this node's service proxy.
+std::string proxyTable(const std::string& node_name);
 
 // Container labels: how a container finds its pod again after an agent
 // restart (and how the kubelet API finds containers for logs and exec).
@@ -112,6 +116,7 @@ class AgentImpl final : public Agent {
   // Cluster-wide caches for node services (DNS; the service proxy).
   std::unique_ptr<client::InformerFactory> cluster_informers_;
   std::unique_ptr<dns::DnsServer> dns_;
+  std::unique_ptr<proxy::ServiceProxy> proxy_;
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> config_maps_;
   std::unique_ptr<client::Informer> secrets_;

@@ -1,5 +1,5 @@
 // The services a node offers its pods besides running them: cluster DNS
-// (and the service proxy). Both read cluster-wide caches of Services,
+// and the service proxy. Both read cluster-wide caches of Services,
 // EndpointSlices and Pods, started here once their handlers are in.
 #include <fmt/format.h>
 
@@ -7,6 +7,13 @@
 #include "common/log.h"
 
 namespace capstan::agent {
+
+std::string proxyTable(const std::string& node_name) {
+  std::string t = "capstan_" + node_name;
+  for (char& c : t)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return t;
+}
 
 Status AgentImpl::startNodeServices(const std::string& pod_cidr) {
   auto gateway = network::gatewayAddress(pod_cidr);
@@ -20,6 +27,14 @@ Status AgentImpl::startNodeServices(const std::string& pod_cidr) {
   auto dns = dns::DnsServer::start(d, *cluster_informers_);
   if (!dns) return dns.status();
   dns_ = std::move(*dns);
+  proxy::ProxyOptions p;
+  p.node_name = opts_.node_name;
+  p.node_ips = {node_->nodeIp()};
+  p.cluster_cidr = opts_.cluster_cidr;
+  p.table = proxyTable(opts_.node_name);
+  auto px = proxy::ServiceProxy::start(p, client_, *cluster_informers_);
+  if (!px) return px.status();
+  proxy_ = std::move(*px);
   cluster_informers_->start();
   if (auto st = publishDnsEndpoint(*gateway, dns_->port()); !st) return st;
   LOG_INFO("cluster DNS serving", "address", *gateway, "port", dns_->port());

@@ -1,0 +1,369 @@
+#include "proxy/rule_generator.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace capstan::proxy {
+namespace {
+
+// Map names, as declared by the skeleton.
+constexpr const char* kServiceIps = "service-ips";
+constexpr const char* kServiceNodePorts = "service-nodeports";
+constexpr const char* kNoEndpointServices = "no-endpoint-services";
+constexpr const char* kNoEndpointNodePorts = "no-endpoint-nodeports";
+// Endpoint addresses of every backend group, one map per protocol: nft
+// 1.0.6 refuses a transport header of another protocol (th, or tcp for a
+// udp rule) in the data of a map loaded from the kernel.
+std::string backendsMap(const std::string& protocol) { return "backends-" + protocol; }
+constexpr const char* kReject = "goto reject-chain";
+
+// Commands of one transaction grouped by phase, so that nothing is deleted
+// while referenced and nothing is referenced before it exists, whatever
+// order the services were visited in.
+struct Transaction {
+  std::map<std::string, std::vector<std::string>> delete_elements;  // map -> keys
+  std::vector<std::string> add_sets;                                // "name { decl }"
+  std::vector<std::string> add_chains;
+  std::vector<std::string> flush_chains;
+  std::vector<std::pair<std::string, const std::vector<std::string>*>> fill_chains;
+  std::map<std::string, std::vector<std::string>> add_elements;  // map -> "key : value"
+  std::vector<std::string> delete_chains;
+  std::vector<std::string> delete_sets;
+
+  void write(const std::string& table, std::string& out) const {
+    auto elements = [&](const char* verb, const std::map<std::string, std::vector<std::string>>& by_map) {
+      for (const auto& [map, items] : by_map) {
+        if (items.empty()) continue;
+        fmt::format_to(std::back_inserter(out), "{} element ip {} {} {{ {} }}\n", verb, table, map,
+                       fmt::join(items, ", "));
+      }
+    };
+    elements("delete", delete_elements);
+    for (const auto& s : add_sets) fmt::format_to(std::back_inserter(out), "add set ip {} {}\n", table, s);
+    for (const auto& c : add_chains)
+      fmt::format_to(std::back_inserter(out), "add chain ip {} {}\n", table, c);
+    for (const auto& c : flush_chains)
+      fmt::format_to(std::back_inserter(out), "flush chain ip {} {}\n", table, c);
+    if (!fill_chains.empty()) {
+      // One table block: the parser handles it much faster than a command
+      // per rule.
+      fmt::format_to(std::back_inserter(out), "table ip {} {{\n", table);
+      for (const auto& [name, rules] : fill_chains)
+        fmt::format_to(std::back_inserter(out), "  chain {} {{\n    {}\n  }}\n", name,
+                       fmt::join(*rules, "\n    "));
+      out += "}\n";
+    }
+    elements("add", add_elements);
+    for (const auto& c : delete_chains)
+      fmt::format_to(std::back_inserter(out), "flush chain ip {} {}\n", table, c);
+    for (const auto& c : delete_chains)
+      fmt::format_to(std::back_inserter(out), "delete chain ip {} {}\n", table, c);
+    for (const auto& s : delete_sets)
+      fmt::format_to(std::back_inserter(out), "delete set ip {} {}\n", table, s);
+  }
+};
+
+// Element keys of the maps that share a key space: an address . proto .
+// port belongs to one service only, whichever map it is in; so does a
+// node port.
+std::string ownerKey(const std::string& map, const std::string& key) {
+  bool by_port = map == kServiceNodePorts || map == kNoEndpointNodePorts;
+  return (by_port ? "port|" : "addr|") + key;
+}
+
+bool owned(const std::string& map) { return map.rfind("backends-", 0) != 0; }
+
+}  // namespace
+
+RuleGenerator::RuleGenerator(GeneratorOptions options) : options_(std::move(options)) {}
+
+std::string RuleGenerator::deleteTableText(const std::string& table) {
+  return fmt::format("add table ip {0}\ndelete table ip {0}\n", table);
+}
+
+std::string RuleGenerator::skeleton() const {
+  const std::string& t = options_.table;
+  std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
+  std::string out = deleteTableText(t);
+  fmt::format_to(std::back_inserter(out),
+                 R"(table ip {t} {{
+  map {sips} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
+  map {snp} {{ type inet_proto . inet_service : verdict; }}
+  map {nes} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
+  map {nenp} {{ type inet_proto . inet_service : verdict; }}
+  map backends-tcp {{ typeof numgen random mod 1 : ip daddr . tcp dport; }}
+  map backends-udp {{ typeof numgen random mod 1 : ip daddr . udp dport; }}
+  map backends-sctp {{ typeof numgen random mod 1 : ip daddr . sctp dport; }}
+  set hairpin {{ type ipv4_addr . ipv4_addr; }}
+  chain nat-prerouting {{ type nat hook prerouting priority -110; policy accept; jump services; }}
+  chain nat-output {{ type nat hook output priority -110; policy accept; jump services; }}
+  chain nat-postrouting {{ type nat hook postrouting priority 110; policy accept; jump masquerading; }}
+  chain filter-input {{ type filter hook input priority -10; policy accept; ct state new jump endpoints-check; }}
+  chain filter-forward {{ type filter hook forward priority -10; policy accept; ct state new jump endpoints-check; }}
+  chain filter-output {{ type filter hook output priority -10; policy accept; ct state new jump endpoints-check; }}
+  chain services {{
+    ip daddr . meta l4proto . th dport vmap @{sips}
+    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{snp}
+  }}
+  chain endpoints-check {{
+    ip daddr . meta l4proto . th dport vmap @{nes}
+    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{nenp}
+  }}
+  chain reject-chain {{
+    meta l4proto tcp reject with tcp reset
+    reject
+  }}
+  chain mark-for-masquerade {{ meta mark set meta mark | {mark}; }}
+  chain masquerading {{
+    ct status dnat ip saddr . ip daddr @hairpin masquerade
+    meta mark & {mark} == 0 return
+    meta mark set meta mark ^ {mark}
+    masquerade fully-random
+  }}
+}}
+)",
+                 fmt::arg("t", t), fmt::arg("sips", kServiceIps), fmt::arg("snp", kServiceNodePorts),
+                 fmt::arg("nes", kNoEndpointServices), fmt::arg("nenp", kNoEndpointNodePorts),
+                 fmt::arg("mark", mark));
+  return out;
+}
+
+uint32_t RuleGenerator::groupId(const std::string& group) {
+  auto it = group_ids_.find(group);
+  if (it != group_ids_.end()) return it->second;
+  uint32_t id;
+  if (!free_ids_.empty()) {
+    id = free_ids_.back();
+    free_ids_.pop_back();
+  } else {
+    id = next_id_++;
+  }
+  group_ids_[group] = id;
+  return id;
+}
+
+void RuleGenerator::releaseGroups(const ServiceRules& r, const ServiceRules* keep) {
+  for (const auto& g : r.groups) {
+    if (keep && std::find(keep->groups.begin(), keep->groups.end(), g) != keep->groups.end()) continue;
+    auto it = group_ids_.find(g);
+    if (it == group_ids_.end()) continue;
+    free_ids_.push_back(it->second);
+    group_ids_.erase(it);
+  }
+}
+
+void RuleGenerator::spread(ServiceRules& r, const std::string& chain, const std::string& group,
+                           const ServicePort& sp, const std::vector<Endpoint>& all, const std::string& id,
+                           int affinity_timeout) {
+  auto& rules = r.chains[chain];
+  size_t n = std::min(all.size(), kMaxEndpointsPerGroup);
+  if (affinity_timeout > 0) {
+    // Per-endpoint chains: each remembers its clients in a timeout set, and
+    // a remembered client goes straight back to its endpoint.
+    std::vector<std::string> choices;
+    for (size_t i = 0; i < n; ++i) {
+      const Endpoint& ep = all[i];
+      std::string suffix = fmt::format("{}__{}/{}", id, ep.ip, ep.port);
+      std::string ep_chain = "ep-" + suffix;
+      std::string set = fmt::format("aff-{}-{}", affinity_timeout, suffix);
+      r.sets[set] =
+          fmt::format("{{ type ipv4_addr; flags dynamic,timeout; timeout {}s; }}", affinity_timeout);
+      r.chains[ep_chain] = {fmt::format("update @{} {{ ip saddr }}", set),
+                            fmt::format("meta l4proto {} dnat to {}:{}", sp.protocol, ep.ip, ep.port)};
+      rules.push_back(fmt::format("ip saddr @{} goto {}", set, ep_chain));
+      choices.push_back(fmt::format("{} : goto {}", i, ep_chain));
+    }
+    rules.push_back(fmt::format("numgen random mod {} vmap {{ {} }}", n, fmt::join(choices, ", ")));
+    return;
+  }
+  uint64_t base = uint64_t{groupId(group)} << 12;
+  r.groups.push_back(group);
+  std::string map = backendsMap(sp.protocol);
+  auto& backends = r.elements[map];
+  for (size_t i = 0; i < n; ++i)
+    backends[std::to_string(base + i)] = fmt::format("{} . {}", all[i].ip, all[i].port);
+  rules.push_back(fmt::format("meta l4proto {} dnat ip to numgen random mod {} offset {} map @{}",
+                              sp.protocol, n, base, map));
+}
+
+RuleGenerator::ServiceRules RuleGenerator::build(const ServiceInfo& info) {
+  ServiceRules r;
+  if (info.cluster_ip.empty()) return r;  // headless, ExternalName, not IPv4
+  for (const auto& sp : info.ports) {
+    std::string id = fmt::format("{}/{}/{}/{}", info.ns, info.name, sp.protocol,
+                                 sp.name.empty() ? std::to_string(sp.port) : sp.name);
+    std::string svc = "svc-" + id, ext = "ext-" + id, local = "local-" + id;
+    std::string tail = fmt::format(" . {} . {}", sp.protocol, sp.port);
+    std::string node_port = fmt::format("{} . {}", sp.protocol, sp.node_port);
+    bool external = !info.external_ips.empty() || sp.node_port > 0;
+
+    if (sp.endpoints.empty()) {
+      r.elements[kNoEndpointServices][info.cluster_ip + tail] = kReject;
+      for (const auto& ip : info.external_ips) r.elements[kNoEndpointServices][ip + tail] = kReject;
+      if (sp.node_port > 0) r.elements[kNoEndpointNodePorts][node_port] = kReject;
+      continue;
+    }
+
+    auto& svc_rules = r.chains[svc];
+    if (!options_.cluster_cidr.empty())
+      svc_rules.push_back(fmt::format("ip saddr != {} jump mark-for-masquerade", options_.cluster_cidr));
+    spread(r, svc, svc, sp, sp.endpoints, id, info.affinity_timeout);
+    r.elements[kServiceIps][info.cluster_ip + tail] = "goto " + svc;
+    for (const auto& ep : sp.endpoints)
+      if (ep.node_name.empty() || ep.node_name == options_.node_name) r.hairpin_ips.insert(ep.ip);
+    if (!external) continue;
+
+    std::vector<std::string> ext_rules;
+    if (!info.external_local) {
+      ext_rules = {"jump mark-for-masquerade", "goto " + svc};
+    } else {
+      // Pods and the host itself use every endpoint; traffic from outside
+      // keeps its source and goes to this node's endpoints only.
+      if (!options_.cluster_cidr.empty())
+        ext_rules.push_back(fmt::format("ip saddr {} goto {}", options_.cluster_cidr, svc));
+      ext_rules.push_back("fib saddr type local jump mark-for-masquerade");
+      ext_rules.push_back("fib saddr type local goto " + svc);
+      if (sp.local_endpoints.empty()) {
+        ext_rules.push_back("drop");
+      } else {
+        spread(r, local, local, sp, sp.local_endpoints, id, info.affinity_timeout);
+        ext_rules.push_back("goto " + local);
+      }
+    }
+    r.chains[ext] = std::move(ext_rules);
+    for (const auto& ip : info.external_ips) r.elements[kServiceIps][ip + tail] = "goto " + ext;
+    if (sp.node_port > 0) r.elements[kServiceNodePorts][node_port] = "goto " + ext;
+  }
+  return r;
+}
+
+void RuleGenerator::claim(const std::string& key, ServiceRules& r) {
+  for (auto& [map, items] : r.elements) {
+    if (!owned(map)) continue;
+    for (auto it = items.begin(); it != items.end();) {
+      auto [owner, added] = owners_.try_emplace(ownerKey(map, it->first), key);
+      if (!added && owner->second != key) {
+        it = items.erase(it);  // another service has it; it keeps it
+        continue;
+      }
+      ++it;
+    }
+  }
+}
+
+std::string RuleGenerator::hairpinDiff(const std::map<std::string, int>& before) {
+  std::vector<std::string> del, add;
+  for (const auto& [ip, n] : before)
+    if (!hairpin_refs_.count(ip)) del.push_back(fmt::format("{0} . {0}", ip));
+  for (const auto& [ip, n] : hairpin_refs_)
+    if (!before.count(ip)) add.push_back(fmt::format("{0} . {0}", ip));
+  std::string out;
+  if (!del.empty())
+    fmt::format_to(std::back_inserter(out), "delete element ip {} hairpin {{ {} }}\n", options_.table,
+                   fmt::join(del, ", "));
+  if (!add.empty())
+    fmt::format_to(std::back_inserter(out), "add element ip {} hairpin {{ {} }}\n", options_.table,
+                   fmt::join(add, ", "));
+  return out;
+}
+
+std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& services) {
+  services_.clear();
+  group_ids_.clear();
+  free_ids_.clear();
+  next_id_ = 1;
+  hairpin_refs_.clear();
+  owners_.clear();
+  valid_ = true;
+  std::map<std::string, const ServiceInfo*> all;
+  for (const auto& [key, info] : services) all[key] = &info;
+  return skeleton() + update(all);
+}
+
+std::string RuleGenerator::update(const std::map<std::string, const ServiceInfo*>& changes) {
+  auto before_hairpin = hairpin_refs_;
+  // Old state of every changed service, moved out; its element keys are
+  // released first so that a key passing between two changed services is
+  // claimed by the new holder whatever the visiting order.
+  std::map<std::string, ServiceRules> old;
+  for (const auto& [key, info] : changes) {
+    auto it = services_.find(key);
+    if (it == services_.end()) continue;
+    for (const auto& [map, items] : it->second.elements)
+      if (owned(map))
+        for (const auto& [k, v] : items) {
+          auto o = owners_.find(ownerKey(map, k));
+          if (o != owners_.end() && o->second == key) owners_.erase(o);
+        }
+    for (const auto& ip : it->second.hairpin_ips)
+      if (--hairpin_refs_[ip] <= 0) hairpin_refs_.erase(ip);
+    old[key] = std::move(it->second);
+    services_.erase(it);
+  }
+
+  static const ServiceRules kEmpty;
+  Transaction tx;
+  for (const auto& [key, info] : changes) {
+    ServiceRules next;
+    if (info) {
+      next = build(*info);
+      claim(key, next);
+    }
+    auto o = old.find(key);
+    const ServiceRules& from = o == old.end() ? kEmpty : o->second;
+    releaseGroups(from, &next);
+    for (const auto& ip : next.hairpin_ips) ++hairpin_refs_[ip];
+    if (info && !(next.chains.empty() && next.elements.empty())) services_[key] = std::move(next);
+    const ServiceRules& to = services_.count(key) ? services_[key] : kEmpty;
+
+    // Elements: deleted when gone or changed, added when new or changed.
+    for (const auto& [map, items] : from.elements) {
+      auto t = to.elements.find(map);
+      for (const auto& [k, v] : items) {
+        if (t != to.elements.end()) {
+          auto e = t->second.find(k);
+          if (e != t->second.end() && e->second == v) continue;
+        }
+        tx.delete_elements[map].push_back(k);
+      }
+    }
+    for (const auto& [map, items] : to.elements) {
+      auto f = from.elements.find(map);
+      for (const auto& [k, v] : items) {
+        if (f != from.elements.end()) {
+          auto e = f->second.find(k);
+          if (e != f->second.end() && e->second == v) continue;
+        }
+        tx.add_elements[map].push_back(k + " : " + v);
+      }
+    }
+    // Sets are named by their whole declaration (timeout included), so a
+    // set is only ever added or deleted.
+    for (const auto& [name, decl] : to.sets)
+      if (!from.sets.count(name)) tx.add_sets.push_back(name + " " + decl);
+    for (const auto& [name, decl] : from.sets)
+      if (!to.sets.count(name)) tx.delete_sets.push_back(name);
+    for (const auto& [name, rules] : to.chains) {
+      auto f = from.chains.find(name);
+      if (f == from.chains.end()) {
+        tx.add_chains.push_back(name);
+      } else if (f->second != rules) {
+        tx.flush_chains.push_back(name);
+      } else {
+        continue;
+      }
+      tx.fill_chains.emplace_back(name, &rules);
+    }
+    for (const auto& [name, rules] : from.chains)
+      if (!to.chains.count(name)) tx.delete_chains.push_back(name);
+  }
+
+  std::string out;
+  tx.write(options_.table, out);
+  out += hairpinDiff(before_hairpin);
+  return out;
+}
+
+}  // namespace capstan::proxy

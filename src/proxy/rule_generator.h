@@ -1,0 +1,119 @@
+#pragma once
+// The pure half of the service proxy: services in, nft transaction text
+// out. No kernel, no root: unit tests read the text, and libnftables'
+// dry run proves the nft parser accepts it.
+//
+// The table (family ip, one per proxy instance):
+//
+//   base chains      nat-prerouting / nat-output (nat, -110) jump services;
+//                    nat-postrouting (nat, 110) jump masquerading;
+//                    filter-input / filter-forward / filter-output (filter,
+//                    -10): new connections jump endpoints-check
+//   services         ip daddr . meta l4proto . th dport vmap @service-ips
+//                    fib daddr type local (not 127/8): meta l4proto . th dport
+//                    vmap @service-nodeports
+//   endpoints-check  the same two lookups in @no-endpoint-services and
+//                    @no-endpoint-nodeports, whose verdict is goto reject-chain
+//                    (TCP reset, ICMP port unreachable otherwise): a service
+//                    without endpoints refuses at once instead of black-holing
+//   svc-<ns>/<name>/<proto>/<port>   one per service port reached by its
+//                    cluster IP: masquerade-mark traffic from outside the
+//                    cluster CIDR, then spread: `dnat ip to numgen random mod
+//                    N offset B map @backends-<proto>`, which maps B+i to
+//                    endpoint i's ip . port (B = the group's id << 12)
+//   ext-...          the external path (node ports, LoadBalancer / external
+//                    IPs): mark for masquerade and goto svc-...; with
+//                    externalTrafficPolicy Local, cluster-CIDR and host
+//                    sources go to svc-..., the rest to local-... (this node's
+//                    endpoints, source kept) or are dropped when there is none
+//   ep-...__<ip>/<port>, set aff-...   only for sessionAffinity ClientIP:
+//                    per-endpoint chains that record the client in a
+//                    timeout set, and `ip saddr @aff-... goto ep-...` before
+//                    the random choice
+//   masquerading     hairpin (a pod reaching itself through a service:
+//                    ct status dnat and saddr . daddr in @hairpin, this
+//                    node's endpoint IPs) and the 0x4000 mark: masquerade
+//
+// Updates: fullSync() replaces the whole table in one transaction; update()
+// after it writes only what changed for the given services (their chains,
+// sets and map elements), computed against the state kept here. Both texts
+// are one nft transaction, so the kernel switches atomically. When applying
+// a text fails, call invalidate(): the next call must be a fullSync().
+//
+// Threading: not thread-safe; the proxy's sync thread owns it.
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "proxy/service_model.h"
+
+namespace capstan::proxy {
+
+struct GeneratorOptions {
+  std::string table = "capstan";
+  std::string cluster_cidr;  // e.g. 10.42.0.0/16; empty: no masquerade of off-cluster sources
+  std::string node_name;     // endpoints with this nodeName (or none) are hairpin candidates
+  uint32_t masquerade_mark = 0x4000;
+};
+
+// The most endpoints one service port spreads over; the rest are left out.
+inline constexpr size_t kMaxEndpointsPerGroup = 4096;
+
+class RuleGenerator {
+ public:
+  explicit RuleGenerator(GeneratorOptions options);
+
+  // Text that replaces the table with exactly these services (keyed
+  // "ns/name"). Resets the kept state to them.
+  std::string fullSync(const std::map<std::string, ServiceInfo>& services);
+
+  // Text that moves the table from the kept state to one where each given
+  // key has its new info (nullptr: the service is gone). Keys not given are
+  // left as they are. Empty when nothing changes. Precondition:
+  // !needsFullSync().
+  std::string update(const std::map<std::string, const ServiceInfo*>& changes);
+
+  // The kernel may not match the kept state (a failed transaction).
+  void invalidate() { valid_ = false; }
+  bool needsFullSync() const { return !valid_; }
+  size_t serviceCount() const { return services_.size(); }
+
+  // `delete table` for cleanup (preceded by `add table` so that it succeeds
+  // when the table is absent).
+  static std::string deleteTableText(const std::string& table);
+
+ private:
+  // What one service contributes to the table. Map elements are key ->
+  // value text, keyed per map name.
+  struct ServiceRules {
+    std::map<std::string, std::vector<std::string>> chains;
+    std::map<std::string, std::string> sets;  // name -> declaration body
+    std::map<std::string, std::map<std::string, std::string>> elements;
+    std::set<std::string> hairpin_ips;
+    std::vector<std::string> groups;  // backend group names holding ids
+  };
+
+  ServiceRules build(const ServiceInfo& info);
+  void spread(ServiceRules& r, const std::string& chain, const std::string& group, const ServicePort& sp,
+              const std::vector<Endpoint>& eps, const std::string& prefix, int affinity_timeout);
+  uint32_t groupId(const std::string& group);
+  void releaseGroups(const ServiceRules& r, const ServiceRules* keep);
+  std::string skeleton() const;
+  std::string hairpinDiff(const std::map<std::string, int>& before);
+  // Element keys claimed by another service are not taken (first one wins).
+  void claim(const std::string& key, ServiceRules& r);
+
+  GeneratorOptions options_;
+  bool valid_ = false;
+  std::map<std::string, ServiceRules> services_;
+  std::map<std::string, uint32_t> group_ids_;
+  std::vector<uint32_t> free_ids_;
+  uint32_t next_id_ = 1;
+  std::map<std::string, int> hairpin_refs_;    // endpoint ip -> services using it
+  std::map<std::string, std::string> owners_;  // "map|element key" -> service key
+};
+
+}  // namespace capstan::proxy

@@ -1,0 +1,371 @@
+#include "proxy/service_proxy.h"
+
+#include <cctype>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/log.h"
+#include "proxy/load_balancer_status.h"
+#include "proxy/nftables.h"
+#include "proxy/rule_generator.h"
+#include "proxy/service_model.h"
+
+namespace capstan::proxy {
+namespace {
+
+using client::ObjectPtr;
+using std::chrono::milliseconds;
+
+constexpr const char* kSliceIndex = "capstan.proxy/service";
+constexpr milliseconds kRetryMin{100};
+constexpr milliseconds kRetryMax{10000};
+
+bool validTable(const std::string& t) {
+  if (t.empty() || t.size() > 64 || !(std::isalpha(static_cast<unsigned char>(t[0])) || t[0] == '_'))
+    return false;
+  for (char c : t)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
+bool validCidr(const std::string& c) {
+  auto slash = c.find('/');
+  if (slash == std::string::npos || !isIpv4(c.substr(0, slash))) return false;
+  const std::string bits = c.substr(slash + 1);
+  if (bits.empty() || bits.size() > 2 || bits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  return std::stoi(bits) <= 32;
+}
+
+// The service an endpoint slice belongs to, "ns/name", or "".
+std::string sliceServiceKey(const Json& slice) {
+  std::string svc = getString(objectAt(objectAt(slice, "metadata"), "labels"), kServiceNameLabel);
+  return svc.empty() ? "" : client::namespaceOf(slice) + "/" + svc;
+}
+
+// What handlers record for the sync thread. Shared with the handlers, so
+// that events arriving after the proxy is gone touch only this.
+struct Pending {
+  std::mutex mu;  // guards everything below
+  std::condition_variable cv;
+  std::set<std::string> dirty;  // service keys
+  bool nodes_changed = false;
+  bool stopping = false;
+  uint64_t requested = 0;  // bumped by every event
+
+  void mark(const std::string& key) {
+    if (key.empty()) return;
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;
+      dirty.insert(key);
+      ++requested;
+    }
+    cv.notify_all();
+  }
+  void markNodes() {
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;
+      nodes_changed = true;
+      ++requested;
+    }
+    cv.notify_all();
+  }
+};
+
+class ServiceProxyImpl final : public ServiceProxy {
+ public:
+  ServiceProxyImpl(ProxyOptions options, const client::Client& client, client::InformerFactory& informers)
+      : options_(std::move(options)),
+        clock_(options_.clock ? *options_.clock : SystemClock::instance()),
+        client_(client),
+        services_(informers.get(client::res::kServices)),
+        slices_(informers.get(client::res::kEndpointSlices)),
+        nodes_(informers.get(client::res::kNodes)),
+        generator_({options_.table, options_.cluster_cidr, options_.node_name}),
+        pending_(std::make_shared<Pending>()) {}
+
+  ~ServiceProxyImpl() override { stop(false).ignore(); }
+
+  Status begin() {
+    slices_.addIndex(kSliceIndex, [](const Json& s) {
+      std::string key = sliceServiceKey(s);
+      return key.empty() ? std::vector<std::string>{} : std::vector<std::string>{key};
+    });
+    auto p = pending_;
+    services_.addHandlers({[p](const ObjectPtr& o) { p->mark(client::keyOf(*o)); },
+                           [p](const ObjectPtr&, const ObjectPtr& o) { p->mark(client::keyOf(*o)); },
+                           [p](const ObjectPtr& o) { p->mark(client::keyOf(*o)); }});
+    slices_.addHandlers({[p](const ObjectPtr& o) { p->mark(sliceServiceKey(*o)); },
+                         [p](const ObjectPtr& old_obj, const ObjectPtr& o) {
+                           p->mark(sliceServiceKey(*old_obj));
+                           p->mark(sliceServiceKey(*o));
+                         },
+                         [p](const ObjectPtr& o) { p->mark(sliceServiceKey(*o)); }});
+    nodes_.addHandlers({[p](const ObjectPtr&) { p->markNodes(); },
+                        [p](const ObjectPtr& old_obj, const ObjectPtr& o) {
+                          // Heartbeats change status conditions only: skip them.
+                          if (arrayAt(objectAt(*old_obj, "status"), "addresses") !=
+                              arrayAt(objectAt(*o, "status"), "addresses"))
+                            p->markNodes();
+                        },
+                        [p](const ObjectPtr&) { p->markNodes(); }});
+    std::promise<Status> ready;
+    auto started = ready.get_future();
+    thread_ = std::thread([this, ready = std::move(ready)]() mutable { run(ready); });
+    Status st = started.get();
+    if (!st) {
+      thread_.join();
+      return st;
+    }
+    return Status::ok();
+  }
+
+  Status stop(bool remove_rules) override {
+    {
+      std::lock_guard lock(pending_->mu);
+      pending_->stopping = true;
+    }
+    pending_->cv.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (!remove_rules) return Status::ok();
+    return cleanup(options_.table, options_.netns);
+  }
+
+  uint64_t syncCount() const override {
+    std::lock_guard lock(stats_mu_);
+    return sync_count_;
+  }
+  std::chrono::microseconds lastSyncDuration() const override {
+    std::lock_guard lock(stats_mu_);
+    return last_duration_;
+  }
+  bool lastSyncWasFull() const override {
+    std::lock_guard lock(stats_mu_);
+    return last_full_;
+  }
+  Status lastSyncStatus() const override {
+    std::lock_guard lock(stats_mu_);
+    return last_status_;
+  }
+  bool waitForSync(milliseconds timeout) const override {
+    uint64_t want;
+    {
+      std::lock_guard lock(pending_->mu);
+      want = pending_->requested;
+    }
+    std::unique_lock lock(stats_mu_);
+    return synced_cv_.wait_for(lock, timeout, [&] { return sync_count_ > 0 && applied_ >= want; });
+  }
+
+ private:
+  void run(std::promise<Status>& ready) {
+    Status st = enterNetworkNamespace(options_.netns);
+    if (st) {
+      auto nft = Nftables::open();
+      if (nft)
+        nft_ = std::move(*nft);
+      else
+        st = nft.status();
+    }
+    ready.set_value(st);
+    if (!st) return;
+    for (auto* inf : {&services_, &slices_, &nodes_})
+      while (!inf->waitForSync(milliseconds(100)))
+        if (stopping()) return;
+
+    bool full = true;
+    auto next_full = clock_.monotonic() + options_.full_resync_period;
+    milliseconds retry = kRetryMin;
+    while (true) {
+      std::set<std::string> keys;
+      bool nodes_changed = false;
+      uint64_t snapshot;
+      {
+        std::unique_lock lock(pending_->mu);
+        auto work = [&] {
+          return pending_->stopping || full || !pending_->dirty.empty() || pending_->nodes_changed ||
+                 (options_.full_resync_period.count() > 0 && clock_.monotonic() >= next_full);
+        };
+        while (!work()) {
+          if (options_.full_resync_period.count() > 0)
+            pending_->cv.wait_for(lock, next_full - clock_.monotonic());
+          else
+            pending_->cv.wait(lock);
+        }
+        if (options_.coalesce.count() > 0 && !pending_->stopping)
+          pending_->cv.wait_for(lock, options_.coalesce, [&] { return pending_->stopping; });
+        if (pending_->stopping) return;
+        keys.swap(pending_->dirty);
+        nodes_changed = std::exchange(pending_->nodes_changed, false);
+        snapshot = pending_->requested;
+      }
+      if (options_.full_resync_period.count() > 0 && clock_.monotonic() >= next_full) full = true;
+
+      Status st = syncOnce(full, keys, nodes_changed);
+      if (st) {
+        if (full) next_full = clock_.monotonic() + options_.full_resync_period;
+        full = false;
+        retry = kRetryMin;
+        std::lock_guard lock(stats_mu_);
+        applied_ = snapshot;
+        synced_cv_.notify_all();
+        continue;
+      }
+      LOG_WARN("service proxy sync failed; full resync next", "table", options_.table, "full", full, "error",
+               st.message());
+      generator_.invalidate();
+      full = true;
+      std::unique_lock lock(pending_->mu);
+      pending_->cv.wait_for(lock, retry, [&] { return pending_->stopping; });
+      retry = std::min(retry * 2, kRetryMax);
+    }
+  }
+
+  bool stopping() {
+    std::lock_guard lock(pending_->mu);
+    return pending_->stopping;
+  }
+
+  NodeContext nodeContext() const {
+    NodeContext node{options_.node_name, options_.node_ips};
+    if (node.node_ips.empty() && !options_.node_name.empty()) {
+      if (auto self = nodes_.get(options_.node_name)) {
+        for (const auto& a : arrayAt(objectAt(*self, "status"), "addresses")) {
+          std::string type = getString(a, "type"), ip = getString(a, "address");
+          if ((type == "InternalIP" || type == "ExternalIP") && isIpv4(ip)) node.node_ips.push_back(ip);
+        }
+      }
+    }
+    return node;
+  }
+
+  ServiceInfo infoOf(const Json& service, const NodeContext& node) const {
+    auto slices = slices_.byIndex(kSliceIndex, client::keyOf(service));
+    std::vector<const Json*> ptrs;
+    ptrs.reserve(slices.size());
+    for (const auto& s : slices) ptrs.push_back(s.get());
+    return serviceInfoOf(service, ptrs, node);
+  }
+
+  // One sync: a transaction for the changed services (or all of them),
+  // then the LoadBalancer statuses they need.
+  Status syncOnce(bool full, std::set<std::string>& keys, bool nodes_changed) {
+    auto t0 = clock_.monotonic();
+    NodeContext node = nodeContext();
+    if (node.node_ips != last_node_ips_) full = true;  // every LoadBalancer service moves
+    std::string text;
+    std::vector<ObjectPtr> published;
+    if (full || generator_.needsFullSync()) {
+      full = true;
+      std::map<std::string, ServiceInfo> infos;
+      for (const auto& svc : services_.list()) {
+        infos.emplace(client::keyOf(*svc), infoOf(*svc, node));
+        if (publishedOnNodes(*svc)) published.push_back(svc);
+      }
+      text = generator_.fullSync(infos);
+    } else {
+      if (nodes_changed)
+        for (const auto& svc : services_.list())
+          if (publishedOnNodes(*svc)) keys.insert(client::keyOf(*svc));
+      std::map<std::string, ServiceInfo> infos;
+      std::map<std::string, const ServiceInfo*> changes;
+      for (const auto& key : keys) {
+        auto svc = services_.get(key);
+        if (!svc) {
+          changes[key] = nullptr;
+          continue;
+        }
+        changes[key] = &infos.emplace(key, infoOf(*svc, node)).first->second;
+        if (publishedOnNodes(*svc)) published.push_back(svc);
+      }
+      text = generator_.update(changes);
+    }
+    Status st = text.empty() ? Status::ok() : nft_->run(text);
+    auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock_.monotonic() - t0);
+    {
+      std::lock_guard lock(stats_mu_);
+      last_status_ = st;
+      last_full_ = full;
+      if (st) {
+        ++sync_count_;
+        last_duration_ = took;
+      }
+    }
+    if (!st) return st;
+    last_node_ips_ = node.node_ips;
+    LOG_DEBUG("service proxy synced", "table", options_.table, "full", full, "services", keys.size(), "us",
+              took.count(), "bytes", text.size());
+    if (options_.publish_load_balancer_status && !published.empty()) {
+      Json ingress = loadBalancerIngress(nodes_.list());
+      if (ingress.empty())  // our own Node object not listed yet
+        for (const auto& ip : node.node_ips) ingress.push_back({{"ip", ip}});
+      for (const auto& svc : published) {
+        Status w = publishLoadBalancerStatus(client_, *svc, ingress);
+        if (!w && w.code() != Code::kNotFound)
+          LOG_WARN("service proxy: load balancer status not written", "service", client::keyOf(*svc), "error",
+                   w.message());
+      }
+    }
+    return Status::ok();
+  }
+
+  const ProxyOptions options_;
+  const Clock& clock_;
+  const client::Client& client_;
+  client::Informer& services_;
+  client::Informer& slices_;
+  client::Informer& nodes_;
+  // Sync thread only.
+  RuleGenerator generator_;
+  std::unique_ptr<Nftables> nft_;
+  std::vector<std::string> last_node_ips_;
+
+  std::shared_ptr<Pending> pending_;
+  mutable std::mutex stats_mu_;  // guards the counters below
+  mutable std::condition_variable synced_cv_;
+  uint64_t sync_count_ = 0;
+  uint64_t applied_ = 0;  // Pending::requested covered by the kernel's rules
+  std::chrono::microseconds last_duration_{0};
+  bool last_full_ = false;
+  Status last_status_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ServiceProxy>> ServiceProxy::start(ProxyOptions options, const client::Client& client,
+                                                          client::InformerFactory& informers) {
+  if (!validTable(options.table))
+    return Status(Code::kInvalid, "proxy: invalid nft table name " + options.table);
+  if (!options.cluster_cidr.empty() && !validCidr(options.cluster_cidr))
+    return Status(Code::kInvalid, "proxy: cluster CIDR is not an IPv4 CIDR: " + options.cluster_cidr);
+  for (const auto& ip : options.node_ips)
+    if (!isIpv4(ip)) return Status(Code::kInvalid, "proxy: node IP is not IPv4: " + ip);
+  auto proxy = std::make_unique<ServiceProxyImpl>(std::move(options), client, informers);
+  Status st = proxy->begin();
+  if (!st) return st;
+  return std::unique_ptr<ServiceProxy>(std::move(proxy));
+}
+
+Status ServiceProxy::cleanup(const std::string& table, const std::string& netns) {
+  if (!validTable(table)) return Status(Code::kInvalid, "proxy: invalid nft table name " + table);
+  auto remove = [&] {
+    Status st = enterNetworkNamespace(netns);
+    if (!st) return st;
+    auto nft = Nftables::open();
+    if (!nft) return nft.status();
+    return (*nft)->run(RuleGenerator::deleteTableText(table));
+  };
+  if (netns.empty()) return remove();
+  Status st;
+  std::thread([&] { st = remove(); }).join();  // setns changes only that thread
+  return st;
+}
+
+}  // namespace capstan::proxy

@@ -1,0 +1,239 @@
+"""Services end to end: EndpointSlices from ready pods, the node's service
+proxy (nftables) spreading connections over the replicas from the host and
+from pods, cluster DNS from pods, NodePort and LoadBalancer from the host,
+refused connections without endpoints, and a rolling update under load
+with no failed request."""
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from cluster import IMAGE, NodeServer, StubResolver
+from harness import KUBECTL_NEWEST, wait_until
+
+# Each replica serves its own hostname at /name; ready once it does.
+ECHO = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: echo}}
+spec:
+  replicas: 3
+  selector: {{matchLabels: {{app: echo}}}}
+  template:
+    metadata: {{labels: {{app: echo}}}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: httpd
+        image: {IMAGE}
+        command: ["/bin/sh", "-c", "hostname > /www/name; exec httpd -f -p 8080 -h /www"]
+        ports: [{{name: web, containerPort: 8080}}]
+        readinessProbe:
+          httpGet: {{path: /name, port: web}}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo}}
+spec:
+  selector: {{app: echo}}
+  ports: [{{port: 80, targetPort: web}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: echo-headless}}
+spec:
+  clusterIP: None
+  selector: {{app: echo}}
+  ports: [{{port: 80, targetPort: web}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["/bin/sleep", "3600"]
+"""
+
+
+def http_get(url, timeout=3):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as r:
+        return r.read().decode().strip()
+
+
+class ServicesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = NodeServer()
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.cleanup()
+            raise
+        cls.env = dict(os.environ, KUBECONFIG=cls.server.kubeconfig)
+        cls.kubectl_cls("apply", "-f", "-", input=ECHO)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    @classmethod
+    def kubectl_cls(cls, *args, check=True, input=None, timeout=90):
+        p = subprocess.run([KUBECTL_NEWEST] + list(args), env=cls.env, capture_output=True, text=True,
+                           input=input, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {p.stdout}\n{p.stderr}\n--- server log tail:\n"
+                                 + cls.server.read_log()[-4000:])
+        return p
+
+    def kubectl(self, *args, **kw):
+        return self.kubectl_cls(*args, **kw)
+
+    def get(self, *args):
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def ready_names(self):
+        """The hostnames (pod names) of the ready echo replicas."""
+        items = self.get("pods", "-l", "app=echo")["items"]
+        return {p["metadata"]["name"] for p in items if "deletionTimestamp" not in p["metadata"] and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))}
+
+    def wait_echo(self, n=3):
+        wait_until(lambda: len(self.ready_names()) == n, timeout=90, message=f"{n} echo replicas ready")
+
+        def slice_ready():
+            slices = self.get("endpointslices", "-l", "kubernetes.io/service-name=echo")["items"]
+            eps = [e for s in slices for e in s.get("endpoints") or [] if e["conditions"].get("ready")]
+            return len(eps) == n
+        wait_until(slice_ready, timeout=30, message=f"EndpointSlice with {n} ready endpoints")
+
+    def spread(self, url, names, tries=60):
+        seen = set()
+        for _ in range(tries):
+            seen.add(http_get(url))
+            if seen == names:
+                break
+        return seen
+
+    def in_client(self, script):
+        return self.kubectl("exec", "client", "--", "sh", "-c", script).stdout
+
+    def test_a_cluster_ip_spreads_over_replicas_from_host_and_pods(self):
+        self.wait_echo()
+        names = self.ready_names()
+        svc = self.get("service", "echo")
+        ip = svc["spec"]["clusterIP"]
+        wait_until(lambda: self._reachable(f"http://{ip}/name"), timeout=20, message="ClusterIP reachable")
+        self.assertEqual(self.spread(f"http://{ip}/name", names), names)
+
+        # From a pod, by DNS name through the search path.
+        wait_until(lambda: self.kubectl("get", "pod", "client", "-o", "jsonpath={.status.phase}").stdout == "Running",
+                   timeout=60, message="client pod running")
+        out = self.in_client("i=0; while [ $i -lt 40 ]; do wget -qO- http://echo/name; i=$((i+1)); done")
+        self.assertEqual(set(out.split()), names)
+
+    def _reachable(self, url):
+        try:
+            http_get(url, timeout=1)
+            return True
+        except Exception:
+            return False
+
+    def test_b_cluster_dns_from_pods(self):
+        self.wait_echo()
+        svc = self.get("service", "echo")
+        out = self.in_client("nslookup echo.default.svc.cluster.local")
+        self.assertIn(svc["spec"]["clusterIP"], out)
+        # Headless: the ready pods' addresses.
+        pod_ips = {p["status"]["podIP"] for p in self.get("pods", "-l", "app=echo")["items"]}
+        # (busybox's nslookup exits non-zero once any search domain misses, so read its output)
+        out = self.kubectl("exec", "client", "--", "nslookup", "echo-headless", check=False).stdout
+        for pod_ip in pod_ips:
+            self.assertIn(pod_ip, out)
+        # Unknown names in the cluster domain do not resolve; names outside go upstream (the test's stub).
+        missing = self.kubectl("exec", "client", "--", "nslookup", "nothing-here.default.svc.cluster.local",
+                               check=False)
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn(StubResolver.STUB_ANSWER, self.in_client("nslookup outside.example"))
+
+    def test_c_node_port_and_load_balancer_from_host(self):
+        self.wait_echo()
+        names = self.ready_names()
+        self.kubectl("expose", "deployment", "echo", "--name", "echo-np", "--type", "NodePort", "--port", "80",
+                     "--target-port", "8080")
+        self.kubectl("expose", "deployment", "echo", "--name", "echo-lb", "--type", "LoadBalancer", "--port", "8081",
+                     "--target-port", "8080")
+        node = self.get("node", self.server.node_name)
+        node_ip = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"][0]
+        port = self.get("service", "echo-np")["spec"]["ports"][0]["nodePort"]
+        url = f"http://{node_ip}:{port}/name"
+        wait_until(lambda: self._reachable(url), timeout=20, message="NodePort reachable")
+        self.assertEqual(self.spread(url, names), names)
+
+        def lb_ingress():
+            ingress = self.get("service", "echo-lb").get("status", {}).get("loadBalancer", {}).get("ingress", [])
+            return ingress[0]["ip"] if ingress else None
+        wait_until(lambda: lb_ingress() is not None, timeout=20, message="LoadBalancer ingress published")
+        lb_url = f"http://{lb_ingress()}:8081/name"
+        wait_until(lambda: self._reachable(lb_url), timeout=20, message="LoadBalancer reachable")
+        self.assertEqual(self.spread(lb_url, names), names)
+        self.kubectl("delete", "service", "echo-np", "echo-lb")
+
+    def test_d_rolling_update_under_load_fails_no_request(self):
+        self.wait_echo()
+        ip = self.get("service", "echo")["spec"]["clusterIP"]
+        wait_until(lambda: self._reachable(f"http://{ip}/name"), timeout=20, message="ClusterIP reachable")
+        failures, count = [], [0]
+        stop = threading.Event()
+
+        def load():
+            while not stop.is_set():
+                try:
+                    http_get(f"http://{ip}/name", timeout=3)
+                    count[0] += 1
+                except Exception as e:  # noqa: BLE001 -- every failure counts
+                    failures.append(repr(e))
+                time.sleep(0.01)
+        t = threading.Thread(target=load)
+        t.start()
+        try:
+            old = self.ready_names()
+            self.kubectl("rollout", "restart", "deployment/echo")
+            self.kubectl("rollout", "status", "deployment/echo", "--timeout=120s", timeout=150)
+            wait_until(lambda: len(self.ready_names()) == 3 and not (self.ready_names() & old), timeout=60,
+                       message="all replicas replaced")
+            time.sleep(1)
+        finally:
+            stop.set()
+            t.join()
+        self.assertGreater(count[0], 50)
+        self.assertEqual(failures, [], f"{len(failures)} of {count[0] + len(failures)} requests failed")
+
+    def test_e_no_endpoints_refuses_at_once(self):
+        self.kubectl("create", "service", "clusterip", "nobody", "--tcp=80:8080")
+        ip = self.get("service", "nobody")["spec"]["clusterIP"]
+
+        def refused_at_once():
+            start = time.time()
+            try:
+                socket.create_connection((ip, 80), timeout=2).close()
+            except ConnectionRefusedError:
+                return time.time() - start < 0.5
+            except OSError:
+                return False
+            return False
+        wait_until(refused_at_once, timeout=10, message="connection to a service without endpoints refused at once")
+        self.kubectl("delete", "service", "nobody")
+
+
+if __name__ == "__main__":
+    unittest.main()

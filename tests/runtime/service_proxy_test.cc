@@ -1,0 +1,459 @@
+// The service proxy against the real kernel, in a scratch world of network
+// namespaces (nothing touches the host's own network or rules):
+//
+//   client netns  eth0 10.251.0.2 ──veth── router netns (the proxy's table)
+//                                           veth 10.251.0.1 = the "node IP"
+//                                           bridge br0 10.250.0.1/24
+//                                    ┌─────────┴─────────┐
+//   ep1 netns eth0 10.250.0.2 :8080 "ep1"    ep2 netns eth0 10.250.0.3 :8080 "ep2"
+//
+// The API server runs in-process (memory store); the endpoints are TCP
+// servers on threads of this process that entered their namespaces.
+
+#include "proxy/service_proxy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "agent/runtime/process.h"
+#include "apiserver/api_server.h"
+#include "client/client.h"
+#include "client/informer.h"
+#include "proxy/nftables.h"
+#include "proxy/rule_generator.h"
+#include "runtime/fixture.h"
+
+namespace capstan::proxy {
+namespace {
+using namespace std::chrono_literals;
+using agent::runtime::runProcess;
+using agent::testing::randomToken;
+using SteadyClock = std::chrono::steady_clock;
+
+struct DialResult {
+  std::string reply;
+  int error = 0;  // errno of connect, 0 on success
+  double ms = 0;
+};
+
+// Connects from inside `netns` (a thread that entered it), reads to EOF.
+DialResult dial(const std::string& netns, const std::string& ip, int port) {
+  DialResult out;
+  std::thread([&] {
+    auto t0 = SteadyClock::now();
+    if (!enterNetworkNamespace(netns)) {
+      out.error = EBADF;
+      return;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+    int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      if (poll(&p, 1, 2000) == 1) {
+        socklen_t len = sizeof out.error;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &out.error, &len);
+      } else {
+        out.error = ETIMEDOUT;
+      }
+    } else if (rc != 0) {
+      out.error = errno;
+    }
+    if (out.error == 0) {
+      char buf[256];
+      pollfd p{fd, POLLIN, 0};
+      // Every server name is 3 bytes. The client closes first, so the
+      // TIME_WAIT stays on this side: a server-side TIME_WAIT would let the
+      // kernel reuse this source port at once, and the next connection
+      // would follow the old conntrack entry to the same endpoint.
+      while (out.reply.size() < 3 && poll(&p, 1, 2000) == 1) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) break;
+        out.reply.append(buf, static_cast<size_t>(n));
+      }
+    }
+    close(fd);
+    out.ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+  }).join();
+  return out;
+}
+
+// A TCP server on a thread inside `netns` that answers every connection
+// with `name` and closes it.
+class NameServer {
+ public:
+  NameServer(const std::string& netns, std::string name) : name_(std::move(name)) {
+    std::promise<int> bound;
+    auto fd = bound.get_future();
+    thread_ = std::thread([this, netns, bound = std::move(bound)]() mutable {
+      if (!enterNetworkNamespace(netns)) {
+        bound.set_value(-1);
+        return;
+      }
+      int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int one = 1;
+      setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(8080);
+      if (bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(s, 64) != 0) {
+        close(s);
+        bound.set_value(-1);
+        return;
+      }
+      bound.set_value(s);
+      while (true) {
+        int c = accept4(s, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) break;  // shut down by stop()
+        if (write(c, name_.data(), name_.size()) == static_cast<ssize_t>(name_.size())) {
+          char buf[16];
+          pollfd p{c, POLLIN, 0};
+          while (poll(&p, 1, 2000) == 1 && read(c, buf, sizeof buf) > 0) {
+          }  // until the client closes
+        }
+        close(c);
+      }
+    });
+    fd_ = fd.get();
+  }
+  ~NameServer() {
+    if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);  // wakes accept
+    thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  std::string name_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+Status sh(const std::vector<std::string>& argv) {
+  auto r = runProcess(argv);
+  if (!r) return r.status();
+  if (r->exit_code != 0) return Status(Code::kInternal, argv[0] + " " + argv[1] + ": " + r->err);
+  return Status::ok();
+}
+
+std::string out(const std::vector<std::string>& argv) {
+  auto r = runProcess(argv);
+  return r ? r->out + r->err : r.status().message();
+}
+
+class ServiceProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    token_ = randomToken(6);
+    for (const char* role : {"r", "c", "e1", "e2"}) ns_[role] = "cpx" + std::string(role) + "-" + token_;
+    table_ = "capstan_rt_" + token_;
+    dir_ = "/tmp/capstan-rt-proxy-" + token_;
+    std::filesystem::create_directories(dir_);
+    for (const auto& [role, name] : ns_) {
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "add", name}));
+      created_.push_back(name);
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", name, "link", "set", "lo", "up"}));
+    }
+    const std::string r = ns_["r"];
+    // Router: the bridge for the endpoints, a link to the client.
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "link", "add", "br0", "type", "bridge"}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "addr", "add", "10.250.0.1/24", "dev", "br0"}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "link", "set", "br0", "up"}));
+    int i = 2;
+    for (const char* role : {"e1", "e2"}) {
+      std::string v = std::string("v") + role;
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "link", "add", v, "type", "veth", "peer", "name", "eth0",
+                      "netns", ns_[role]}));
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "link", "set", v, "master", "br0", "up"}));
+      // As the agent's CNI bridge (hairpinMode): br_netfilter sends a pod's
+      // own service traffic back out of the port it came in on.
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "link", "set", v, "type", "bridge_slave", "hairpin", "on"}));
+      std::string ip = "10.250.0." + std::to_string(i++);
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", ns_[role], "addr", "add", ip + "/24", "dev", "eth0"}));
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", ns_[role], "link", "set", "eth0", "up"}));
+      ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", ns_[role], "route", "add", "default", "via", "10.250.0.1"}));
+    }
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "link", "add", "vc", "type", "veth", "peer", "name", "eth0",
+                    "netns", ns_["c"]}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "addr", "add", "10.251.0.1/24", "dev", "vc"}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "link", "set", "vc", "up"}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", ns_["c"], "addr", "add", "10.251.0.2/24", "dev", "eth0"}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", ns_["c"], "link", "set", "eth0", "up"}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", ns_["c"], "route", "add", "default", "via", "10.251.0.1"}));
+    // The router's own traffic to a VIP needs a route before DNAT.
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "-n", r, "route", "add", "10.43.0.0/16", "dev", "br0"}));
+    ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"}));
+
+    e1_ = std::make_unique<NameServer>(path("e1"), "ep1");
+    e2_ = std::make_unique<NameServer>(path("e2"), "ep2");
+    ASSERT_TRUE(e1_->ok() && e2_->ok());
+
+    apiserver::ApiServerOptions o;
+    o.data_dir = dir_ + "/server";
+    o.port = 0;
+    o.bind_address = "127.0.0.1";
+    o.datastore_endpoint = "memory://";
+    auto s = apiserver::ApiServer::start(o);
+    ASSERT_TRUE(s) << s.status().message();
+    server_ = std::move(*s);
+    client_ = std::make_unique<client::Client>(server_->inProcessTransport({"test", "", {"system:masters"}}),
+                                               "test");
+    informers_ = std::make_unique<client::InformerFactory>(*client_, 0ms);
+  }
+
+  void TearDown() override {
+    // Whatever happened: rules, servers, namespaces (their links go with
+    // them), then check that nothing is left.
+    if (proxy_) {
+      EXPECT_TRUE(proxy_->stop(/*remove_rules=*/true));
+    }
+    if (informers_) informers_->stop();
+    proxy_.reset();
+    informers_.reset();
+    client_.reset();
+    if (server_) server_->stop();
+    server_.reset();
+    e1_.reset();
+    e2_.reset();
+    if (!created_.empty()) {
+      EXPECT_EQ(tables("r").find(table_), std::string::npos);
+    }
+    for (const auto& name : created_) EXPECT_TRUE(sh({"/usr/sbin/ip", "netns", "del", name})) << name;
+    std::string left = out({"/usr/sbin/ip", "netns", "list"});
+    EXPECT_EQ(left.find(token_), std::string::npos) << left;
+    EXPECT_EQ(out({"/usr/sbin/ip", "-o", "link", "show"}).find(token_), std::string::npos);
+    EXPECT_EQ(out({"/usr/sbin/nft", "list", "tables"}).find(table_), std::string::npos);  // the host's
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::string path(const std::string& role) { return "/run/netns/" + ns_[role]; }
+  std::string tables(const std::string& role) {
+    return out({"/usr/sbin/ip", "netns", "exec", ns_[role], "/usr/sbin/nft", "list", "tables"});
+  }
+  std::string table() {
+    return out({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "list", "table", "ip", table_});
+  }
+
+  Json create(const client::ResourceRef& r, const Json& obj) {
+    auto c = client_->create(r, r.namespaced ? "default" : "", obj);
+    EXPECT_TRUE(c) << c.status().message();
+    return c ? *c : Json();
+  }
+
+  template <typename F>
+  static bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+    auto end = SteadyClock::now() + limit;
+    while (SteadyClock::now() < end) {
+      if (f()) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return f();
+  }
+
+  // Names of the endpoints that answered `n` connections.
+  std::map<std::string, int> spread(const std::string& from, const std::string& ip, int port, int n) {
+    std::map<std::string, int> seen;
+    for (int i = 0; i < n; ++i) {
+      auto d = dial(path(from), ip, port);
+      ++seen[d.error ? "error:" + std::to_string(d.error) : d.reply];
+    }
+    return seen;
+  }
+
+  std::string token_, table_, dir_;
+  std::map<std::string, std::string> ns_;
+  std::vector<std::string> created_;
+  std::unique_ptr<NameServer> e1_, e2_;
+  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<client::Client> client_;
+  std::unique_ptr<client::InformerFactory> informers_;
+  std::unique_ptr<ServiceProxy> proxy_;
+};
+
+Json slice(const std::string& service, const std::vector<std::string>& ips) {
+  Json eps = Json::array();
+  for (const auto& ip : ips)
+    eps.push_back({{"addresses", {ip}}, {"nodeName", "node-a"}, {"conditions", {{"ready", true}}}});
+  return {{"apiVersion", "discovery.k8s.io/v1"},
+          {"kind", "EndpointSlice"},
+          {"metadata", {{"name", service + "-abc"}, {"labels", {{"kubernetes.io/service-name", service}}}}},
+          {"addressType", "IPv4"},
+          {"ports", {{{"name", "http"}, {"port", 8080}, {"protocol", "TCP"}}}},
+          {"endpoints", eps}};
+}
+
+TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
+  ProxyOptions po;
+  po.node_name = "node-a";
+  po.node_ips = {"10.251.0.1"};
+  po.cluster_cidr = "10.250.0.0/16";
+  po.table = table_;
+  po.netns = path("r");
+  auto p = ServiceProxy::start(po, *client_, *informers_);
+  ASSERT_TRUE(p) << p.status().message();
+  proxy_ = std::move(*p);
+  informers_->start();
+
+  create(client::res::kNodes, {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-a"}}}});
+  auto st = client_->patch(
+      client::res::kNodes, "", "node-a", client::PatchType::kMerge,
+      {{"status", {{"addresses", {{{"type", "InternalIP"}, {"address", "10.251.0.1"}}}}}}}, "status");
+  ASSERT_TRUE(st) << st.status().message();
+  Json web = create(
+      client::res::kServices,
+      {{"apiVersion", "v1"},
+       {"kind", "Service"},
+       {"metadata", {{"name", "web"}}},
+       {"spec",
+        {{"type", "LoadBalancer"}, {"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", 8080}}}}}}});
+  Json empty =
+      create(client::res::kServices,
+             {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "empty"}}},
+              {"spec", {{"selector", {{"app", "none"}}}, {"ports", {{{"name", "http"}, {"port", 80}}}}}}});
+  create(client::res::kEndpointSlices, slice("web", {"10.250.0.2", "10.250.0.3"}));
+  std::string vip = getString(web["spec"], "clusterIP"), empty_vip = getString(empty["spec"], "clusterIP");
+  int node_port = web["spec"]["ports"][0].value("nodePort", 0);
+  ASSERT_FALSE(vip.empty());
+  ASSERT_GT(node_port, 0);
+
+  ASSERT_TRUE(eventually([&] {
+    std::string t = table();
+    return t.find(empty_vip + " . tcp . 80 : goto reject-chain") != std::string::npos &&
+           t.find("10.250.0.3 . 8080") != std::string::npos;
+  })) << table();
+  std::printf("[timing] proxy sync %lld us (syncs %llu)\n",
+              static_cast<long long>(proxy_->lastSyncDuration().count()),
+              static_cast<unsigned long long>(proxy_->syncCount()));
+
+  auto both = [](const std::map<std::string, int>& seen) {
+    return seen.size() == 2 && seen.count("ep1") && seen.count("ep2");
+  };
+  // ClusterIP from the node itself (output hook) and from another netns
+  // (prerouting, masqueraded as it is outside the cluster CIDR).
+  auto seen = spread("r", vip, 80, 30);
+  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
+  seen = spread("c", vip, 80, 30);
+  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
+  // NodePort and LoadBalancer on the node IP.
+  seen = spread("c", "10.251.0.1", node_port, 30);
+  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
+  seen = spread("c", "10.251.0.1", 80, 30);
+  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
+  // Hairpin: an endpoint reaches itself through its own service.
+  seen = spread("e1", vip, 80, 30);
+  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
+
+  // No endpoints: refused at once, from the node and through it.
+  for (const char* from : {"r", "c"}) {
+    auto d = dial(path(from), empty_vip, 80);
+    EXPECT_EQ(d.error, ECONNREFUSED) << from;
+    EXPECT_LT(d.ms, 500) << from;
+  }
+
+  // The LoadBalancer status lists the node's address.
+  EXPECT_TRUE(eventually([&] {
+    auto s = client_->get(client::res::kServices, "default", "web");
+    return s && arrayAt(objectAt(objectAt(*s, "status"), "loadBalancer"), "ingress") ==
+                    Json::parse(R"([{"ip":"10.251.0.1"}])");
+  }));
+
+  // An incremental change: web loses its endpoints and refuses too.
+  auto sl = client_->get(client::res::kEndpointSlices, "default", "web-abc");
+  ASSERT_TRUE(sl);
+  Json changed = *sl;
+  changed["endpoints"] = Json::array();
+  ASSERT_TRUE(client_->update(client::res::kEndpointSlices, "default", changed));
+  ASSERT_TRUE(eventually([&] { return dial(path("c"), vip, 80).error == ECONNREFUSED; }));
+  EXPECT_FALSE(proxy_->lastSyncWasFull());
+  std::printf("[timing] incremental sync %lld us\n",
+              static_cast<long long>(proxy_->lastSyncDuration().count()));
+
+  // stop(false) leaves the rules serving; cleanup() removes them, twice.
+  ASSERT_TRUE(proxy_->stop(/*remove_rules=*/false));
+  EXPECT_NE(tables("r").find(table_), std::string::npos);
+  EXPECT_TRUE(ServiceProxy::cleanup(table_, path("r")));
+  EXPECT_EQ(tables("r").find(table_), std::string::npos);
+  EXPECT_TRUE(ServiceProxy::cleanup(table_, path("r")));
+}
+
+// Not a benchmark (bench/ will have one), but the figures to watch: a full
+// sync of 1,000 services x 10 endpoints and one service change among them,
+// generator + libnftables + kernel, in a scratch namespace.
+TEST(ServiceProxyScale, FullSyncOfThousandServicesAndOneChange) {
+  std::string ns = "cpxs-" + randomToken(6), table = "capstan_scale";
+  ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "add", ns}));
+  std::map<std::string, ServiceInfo> services;
+  for (int s = 0; s < 1000; ++s) {
+    ServiceInfo si;
+    si.ns = "default";
+    si.name = "svc" + std::to_string(s);
+    si.cluster_ip = "10.43." + std::to_string(s / 250) + "." + std::to_string(s % 250 + 1);
+    ServicePort sp{"http", "tcp", 80, 30000 + s, {}, {}};
+    for (int e = 0; e < 10; ++e) {
+      int n = s * 10 + e;
+      sp.endpoints.push_back({"10.42." + std::to_string(n / 250) + "." + std::to_string(n % 250 + 1), 8080,
+                              e < 3 ? "node-a" : "node-b"});
+    }
+    si.ports.push_back(sp);
+    services["default/" + si.name] = si;
+  }
+  RuleGenerator gen({table, "10.42.0.0/16", "node-a"});
+  double full_ms = 0, gen_ms = 0, change_ms = 0;
+  Status st;
+  std::thread([&] {
+    if (!(st = enterNetworkNamespace("/run/netns/" + ns))) return;
+    auto nft = Nftables::open();
+    if (!nft) {
+      st = nft.status();
+      return;
+    }
+    for (int round = 0; round < 2 && st; ++round) {  // the second replaces a full table
+      auto t0 = SteadyClock::now();
+      std::string text = gen.fullSync(services);
+      gen_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+      st = (*nft)->run(text);
+      full_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+    }
+    std::vector<double> changes;
+    for (int i = 0; i < 20 && st; ++i) {
+      ServiceInfo next = services["default/svc" + std::to_string(i * 7)];
+      next.ports[0].endpoints.pop_back();
+      auto t0 = SteadyClock::now();
+      st = (*nft)->run(gen.update({{"default/" + next.name, &next}}));
+      changes.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
+    }
+    std::sort(changes.begin(), changes.end());
+    if (!changes.empty()) change_ms = changes.back();
+  }).join();
+  EXPECT_TRUE(st) << st.message();
+  std::printf(
+      "[timing] 1000 services x 10 endpoints: full sync %.1f ms (text %.1f ms), one change max of 20 %.1f "
+      "ms\n",
+      full_ms, gen_ms, change_ms);
+  EXPECT_TRUE(ServiceProxy::cleanup(table, "/run/netns/" + ns));
+  EXPECT_TRUE(sh({"/usr/sbin/ip", "netns", "del", ns}));
+}
+
+}  // namespace
+}  // namespace capstan::proxy

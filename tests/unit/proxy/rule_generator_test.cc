@@ -1,0 +1,308 @@
+// The service proxy's pure half: Service + EndpointSlices -> ServiceInfo ->
+// nft transaction text. When run as root, every text is also put through
+// libnftables' dry run, so the real nft parser and evaluator accept it
+// (nothing reaches the kernel).
+
+#include "proxy/rule_generator.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+
+#include "proxy/load_balancer_status.h"
+#include "proxy/nftables.h"
+#include "proxy/service_model.h"
+
+namespace capstan::proxy {
+namespace {
+
+const NodeContext kNode{"node-a", {"192.168.7.5"}};
+
+Json service(const std::string& name, Json spec) {
+  spec["clusterIP"] = spec.value("clusterIP", "10.43.0.10");
+  return {{"metadata", {{"namespace", "default"}, {"name", name}}}, {"spec", spec}};
+}
+
+Json tcpPort(const std::string& name, int port, int node_port = 0) {
+  Json p = {{"port", port}, {"protocol", "TCP"}};
+  if (!name.empty()) p["name"] = name;
+  if (node_port) p["nodePort"] = node_port;
+  return p;
+}
+
+// One endpoint: address, node, ready (and optionally serving/terminating).
+Json endpoint(const std::string& ip, const std::string& node = "node-b", bool ready = true,
+              bool terminating = false) {
+  Json conditions = {{"ready", ready}, {"serving", ready || terminating}, {"terminating", terminating}};
+  return {{"addresses", {ip}}, {"nodeName", node}, {"conditions", conditions}};
+}
+
+Json slice(const std::string& service, Json ports, Json endpoints) {
+  return {{"metadata",
+           {{"namespace", "default"},
+            {"name", service + "-x1"},
+            {"labels", {{"kubernetes.io/service-name", service}}}}},
+          {"addressType", "IPv4"},
+          {"ports", ports},
+          {"endpoints", endpoints}};
+}
+
+Json httpSlice(const std::string& service, Json endpoints) {
+  return slice(service, Json::array({{{"name", "http"}, {"port", 8080}, {"protocol", "TCP"}}}), endpoints);
+}
+
+ServiceInfo info(const Json& svc, const std::vector<Json>& slices, const NodeContext& node = kNode) {
+  std::vector<const Json*> ptrs;
+  for (const auto& s : slices) ptrs.push_back(&s);
+  return serviceInfoOf(svc, ptrs, node);
+}
+
+bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+// nft --check: parse and evaluate without changing anything. Needs
+// CAP_NET_ADMIN to read the kernel's ruleset for the cache.
+void expectAccepted(const std::string& text) {
+  if (geteuid() != 0) return;
+  auto nft = Nftables::open(/*dry_run=*/true);
+  ASSERT_TRUE(nft) << nft.status().message();
+  Status st = (*nft)->run(text);
+  EXPECT_TRUE(st) << st.message() << "\n--- text ---\n" << text;
+}
+
+class RuleGeneratorTest : public ::testing::Test {
+ protected:
+  RuleGeneratorTest() : gen_({"capstan_unit_" + std::to_string(getpid()), "10.42.0.0/16", "node-a"}) {}
+
+  std::string full(const std::map<std::string, ServiceInfo>& services) {
+    std::string text = gen_.fullSync(services);
+    expectAccepted(text);
+    return text;
+  }
+
+  RuleGenerator gen_;
+};
+
+TEST_F(RuleGeneratorTest, ClusterIpSpreadsOverThreeEndpoints) {
+  auto svc = service("web", {{"ports", {tcpPort("http", 80)}}});
+  auto si =
+      info(svc, {httpSlice("web", {endpoint("10.42.1.2"), endpoint("10.42.1.3"), endpoint("10.42.1.4")})});
+  ASSERT_EQ(si.ports.size(), 1u);
+  EXPECT_EQ(si.ports[0].endpoints.size(), 3u);
+  std::string text = full({{"default/web", si}});
+  EXPECT_TRUE(has(text, "10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/http")) << text;
+  EXPECT_TRUE(has(text, "ip saddr != 10.42.0.0/16 jump mark-for-masquerade")) << text;
+  EXPECT_TRUE(has(text, "meta l4proto tcp dnat ip to numgen random mod 3 offset 4096 map @backends-tcp"))
+      << text;
+  EXPECT_TRUE(has(text, "4096 : 10.42.1.2 . 8080, 4097 : 10.42.1.3 . 8080, 4098 : 10.42.1.4 . 8080")) << text;
+  EXPECT_FALSE(has(text, "add element ip capstan_unit_" + std::to_string(getpid()) + " no-endpoint-services"))
+      << text;
+  EXPECT_FALSE(has(text, "add element ip capstan_unit_" + std::to_string(getpid()) + " hairpin")) << text;
+}
+
+TEST_F(RuleGeneratorTest, ServiceWithoutEndpointsRejects) {
+  auto svc = service("empty", {{"ports", {tcpPort("", 80, 30080)}}, {"type", "NodePort"}});
+  // Not ready and not terminating: not used.
+  auto si = info(svc, {slice("empty", Json::array({{{"port", 8080}, {"protocol", "TCP"}}}),
+                             {endpoint("10.42.1.9", "node-b", false)})});
+  std::string text = full({{"default/empty", si}});
+  EXPECT_TRUE(has(text, "no-endpoint-services { 10.43.0.10 . tcp . 80 : goto reject-chain }")) << text;
+  EXPECT_TRUE(has(text, "no-endpoint-nodeports { tcp . 30080 : goto reject-chain }")) << text;
+  EXPECT_TRUE(has(text, "meta l4proto tcp reject with tcp reset")) << text;
+  EXPECT_FALSE(has(text, "svc-default/empty")) << text;
+}
+
+TEST_F(RuleGeneratorTest, NamedAndNumberedPortsAndTerminatingFallback) {
+  auto svc = service("multi", {{"ports", {tcpPort("http", 80), tcpPort("metrics", 9100)}}});
+  Json ports = Json::array({{{"name", "http"}, {"port", 8080}, {"protocol", "TCP"}},
+                            {{"name", "metrics"}, {"port", 9090}, {"protocol", "TCP"}}});
+  // Only a terminating-but-serving endpoint: used, as nothing is ready.
+  auto si = info(svc, {slice("multi", ports, {endpoint("10.42.1.5", "node-b", false, true)})});
+  ASSERT_EQ(si.ports.size(), 2u);
+  ASSERT_EQ(si.ports[1].endpoints.size(), 1u);
+  EXPECT_EQ(si.ports[1].endpoints[0].port, 9090);
+  auto one =
+      service("one", {{"clusterIP", "10.43.0.11"}, {"ports", {Json{{"port", 53}, {"protocol", "UDP"}}}}});
+  auto si1 = info(
+      one, {slice("one", Json::array({{{"port", 5353}, {"protocol", "UDP"}}}), {endpoint("10.42.1.6")})});
+  std::string text = full({{"default/multi", si}, {"default/one", si1}});
+  EXPECT_TRUE(has(text, "10.43.0.10 . tcp . 9100 : goto svc-default/multi/tcp/metrics")) << text;
+  EXPECT_TRUE(has(text, "10.42.1.5 . 9090")) << text;
+  EXPECT_TRUE(has(text, "10.43.0.11 . udp . 53 : goto svc-default/one/udp/53")) << text;
+  EXPECT_TRUE(has(text, "meta l4proto udp dnat ip to numgen random mod 1")) << text;
+  EXPECT_TRUE(has(text, "10.42.1.6 . 5353")) << text;
+}
+
+TEST_F(RuleGeneratorTest, NodePortGoesThroughMasqueradingExternalChain) {
+  auto svc = service("np", {{"type", "NodePort"}, {"ports", {tcpPort("http", 80, 30080)}}});
+  auto si = info(svc, {httpSlice("np", {endpoint("10.42.1.2")})});
+  std::string text = full({{"default/np", si}});
+  EXPECT_TRUE(has(text, "tcp . 30080 : goto ext-default/np/tcp/http")) << text;
+  EXPECT_TRUE(
+      has(text,
+          "chain ext-default/np/tcp/http {\n    jump mark-for-masquerade\n    goto svc-default/np/tcp/http"))
+      << text;
+  EXPECT_TRUE(has(
+      text, "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports"))
+      << text;
+}
+
+TEST_F(RuleGeneratorTest, LoadBalancerIsPublishedOnNodeIps) {
+  auto svc = service("lb", {{"type", "LoadBalancer"}, {"ports", {tcpPort("http", 80, 30081)}}});
+  svc["status"] = {{"loadBalancer", {{"ingress", {{{"ip", "192.168.7.6"}}}}}}};
+  auto si = info(svc, {httpSlice("lb", {endpoint("10.42.1.2")})});
+  EXPECT_EQ(si.external_ips, (std::vector<std::string>{"192.168.7.6", "192.168.7.5"}));
+  std::string text = full({{"default/lb", si}});
+  EXPECT_TRUE(has(text, "192.168.7.5 . tcp . 80 : goto ext-default/lb/tcp/http")) << text;
+  EXPECT_TRUE(has(text, "192.168.7.6 . tcp . 80 : goto ext-default/lb/tcp/http")) << text;
+  EXPECT_TRUE(has(text, "tcp . 30081 : goto ext-default/lb/tcp/http")) << text;
+
+  // The status every node's proxy writes: the nodes' addresses, sorted.
+  auto node = [](const std::string& name, Json addresses) {
+    return std::make_shared<const Json>(
+        Json{{"metadata", {{"name", name}}}, {"status", {{"addresses", addresses}}}});
+  };
+  Json ingress = loadBalancerIngress({node("b", {{{"type", "InternalIP"}, {"address", "192.168.7.6"}},
+                                                 {{"type", "Hostname"}, {"address", "b"}}}),
+                                      node("a", {{{"type", "InternalIP"}, {"address", "10.0.0.5"}},
+                                                 {{"type", "ExternalIP"}, {"address", "192.168.7.5"}}})});
+  EXPECT_EQ(ingress, Json::parse(R"([{"ip":"192.168.7.5"},{"ip":"192.168.7.6"}])"));
+  EXPECT_TRUE(publishedOnNodes(svc));
+  svc["spec"]["loadBalancerClass"] = "example.com/lb";
+  EXPECT_FALSE(publishedOnNodes(svc));
+}
+
+TEST_F(RuleGeneratorTest, ExternalTrafficPolicyLocalUsesThisNodesEndpoints) {
+  auto svc = service(
+      "loc",
+      {{"type", "NodePort"}, {"externalTrafficPolicy", "Local"}, {"ports", {tcpPort("http", 80, 30082)}}});
+  auto si = info(svc, {httpSlice("loc", {endpoint("10.42.1.2", "node-a"), endpoint("10.42.2.2", "node-b")})});
+  ASSERT_EQ(si.ports[0].local_endpoints.size(), 1u);
+  EXPECT_EQ(si.ports[0].local_endpoints[0].ip, "10.42.1.2");
+  auto far = service("far", {{"clusterIP", "10.43.0.12"},
+                             {"type", "NodePort"},
+                             {"externalTrafficPolicy", "Local"},
+                             {"ports", {tcpPort("http", 80, 30083)}}});
+  auto si_far = info(far, {httpSlice("far", {endpoint("10.42.2.3", "node-b")})});
+  std::string text = full({{"default/loc", si}, {"default/far", si_far}});
+  EXPECT_TRUE(
+      has(text,
+          "chain ext-default/loc/tcp/http {\n    ip saddr 10.42.0.0/16 goto svc-default/loc/tcp/http\n"
+          "    fib saddr type local jump mark-for-masquerade\n"
+          "    fib saddr type local goto svc-default/loc/tcp/http\n"
+          "    goto local-default/loc/tcp/http\n"))
+      << text;
+  EXPECT_TRUE(
+      has(text, "chain local-default/loc/tcp/http {\n    meta l4proto tcp dnat ip to numgen random mod 1"))
+      << text;
+  EXPECT_TRUE(has(text, "fib saddr type local goto svc-default/far/tcp/http\n    drop\n")) << text;
+  // The local endpoint may reach itself through the service: hairpin.
+  EXPECT_TRUE(has(text, "hairpin { 10.42.1.2 . 10.42.1.2 }")) << text;
+}
+
+TEST_F(RuleGeneratorTest, SessionAffinityUsesPerEndpointChainsAndTimeoutSets) {
+  auto svc = service("sticky", {{"sessionAffinity", "ClientIP"},
+                                {"sessionAffinityConfig", {{"clientIP", {{"timeoutSeconds", 600}}}}},
+                                {"ports", {tcpPort("http", 80)}}});
+  auto si = info(svc, {httpSlice("sticky", {endpoint("10.42.1.2"), endpoint("10.42.1.3")})});
+  EXPECT_EQ(si.affinity_timeout, 600);
+  std::string text = full({{"default/sticky", si}});
+  std::string set = "aff-600-default/sticky/tcp/http__10.42.1.2/8080";
+  EXPECT_TRUE(has(text, "add set ip " + std::string("capstan_unit_") + std::to_string(getpid()) + " " + set +
+                            " { type ipv4_addr; flags dynamic,timeout; timeout 600s; }"))
+      << text;
+  EXPECT_TRUE(has(text, "ip saddr @" + set + " goto ep-default/sticky/tcp/http__10.42.1.2/8080")) << text;
+  EXPECT_TRUE(has(text, "update @" + set + " { ip saddr }")) << text;
+  EXPECT_TRUE(has(text,
+                  "numgen random mod 2 vmap { 0 : goto ep-default/sticky/tcp/http__10.42.1.2/8080, "
+                  "1 : goto ep-default/sticky/tcp/http__10.42.1.3/8080 }"))
+      << text;
+}
+
+TEST_F(RuleGeneratorTest, HeadlessAndExternalNameGetNothing) {
+  auto headless = service("hl", {{"clusterIP", "None"}, {"ports", {tcpPort("http", 80)}}});
+  auto ext = service("en", {{"type", "ExternalName"}, {"externalName", "example.com"}});
+  auto si = info(headless, {httpSlice("hl", {endpoint("10.42.1.2")})});
+  EXPECT_TRUE(si.ports.empty());
+  EXPECT_TRUE(info(ext, {}).ports.empty());
+  std::string skeleton = gen_.fullSync({});
+  EXPECT_EQ(full({{"default/hl", si}, {"default/en", info(ext, {})}}), skeleton);
+  EXPECT_EQ(gen_.serviceCount(), 0u);
+}
+
+TEST_F(RuleGeneratorTest, IncrementalUpdateTouchesOnlyTheChangedService) {
+  std::map<std::string, ServiceInfo> all;
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "s" + std::to_string(i);
+    auto svc =
+        service(name, {{"clusterIP", "10.43.0." + std::to_string(20 + i)}, {"ports", {tcpPort("http", 80)}}});
+    all["default/" + name] = info(svc, {httpSlice(name, {endpoint("10.42.1." + std::to_string(10 + i))})});
+  }
+  std::string base = full(all);
+  EXPECT_FALSE(gen_.needsFullSync());
+
+  // s1 gains an endpoint: its chain (mod 2) and one backend element.
+  auto s1 = service("s1", {{"clusterIP", "10.43.0.21"}, {"ports", {tcpPort("http", 80)}}});
+  ServiceInfo next = info(s1, {httpSlice("s1", {endpoint("10.42.1.11"), endpoint("10.42.1.99")})});
+  std::string text = gen_.update({{"default/s1", &next}});
+  EXPECT_TRUE(has(text, "flush chain ip")) << text;
+  EXPECT_TRUE(has(text, "numgen random mod 2")) << text;
+  EXPECT_TRUE(has(text, " . 8080")) << text;
+  EXPECT_FALSE(has(text, "s0")) << text;
+  EXPECT_FALSE(has(text, "s2")) << text;
+  EXPECT_FALSE(has(text, "service-ips")) << text;  // its VIP element is unchanged
+  expectAccepted(base + text);
+
+  // The same again: nothing to do.
+  EXPECT_EQ(gen_.update({{"default/s1", &next}}), "");
+
+  // s2 loses its endpoints: VIP moves to the reject map, its chain goes.
+  auto s2 = service("s2", {{"clusterIP", "10.43.0.22"}, {"ports", {tcpPort("http", 80)}}});
+  ServiceInfo empty = info(s2, {});
+  std::string text2 = gen_.update({{"default/s2", &empty}});
+  EXPECT_TRUE(has(text2, "delete element ip")) << text2;
+  EXPECT_TRUE(has(text2, "no-endpoint-services { 10.43.0.22 . tcp . 80 : goto reject-chain }")) << text2;
+  EXPECT_TRUE(
+      has(text2, "delete chain ip capstan_unit_" + std::to_string(getpid()) + " svc-default/s2/tcp/http"))
+      << text2;
+  EXPECT_FALSE(has(text2, "s0")) << text2;
+  expectAccepted(base + text + text2);
+
+  // s0 is deleted.
+  std::string text3 = gen_.update({{"default/s0", nullptr}});
+  EXPECT_TRUE(
+      has(text3, "delete chain ip capstan_unit_" + std::to_string(getpid()) + " svc-default/s0/tcp/http"))
+      << text3;
+  EXPECT_FALSE(has(text3, "s1")) << text3;
+  EXPECT_EQ(gen_.serviceCount(), 2u);
+  expectAccepted(base + text + text2 + text3);
+}
+
+TEST_F(RuleGeneratorTest, AnAddressPortBelongsToOneService) {
+  auto a =
+      service("a", {{"clusterIP", "10.43.0.30"}, {"type", "LoadBalancer"}, {"ports", {tcpPort("http", 80)}}});
+  auto b =
+      service("b", {{"clusterIP", "10.43.0.31"}, {"type", "LoadBalancer"}, {"ports", {tcpPort("http", 80)}}});
+  auto sa = info(a, {httpSlice("a", {endpoint("10.42.1.2")})});
+  auto sb = info(b, {httpSlice("b", {endpoint("10.42.1.3")})});
+  std::string text = full({{"default/a", sa}, {"default/b", sb}});
+  EXPECT_TRUE(has(text, "192.168.7.5 . tcp . 80 : goto ext-default/a/tcp/http")) << text;
+  EXPECT_FALSE(has(text, "192.168.7.5 . tcp . 80 : goto ext-default/b/tcp/http")) << text;
+  // a goes away: b takes the node address at its next change.
+  std::string gone = gen_.update({{"default/a", nullptr}, {"default/b", &sb}});
+  EXPECT_TRUE(has(gone, "192.168.7.5 . tcp . 80 : goto ext-default/b/tcp/http")) << gone;
+  expectAccepted(text + gone);
+}
+
+TEST(NftablesDryRun, RejectsWhatNftWouldReject) {
+  if (geteuid() != 0) GTEST_SKIP() << "the dry run reads the kernel's ruleset: needs root";
+  auto nft = Nftables::open(/*dry_run=*/true);
+  ASSERT_TRUE(nft);
+  EXPECT_FALSE(
+      (*nft)->run("add table ip capstan_unit_bad\nadd chain ip capstan_unit_bad c\n"
+                  "add rule ip capstan_unit_bad c dnat to numgen random mod 2 banana\n"));
+}
+
+}  // namespace
+}  // namespace capstan::proxy
