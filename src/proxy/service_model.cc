@@ -73,6 +73,7 @@ ServiceInfo serviceInfoOf(const Json& service, const std::vector<const Json*>& s
   }
   bool external_type = type == "NodePort" || type == "LoadBalancer";
   info.external_local = external_type && getString(spec, "externalTrafficPolicy") == "Local";
+  bool internal_local = getString(spec, "internalTrafficPolicy") == "Local" && !node.node_name.empty();
   if (getString(spec, "sessionAffinity") == "ClientIP") {
     const Json& cfg = objectAt(objectAt(spec, "sessionAffinityConfig"), "clientIP");
     info.affinity_timeout = intOr(cfg, "timeoutSeconds", 10800);
@@ -122,7 +123,9 @@ ServiceInfo serviceInfoOf(const Json& service, const std::vector<const Json*>& s
     std::vector<Candidate> cands;
     if (auto it = by_port.find({sp.name, sp.protocol}); it != by_port.end())
       for (const auto& [k, c] : it->second) cands.push_back(c);
-    sp.endpoints = choose(cands, "");
+    // internalTrafficPolicy Local: cluster-IP traffic only to this node's
+    // endpoints (none: refused), e.g. the per-node cluster DNS.
+    sp.endpoints = choose(cands, internal_local ? node.node_name : "");
     if (info.external_local && !node.node_name.empty()) sp.local_endpoints = choose(cands, node.node_name);
     info.ports.push_back(std::move(sp));
   }

@@ -26,7 +26,8 @@ struct ServicePort {
   int port = 0;
   int node_port = 0;  // 0: none
   // The endpoints connections are spread over: the ready ones, or when
-  // none is ready the serving and terminating ones (as upstream).
+  // none is ready the serving and terminating ones (as upstream); only
+  // this node's with internalTrafficPolicy Local.
   std::vector<Endpoint> endpoints;
   // The same choice made among the endpoints on this node only
   // (externalTrafficPolicy Local).

@@ -201,6 +201,19 @@ TEST_F(RuleGeneratorTest, ExternalTrafficPolicyLocalUsesThisNodesEndpoints) {
   EXPECT_TRUE(has(text, "hairpin { 10.42.1.2 . 10.42.1.2 }")) << text;
 }
 
+TEST_F(RuleGeneratorTest, InternalTrafficPolicyLocalKeepsClusterIpTrafficOnThisNode) {
+  auto svc = service("dns", {{"internalTrafficPolicy", "Local"}, {"ports", {tcpPort("http", 53)}}});
+  auto si = info(svc, {httpSlice("dns", {endpoint("10.42.1.1", "node-a"), endpoint("10.42.2.1", "node-b")})});
+  ASSERT_EQ(si.ports[0].endpoints.size(), 1u);
+  EXPECT_EQ(si.ports[0].endpoints[0].ip, "10.42.1.1");
+  // Only other nodes' endpoints: refused here, as without endpoints.
+  auto none = info(svc, {httpSlice("dns", {endpoint("10.42.2.1", "node-b")})});
+  EXPECT_TRUE(none.ports[0].endpoints.empty());
+  auto cluster = info(service("dns", {{"ports", {tcpPort("http", 53)}}}),
+                      {httpSlice("dns", {endpoint("10.42.1.1", "node-a"), endpoint("10.42.2.1", "node-b")})});
+  EXPECT_EQ(cluster.ports[0].endpoints.size(), 2u);
+}
+
 TEST_F(RuleGeneratorTest, SessionAffinityUsesPerEndpointChainsAndTimeoutSets) {
   auto svc = service("sticky", {{"sessionAffinity", "ClientIP"},
                                 {"sessionAffinityConfig", {{"clientIP", {{"timeoutSeconds", 600}}}}},
