@@ -6,6 +6,7 @@ and on cleanup deletes its pods, stops the server and runs `capstan
 cleanup`, which removes every container, network namespace, veth, bridge,
 cgroup and iptables rule the agent made.
 """
+import json
 import os
 import secrets
 import shutil
@@ -16,8 +17,9 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
-from harness import CAPSTAN, SOURCE_DIR, Server
+from harness import CAPSTAN, KUBECTL_NEWEST, SOURCE_DIR, Server
 
 IMAGE = "capstan.test/busybox:1"
 _image_lock = threading.Lock()
@@ -204,3 +206,48 @@ class AgentNode:
         subprocess.run([CAPSTAN, "cleanup", "--data-dir", self.data_dir, "--node-name", self.node_name,
                         "--cni-bridge", self.bridge, "--isolate-pod-network"], capture_output=True, timeout=120)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class ClusterTestCase(unittest.TestCase):
+    """Tests sharing one NodeServer (started with `server_args`): the real
+    kubectl against it, JSON reads, readiness checks."""
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = NodeServer(extra_args=cls.server_args)
+        try:
+            cls.server.start()
+        except Exception:
+            cls.server.cleanup()
+            raise
+        cls.env = dict(os.environ, KUBECONFIG=cls.server.kubeconfig)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+
+    @classmethod
+    def run_kubectl(cls, *args, check=True, input=None, timeout=90):
+        p = subprocess.run([KUBECTL_NEWEST] + list(args), env=cls.env, capture_output=True, text=True,
+                           input=input, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {p.stdout}\n{p.stderr}\n"
+                                 + cls.log_tails())
+        return p
+
+    @classmethod
+    def log_tails(cls):
+        return "--- server log tail:\n" + cls.server.read_log()[-4000:]
+
+    def kubectl(self, *args, **kw):
+        return self.run_kubectl(*args, **kw)
+
+    def get(self, *args):
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    @staticmethod
+    def running_ready(pod):
+        st = pod.get("status", {})
+        return st.get("phase") == "Running" and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))

@@ -4,55 +4,42 @@ both, a DaemonSet covers both, `kubectl drain` empties one, and when one
 agent dies its pods come back on the other."""
 import json
 import os
-import subprocess
 import unittest
 
-from cluster import IMAGE, AgentNode, NodeServer
-from harness import KUBECTL_NEWEST, wait_until
+from cluster import IMAGE, AgentNode, ClusterTestCase
+from harness import wait_until
 
 HTTPD = ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
 
 
-class MultiNodeTest(unittest.TestCase):
+class MultiNodeTest(ClusterTestCase):
+    # Short default tolerations, so pods of a lost node move within seconds.
+    server_args = ("--default-unreachable-toleration-seconds", "2", "--default-not-ready-toleration-seconds", "2")
+
     @classmethod
     def setUpClass(cls):
-        # Short default tolerations, so pods of a lost node move within seconds.
-        cls.server = NodeServer(extra_args=["--default-unreachable-toleration-seconds", "2",
-                                            "--default-not-ready-toleration-seconds", "2"])
-        cls.agent = None
+        super().setUpClass()
         try:
-            cls.server.start()
-            cls.agent = AgentNode(cls.server).start()
+            cls.agent = AgentNode(cls.server)
+            cls.agent.start()
         except Exception:
-            if cls.agent:
-                cls.agent.cleanup()
+            cls.agent.cleanup()
             cls.server.cleanup()
             raise
-        cls.env = dict(os.environ, KUBECONFIG=cls.server.kubeconfig)
         cls.a, cls.b = cls.server.node_name, cls.agent.node_name
 
     @classmethod
     def tearDownClass(cls):
         cls.agent.cleanup()
-        cls.server.cleanup()
+        super().tearDownClass()
 
-    def kubectl(self, *args, check=True, input=None, timeout=90):
-        p = subprocess.run([KUBECTL_NEWEST] + list(args), env=self.env, capture_output=True, text=True,
-                           input=input, timeout=timeout)
-        if check and p.returncode != 0:
-            self.fail(f"kubectl {' '.join(args)} failed: {p.stdout}\n{p.stderr}\n--- server log tail:\n"
-                      + self.server.read_log()[-3000:] + "\n--- agent log tail:\n" + self.agent.read_log()[-3000:])
-        return p
+    @classmethod
+    def log_tails(cls):
+        return super().log_tails() + "\n--- agent log tail:\n" + cls.agent.read_log()[-3000:]
 
     def pods(self, selector):
         items = json.loads(self.kubectl("get", "pods", "-l", selector, "-o", "json").stdout)["items"]
         return [p for p in items if "deletionTimestamp" not in p["metadata"]]
-
-    @staticmethod
-    def ready(pod):
-        st = pod.get("status", {})
-        return st.get("phase") == "Running" and any(
-            c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
 
     def wait_pods(self, selector, cond, timeout=60, message=""):
         last = {}
@@ -84,7 +71,7 @@ spec:
     image: {IMAGE}
     command: ["/bin/sh", "-c", "echo hello-from-b; exec sleep 3600"]
 """)
-        pod = self.wait_pods("!nothing", lambda ps: any(p["metadata"]["name"] == "on-b" and self.ready(p) for p in ps),
+        pod = self.wait_pods("!nothing", lambda ps: any(p["metadata"]["name"] == "on-b" and self.running_ready(p) for p in ps),
                              message="pod on the joined node Ready")
         pod = [p for p in pod if p["metadata"]["name"] == "on-b"][0]
         self.assertEqual(pod["spec"]["nodeName"], self.b)
@@ -108,7 +95,7 @@ spec:
       terminationGracePeriodSeconds: 1
       containers: [{{name: c, image: "{IMAGE}", command: {json.dumps(HTTPD)}}}]
 """)
-        pods = self.wait_pods("app=everywhere", lambda ps: len(ps) == 2 and all(self.ready(p) for p in ps),
+        pods = self.wait_pods("app=everywhere", lambda ps: len(ps) == 2 and all(self.running_ready(p) for p in ps),
                               message="one ready pod per node")
         self.assertEqual(sorted(p["spec"]["nodeName"] for p in pods), sorted([self.a, self.b]))
         ds = json.loads(self.kubectl("get", "daemonset", "everywhere", "-o", "json").stdout)
@@ -121,11 +108,11 @@ spec:
         self.kubectl("create", "deployment", "drained", f"--image={IMAGE}", "--replicas=4", "--", *HTTPD)
         self.kubectl("patch", "deployment", "drained", "-p",
                      '{"spec":{"template":{"spec":{"terminationGracePeriodSeconds":1}}}}')
-        self.wait_pods("app=drained", lambda ps: len(ps) == 4 and all(self.ready(p) for p in ps)
+        self.wait_pods("app=drained", lambda ps: len(ps) == 4 and all(self.running_ready(p) for p in ps)
                        and {p["spec"]["nodeName"] for p in ps} == {self.a, self.b},
                        message="4 replicas over both nodes")
         self.kubectl("drain", self.b, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=90s")
-        pods = self.wait_pods("app=drained", lambda ps: len(ps) == 4 and all(self.ready(p) for p in ps)
+        pods = self.wait_pods("app=drained", lambda ps: len(ps) == 4 and all(self.running_ready(p) for p in ps)
                               and all(p["spec"]["nodeName"] == self.a for p in ps), message="all replicas on node a")
         self.assertEqual(len(pods), 4)
         node = json.loads(self.kubectl("get", "node", self.b, "-o", "json").stdout)
@@ -142,7 +129,7 @@ spec:
             "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
                 "weight": 100, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
                                                    "labelSelector": {"matchLabels": {"app": "survivor"}}}}]}}}}}}))
-        pods = self.wait_pods("app=survivor", lambda ps: len(ps) == 2 and all(self.ready(p) for p in ps)
+        pods = self.wait_pods("app=survivor", lambda ps: len(ps) == 2 and all(self.running_ready(p) for p in ps)
                               and {p["spec"]["nodeName"] for p in ps} == {self.a, self.b},
                               message="one replica per node")
         tolerations = {t["key"]: t.get("tolerationSeconds") for t in pods[0]["spec"]["tolerations"]}
@@ -156,7 +143,7 @@ spec:
         node = json.loads(self.kubectl("get", "node", self.b, "-o", "json").stdout)
         self.assertIn("node.kubernetes.io/unreachable", [t["key"] for t in node["spec"].get("taints", [])])
         pods = self.wait_pods("app=survivor", lambda ps: len([p for p in ps if p["spec"].get("nodeName") == self.a
-                                                              and self.ready(p)]) == 2,
+                                                              and self.running_ready(p)]) == 2,
                               timeout=60, message="both replicas Ready on the surviving node")
         self.assertNotIn(lost, [p["metadata"]["name"] for p in pods])
         self.kubectl("delete", "deployment", "survivor")

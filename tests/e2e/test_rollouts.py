@@ -3,50 +3,23 @@ a CronJob fires, `kubectl set env` / `rollout undo` / `rollout history`,
 and a server killed with SIGKILL in the middle of a rollout finishes it
 after a restart without extra pods."""
 import json
-import os
-import subprocess
 import time
 import unittest
 
-from cluster import IMAGE, NodeServer
-from harness import KUBECTL_NEWEST, wait_until
+from cluster import IMAGE, ClusterTestCase
+from harness import wait_until
 
 HTTPD = ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
 
 
-class RolloutsTest(unittest.TestCase):
+class RolloutsTest(ClusterTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = NodeServer()
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            raise
-        cls.env = dict(os.environ, KUBECONFIG=cls.server.kubeconfig)
+        super().setUpClass()
         cls.started = time.time()
         # Created first: it fires at the next minute, while the other tests run.
         cls.run_kubectl("create", "cronjob", "tick", f"--image={IMAGE}", "--schedule=* * * * *", "--",
                         "/bin/sh", "-c", "echo tick")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
-    @classmethod
-    def run_kubectl(cls, *args, check=True, input=None, timeout=150):
-        p = subprocess.run([KUBECTL_NEWEST] + list(args), env=cls.env, capture_output=True, text=True,
-                           input=input, timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {p.stdout}\n{p.stderr}\n--- server log tail:\n"
-                                 + cls.server.read_log()[-4000:])
-        return p
-
-    def kubectl(self, *args, **kw):
-        return self.run_kubectl(*args, **kw)
-
-    def get(self, *args):
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
     def live_pods(self, selector):
         return [p for p in self.get("pods", "-l", selector)["items"] if "deletionTimestamp" not in p["metadata"]]

@@ -3,18 +3,15 @@ proxy (nftables) spreading connections over the replicas from the host and
 from pods, cluster DNS from pods, NodePort and LoadBalancer from the host,
 refused connections without endpoints, and a rolling update under load
 with no failed request."""
-import json
-import os
 import socket
-import subprocess
 import threading
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-from cluster import IMAGE, NodeServer, StubResolver
-from harness import KUBECTL_NEWEST, wait_until
+from cluster import IMAGE, ClusterTestCase, StubResolver
+from harness import wait_until
 
 # Each replica serves its own hostname at /name; ready once it does.
 ECHO = f"""
@@ -70,36 +67,15 @@ def http_get(url, timeout=3):
         return r.read().decode().strip()
 
 
-class ServicesTest(unittest.TestCase):
+class ServicesTest(ClusterTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = NodeServer()
+        super().setUpClass()
         try:
-            cls.server.start()
+            cls.run_kubectl("apply", "-f", "-", input=ECHO)
         except Exception:
             cls.server.cleanup()
             raise
-        cls.env = dict(os.environ, KUBECONFIG=cls.server.kubeconfig)
-        cls.kubectl_cls("apply", "-f", "-", input=ECHO)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
-    @classmethod
-    def kubectl_cls(cls, *args, check=True, input=None, timeout=90):
-        p = subprocess.run([KUBECTL_NEWEST] + list(args), env=cls.env, capture_output=True, text=True,
-                           input=input, timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {p.stdout}\n{p.stderr}\n--- server log tail:\n"
-                                 + cls.server.read_log()[-4000:])
-        return p
-
-    def kubectl(self, *args, **kw):
-        return self.kubectl_cls(*args, **kw)
-
-    def get(self, *args):
-        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
     def ready_names(self):
         """The hostnames (pod names) of the ready echo replicas."""

@@ -7,8 +7,8 @@ import subprocess
 import unittest
 import urllib.request
 
-from cluster import IMAGE, NodeServer
-from harness import KUBECTL_NEWEST, wait_until
+from cluster import IMAGE, ClusterTestCase
+from harness import wait_until
 
 
 def http_get(url, timeout=3):
@@ -18,29 +18,7 @@ def http_get(url, timeout=3):
         return r.read().decode()
 
 
-class WorkloadsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = NodeServer()
-        try:
-            cls.server.start()
-        except Exception:
-            cls.server.cleanup()
-            raise
-        cls.env = dict(os.environ, KUBECONFIG=cls.server.kubeconfig)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-
-    def kubectl(self, *args, check=True, input=None, timeout=60):
-        p = subprocess.run([KUBECTL_NEWEST] + list(args), env=self.env, capture_output=True, text=True,
-                           input=input, timeout=timeout)
-        if check and p.returncode != 0:
-            self.fail(f"kubectl {' '.join(args)} failed: {p.stdout}\n{p.stderr}\n--- server log tail:\n"
-                      + self.server.read_log()[-4000:])
-        return p
-
+class WorkloadsTest(ClusterTestCase):
     def pod(self, name, ns="default"):
         return json.loads(self.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
 
@@ -56,12 +34,6 @@ class WorkloadsTest(unittest.TestCase):
             self.fail(f"{message or name}: {json.dumps(last.get('pod', {}).get('status'), indent=1)}\n"
                       + self.server.read_log()[-3000:])
         return last["pod"]
-
-    @staticmethod
-    def running_ready(pod):
-        st = pod.get("status", {})
-        return st.get("phase") == "Running" and any(
-            c["type"] == "Ready" and c["status"] == "True" for c in st.get("conditions", []))
 
     def test_pod_serves_http_at_its_ip(self):
         self.kubectl("apply", "-f", "-", input=f"""
