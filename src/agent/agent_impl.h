@@ -123,9 +123,9 @@ class AgentImpl final : public Agent {
   client::WorkQueue queue_;
   std::vector<std::thread> workers_;
 
-  mutable std::mutex mu_;  // guards backoff_, pulled_
+  mutable std::mutex mu_;  // guards backoff_, image_backoff_
   std::map<std::string, Backoff> backoff_;  // "<uid>/<container>"
-  std::set<std::string> image_errors_;       // "<uid>/<container>" whose image could not be had
+  std::map<std::string, Backoff> image_backoff_;  // "<uid>/<container>": ImagePullBackOff
 };
 
 }  // namespace capstan::agent

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/runtime/registry_auth.h"
 #include "common/log.h"
 
 namespace capstan::agent {
@@ -157,33 +158,56 @@ Result<runtime::Image> PodSync::ensureImage(const Json& container, ContainerView
     a_.events_.record(podRef(), "Warning", "ErrImageNeverPull", view.waiting_message);
     return Status(Code::kNotFound, view.waiting_message);
   }
+  // ImagePullBackOff as kubelet's: after a failed pull, no new attempt
+  // until the back-off (10 s doubling to 5 min) has passed.
   std::string key = uid_ + "/" + view.name;
-  bool failed_before;
+  auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(a_.mu_);
-    failed_before = a_.image_errors_.count(key) > 0;
+    auto it = a_.image_backoff_.find(key);
+    if (it != a_.image_backoff_.end() && now < it->second.next_start) {
+      view.waiting_reason = "ImagePullBackOff";
+      view.waiting_message = fmt::format("Back-off pulling image \"{}\"", image);
+      a_.events_.record(podRef(), "Normal", "BackOff", view.waiting_message);
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(it->second.next_start - now);
+      requeue_ = requeue_.count() ? std::min(requeue_, left) : left;
+      return Status(Code::kUnavailable, view.waiting_message);
+    }
   }
   a_.events_.record(podRef(), "Normal", "Pulling", fmt::format("Pulling image \"{}\"", image));
   runtime::PullOptions opts;
   opts.insecure_registries = a_.opts_.insecure_registries;
+  // imagePullSecrets (kubernetes.io/dockerconfigjson or dockercfg): the
+  // first secret naming a registry wins; a missing one is skipped, as
+  // kubelet then pulls with what it has.
+  auto lookup = a_.lookup();
+  for (const auto& secret_ref : arrayAt(spec_, "imagePullSecrets")) {
+    if (!secret_ref.is_object()) continue;
+    auto data = lookup.secret(ns_, getString(secret_ref, "name"));
+    if (!data) continue;
+    for (const char* key : {".dockerconfigjson", ".dockercfg"})
+      if (auto it = data->find(key); it != data->end())
+        if (auto auths = runtime::parseDockerConfig(it->second))
+          for (auto& [host, cred] : *auths) opts.auth.emplace(host, cred);
+  }
   auto start = std::chrono::steady_clock::now();
   auto pulled = a_.images_->pull(image, opts);
   if (!pulled) {
     if (local) return local;  // Always with a registry down: kubelet fails; keep running what we have
     a_.events_.record(podRef(), "Warning", "Failed",
                       fmt::format("Failed to pull image \"{}\": {}", image, pulled.status().message()));
-    view.waiting_reason = failed_before ? "ImagePullBackOff" : "ErrImagePull";
-    view.waiting_message = failed_before ? fmt::format("Back-off pulling image \"{}\"", image) : pulled.status().message();
-    {
-      std::lock_guard lock(a_.mu_);
-      a_.image_errors_.insert(key);
-    }
-    requeue_ = std::chrono::seconds(failed_before ? 20 : 5);
+    view.waiting_reason = "ErrImagePull";
+    view.waiting_message = pulled.status().message();
+    std::lock_guard lock(a_.mu_);
+    Backoff& b = a_.image_backoff_[key];
+    b.delay = b.delay.count() == 0 ? a_.opts_.backoff_initial : std::min(b.delay * 2, a_.opts_.backoff_max);
+    b.next_start = now + b.delay;
+    requeue_ = requeue_.count() ? std::min(requeue_, b.delay) : b.delay;
     return pulled.status();
   }
   {
     std::lock_guard lock(a_.mu_);
-    a_.image_errors_.erase(key);
+    a_.image_backoff_.erase(key);
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   a_.events_.record(podRef(), "Normal", "Pulled", fmt::format("Successfully pulled image \"{}\" in {}ms", image, ms));

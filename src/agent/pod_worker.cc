@@ -54,8 +54,9 @@ Status AgentImpl::teardownPod(const std::string& ns, const std::string& name, co
     if (auto st = network_->removeSandbox(uid); !st) return st;
     (void)removePodFiles(podDir(uid));
     std::lock_guard lock(mu_);
-    for (auto it = backoff_.begin(); it != backoff_.end();)
-      it = it->first.rfind(uid + "/", 0) == 0 ? backoff_.erase(it) : std::next(it);
+    for (auto* m : {&backoff_, &image_backoff_})
+      for (auto it = m->begin(); it != m->end();)
+        it = it->first.rfind(uid + "/", 0) == 0 ? m->erase(it) : std::next(it);
   }
   return Status::ok();
 }
