@@ -8,6 +8,7 @@
 
 #include "apiserver/api_server.h"
 #include "client/client.h"
+#include "unit/testing/test_api_server.h"
 
 namespace capstan::apiserver {
 namespace {
@@ -15,24 +16,16 @@ namespace {
 class PodAdmissionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("capstan-admit-" + std::to_string(::getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    ApiServerOptions o;
-    o.data_dir = dir_.string();
-    o.port = 0;
-    o.bind_address = "127.0.0.1";
-    o.datastore_endpoint = "memory://";
-    o.default_not_ready_toleration_seconds = 7;
-    o.default_unreachable_toleration_seconds = 9;
-    auto s = ApiServer::start(o);
-    ASSERT_TRUE(s) << s.status().message();
-    server_ = std::move(*s);
-    client_ = std::make_unique<client::Client>(server_->inProcessTransport({"test", "", {"system:masters"}}), "test");
+    api_ = std::make_unique<test_support::TestApiServer>("capstan-admit", [](apiserver::ApiServerOptions& o) {
+      o.default_not_ready_toleration_seconds = 7;
+      o.default_unreachable_toleration_seconds = 9;
+    });
+    ASSERT_TRUE(api_->ok());
+    client_ = api_->adminClient();
   }
   void TearDown() override {
     client_.reset();
-    if (server_) server_->stop();
-    std::filesystem::remove_all(dir_);
+    api_.reset();
   }
   Result<Json> createPod(const std::string& name, Json spec) {
     spec["containers"] = Json::array({{{"name", "c"}, {"image", "x"}}});
@@ -45,8 +38,7 @@ class PodAdmissionTest : public ::testing::Test {
                               {"metadata", {{"name", name}}}, {"value", value}, {"globalDefault", global_default}});
     return r.status();
   }
-  std::filesystem::path dir_;
-  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<test_support::TestApiServer> api_;
   std::unique_ptr<client::Client> client_;
 };
 

@@ -11,6 +11,7 @@
 #include "client/informer.h"
 #include "client/leader_election.h"
 #include "client/work_queue.h"
+#include "unit/testing/test_api_server.h"
 
 namespace capstan::client {
 namespace {
@@ -20,23 +21,13 @@ using namespace std::chrono_literals;
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("capstan-client-" + std::to_string(::getpid()) + "-" +
-                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    apiserver::ApiServerOptions o;
-    o.data_dir = dir_.string();
-    o.port = 0;
-    o.bind_address = "127.0.0.1";
-    o.datastore_endpoint = "memory://";
-    auto s = apiserver::ApiServer::start(o);
-    ASSERT_TRUE(s) << s.status().message();
-    server_ = std::move(*s);
-    client_ = std::make_unique<Client>(server_->inProcessTransport({"test", "", {"system:masters"}}), "test");
+    api_ = std::make_unique<test_support::TestApiServer>("capstan-client");
+    ASSERT_TRUE(api_->ok());
+    client_ = api_->adminClient();
   }
   void TearDown() override {
     client_.reset();
-    if (server_) server_->stop();
-    server_.reset();
-    std::filesystem::remove_all(dir_);
+    api_.reset();
   }
   static Json configMap(const std::string& name, const std::string& value) {
     return {{"apiVersion", "v1"},
@@ -54,8 +45,7 @@ class ClientTest : public ::testing::Test {
     return f();
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<test_support::TestApiServer> api_;
   std::unique_ptr<Client> client_;
 };
 

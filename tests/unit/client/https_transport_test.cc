@@ -14,6 +14,7 @@
 #include "apiserver/api_server.h"
 #include "client/client.h"
 #include "common/pki.h"
+#include "unit/testing/test_api_server.h"
 
 namespace capstan::client {
 namespace {
@@ -23,33 +24,22 @@ using namespace std::chrono_literals;
 class HttpsTransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("capstan-https-" + std::to_string(::getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    apiserver::ApiServerOptions o;
-    o.data_dir = dir_.string();
-    o.port = 0;
-    o.bind_address = "127.0.0.1";
-    o.datastore_endpoint = "memory://";
-    auto s = apiserver::ApiServer::start(o);
-    ASSERT_TRUE(s) << s.status().message();
-    server_ = std::move(*s);
-    url_ = "https://127.0.0.1:" + std::to_string(server_->port());
-    std::ifstream f(dir_ / "token");
+    api_ = std::make_unique<test_support::TestApiServer>("capstan-https");
+    ASSERT_TRUE(api_->ok());
+    url_ = "https://127.0.0.1:" + std::to_string(api_->server().port());
+    std::ifstream f(api_->dir() / "token");
     std::getline(f, token_);
-    ca_file_ = (dir_ / "tls" / "ca.crt").string();
+    ca_file_ = (api_->dir() / "tls" / "ca.crt").string();
   }
   void TearDown() override {
-    if (server_) server_->stop();
-    server_.reset();
-    std::filesystem::remove_all(dir_);
+    api_.reset();
   }
   std::unique_ptr<Client> client(const std::string& token, const std::string& ca_file) {
     auto t = makeHttpsTransport({.server = url_, .ca_file = ca_file, .bearer_token = token});
     EXPECT_TRUE(t) << t.status().message();
     return std::make_unique<Client>(*t, "https-test");
   }
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<test_support::TestApiServer> api_;
   std::string url_, token_, ca_file_;
 };
 
@@ -105,7 +95,7 @@ TEST_F(HttpsTransportTest, TheBareSecretAuthenticatesAndAWrongTokenDoesNot) {
 
 TEST_F(HttpsTransportTest, AServerOutsideTheTrustedCaIsRefused) {
   // A different cluster's CA.
-  auto other = pki::ensure({dir_ / "other-tls", {}, nullptr});
+  auto other = pki::ensure({api_->dir() / "other-tls", {}, nullptr});
   ASSERT_TRUE(other) << other.status().message();
   auto c = client(token_, other->ca_cert.string());
   auto r = c->get(res::kNamespaces, "", "default");

@@ -16,6 +16,7 @@
 #include "client/event_recorder.h"
 #include "client/informer.h"
 #include "controllers/controller.h"
+#include "unit/testing/test_api_server.h"
 
 namespace capstan::controllers::testing {
 
@@ -48,19 +49,9 @@ class FakeClock final : public Clock {
 class ControllerFixture : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("capstan-ctl-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    apiserver::ApiServerOptions o;
-    o.data_dir = dir_.string();
-    o.port = 0;
-    o.bind_address = "127.0.0.1";
-    o.datastore_endpoint = "memory://";
-    auto s = apiserver::ApiServer::start(o);
-    ASSERT_TRUE(s) << s.status().message();
-    server_ = std::move(*s);
-    client_ = std::make_unique<client::Client>(server_->inProcessTransport({"test", "", {"system:masters"}}),
-                                               "test");
+    api_ = std::make_unique<test_support::TestApiServer>("capstan-ctl");
+    ASSERT_TRUE(api_->ok());
+    client_ = api_->adminClient();
     informers_ = std::make_unique<client::InformerFactory>(*client_, 0ms);
     // The recorder names events by its clock's time: the fake clock would
     // give two events of one object the same name.
@@ -85,9 +76,7 @@ class ControllerFixture : public ::testing::Test {
     ctx_.reset();
     events_.reset();
     client_.reset();
-    if (server_) server_->stop();
-    server_.reset();
-    std::filesystem::remove_all(dir_);
+    api_.reset();
   }
   template <typename F>
   static bool eventually(F f, std::chrono::milliseconds limit = 5s) {
@@ -123,8 +112,7 @@ class ControllerFixture : public ::testing::Test {
     return false;
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<test_support::TestApiServer> api_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<client::InformerFactory> informers_;
   std::unique_ptr<client::EventRecorder> events_;

@@ -20,6 +20,7 @@
 #include "controllers/controller.h"
 #include "controllers/deployment_controller.h"
 #include "controllers/replicaset_controller.h"
+#include "unit/testing/test_api_server.h"
 
 namespace capstan::controllers::testing {
 
@@ -57,26 +58,14 @@ class ControllerHarness {
 class WorkloadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("capstan-workload-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    apiserver::ApiServerOptions o;
-    o.data_dir = dir_.string();
-    o.port = 0;
-    o.bind_address = "127.0.0.1";
-    o.datastore_endpoint = "memory://";
-    auto s = apiserver::ApiServer::start(o);
-    ASSERT_TRUE(s) << s.status().message();
-    server_ = std::move(*s);
-    client_ = std::make_unique<client::Client>(server_->inProcessTransport({"test", "", {"system:masters"}}),
-                                               "test");
+    api_ = std::make_unique<test_support::TestApiServer>("capstan-workload");
+    ASSERT_TRUE(api_->ok());
+    client_ = api_->adminClient();
   }
   void TearDown() override {
     harness_.reset();
     client_.reset();
-    if (server_) server_->stop();
-    server_.reset();
-    std::filesystem::remove_all(dir_);
+    api_.reset();
   }
 
   void startControllers() { harness_ = std::make_unique<ControllerHarness>(*client_); }
@@ -143,8 +132,7 @@ class WorkloadTest : public ::testing::Test {
   }
   void markReady(const std::string& pod) { setPodStatus(pod, "Running", true); }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::ApiServer> server_;
+  std::unique_ptr<test_support::TestApiServer> api_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<ControllerHarness> harness_;
 };

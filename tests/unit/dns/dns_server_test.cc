@@ -20,6 +20,7 @@
 #include "client/client.h"
 #include "client/informer.h"
 #include "dns_test_helpers.h"
+#include "unit/testing/test_api_server.h"
 
 namespace capstan::dns {
 namespace {
@@ -212,19 +213,10 @@ class StubUpstream {
 class DnsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("capstan-dns-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    apiserver::ApiServerOptions o;
-    o.data_dir = dir_.string();
-    o.port = 0;
-    o.bind_address = "127.0.0.1";
-    o.datastore_endpoint = "memory://";
-    auto s = apiserver::ApiServer::start(o);
-    ASSERT_TRUE(s) << s.status().message();
-    api_ = std::move(*s);
+    api_ = std::make_unique<test_support::TestApiServer>("capstan-dns");
+    ASSERT_TRUE(api_->ok());
     client_ =
-        std::make_unique<client::Client>(api_->inProcessTransport({"test", "", {"system:masters"}}), "test");
+        api_->adminClient();
     informers_ = std::make_unique<client::InformerFactory>(*client_, 0ms);
   }
   void TearDown() override {
@@ -233,9 +225,7 @@ class DnsServerTest : public ::testing::Test {
     dns_.reset();
     informers_.reset();
     client_.reset();
-    if (api_) api_->stop();
     api_.reset();
-    std::filesystem::remove_all(dir_);
   }
   // Starts the DNS server (before the informers, as its contract asks) and
   // waits until the zone is synced: a cluster name then gets NXDOMAIN, not SERVFAIL.
@@ -273,8 +263,7 @@ class DnsServerTest : public ::testing::Test {
     return r ? *r : Json();
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::ApiServer> api_;
+  std::unique_ptr<test_support::TestApiServer> api_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<client::InformerFactory> informers_;
   std::unique_ptr<DnsServer> dns_;
