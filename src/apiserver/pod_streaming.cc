@@ -8,6 +8,7 @@
 #include "apiserver/kubelet_client.h"
 #include "apiserver/resources.h"
 #include "apiserver/responses.h"
+#include "common/url.h"
 
 namespace capstan::apiserver {
 namespace {
@@ -24,21 +25,6 @@ std::string str(const Json& j, const char* key) {
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
-
-std::string percentEncode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
-}
 
 // The request's query for the kubelet: every parameter but `skip`.
 std::string kubeletQuery(const Request& req, std::initializer_list<std::string_view> skip) {

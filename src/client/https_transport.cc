@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/url.h"
 
 namespace capstan::client {
 namespace {
@@ -18,24 +19,6 @@ namespace {
 void globalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-// Percent-encodes everything but RFC 3986's unreserved characters (and,
-// in paths, the '/' separators).
-std::string escape(std::string_view s, bool path) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || (path && (c == '/' || c == ':'))) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
 }
 
 // One request in flight.
@@ -101,9 +84,9 @@ class Core : public std::enable_shared_from_this<Core> {
     auto t = std::make_shared<Transfer>();
     t->easy = curl_easy_init();
     t->streaming = streaming;
-    std::string url = opts_.server + escape(call.path, true);
+    std::string url = opts_.server + percentEncode(call.path, "/:");
     for (size_t i = 0; i < call.query.size(); ++i)
-      url += (i == 0 ? "?" : "&") + escape(call.query[i].first, false) + "=" + escape(call.query[i].second, false);
+      url += (i == 0 ? "?" : "&") + percentEncode(call.query[i].first) + "=" + percentEncode(call.query[i].second);
     CURL* e = t->easy;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);

@@ -7,6 +7,7 @@
 
 #include "common/base64.h"
 #include "common/json.h"
+#include "common/url.h"
 
 namespace capstan::agent::runtime {
 namespace {
@@ -21,21 +22,6 @@ bool isTokenChar(char c) {
   // RFC 7230 tchar; '/' is not one, but realms are always quoted anyway.
   return std::isalnum(static_cast<unsigned char>(c)) ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string percentEncode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
 }
 
 // Splits scheme://authority/path?query; `authority` empty when the URL has

@@ -16,6 +16,7 @@
 #include "common/base64.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/url.h"
 
 namespace capstan::agent::runtime {
 namespace {
@@ -41,21 +42,6 @@ std::string trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return std::string(s);
-}
-
-std::string formEncode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
 }
 
 // Environment proxies apply as they do for containerd, but never to
@@ -355,8 +341,8 @@ Status RegistryClient::authorize(const RegistryReply& challenged) {
     if (credentials_ && !credentials_->identity_token.empty()) {
       // OAuth2 refresh-token grant, as docker and containerd send it.
       std::string form = "grant_type=refresh_token&client_id=capstan&refresh_token=" +
-                         formEncode(credentials_->identity_token) + "&service=" + formEncode(service) +
-                         "&scope=" + formEncode(scope);
+                         percentEncode(credentials_->identity_token) + "&service=" + percentEncode(service) +
+                         "&scope=" + percentEncode(scope);
       what = "POST request to " + realm->second;
       reply = perform(realm->second, "", "application/json", form, sink);
     } else {
