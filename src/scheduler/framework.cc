@@ -2,6 +2,7 @@
 // rotating sample of nodes, preScore/score/normalize with plugin weights,
 // and a random pick among the best.
 #include <algorithm>
+#include <iterator>
 
 #include "scheduler/plugins/plugins.h"
 #include "scheduler/scheduler_impl.h"
@@ -118,26 +119,38 @@ Result<ScheduleResult> Scheduler::schedule(std::shared_ptr<const Json> pod_objec
   // Filter a rotating window of nodes until enough are feasible.
   const int to_find = numFeasibleNodesToFind(num_nodes, s.config.percentage_of_nodes_to_score);
   s.feasible.clear();
+  s.failed.clear();
+  s.failure_reasons.clear();
   int processed = 0;
   size_t start = s.next_start_node % nodes.size();
   for (int i = 0; i < num_nodes && static_cast<int>(s.feasible.size()) < to_find; ++i) {
     const NodeInfo& node = *nodes[(start + i) % nodes.size()];
     ++processed;
-    s.reasons.clear();
-    FilterCode code = s.runFilters(ctx, node, s.reasons);
+    size_t first = s.failure_reasons.size();
+    FilterCode code = s.runFilters(ctx, node, s.failure_reasons);
     if (code == FilterCode::kSuccess) {
+      s.failure_reasons.resize(first);
       s.feasible.push_back(&node);
       continue;
     }
-    result.fit_error.failures.push_back(
-        {node.name, s.reasons, code != FilterCode::kUnschedulableAndUnresolvable});
+    s.failed.push_back(
+        {&node, first, s.failure_reasons.size() - first, code != FilterCode::kUnschedulableAndUnresolvable});
   }
   s.next_start_node = (start + processed) % nodes.size();
   result.evaluated_nodes = processed;
   result.feasible_nodes = static_cast<int>(s.feasible.size());
-  if (s.feasible.empty()) return result;
-  if (s.feasible.size() == 1) {
-    result.node = s.feasible[0]->name;
+  if (s.feasible.size() <= 1) {
+    // Unschedulable, or the only feasible node, which is taken unscored
+    // with the failures of the others kept as before.
+    result.fit_error.failures.reserve(s.failed.size());
+    for (const Impl::Failed& f : s.failed) {
+      auto begin = s.failure_reasons.begin() + static_cast<std::ptrdiff_t>(f.first);
+      result.fit_error.failures.push_back(
+          {f.node->name, std::vector<std::string>(std::make_move_iterator(begin),
+                                                  std::make_move_iterator(begin + static_cast<std::ptrdiff_t>(f.count))),
+           f.resolvable});
+    }
+    if (!s.feasible.empty()) result.node = s.feasible[0]->name;
     return result;
   }
 
@@ -165,8 +178,6 @@ Result<ScheduleResult> Scheduler::schedule(std::shared_ptr<const Json> pod_objec
     }
   }
   result.node = feasible[best]->name;
-  // A successful result carries no failures (they only explain a FitError).
-  result.fit_error.failures.clear();
   return result;
 }
 

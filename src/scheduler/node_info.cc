@@ -557,7 +557,33 @@ void NodeInfo::setNode(std::shared_ptr<const Json> node) {
   }
 }
 
+std::string podLabelKey(std::string_view ns, std::string_view key, std::string_view value) {
+  std::string out;
+  out.reserve(ns.size() + key.size() + value.size() + 2);
+  out.append(ns).push_back('\0');
+  out.append(key).push_back('\0');
+  out.append(value);
+  return out;
+}
+
+namespace {
+
+void countLabels(std::unordered_map<std::string, int>& counts, const PodInfo& pod, int delta) {
+  if (!pod.labels->is_object()) return;
+  for (auto it = pod.labels->begin(); it != pod.labels->end(); ++it) {
+    if (!it->is_string()) continue;
+    std::string key = podLabelKey(pod.ns, it.key(), it->get_ref<const std::string&>());
+    int& n = counts[key];
+    n += delta;
+    if (n <= 0) counts.erase(key);
+  }
+}
+
+}  // namespace
+
 void NodeInfo::addPod(std::shared_ptr<const PodInfo> pod) {
+  countLabels(label_pod_counts, *pod, 1);
+  if (pod->terminating) ++terminating_pods;
   requested.add(pod->requests);
   non_zero_milli_cpu += pod->non_zero_milli_cpu;
   non_zero_memory += pod->non_zero_memory;
@@ -584,6 +610,8 @@ bool NodeInfo::removePod(std::string_view ns, std::string_view name) {
     }
     if (p.hasAffinity()) --pods_with_affinity;
     if (!p.required_anti_affinity.empty()) --pods_with_required_anti_affinity;
+    countLabels(label_pod_counts, p, -1);
+    if (p.terminating) --terminating_pods;
     pods[i] = std::move(pods.back());
     pods.pop_back();
     return true;

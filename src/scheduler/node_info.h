@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -173,6 +174,16 @@ struct NodeInfo {
   std::vector<HostPort> used_ports;
   int pods_with_affinity = 0;
   int pods_with_required_anti_affinity = 0;
+  // Pods (terminating ones too) per podLabelKey(namespace, label key,
+  // value) of their string labels, so a selector of one label counts pods
+  // without scanning them (PodTopologySpread and InterPodAffinity read many
+  // nodes each cycle).
+  std::unordered_map<std::string, int> label_pod_counts;
+  int terminating_pods = 0;  // pods with metadata.deletionTimestamp
+  int podsWithLabel(const std::string& label_key) const {
+    auto it = label_pod_counts.find(label_key);
+    return it == label_pod_counts.end() ? 0 : it->second;
+  }
 
   // The value of a node label, or nullptr. The hostname and zone labels,
   // read for every node by default spreading, are looked up once in setNode.
@@ -185,6 +196,9 @@ struct NodeInfo {
   // False when the pod was not there.
   bool removePod(std::string_view ns, std::string_view name);
 };
+
+// The key of NodeInfo::label_pod_counts: "namespace\0key\0value".
+std::string podLabelKey(std::string_view ns, std::string_view key, std::string_view value);
 
 bool matchesNodeSelectorTerm(const NodeSelectorTerm& term, const NodeInfo& node);
 

@@ -74,6 +74,13 @@ void defaultNormalizeScore(int64_t max_priority, bool reverse, std::span<int64_t
 // Pods on `node` in namespace `ns`, not terminating, whose labels match the
 // constraint's selector (or that share its owner for default spreading).
 int countPodsMatching(const NodeInfo& node, const SpreadConstraint& c, std::string_view ns);
+// When the constraint's selector is a single "key = value" (or "key in
+// (value)") requirement: the NodeInfo::label_pod_counts key that counts the
+// same pods in `ns` with one lookup; empty otherwise.
+std::string spreadCountKey(const SpreadConstraint& c, std::string_view ns);
+// countPodsMatching using spreadCountKey's key when it is not empty.
+int countPodsMatching(const NodeInfo& node, const SpreadConstraint& c, std::string_view ns,
+                      const std::string& count_key);
 bool spreadSelectorMatches(const SpreadConstraint& c, const PodInfo& pod);
 
 }  // namespace capstan::scheduler

@@ -35,6 +35,17 @@ struct Scheduler::Impl {
   std::vector<int64_t> totals;
   std::vector<int64_t> plugin_scores;
   std::vector<std::string> reasons;
+  // Nodes that failed a filter this cycle, their reasons in failure_reasons
+  // [first, first + count): a FitError is built from them only when no node
+  // fits, so a successful cycle copies no names or reason lists.
+  struct Failed {
+    const NodeInfo* node;
+    size_t first;
+    size_t count;
+    bool resolvable;
+  };
+  std::vector<Failed> failed;
+  std::vector<std::string> failure_reasons;
 };
 
 }  // namespace capstan::scheduler

@@ -19,6 +19,14 @@ bool terminal(const Json& pod) {
   return phase == "Succeeded" || phase == "Failed";
 }
 
+std::string labelPair(std::string_view key, std::string_view value) {
+  std::string pair;
+  pair.reserve(key.size() + value.size() + 1);
+  pair.append(key).push_back('\0');
+  pair.append(value);
+  return pair;
+}
+
 }  // namespace
 
 Snapshot::Snapshot() = default;
@@ -46,9 +54,47 @@ Status Snapshot::upsertNode(std::shared_ptr<const Json> node) {
   if (name.empty()) return Status(Code::kInvalid, "node: metadata.name is required");
   NodeInfo& info = nodeSlot(name);
   bool is_new = !info.object;
+  auto new_meta = node->find("metadata");
+  auto new_labels = new_meta->is_object() ? new_meta->find("labels") : new_meta->end();
+  bool same_labels = !is_new && new_meta->is_object() &&
+                     (new_labels == new_meta->end() ? info.labels->empty() : *new_labels == *info.labels);
+  if (!is_new && !same_labels) indexLabels(info, false);
   info.setNode(std::move(node));
   if (is_new) nodes_.push_back(&info);
+  if (!same_labels) indexLabels(info, true);
   return Status::ok();
+}
+
+void Snapshot::indexLabels(const NodeInfo& node, bool add) {
+  if (!node.labels->is_object()) return;
+  for (auto it = node.labels->begin(); it != node.labels->end(); ++it) {
+    if (!it->is_string()) continue;
+    std::string pair = labelPair(it.key(), it->get_ref<const std::string&>());
+    if (add) {
+      label_nodes_[pair].push_back(&node);
+      continue;
+    }
+    auto entry = label_nodes_.find(pair);
+    if (entry == label_nodes_.end()) continue;
+    std::erase(entry->second, &node);
+    if (entry->second.empty()) label_nodes_.erase(entry);
+  }
+}
+
+const std::vector<const NodeInfo*>* Snapshot::nodesWithLabel(std::string_view key, std::string_view value) const {
+  auto it = label_nodes_.find(labelPair(key, value));
+  return it == label_nodes_.end() ? nullptr : &it->second;
+}
+
+void Snapshot::countAffinityKeys(const PodInfo& pod, int delta) {
+  for (const auto* terms : {&pod.required_affinity, &pod.required_anti_affinity, &pod.preferred_affinity,
+                            &pod.preferred_anti_affinity}) {
+    for (const AffinityTerm& t : *terms) {
+      auto it = affinity_keys_.try_emplace(t.topology_key, 0).first;
+      it->second += delta;
+      if (it->second <= 0) affinity_keys_.erase(it);
+    }
+  }
 }
 
 void Snapshot::removeNode(std::string_view name) {
@@ -57,6 +103,7 @@ void Snapshot::removeNode(std::string_view name) {
   NodeInfo* info = it->second.get();
   auto pos = std::find(nodes_.begin(), nodes_.end(), info);
   if (pos != nodes_.end()) nodes_.erase(pos);
+  indexLabels(*info, false);
   info->setNode(nullptr);
   dropIfEmpty(info->name);
 }
@@ -84,6 +131,7 @@ Status Snapshot::upsertPod(std::shared_ptr<const Json> pod, std::string_view nod
   std::shared_ptr<const PodInfo> shared = std::move(info).value();
   NodeInfo& slot = nodeSlot(node);
   if (!shared->owner_uid.empty() && !shared->terminating) ++owner_pods_[shared->owner_uid][&slot];
+  countAffinityKeys(*shared, 1);
   slot.addPod(shared);
   pods_.emplace(podKey(ns, name), std::move(shared));
   return Status::ok();
@@ -94,6 +142,7 @@ void Snapshot::removePod(std::string_view ns, std::string_view name) {
   if (it == pods_.end()) return;
   std::string node = it->second->node_name;
   std::string owner = it->second->terminating ? std::string() : it->second->owner_uid;
+  countAffinityKeys(*it->second, -1);
   pods_.erase(it);
   auto info = infos_.find(node);
   if (info == infos_.end()) return;

@@ -61,9 +61,18 @@ class Snapshot {
   // instead of walking every node.
   const std::unordered_map<const NodeInfo*, int>* podsByOwner(std::string_view owner_uid) const;
   std::vector<const NodeInfo*> nodesWithRequiredAntiAffinityPods() const;
+  // Nodes (with a node object) whose label `key` has the string `value`, or
+  // nullptr when none has: InterPodAffinity scores only the topology domains
+  // of the nodes being scored.
+  const std::vector<const NodeInfo*>* nodesWithLabel(std::string_view key, std::string_view value) const;
+  // The topology keys of every pod (anti-)affinity term (required and
+  // preferred) of the pods recorded here, each with its number of terms.
+  const std::unordered_map<std::string, int>& affinityTopologyKeys() const { return affinity_keys_; }
 
  private:
   NodeInfo& nodeSlot(const std::string& name);
+  void indexLabels(const NodeInfo& node, bool add);
+  void countAffinityKeys(const PodInfo& pod, int delta);
   void dropIfEmpty(const std::string& name);
 
   // Every NodeInfo, also "imaginary" ones (pods but no node object yet).
@@ -73,6 +82,9 @@ class Snapshot {
   std::unordered_map<std::string, std::shared_ptr<const PodInfo>> pods_;
   std::unordered_map<std::string, std::shared_ptr<const Json>> namespaces_;
   std::unordered_map<std::string, std::unordered_map<const NodeInfo*, int>> owner_pods_;
+  // "key\0value" -> nodes with that label (those in nodes_).
+  std::unordered_map<std::string, std::vector<const NodeInfo*>> label_nodes_;
+  std::unordered_map<std::string, int> affinity_keys_;
 };
 
 }  // namespace capstan::scheduler

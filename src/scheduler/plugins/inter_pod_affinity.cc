@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "scheduler/plugins/plugins.h"
 
@@ -112,13 +113,46 @@ class InterPodAffinity final : public Plugin {
     update(ctx, other, node, -1);
   }
 
-  bool preScore(const CycleContext& ctx, std::span<const NodeInfo* const>) override {
+  bool preScore(const CycleContext& ctx, std::span<const NodeInfo* const> feasible) override {
     scores_.clear();
     const PodInfo& pod = ctx.pod;
     bool has_preferred = !pod.preferred_affinity.empty() || !pod.preferred_anti_affinity.empty();
-    for (const NodeInfo* node : ctx.snapshot.nodes()) {
-      if (!has_preferred && node->pods_with_affinity == 0) continue;
-      for (const auto& existing : node->pods) scoreExisting(ctx, *existing, *node);
+    // score() reads only the (topology key, value) pairs of the feasible
+    // nodes, so only nodes sharing such a pair can contribute: with hostname
+    // terms that is the feasible nodes themselves, not the whole cluster.
+    keys_.clear();
+    for (const auto* terms : {&pod.preferred_affinity, &pod.preferred_anti_affinity}) {
+      for (const AffinityTerm& t : *terms) keys_.push_back(t.topology_key);
+    }
+    for (const auto& [key, count] : ctx.snapshot.affinityTopologyKeys()) keys_.push_back(key);
+    std::sort(keys_.begin(), keys_.end());
+    keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+    visit_.clear();
+    for (const std::string& key : keys_) {
+      values_.clear();
+      for (const NodeInfo* node : feasible) {
+        const std::string* value = node->label(key);
+        if (!value || !values_.insert(*value).second) continue;
+        if (const auto* nodes = ctx.snapshot.nodesWithLabel(key, *value)) {
+          visit_.insert(visit_.end(), nodes->begin(), nodes->end());
+        }
+      }
+    }
+    if (keys_.size() > 1) {
+      std::sort(visit_.begin(), visit_.end());
+      visit_.erase(std::unique(visit_.begin(), visit_.end()), visit_.end());
+    }
+    indexKeys(pod.preferred_affinity, affinity_keys_);
+    indexKeys(pod.preferred_anti_affinity, anti_affinity_keys_);
+    for (const NodeInfo* node : visit_) {
+      if (has_preferred) {
+        scoreIncoming(ctx, pod.preferred_affinity, affinity_keys_, *node, 1);
+        scoreIncoming(ctx, pod.preferred_anti_affinity, anti_affinity_keys_, *node, -1);
+      }
+      if (node->pods_with_affinity == 0) continue;
+      for (const auto& existing : node->pods) {
+        if (existing->hasAffinity()) scoreExistingTerms(ctx, *existing, *node);
+      }
     }
     return !scores_.empty();
   }
@@ -195,9 +229,42 @@ class InterPodAffinity final : public Plugin {
     }
   }
 
-  void scoreExisting(const CycleContext& ctx, const PodInfo& existing, const NodeInfo& node) {
-    scoreTerms(ctx, ctx.pod.preferred_affinity, existing, node, 1);
-    scoreTerms(ctx, ctx.pod.preferred_anti_affinity, existing, node, -1);
+  // Per term: the NodeInfo::label_pod_counts keys (one per namespace) that
+  // count the pods it matches, or none when it needs the full match (a
+  // namespaceSelector, or a selector other than one key = value).
+  static void indexKeys(const std::vector<AffinityTerm>& terms, std::vector<std::vector<std::string>>& out) {
+    out.assign(terms.size(), {});
+    for (size_t i = 0; i < terms.size(); ++i) {
+      const AffinityTerm& t = terms[i];
+      if (t.selector_matches_nothing || t.namespace_selector || t.namespaces.empty()) continue;
+      const auto& reqs = t.selector.requirements();
+      if (reqs.size() != 1 || reqs[0].values.size() != 1) continue;
+      if (reqs[0].op != api::LabelRequirement::Op::kEquals && reqs[0].op != api::LabelRequirement::Op::kIn) continue;
+      std::vector<std::string> namespaces = t.namespaces;
+      std::sort(namespaces.begin(), namespaces.end());
+      namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
+      for (const std::string& ns : namespaces) out[i].push_back(podLabelKey(ns, reqs[0].key, reqs[0].values[0]));
+    }
+  }
+
+  // The incoming pod's preferred terms against every pod on `node`.
+  void scoreIncoming(const CycleContext& ctx, const std::vector<AffinityTerm>& terms,
+                     const std::vector<std::vector<std::string>>& keys, const NodeInfo& node, int64_t multiplier) {
+    for (size_t i = 0; i < terms.size(); ++i) {
+      const AffinityTerm& t = terms[i];
+      if (t.weight == 0) continue;
+      int64_t matching = 0;
+      if (!keys[i].empty()) {
+        for (const std::string& key : keys[i]) matching += node.podsWithLabel(key);
+      } else {
+        for (const auto& existing : node.pods) matching += termMatches(t, *existing, ctx.snapshot) ? 1 : 0;
+      }
+      if (matching > 0) addScore(t.topology_key, node, t.weight * multiplier * matching);
+    }
+  }
+
+  // The terms of `existing` against the incoming pod.
+  void scoreExistingTerms(const CycleContext& ctx, const PodInfo& existing, const NodeInfo& node) {
     if (hard_weight_ > 0 && !node.labels->empty()) {
       for (const AffinityTerm& t : existing.required_affinity) {
         if (termMatches(t, ctx.pod, ctx.snapshot)) addScore(t.topology_key, node, hard_weight_);
@@ -212,6 +279,12 @@ class InterPodAffinity final : public Plugin {
   PairCounts affinity_;
   PairCounts anti_affinity_;
   std::unordered_map<std::string, std::unordered_map<std::string, int64_t>> scores_;
+  // preScore scratch: topology keys in use, values seen, nodes to visit.
+  std::vector<std::string> keys_;
+  std::unordered_set<std::string_view> values_;
+  std::vector<const NodeInfo*> visit_;
+  std::vector<std::vector<std::string>> affinity_keys_;       // indexKeys of preferred_affinity
+  std::vector<std::vector<std::string>> anti_affinity_keys_;  // and of preferred_anti_affinity
 };
 
 }  // namespace

@@ -60,12 +60,14 @@ class PodTopologySpread final : public Plugin {
     }
     if (hard_.empty()) return FilterCode::kSkip;
     domains_.assign(hard_.size(), DomainCounts());
+    hard_keys_.clear();
+    for (const SpreadConstraint& c : hard_) hard_keys_.push_back(spreadCountKey(c, ctx.pod.ns));
     for (const NodeInfo* node : ctx.snapshot.nodes()) {
       if (!hasAllTopologyKeys(*node, hard_)) continue;
       for (size_t i = 0; i < hard_.size(); ++i) {
         const SpreadConstraint& c = hard_[i];
         if (!includesNode(c, ctx.pod, *node)) continue;
-        domains_[i].counts[*node->label(c.topology_key)] += countPodsMatching(*node, c, ctx.pod.ns);
+        domains_[i].counts[*node->label(c.topology_key)] += countPodsMatching(*node, c, ctx.pod.ns, hard_keys_[i]);
       }
     }
     for (DomainCounts& d : domains_) d.recomputeMin();
@@ -125,6 +127,8 @@ class PodTopologySpread final : public Plugin {
     }
     if (soft_.empty() || feasible.empty()) return false;
     bool require_all = !system_defaulted;
+    soft_keys_.clear();
+    for (const SpreadConstraint& c : soft_) soft_keys_.push_back(spreadCountKey(c, pod.ns));
 
     ignored_.clear();
     soft_domains_.assign(soft_.size(), DomainCounts());
@@ -174,7 +178,7 @@ class PodTopologySpread final : public Plugin {
           const std::string* v = node->label(soft_[i].topology_key);
           if (!v) continue;
           auto it = d.counts.find(*v);
-          if (it != d.counts.end()) it->second += countPodsMatching(*node, soft_[i], pod.ns);
+          if (it != d.counts.end()) it->second += countPodsMatching(*node, soft_[i], pod.ns, soft_keys_[i]);
         }
       }
     }
@@ -190,7 +194,7 @@ class PodTopologySpread final : public Plugin {
       if (!v) continue;
       int64_t count = 0;
       if (c.topology_key == kLabelHostname) {
-        count = countPodsMatching(node, c, ctx.pod.ns);
+        count = countPodsMatching(node, c, ctx.pod.ns, soft_keys_[i]);
       } else {
         auto it = soft_domains_[i].counts.find(*v);
         if (it != soft_domains_[i].counts.end()) count = it->second;
@@ -237,7 +241,9 @@ class PodTopologySpread final : public Plugin {
   bool default_spreading_;
   std::vector<SpreadConstraint> hard_;
   std::vector<DomainCounts> domains_;
+  std::vector<std::string> hard_keys_;  // spreadCountKey per hard_ constraint
   std::vector<SpreadConstraint> soft_;
+  std::vector<std::string> soft_keys_;  // spreadCountKey per soft_ constraint
   std::vector<DomainCounts> soft_domains_;
   std::vector<double> weights_;
   std::vector<const NodeInfo*> ignored_;  // sorted

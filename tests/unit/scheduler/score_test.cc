@@ -178,3 +178,60 @@ pod: {metadata: {name: p}, status: {nominatedNodeName: b}}
 
 }  // namespace
 }  // namespace capstan::scheduler
+
+namespace capstan::scheduler {
+namespace {
+
+// InterPodAffinity scores only the topology domains of the feasible nodes,
+// but every node of such a domain counts, also one the pod cannot go to.
+TEST(SchedScore, PreferredAntiAffinityCountsPodsOnInfeasibleNodesOfTheDomain) {
+  EXPECT_EQ(place(R"(
+nodes:
+- {metadata: {name: full, labels: {zone: z1}}, status: {allocatable: {cpu: 100m, memory: 1Gi, pods: "110"}}}
+- {metadata: {name: a, labels: {zone: z1}}}
+- {metadata: {name: b, labels: {zone: z2}}}
+pods:
+- {metadata: {name: x, labels: {app: web}}, spec: {nodeName: full, containers: [{name: c, resources: {requests: {cpu: 100m}}}]}}
+pod:
+  metadata: {name: p, labels: {app: web}}
+  spec:
+    containers: [{name: c, resources: {requests: {cpu: 100m}}}]
+    affinity:
+      podAntiAffinity:
+        preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 100
+          podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: {app: web}}}
+)"),
+            "b");
+}
+
+// The same with the existing pod's own preferred affinity to the incoming
+// pod (symmetry): its term draws the pod into z1 although it sits on an
+// infeasible node.
+TEST(SchedScore, ExistingPodsPreferredAffinityFromInfeasibleNodeOfTheDomain) {
+  EXPECT_EQ(place(R"(
+nodes:
+- {metadata: {name: full, labels: {zone: z1}}, status: {allocatable: {cpu: 100m, memory: 1Gi, pods: "110"}}}
+- {metadata: {name: a, labels: {zone: z1}}}
+- {metadata: {name: b, labels: {zone: z2}}}
+pods:
+- metadata: {name: x}
+  spec:
+    nodeName: full
+    containers: [{name: c, resources: {requests: {cpu: 100m}}}]
+    affinity:
+      podAffinity:
+        preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 100
+          podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: {app: web}}}
+- {metadata: {name: y}, spec: {nodeName: a, containers: [{name: c, resources: {requests: {cpu: 500m}}}]}}
+pod:
+  metadata: {name: p, labels: {app: web}}
+  spec:
+    containers: [{name: c, resources: {requests: {cpu: 100m}}}]
+)"),
+            "a");
+}
+
+}  // namespace
+}  // namespace capstan::scheduler

@@ -1,6 +1,9 @@
 // Snapshot bookkeeping and robustness against malformed objects.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "scheduler/plugin.h"
 #include "unit/scheduler/cluster_fixture.h"
 
 namespace capstan::scheduler {
@@ -120,6 +123,108 @@ spec:
                                                 s);
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), Code::kInvalid);
+}
+
+}  // namespace
+}  // namespace capstan::scheduler
+
+namespace capstan::scheduler {
+namespace {
+
+std::vector<std::string> names(const std::vector<const NodeInfo*>* nodes) {
+  std::vector<std::string> out;
+  if (nodes) {
+    for (const NodeInfo* n : *nodes) out.push_back(n->name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(SchedSnapshot, LabelIndexFollowsNodeUpdatesAndRemoval) {
+  Snapshot s;
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: a, labels: {zone: z1}}"))).isOk());
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: b, labels: {zone: z1}}"))).isOk());
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: c, labels: {zone: z2}}"))).isOk());
+  EXPECT_EQ(names(s.nodesWithLabel("zone", "z1")), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(names(s.nodesWithLabel("kubernetes.io/hostname", "c")), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(s.nodesWithLabel("zone", "z3"), nullptr);
+
+  // Relabel b, replay a unchanged (a resync), remove c.
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: b, labels: {zone: z2}}"))).isOk());
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: a, labels: {zone: z1}}"))).isOk());
+  s.removeNode("c");
+  EXPECT_EQ(names(s.nodesWithLabel("zone", "z1")), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(names(s.nodesWithLabel("zone", "z2")), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(s.nodesWithLabel("kubernetes.io/hostname", "c"), nullptr);
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: c}"))).isOk());
+  EXPECT_EQ(names(s.nodesWithLabel("kubernetes.io/hostname", "c")), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(s.nodesWithLabel("zone", "z2")->size(), 1u);
+}
+
+TEST(SchedSnapshot, PodLabelCountsAndAffinityKeys) {
+  Snapshot s;
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: a}"))).isOk());
+  ASSERT_TRUE(s.upsertPod(pod(R"(
+metadata: {name: x, labels: {app: web, tier: "1"}}
+spec:
+  nodeName: a
+  affinity:
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 5
+        podAffinityTerm: {topologyKey: zone, labelSelector: {matchLabels: {app: web}}}
+)"))
+                  .isOk());
+  ASSERT_TRUE(s.upsertPod(pod("metadata: {name: y, namespace: other, labels: {app: web}}\nspec: {nodeName: a}")).isOk());
+  ASSERT_TRUE(s.upsertPod(pod(
+      "metadata: {name: z, labels: {app: web}, deletionTimestamp: '2024-01-01T00:00:00Z'}\nspec: {nodeName: a}"))
+                  .isOk());
+  const NodeInfo* a = s.node("a");
+  EXPECT_EQ(a->podsWithLabel(podLabelKey("default", "app", "web")), 2);
+  EXPECT_EQ(a->podsWithLabel(podLabelKey("other", "app", "web")), 1);
+  EXPECT_EQ(a->podsWithLabel(podLabelKey("default", "tier", "1")), 1);
+  EXPECT_EQ(a->podsWithLabel(podLabelKey("default", "app", "db")), 0);
+  EXPECT_EQ(a->terminating_pods, 1);
+  ASSERT_EQ(s.affinityTopologyKeys().size(), 1u);
+  EXPECT_EQ(s.affinityTopologyKeys().at("zone"), 1);
+
+  s.removePod("default", "x");
+  s.removePod("default", "z");
+  a = s.node("a");
+  EXPECT_EQ(a->podsWithLabel(podLabelKey("default", "app", "web")), 0);
+  EXPECT_EQ(a->podsWithLabel(podLabelKey("other", "app", "web")), 1);
+  EXPECT_EQ(a->terminating_pods, 0);
+  EXPECT_TRUE(s.affinityTopologyKeys().empty());
+}
+
+TEST(SchedSnapshot, SpreadCountKeyCountsLikeTheScan) {
+  Snapshot s;
+  ASSERT_TRUE(s.upsertNode(completeNode(yaml("metadata: {name: a}"))).isOk());
+  for (const char* p : {"metadata: {name: p1, labels: {app: web}}\nspec: {nodeName: a}",
+                        "metadata: {name: p2, labels: {app: web}}\nspec: {nodeName: a}",
+                        "metadata: {name: p3, labels: {app: db}}\nspec: {nodeName: a}",
+                        "metadata: {name: p4, namespace: other, labels: {app: web}}\nspec: {nodeName: a}"}) {
+    ASSERT_TRUE(s.upsertPod(pod(p)).isOk());
+  }
+  SpreadConstraint c;
+  c.selector = api::LabelSelector::parse("app=web").value();
+  std::string key = spreadCountKey(c, "default");
+  EXPECT_EQ(key, podLabelKey("default", "app", "web"));
+  EXPECT_EQ(countPodsMatching(*s.node("a"), c, "default", key), 2);
+  EXPECT_EQ(countPodsMatching(*s.node("a"), c, "default"), 2);
+  // Two requirements, or owner-based counting: no key, the scan is used.
+  SpreadConstraint two;
+  two.selector = api::LabelSelector::parse("app=web,tier!=x").value();
+  EXPECT_EQ(spreadCountKey(two, "default"), "");
+  EXPECT_EQ(countPodsMatching(*s.node("a"), two, "default", ""), 2);
+  SpreadConstraint owned = c;
+  owned.owner_uid = "u";
+  EXPECT_EQ(spreadCountKey(owned, "default"), "");
+  // A terminating pod is in the index but spreading must not count it.
+  ASSERT_TRUE(s.upsertPod(pod("metadata: {name: p5, labels: {app: web}, deletionTimestamp: '2024-01-01T00:00:00Z'}\n"
+                              "spec: {nodeName: a}"))
+                  .isOk());
+  EXPECT_EQ(countPodsMatching(*s.node("a"), c, "default", key), 2);
 }
 
 }  // namespace
