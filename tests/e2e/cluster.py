@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from harness import CAPSTAN, KUBECTL_NEWEST, SOURCE_DIR, Server
+from harness import CAPSTAN, KUBECTL_NEWEST, SOURCE_DIR, LoggedProcess, Server
 
 IMAGE = "capstan.test/busybox:1"
 _image_lock = threading.Lock()
@@ -142,7 +142,7 @@ class NodeServer(Server):
             os.unlink(self._ranges)
 
 
-class AgentNode:
+class AgentNode(LoggedProcess):
     """A standalone `capstan agent` joining a NodeServer over HTTPS with the
     server's join token: a second node on this machine, with its own name,
     bridge, data dir and kubelet port."""
@@ -154,8 +154,7 @@ class AgentNode:
         self.bridge = "cst" + suffix
         self.data_dir = tempfile.mkdtemp(prefix="capstan-e2e-agent-")
         self.log_path = os.path.join(self.data_dir, "agent.log")
-        self.proc = None
-        self.log = None
+        self.stop_timeout = 20
 
     def start(self, timeout=60):
         subprocess.run([CAPSTAN, "image", "import", busybox_archive(), "--name", IMAGE, "--data-dir", self.data_dir],
@@ -181,25 +180,6 @@ class AgentNode:
                 return self
             time.sleep(0.2)
         raise RuntimeError("agent's node did not become Ready: " + self.read_log()[-3000:])
-
-    def read_log(self):
-        try:
-            with open(self.log_path, "r", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.log:
-            self.log.close()
-            self.log = None
 
     def cleanup(self):
         self.kill(signal.SIGTERM)

@@ -33,7 +33,34 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Server:
+class LoggedProcess:
+    """A child process writing to log_path: its log, and a kill that waits."""
+    proc = None
+    log = None
+    log_path = None
+    stop_timeout = 10
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log:
+            self.log.close()
+            self.log = None
+
+
+class Server(LoggedProcess):
     """One capstan server process."""
 
     def __init__(self, data_dir=None, extra_args=()):
@@ -77,25 +104,6 @@ class Server:
                     pass
             time.sleep(0.05)
         raise RuntimeError("capstan did not become ready: " + self.read_log()[-3000:])
-
-    def read_log(self):
-        try:
-            with open(self.log_path, "r", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "log", None):
-            self.log.close()
-            self.log = None
 
     def stop(self):
         self.kill(signal.SIGTERM)

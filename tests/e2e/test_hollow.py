@@ -11,7 +11,7 @@ import shutil
 import time
 import unittest
 
-from harness import CAPSTAN, KUBECTL_NEWEST, Server, wait_until
+from harness import CAPSTAN, KUBECTL_NEWEST, LoggedProcess, Server, wait_until
 
 NODES = 20
 REPLICAS = 200
@@ -25,21 +25,34 @@ class ControlPlane(Server):
         super().__init__(extra_args=["--disable-agent"])
 
 
+class HollowAgent(LoggedProcess):
+    """`capstan agent --hollow` simulating `count` nodes for `server`."""
+    stop_timeout = 20
+
+    def __init__(self, server, count):
+        self.data_dir = tempfile.mkdtemp(prefix="capstan-e2e-hollow-")
+        self.log_path = os.path.join(self.data_dir, "hollow.log")
+        with open(os.path.join(server.data_dir, "token")) as f:
+            token = f.read().strip()
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [CAPSTAN, "agent", "--hollow", "--hollow-nodes", str(count), "--server", server.url, "--token", token,
+             "--node-name", "hollow", "--data-dir", self.data_dir],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def cleanup(self):
+        self.kill(signal.SIGTERM)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
 class HollowNodesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = ControlPlane()
         cls.hollow = None
-        cls.hollow_dir = tempfile.mkdtemp(prefix="capstan-e2e-hollow-")
         try:
             cls.server.start()
-            with open(os.path.join(cls.server.data_dir, "token")) as f:
-                token = f.read().strip()
-            cls.hollow_log = open(os.path.join(cls.hollow_dir, "hollow.log"), "ab")
-            cls.hollow = subprocess.Popen(
-                [CAPSTAN, "agent", "--hollow", "--hollow-nodes", str(NODES), "--server", cls.server.url,
-                 "--token", token, "--node-name", "hollow", "--data-dir", cls.hollow_dir],
-                stdout=cls.hollow_log, stderr=subprocess.STDOUT)
+            cls.hollow = HollowAgent(cls.server, NODES)
         except Exception:
             cls.tearDownClass()
             raise
@@ -47,15 +60,9 @@ class HollowNodesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.hollow and cls.hollow.poll() is None:
-            cls.hollow.send_signal(signal.SIGTERM)
-            try:
-                cls.hollow.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                cls.hollow.kill()
-                cls.hollow.wait()
+        if cls.hollow:
+            cls.hollow.cleanup()
         cls.server.cleanup()
-        shutil.rmtree(cls.hollow_dir, ignore_errors=True)
 
     def kubectl(self, *args, check=True, timeout=60):
         p = subprocess.run([KUBECTL_NEWEST] + list(args), env=self.env, capture_output=True, text=True, timeout=timeout)
