@@ -33,13 +33,6 @@ std::string finishedAs(const Json& job) {
   return "";
 }
 
-Json withKind(const Json& obj, const char* kind) {
-  Json o = obj;
-  o["kind"] = kind;
-  o["apiVersion"] = "batch/v1";
-  return o;
-}
-
 std::optional<SysSeconds> sysTime(const Json& obj, std::string_view key) {
   auto t = timeField(obj, key);
   if (!t) return std::nullopt;
@@ -133,11 +126,11 @@ Status CronJobController::deleteJob(const Json& cj, const Json& job) {
                {"preconditions", {{"uid", client::uidOf(job)}}}};
   auto r = ctx_.client.remove(client::res::kJobs, client::namespaceOf(job), client::nameOf(job), opts);
   if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
-    ctx_.events.record(withKind(cj, "CronJob"), "Warning", "FailedDelete",
+    ctx_.events.record(withTypeMeta(cj, kCronJobKind), "Warning", "FailedDelete",
                        fmt::format("Deleted job: {}", r.status().message()));
     return r.status();
   }
-  ctx_.events.record(withKind(cj, "CronJob"), "Normal", "SuccessfulDelete",
+  ctx_.events.record(withTypeMeta(cj, kCronJobKind), "Normal", "SuccessfulDelete",
                      fmt::format("Deleted job {}", client::nameOf(job)));
   return Status::ok();
 }
@@ -170,7 +163,7 @@ Status CronJobController::sync(const std::string& key) {
   auto cj_ptr = ctx_.informers.get(client::res::kCronJobs).get(key);
   if (!cj_ptr) return Status::ok();
   const Json& cj = *cj_ptr;
-  const Json cj_ref = withKind(cj, "CronJob");
+  const Json cj_ref = withTypeMeta(cj, kCronJobKind);
   const std::string uid = client::uidOf(cj);
   const Json& spec = specOf(cj);
   const SysSeconds now = floor<seconds>(ctx_.clock.now());

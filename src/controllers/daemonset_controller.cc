@@ -75,13 +75,6 @@ int64_t scaled(const Json& v, int64_t total, bool round_up, int64_t def) {
   return def;
 }
 
-Json withKind(const Json& ds) {
-  Json o = ds;
-  o["kind"] = "DaemonSet";
-  o["apiVersion"] = "apps/v1";
-  return o;
-}
-
 }  // namespace
 
 DaemonSetController::DaemonSetController(Context& ctx)
@@ -134,10 +127,10 @@ Status DaemonSetController::createPod(const Json& ds, const std::string& key, co
   auto r = ctx_.client.create(client::res::kPods, client::namespaceOf(ds), pod);
   if (!r) {
     expectations_.lowerCreations(key, 1);
-    ctx_.events.record(withKind(ds), "Warning", "FailedCreate", "Error creating: " + r.status().message());
+    ctx_.events.record(withTypeMeta(ds, kDaemonSetKind), "Warning", "FailedCreate", "Error creating: " + r.status().message());
     return r.status();
   }
-  ctx_.events.record(withKind(ds), "Normal", "SuccessfulCreate", "Created pod: " + client::nameOf(*r));
+  ctx_.events.record(withTypeMeta(ds, kDaemonSetKind), "Normal", "SuccessfulCreate", "Created pod: " + client::nameOf(*r));
   return Status::ok();
 }
 
@@ -146,10 +139,10 @@ Status DaemonSetController::deletePod(const Json& ds, const Json& pod) {
       {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", client::uidOf(pod)}}}};
   auto r = ctx_.client.remove(client::res::kPods, client::namespaceOf(pod), client::nameOf(pod), opts);
   if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
-    ctx_.events.record(withKind(ds), "Warning", "FailedDelete", "Error deleting: " + r.status().message());
+    ctx_.events.record(withTypeMeta(ds, kDaemonSetKind), "Warning", "FailedDelete", "Error deleting: " + r.status().message());
     return r.status();
   }
-  ctx_.events.record(withKind(ds), "Normal", "SuccessfulDelete", "Deleted pod: " + client::nameOf(pod));
+  ctx_.events.record(withTypeMeta(ds, kDaemonSetKind), "Normal", "SuccessfulDelete", "Deleted pod: " + client::nameOf(pod));
   return Status::ok();
 }
 

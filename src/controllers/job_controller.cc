@@ -44,13 +44,6 @@ int64_t containerRestarts(const Json& pod) {
   return n;
 }
 
-Json withKind(const Json& obj) {
-  Json o = obj;
-  o["kind"] = "Job";
-  o["apiVersion"] = "batch/v1";
-  return o;
-}
-
 Json uidArray(const std::set<std::string>& uids) {
   Json a = Json::array();
   for (const auto& u : uids) a.push_back(u);
@@ -114,12 +107,12 @@ Status JobController::deletePod(const Json& job, const std::string& key, const J
       {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", client::uidOf(pod)}}}};
   auto r = ctx_.client.remove(client::res::kPods, client::namespaceOf(pod), client::nameOf(pod), opts);
   if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
-    ctx_.events.record(withKind(job), "Warning", "FailedDelete", "Error deleting: " + r.status().message());
+    ctx_.events.record(withTypeMeta(job, kJobKind), "Warning", "FailedDelete", "Error deleting: " + r.status().message());
     return r.status();
   }
   // Already gone: no delete event will come to meet the expectation.
   if (!r) expectations_.deletionObserved(key, client::keyOf(pod));
-  ctx_.events.record(withKind(job), "Normal", "SuccessfulDelete", "Deleted pod: " + client::nameOf(pod));
+  ctx_.events.record(withTypeMeta(job, kJobKind), "Normal", "SuccessfulDelete", "Deleted pod: " + client::nameOf(pod));
   return Status::ok();
 }
 
@@ -158,10 +151,10 @@ Status JobController::createPods(const Json& job, const std::string& key, int co
     auto r = ctx_.client.create(client::res::kPods, client::namespaceOf(job), pod);
     if (!r) {
       expectations_.lowerCreations(key, count - i);
-      ctx_.events.record(withKind(job), "Warning", "FailedCreate", "Error creating: " + r.status().message());
+      ctx_.events.record(withTypeMeta(job, kJobKind), "Warning", "FailedCreate", "Error creating: " + r.status().message());
       return r.status();
     }
-    ctx_.events.record(withKind(job), "Normal", "SuccessfulCreate", "Created pod: " + client::nameOf(*r));
+    ctx_.events.record(withTypeMeta(job, kJobKind), "Normal", "SuccessfulCreate", "Created pod: " + client::nameOf(*r));
   }
   return Status::ok();
 }
@@ -307,7 +300,7 @@ Status JobController::sync(const std::string& key) {
   const bool all_done = !any_tracked && uncounted_ok.empty() && uncounted_failed.empty() && active == 0 &&
                         terminating == 0 && expectations_.satisfied(key);
 
-  const Json job_ref = withKind(job);
+  const Json job_ref = withTypeMeta(job, kJobKind);
   std::vector<ObjectPtr> to_delete;
   int to_create = 0;
   std::vector<int> new_indexes;

@@ -13,6 +13,13 @@ Json controllerRef(const Json& owner, const OwnerKind& kind) {
           {"blockOwnerDeletion", true}};
 }
 
+Json withTypeMeta(const Json& obj, const OwnerKind& kind) {
+  Json o = obj;
+  o["kind"] = kind.kind;
+  o["apiVersion"] = kind.api_version;
+  return o;
+}
+
 const Json* controllerRefOf(const Json& obj) {
   for (const auto& r : arrayField(metadataOf(obj), "ownerReferences"))
     if (r.is_object() && boolField(r, "controller")) return &r;

@@ -21,6 +21,10 @@ struct OwnerKind {
 // as upstream's metav1.NewControllerRef.
 Json controllerRef(const Json& owner, const OwnerKind& kind);
 
+// A copy of obj with kind and apiVersion set (informers' objects may lack
+// them): what event recorders need as the involved object.
+Json withTypeMeta(const Json& obj, const OwnerKind& kind);
+
 // The ownerReference of obj that has controller: true, or nullptr.
 const Json* controllerRefOf(const Json& obj);
 // "ns/name" of the object's controller when it is a `kind` of the same API

@@ -30,13 +30,6 @@ bool runningAndReady(const Json& pod) {
   return podPhase(pod) == "Running" && isPodReady(pod) && !isDeleting(pod);
 }
 
-Json withKind(const Json& set) {
-  Json o = set;
-  o["kind"] = "StatefulSet";
-  o["apiVersion"] = "apps/v1";
-  return o;
-}
-
 }  // namespace
 
 StatefulSetController::StatefulSetController(Context& ctx)
@@ -79,12 +72,12 @@ Status StatefulSetController::createPod(const Json& set, const std::string& key,
   if (!r) {
     expectations_.lowerCreations(key, 1);
     if (r.status().code() == Code::kAlreadyExists) return Status::ok();  // the cache will show it
-    ctx_.events.record(withKind(set), "Warning", "FailedCreate",
+    ctx_.events.record(withTypeMeta(set, kStatefulSetKind), "Warning", "FailedCreate",
                        "create Pod " + name + " in StatefulSet " + client::nameOf(set) +
                            " failed error: " + r.status().message());
     return r.status();
   }
-  ctx_.events.record(withKind(set), "Normal", "SuccessfulCreate",
+  ctx_.events.record(withTypeMeta(set, kStatefulSetKind), "Normal", "SuccessfulCreate",
                      "create Pod " + name + " in StatefulSet " + client::nameOf(set) + " successful");
   return Status::ok();
 }
@@ -97,13 +90,13 @@ Status StatefulSetController::deletePod(const Json& set, const std::string& key,
   if (!r) {
     expectations_.deletionObserved(key, client::keyOf(pod));
     if (r.status().code() == Code::kNotFound || r.status().code() == Code::kConflict) return Status::ok();
-    ctx_.events.record(withKind(set), "Warning", "FailedDelete",
+    ctx_.events.record(withTypeMeta(set, kStatefulSetKind), "Warning", "FailedDelete",
                        "delete Pod " + client::nameOf(pod) + " in StatefulSet " + client::nameOf(set) +
                            " failed error: " + r.status().message());
     return r.status();
   }
   ctx_.events.record(
-      withKind(set), "Normal", "SuccessfulDelete",
+      withTypeMeta(set, kStatefulSetKind), "Normal", "SuccessfulDelete",
       "delete Pod " + client::nameOf(pod) + " in StatefulSet " + client::nameOf(set) + " successful");
   return Status::ok();
 }
