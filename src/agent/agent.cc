@@ -77,7 +77,9 @@ Status AgentImpl::init() {
                                                   .port = static_cast<uint16_t>(opts_.kubelet_port),
                                                   .tls_dir = opts_.data_dir + "/kubelet-tls",
                                                   .token = pki::JoinToken::parse(opts_.token).secret,
-                                                  .threads = 1},
+                                                  .threads = 1,
+                                                  .stats = {.cgroup_parent = rc.cgroup_parent,
+                                                            .containers_dir = rc.state_dir + "/containers"}},
                                                  *runtime_);
   if (!kubelet) return kubelet.status();
   kubelet_ = std::move(*kubelet);
@@ -202,6 +204,7 @@ void AgentImpl::stop() {
   if (dns_) dns_->stop();
   // The rules keep serving: a restarted agent takes them over.
   if (proxy_) (void)proxy_->stop(false);
+  if (ingress_) ingress_->stop();
   if (cluster_informers_) cluster_informers_->stop();
   if (prober_) prober_->stop();
   if (node_) node_->stop();

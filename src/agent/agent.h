@@ -36,6 +36,11 @@ struct AgentOptions {
   int dns_port = 53;
   std::vector<std::string> dns_upstreams;  // names outside the cluster; empty: the node's /etc/resolv.conf
   DnsConfig dns;
+  // The built-in Ingress controller (ingress/ingress_controller.h) on these
+  // ports of every address; < 0 serves none (the default here: tests run
+  // several agents on one machine; `capstan` serves 80 and 443).
+  int ingress_http_port = -1;
+  int ingress_https_port = -1;
   std::string token;            // the join token (also guards the agent's own API)
   int kubelet_port = 10250;     // logs/exec/port-forward for the API server; 0 picks a free port
   std::vector<std::string> insecure_registries;

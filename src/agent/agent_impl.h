@@ -19,6 +19,7 @@
 #include "client/informer.h"
 #include "client/work_queue.h"
 #include "dns/dns_server.h"
+#include "ingress/ingress_controller.h"
 #include "proxy/service_proxy.h"
 
 namespace capstan::agent {
@@ -97,6 +98,7 @@ class AgentImpl final : public Agent {
   Prober::Hooks proberHooks();
   Status startNodeServices(const std::string& pod_cidr);
   Status publishDnsEndpoint(const std::string& address, int port);
+  Status startIngress();
   std::vector<ContainerRecord> containersOf(const std::string& ns, const std::string& name) const;
   Status teardownPod(const std::string& ns, const std::string& name, const std::string& keep_uid,
                      std::chrono::milliseconds grace);
@@ -117,6 +119,7 @@ class AgentImpl final : public Agent {
   std::unique_ptr<client::InformerFactory> cluster_informers_;
   std::unique_ptr<dns::DnsServer> dns_;
   std::unique_ptr<proxy::ServiceProxy> proxy_;
+  std::unique_ptr<ingress::IngressController> ingress_;
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> config_maps_;
   std::unique_ptr<client::Informer> secrets_;

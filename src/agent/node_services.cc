@@ -1,10 +1,11 @@
-// The services a node offers its pods besides running them: cluster DNS
-// and the service proxy. Both read cluster-wide caches of Services,
+// The services a node offers its pods besides running them: cluster DNS,
+// the service proxy and the Ingress proxy. All read cluster-wide caches of Services,
 // EndpointSlices and Pods, started here once their handlers are in.
 #include <fmt/format.h>
 
 #include "agent/agent_impl.h"
 #include "common/log.h"
+#include "common/pki.h"
 
 namespace capstan::agent {
 
@@ -35,9 +36,31 @@ Status AgentImpl::startNodeServices(const std::string& pod_cidr) {
   auto px = proxy::ServiceProxy::start(p, client_, *cluster_informers_);
   if (!px) return px.status();
   proxy_ = std::move(*px);
+  if (opts_.ingress_http_port >= 0 || opts_.ingress_https_port >= 0) {
+    if (auto st = startIngress(); !st) return st;
+  }
   cluster_informers_->start();
   if (auto st = publishDnsEndpoint(*gateway, dns_->port()); !st) return st;
   LOG_INFO("cluster DNS serving", "address", *gateway, "port", dns_->port());
+  return Status::ok();
+}
+
+// The Ingress proxy: its default certificate (served when no Ingress's TLS
+// entry names the host) is a self-signed pair kept in the data dir.
+Status AgentImpl::startIngress() {
+  ingress::IngressControllerOptions o;
+  o.proxy.http_port = opts_.ingress_http_port;
+  o.proxy.https_port = opts_.ingress_https_port;
+  if (o.proxy.https_port >= 0) {
+    auto bundle = pki::ensure({opts_.data_dir + "/ingress-tls", {}, nullptr});
+    if (!bundle) return bundle.status();
+    o.proxy.default_cert_file = bundle->server_cert.string();
+    o.proxy.default_key_file = bundle->server_key.string();
+  }
+  auto c = ingress::IngressController::start(std::move(o), client_, *cluster_informers_);
+  if (!c) return c.status();
+  ingress_ = std::move(*c);
+  LOG_INFO("ingress serving", "http_port", ingress_->httpPort(), "https_port", ingress_->httpsPort());
   return Status::ok();
 }
 

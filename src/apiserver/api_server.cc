@@ -16,6 +16,7 @@
 #include "apiserver/in_process_transport.h"
 #include "apiserver/kubelet_client.h"
 #include "apiserver/metrics.h"
+#include "apiserver/metrics_api.h"
 #include "apiserver/object_cache.h"
 #include "apiserver/request_info.h"
 #include "apiserver/resources.h"
@@ -46,8 +47,7 @@ std::string clusterDnsAddress(const std::string& first) {
 bool isPublicPath(const std::string& p) {
   // /cacerts: the cluster CA, which joining agents check against the hash in their token.
   return p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/version" || p == "/cacerts" ||
-         p.rfind("/healthz/", 0) == 0 ||
-         p.rfind("/livez/", 0) == 0 || p.rfind("/readyz/", 0) == 0;
+         p.rfind("/healthz/", 0) == 0 || p.rfind("/livez/", 0) == 0 || p.rfind("/readyz/", 0) == 0;
 }
 
 Result<std::map<std::string, UserInfo>> loadTokenFile(const std::string& path) {
@@ -64,11 +64,13 @@ Result<std::map<std::string, UserInfo>> loadTokenFile(const std::string& path) {
     std::string cur;
     bool quoted = false;
     for (char c : line) {
-      if (c == '"') quoted = !quoted;
+      if (c == '"')
+        quoted = !quoted;
       else if (c == ',' && !quoted) {
         fields.push_back(cur);
         cur.clear();
-      } else cur += c;
+      } else
+        cur += c;
     }
     fields.push_back(cur);
     if (fields.size() < 3 || fields[0].empty() || fields[1].empty())
@@ -125,6 +127,7 @@ struct ApiServer::Impl {
   const Clock* clock = &SystemClock::instance();
   std::unique_ptr<KubeletClient> kubelet;
   std::unique_ptr<Resources> resources;
+  std::unique_ptr<MetricsApi> metrics_api;  // nodes/proxy and metrics.k8s.io
   std::unique_ptr<Discovery> discovery;
   std::unique_ptr<HttpServer> http;
   std::map<std::string, UserInfo> tokens;
@@ -166,12 +169,18 @@ void ApiServer::Impl::handle(Request req, Responder done) {
 void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   auto started = std::chrono::steady_clock::now();
   RequestInfo ri = parseRequestInfo(req);
-  RequestLabels labels{metricVerb(ri, req.method), ri.group, ri.version, ri.resource, ri.subresource,
-                       ri.is_resource ? (!ri.name.empty() ? "resource" : (ri.ns.empty() ? "cluster" : "namespace")) : ""};
+  RequestLabels labels{
+      metricVerb(ri, req.method),
+      ri.group,
+      ri.version,
+      ri.resource,
+      ri.subresource,
+      ri.is_resource ? (!ri.name.empty() ? "resource" : (ri.ns.empty() ? "cluster" : "namespace")) : ""};
   Responder observed = [this, labels, started, done = std::move(done)](Response r) {
     if (!r.stream)
-      metrics.observeRequest(labels, r.status,
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      metrics.observeRequest(
+          labels, r.status,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     done(std::move(r));
   };
 
@@ -212,10 +221,13 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   }
   if (!ri.is_resource) {
     if (auto r = discovery->serve(req)) return observed(std::move(*r));
-    return observed(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+    return observed(
+        errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
   }
   const api::ResourceInfo* info = registry.find(ri.group, ri.version, ri.resource);
-  if (!info) return observed(errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
+  if (!info)
+    return observed(
+        errorResponse(Status(Code::kNotFound, "the server could not find the requested resource")));
   // The JSON library throws on a few shapes our code does not expect
   // (e.g. a number where a string belongs); such a request fails alone.
   auto once = std::make_shared<std::atomic<bool>>(false);
@@ -223,11 +235,13 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
     if (!once->exchange(true)) observed(std::move(r));
   };
   try {
+    if (MetricsApi::handles(ri)) return metrics_api->serve(ri, req, guarded);
     resources->serve(ri, *info, std::move(req), guarded);
   } catch (const nlohmann::json::exception& e) {
     // An object of a shape our typed checks did not foresee.
     guarded(errorResponse(Status(Code::kBadRequest, info->kind + " in version \"" + info->version +
-                                                        "\" cannot be handled as a " + info->kind + ": " + e.what())));
+                                                        "\" cannot be handled as a " + info->kind + ": " +
+                                                        e.what())));
   } catch (const std::exception& e) {
     LOG_ERROR("request failed with an exception", "path", p, "error", e.what());
     guarded(errorResponse(Status(Code::kInternal, std::string("Internal error occurred: ") + e.what())));
@@ -244,9 +258,11 @@ void ApiServer::Impl::compactLoop() {
     int64_t cur = store->currentRevision();
     if (previous > store->compactedRevision()) {
       auto t0 = std::chrono::steady_clock::now();
-      if (auto st = store->compact(previous); !st) LOG_WARN("compaction failed", "error", st.message());
-      else LOG_INFO("compacted", "revision", previous,
-                    "ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (auto st = store->compact(previous); !st)
+        LOG_WARN("compaction failed", "error", st.message());
+      else
+        LOG_INFO("compacted", "revision", previous, "ms",
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     previous = cur;
   }
@@ -267,6 +283,7 @@ void ApiServer::stop() {
   if (impl_->compactor.joinable()) impl_->compactor.join();
   if (impl_->http) impl_->http->stop();
   impl_->http.reset();
+  impl_->metrics_api.reset();
   impl_->resources.reset();
   impl_->cache.reset();
   impl_->store.reset();
@@ -279,8 +296,9 @@ void ApiServer::handle(Request req, Responder done) { impl_->handle(std::move(re
 
 std::shared_ptr<client::Transport> ApiServer::inProcessTransport(UserInfo user) {
   Impl* impl = impl_.get();
-  return makeInProcessTransport([impl](Request req, Responder done) { impl->handle(std::move(req), std::move(done)); },
-                                std::move(user));
+  return makeInProcessTransport(
+      [impl](Request req, Responder done) { impl->handle(std::move(req), std::move(done)); },
+      std::move(user));
 }
 
 Response ApiServer::call(const std::string& method, const std::string& path, const std::string& body) {
@@ -309,9 +327,28 @@ Response ApiServer::call(const std::string& method, const std::string& path, con
 Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts) {
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
+  // metrics.k8s.io, served by MetricsApi from the kubelets' readings (in
+  // discovery like every kind; no objects are stored).
+  struct MetricsKind {
+    const char* resource;
+    const char* kind;
+    bool namespaced;
+  };
+  for (const auto& m :
+       {MetricsKind{"nodes", "NodeMetrics", false}, MetricsKind{"pods", "PodMetrics", true}}) {
+    api::ResourceInfo r;
+    r.group = "metrics.k8s.io";
+    r.version = "v1beta1";
+    r.resource = m.resource;
+    r.kind = m.kind;
+    r.namespaced = m.namespaced;
+    r.verbs = {"get", "list"};
+    impl->registry.add(r);
+  }
   std::error_code ec;
   fs::create_directories(fs::path(opts.data_dir) / "db", ec);
-  if (ec) return Status(Code::kInternal, fmt::format("cannot create data dir {}: {}", opts.data_dir, ec.message()));
+  if (ec)
+    return Status(Code::kInternal, fmt::format("cannot create data dir {}: {}", opts.data_dir, ec.message()));
 
   // Store.
   std::string endpoint = opts.datastore_endpoint;
@@ -323,7 +360,9 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   } else if (endpoint == "memory://") {
     impl->store = std::make_unique<store::MemoryStore>();
   } else {
-    return Status(Code::kInvalid, "unsupported --datastore-endpoint (sqlite://PATH or memory://; etcd comes later): " + endpoint);
+    return Status(
+        Code::kInvalid,
+        "unsupported --datastore-endpoint (sqlite://PATH or memory://; etcd comes later): " + endpoint);
   }
 
   auto cache = ObjectCache::start(*impl->store, "/registry/", opts.watch_window);
@@ -336,10 +375,17 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   // join token, which every agent knows.
   std::string token = joinSecret(fs::path(opts.data_dir) / "token", opts.token);
   impl->kubelet = KubeletClient::create({token, ""});
-  impl->resources = std::make_unique<Resources>(ServerContext{&impl->registry, impl->store.get(), impl->cache.get(),
-                                                              &impl->metrics, impl->clock, impl->services.get(),
-                                                              impl->kubelet.get(), opts.default_not_ready_toleration_seconds,
-                                                              opts.default_unreachable_toleration_seconds});
+  ServerContext ctx{&impl->registry,
+                    impl->store.get(),
+                    impl->cache.get(),
+                    &impl->metrics,
+                    impl->clock,
+                    impl->services.get(),
+                    impl->kubelet.get(),
+                    opts.default_not_ready_toleration_seconds,
+                    opts.default_unreachable_toleration_seconds};
+  impl->resources = std::make_unique<Resources>(ctx);
+  impl->metrics_api = std::make_unique<MetricsApi>(ctx);
 
   // Credentials.
   std::vector<std::string> sans = opts.tls_sans;
@@ -368,8 +414,11 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   self = server.get();
   for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
     if (self->impl_->cache->get(std::string("/registry/core/namespaces/") + ns)) continue;
-    Response r = self->call("POST", "/api/v1/namespaces", Json({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}).dump());
-    if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap namespace " + std::string(ns) + ": " + r.body);
+    Response r =
+        self->call("POST", "/api/v1/namespaces",
+                   Json({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}).dump());
+    if (r.status != 201 && r.status != 409)
+      return Status(Code::kInternal, "bootstrap namespace " + std::string(ns) + ": " + r.body);
   }
 
   // The "kubernetes" Service in default, as every Kubernetes cluster has,
@@ -377,11 +426,19 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   if (!self->impl_->cache->get("/registry/core/services/default/kubernetes")) {
     Json svc = {{"apiVersion", "v1"},
                 {"kind", "Service"},
-                {"metadata", {{"name", "kubernetes"}, {"namespace", "default"}, {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
-                {"spec", {{"clusterIP", self->impl_->services->firstIp()},
-                          {"ports", Json::array({{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", opts.port == 0 ? 6443 : opts.port}}})}}}};
+                {"metadata",
+                 {{"name", "kubernetes"},
+                  {"namespace", "default"},
+                  {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+                {"spec",
+                 {{"clusterIP", self->impl_->services->firstIp()},
+                  {"ports", Json::array({{{"name", "https"},
+                                          {"port", 443},
+                                          {"protocol", "TCP"},
+                                          {"targetPort", opts.port == 0 ? 6443 : opts.port}}})}}}};
     Response r = self->call("POST", "/api/v1/namespaces/default/services", svc.dump());
-    if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap service kubernetes: " + r.body);
+    if (r.status != 201 && r.status != 409)
+      return Status(Code::kInternal, "bootstrap service kubernetes: " + r.body);
   }
 
   // The cluster DNS Service (served by every node agent, which publishes
@@ -392,14 +449,33 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
     };
     Json svc = {{"apiVersion", "v1"},
                 {"kind", "Service"},
-                {"metadata", {{"name", "kube-dns"}, {"namespace", "kube-system"},
-                              {"labels", {{"k8s-app", "kube-dns"}, {"kubernetes.io/name", "capstan-dns"}}}}},
-                {"spec", {{"clusterIP", opts.cluster_dns.empty() ? clusterDnsAddress(self->impl_->services->firstIp())
-                                                                 : opts.cluster_dns},
-                          {"internalTrafficPolicy", "Local"},
-                          {"ports", Json::array({port("dns", "UDP"), port("dns-tcp", "TCP")})}}}};
+                {"metadata",
+                 {{"name", "kube-dns"},
+                  {"namespace", "kube-system"},
+                  {"labels", {{"k8s-app", "kube-dns"}, {"kubernetes.io/name", "capstan-dns"}}}}},
+                {"spec",
+                 {{"clusterIP", opts.cluster_dns.empty() ? clusterDnsAddress(self->impl_->services->firstIp())
+                                                         : opts.cluster_dns},
+                  {"internalTrafficPolicy", "Local"},
+                  {"ports", Json::array({port("dns", "UDP"), port("dns-tcp", "TCP")})}}}};
     Response r = self->call("POST", "/api/v1/namespaces/kube-system/services", svc.dump());
-    if (r.status != 201 && r.status != 409) return Status(Code::kInternal, "bootstrap service kube-dns: " + r.body);
+    if (r.status != 201 && r.status != 409)
+      return Status(Code::kInternal, "bootstrap service kube-dns: " + r.body);
+  }
+
+  // The IngressClass of the agents' built-in Ingress proxy, the default
+  // class (as k3s ships "traefik"), so that Ingresses without a class are
+  // served.
+  if (!self->impl_->cache->get("/registry/networking.k8s.io/ingressclasses/capstan")) {
+    Json cls = {
+        {"apiVersion", "networking.k8s.io/v1"},
+        {"kind", "IngressClass"},
+        {"metadata",
+         {{"name", "capstan"}, {"annotations", {{"ingressclass.kubernetes.io/is-default-class", "true"}}}}},
+        {"spec", {{"controller", "capstan.io/ingress"}}}};  // ingress::kControllerName
+    Response r = self->call("POST", "/apis/networking.k8s.io/v1/ingressclasses", cls.dump());
+    if (r.status != 201 && r.status != 409)
+      return Status(Code::kInternal, "bootstrap ingressclass capstan: " + r.body);
   }
 
   HttpServerOptions hopts;
@@ -410,12 +486,15 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   hopts.client_ca_file = bundle->ca_cert.string();
   hopts.threads = opts.threads;
   Impl* raw = self->impl_.get();
-  raw->discovery = std::make_unique<Discovery>(raw->registry, VersionInfo{}, fmt::format("{}:{}", opts.bind_address, opts.port));
-  auto http = HttpServer::start(hopts, [raw](Request req, Responder done) { raw->handle(std::move(req), std::move(done)); });
+  raw->discovery = std::make_unique<Discovery>(raw->registry, VersionInfo{},
+                                               fmt::format("{}:{}", opts.bind_address, opts.port));
+  auto http = HttpServer::start(
+      hopts, [raw](Request req, Responder done) { raw->handle(std::move(req), std::move(done)); });
   if (!http) return http.status();
   raw->http = std::move(*http);
 
-  std::string host = opts.bind_address == "0.0.0.0" || opts.bind_address == "::" ? "127.0.0.1" : opts.bind_address;
+  std::string host =
+      opts.bind_address == "0.0.0.0" || opts.bind_address == "::" ? "127.0.0.1" : opts.bind_address;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   std::string url = fmt::format("https://{}:{}", host, raw->http->port());
   raw->kubeconfig = (fs::path(opts.data_dir) / "kubeconfig.yaml").string();

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "apiserver/kubelet_client.h"
+#include "apiserver/metrics_api.h"
 #include "apiserver/resources.h"
 #include "apiserver/responses.h"
 #include "common/url.h"
@@ -150,19 +151,9 @@ void Resources::podStream(const RequestInfo& ri, const api::ResourceInfo& info, 
   const api::ResourceInfo* nodes = ctx_.registry->find("", "v1", "nodes");
   ObjectPtr node_obj = nodes ? ctx_.cache->get(nodes->storeKey("", node)) : nullptr;
   if (!node_obj) return done(errorResponse(notFound("nodes", node)));
-  const Json& node_status = member(node_obj->obj, "status");
-  KubeletEndpoint ep;
-  const Json& addresses = member(node_status, "addresses");
-  for (const char* type : {"InternalIP", "Hostname", "ExternalIP"}) {
-    if (!addresses.is_array() || !ep.host.empty()) break;
-    for (const auto& a : addresses)
-      if (str(a, "type") == type && ep.host.empty()) ep.host = str(a, "address");
-  }
-  const Json& port = member(member(member(node_status, "daemonEndpoints"), "kubeletEndpoint"), "Port");
-  if (port.is_number_integer() && port.get<int64_t>() > 0 && port.get<int64_t>() < 65536)
-    ep.port = static_cast<uint16_t>(port.get<int64_t>());
-  if (ep.host.empty())
-    return done(errorResponse(Status(Code::kUnavailable, fmt::format("node {} has no address to reach its kubelet", node))));
+  auto endpoint = kubeletEndpointOf(node_obj->obj, node);
+  if (!endpoint) return done(errorResponse(endpoint.status()));
+  const KubeletEndpoint& ep = *endpoint;
   if (!ctx_.kubelet) return done(errorResponse(Status(Code::kUnavailable, "no kubelet client in this server")));
 
   std::string path_pod = percentEncode(ri.ns) + "/" + percentEncode(ri.name);

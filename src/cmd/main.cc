@@ -103,6 +103,17 @@ void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app->add_option("--insecure-registry", ao.insecure_registries, "Registry host:port spoken to over plain HTTP")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  ao.ingress_http_port = 80;
+  ao.ingress_https_port = 443;
+  app->add_option("--ingress-http-port", ao.ingress_http_port,
+                  "Port of the built-in Ingress proxy for HTTP; -1 serves none, 0 picks a free one")
+      ->capture_default_str();
+  app->add_option("--ingress-https-port", ao.ingress_https_port,
+                  "Port of the built-in Ingress proxy for HTTPS; -1 serves none, 0 picks a free one")
+      ->capture_default_str();
+  app->add_flag_callback(
+      "--disable-ingress", [&ao] { ao.ingress_http_port = ao.ingress_https_port = -1; },
+      "Run no Ingress proxy on this node (as k3s' --disable traefik)");
 }
 
 sigset_t blockStopSignals() {

@@ -107,6 +107,12 @@ def reserve_cluster_ranges():
     raise RuntimeError("no free 10.x ranges for a test cluster")
 
 
+def _no_ingress_unless_asked(args):
+    """Agents serve Ingress on ports 80/443 by default; tests run several
+    servers at once, so only a test that asks for ingress ports gets them."""
+    return [] if any(a.startswith("--ingress-") for a in args) else ["--disable-ingress"]
+
+
 class NodeServer(Server):
     """A server running its embedded agent."""
 
@@ -120,7 +126,8 @@ class NodeServer(Server):
         super().__init__(extra_args=["--node-name", self.node_name, "--cni-bridge", self.bridge,
                                      "--dns-upstream", f"127.0.0.1:{self.resolver.port}",
                                      "--cluster-cidr", self.cluster_cidr, "--service-cidr", self.service_cidr,
-                                     "--isolate-pod-network", "--kubelet-port", "0"] + list(extra_args))
+                                     "--isolate-pod-network", "--kubelet-port", "0"]
+                         + _no_ingress_unless_asked(extra_args) + list(extra_args))
         self.with_agent = True
 
     def start(self, timeout=60):
@@ -166,7 +173,7 @@ class AgentNode(LoggedProcess):
             [CAPSTAN, "agent", "--server", self.server.url, "--token", token, "--node-name", self.node_name,
              "--data-dir", self.data_dir, "--cni-bridge", self.bridge, "--isolate-pod-network",
              "--cluster-cidr", self.server.cluster_cidr, "--kubelet-port", "0",
-             "--dns-upstream", f"127.0.0.1:{self.server.resolver.port}"],
+             "--dns-upstream", f"127.0.0.1:{self.server.resolver.port}", "--disable-ingress"],
             stdout=self.log, stderr=subprocess.STDOUT)
         env = dict(os.environ, KUBECONFIG=self.server.kubeconfig)
         deadline = time.time() + timeout

@@ -1,9 +1,15 @@
 """Services end to end: EndpointSlices from ready pods, the node's service
 proxy (nftables) spreading connections over the replicas from the host and
 from pods, cluster DNS from pods, NodePort and LoadBalancer from the host,
-refused connections without endpoints, and a rolling update under load
-with no failed request."""
+refused connections without endpoints, a rolling update under load
+with no failed request, and the built-in Ingress proxy routing two hosts
+to two services over HTTP and HTTPS (certificate chosen by SNI)."""
+import base64
+import os
 import socket
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -61,6 +67,59 @@ spec:
 """
 
 
+# A second, single-replica backend for the Ingress test.
+HELLO = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: hello}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: hello}}}}
+  template:
+    metadata: {{labels: {{app: hello}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: {IMAGE}
+        command: ["/bin/sh", "-c", "echo hello > /www/index.html; exec httpd -f -p 8080 -h /www"]
+        ports: [{{containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: hello}}
+spec:
+  selector: {{app: hello}}
+  ports: [{{name: http, port: 8000, targetPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: two-hosts}}
+spec:
+  tls:
+  - hosts: [hello.example.test]
+    secretName: hello-tls
+  rules:
+  - host: echo.example.test
+    http:
+      paths:
+      - {{path: /name, pathType: Exact, backend: {{service: {{name: echo, port: {{number: 80}}}}}}}}
+  - host: hello.example.test
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: hello, port: {{name: http}}}}}}}}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+INGRESS_HTTP_PORT, INGRESS_HTTPS_PORT = free_port(), free_port()
+
+
 def http_get(url, timeout=3):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=timeout) as r:
@@ -68,6 +127,8 @@ def http_get(url, timeout=3):
 
 
 class ServicesTest(ClusterTestCase):
+    server_args = ("--ingress-http-port", str(INGRESS_HTTP_PORT), "--ingress-https-port", str(INGRESS_HTTPS_PORT))
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -209,6 +270,73 @@ class ServicesTest(ClusterTestCase):
             return False
         wait_until(refused_at_once, timeout=10, message="connection to a service without endpoints refused at once")
         self.kubectl("delete", "service", "nobody")
+
+    def ingress_get(self, host, path, tls=False, cafile=None):
+        """(status, body) of a request to the node's Ingress proxy for `host`."""
+        if tls:
+            ctx = ssl.create_default_context(cafile=cafile)
+            conn = socket.create_connection(("127.0.0.1", INGRESS_HTTPS_PORT), timeout=5)
+            conn = ctx.wrap_socket(conn, server_hostname=host)
+        else:
+            conn = socket.create_connection(("127.0.0.1", INGRESS_HTTP_PORT), timeout=5)
+        with conn:
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            data = b""
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body.decode().strip()
+
+    def test_f_ingress_routes_two_hosts_to_two_services(self):
+        self.wait_echo()
+        names = self.ready_names()
+        # The TLS secret for hello.example.test: a self-signed certificate made here.
+        d = tempfile.mkdtemp(prefix="capstan-ingress-tls-")
+        crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", key,
+                        "-out", crt, "-subj", "/CN=hello.example.test",
+                        "-addext", "subjectAltName=DNS:hello.example.test"], check=True, capture_output=True)
+        self.kubectl("create", "secret", "tls", "hello-tls", "--cert", crt, "--key", key)
+        self.kubectl("apply", "-f", "-", input=HELLO)
+        wait_until(lambda: self.kubectl("get", "pods", "-l", "app=hello", "-o",
+                                        "jsonpath={.items[0].status.containerStatuses[0].ready}",
+                                        check=False).stdout == "true", timeout=60, message="hello ready")
+
+        def answer(host, path, **kw):
+            try:
+                return self.ingress_get(host, path, **kw)
+            except OSError as e:
+                return (0, repr(e))
+        wait_until(lambda: answer("hello.example.test", "/") == (200, "hello"), timeout=30,
+                   message="hello.example.test served through the Ingress")
+        seen = set()
+        for _ in range(60):
+            status, body = answer("echo.example.test", "/name")
+            self.assertEqual(status, 200, body)
+            seen.add(body)
+            if seen == names:
+                break
+        self.assertEqual(seen, names)
+        self.assertEqual(answer("echo.example.test", "/other")[0], 404)  # Exact path only
+        self.assertEqual(answer("unknown.example.test", "/")[0], 404)
+        # HTTPS: the secret's certificate for its host (verified against it), by SNI.
+        wait_until(lambda: answer("hello.example.test", "/", tls=True, cafile=crt) == (200, "hello"), timeout=30,
+                   message="hello.example.test over HTTPS with its own certificate")
+        # The nodes' addresses in the Ingress status.
+        node = self.get("node", self.server.node_name)
+        node_ip = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"][0]
+        wait_until(lambda: self.get("ingress", "two-hosts").get("status", {}).get("loadBalancer", {}).get("ingress")
+                   == [{"ip": node_ip}], timeout=20, message="Ingress status lists the node address")
+        self.assertIn("capstan", self.kubectl("get", "ingressclass").stdout)
+        # Scaled to zero: 503 from the proxy at once, not a hang.
+        self.kubectl("scale", "deployment", "hello", "--replicas=0")
+        wait_until(lambda: answer("hello.example.test", "/")[0] == 503, timeout=30, message="503 without endpoints")
+        self.kubectl("delete", "ingress", "two-hosts")
+        self.kubectl("delete", "-f", "-", input=HELLO, check=False)
+        self.kubectl("delete", "secret", "hello-tls")
 
 
 if __name__ == "__main__":

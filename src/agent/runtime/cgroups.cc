@@ -143,14 +143,38 @@ bool cgroupOomKilled(const std::string& path) {
 Result<ContainerStats> readCgroupStats(const std::string& path) {
   std::string mem = controllerDir("memory", path);
   if (mem.empty() || !fs::exists(mem)) return Status(Code::kNotFound, "no memory cgroup " + path);
+  std::string cpu = controllerDir("cpuacct", path);
+  std::string pids = controllerDir("pids", path);
+  return readCgroupStatsFrom(mem, cpu, pids);
+}
+
+ContainerStats readCgroupStatsFrom(const std::string& memory_dir, const std::string& cpu_dir,
+                                   const std::string& pids_dir) {
   ContainerStats s;
-  s.memory_usage_bytes = readU64(mem + "/memory.usage_in_bytes");
-  std::string stat = readAll(mem + "/memory.stat");
-  uint64_t inactive_file = statField(stat, "total_inactive_file");
-  s.memory_working_set_bytes = s.memory_usage_bytes > inactive_file ? s.memory_usage_bytes - inactive_file : 0;
-  s.memory_rss_bytes = statField(stat, "total_rss");
-  if (auto cpu = controllerDir("cpuacct", path); !cpu.empty()) s.cpu_usage_ns = readU64(cpu + "/cpuacct.usage");
-  if (auto pids = controllerDir("pids", path); !pids.empty()) s.pids = readU64(pids + "/pids.current");
+  std::error_code ec;
+  std::string stat = memory_dir.empty() ? std::string() : readAll(memory_dir + "/memory.stat");
+  if (!memory_dir.empty() && fs::exists(memory_dir + "/memory.usage_in_bytes", ec)) {
+    // v1: the total_* fields include the descendants (a pod's containers).
+    s.memory_usage_bytes = readU64(memory_dir + "/memory.usage_in_bytes");
+    s.memory_rss_bytes = statField(stat, "total_rss");
+    uint64_t inactive_file = statField(stat, "total_inactive_file");
+    s.memory_working_set_bytes =
+        s.memory_usage_bytes > inactive_file ? s.memory_usage_bytes - inactive_file : 0;
+  } else if (!memory_dir.empty() && fs::exists(memory_dir + "/memory.current", ec)) {
+    // v2: memory.stat is hierarchical already.
+    s.memory_usage_bytes = readU64(memory_dir + "/memory.current");
+    s.memory_rss_bytes = statField(stat, "anon");
+    uint64_t inactive_file = statField(stat, "inactive_file");
+    s.memory_working_set_bytes =
+        s.memory_usage_bytes > inactive_file ? s.memory_usage_bytes - inactive_file : 0;
+  }
+  if (!cpu_dir.empty()) {
+    if (fs::exists(cpu_dir + "/cpuacct.usage", ec))
+      s.cpu_usage_ns = readU64(cpu_dir + "/cpuacct.usage");
+    else if (fs::exists(cpu_dir + "/cpu.stat", ec))
+      s.cpu_usage_ns = statField(readAll(cpu_dir + "/cpu.stat"), "usage_usec") * 1000;
+  }
+  if (!pids_dir.empty()) s.pids = readU64(pids_dir + "/pids.current");
   return s;
 }
 

@@ -53,4 +53,13 @@ bool cgroupOomKilled(const std::string& path);
 
 Result<ContainerStats> readCgroupStats(const std::string& path);
 
+// Usage from explicit controller directories (readCgroupStats resolves
+// them from the mounts; tests pass fake ones). Reads cgroup v1 files
+// (memory.usage_in_bytes, memory.stat's total_* fields, cpuacct.usage) and,
+// where those are absent, their cgroup v2 equivalents (memory.current,
+// memory.stat's inactive_file/anon, cpu.stat's usage_usec). Missing files
+// read as 0. Working set as cAdvisor computes it: usage - inactive_file.
+ContainerStats readCgroupStatsFrom(const std::string& memory_dir, const std::string& cpu_dir,
+                                   const std::string& pids_dir);
+
 }  // namespace capstan::agent::runtime

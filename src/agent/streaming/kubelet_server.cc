@@ -130,7 +130,8 @@ std::optional<runtime::ContainerStatus> findContainer(const runtime::Runtime& ru
 
 class KubeletServer::Impl {
  public:
-  Impl(const KubeletServerOptions& options, runtime::Runtime& runtime) : options_(options), runtime_(runtime) {}
+  Impl(const KubeletServerOptions& options, runtime::Runtime& runtime)
+      : options_(options), runtime_(runtime), stats_(runtime, options.stats) {}
 
   void handle(Request req, Responder done) {
     if (req.path == "/healthz") {
@@ -148,6 +149,21 @@ class KubeletServer::Impl {
     if ((verb == "exec" || verb == "attach") && parts.size() == 4)
       return execOrAttach(req, verb == "attach", parts[1], parts[2], parts[3], std::move(done));
     if (verb == "portForward" && parts.size() == 3) return portForward(req, parts[1], parts[2], std::move(done));
+    if (verb == "metrics" &&
+        (parts.size() == 1 || (parts.size() == 2 && (parts[1] == "cadvisor" || parts[1] == "resource")))) {
+      if (req.method != "GET" && req.method != "HEAD")
+        return done(statusResponse(405, "MethodNotAllowed", "only GET is allowed"));
+      Response r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      auto sample = stats_.collect();
+      if (parts.size() == 1)
+        r.body = stats::renderKubeletMetrics(sample);
+      else if (parts[1] == "cadvisor")
+        r.body = stats::renderCadvisor(sample);
+      else
+        r.body = stats::renderResourceMetrics(sample);
+      return done(std::move(r));
+    }
     done(statusResponse(404, "NotFound", "the server could not find the requested resource"));
   }
 
@@ -261,6 +277,7 @@ class KubeletServer::Impl {
 
   KubeletServerOptions options_;
   runtime::Runtime& runtime_;
+  stats::Collector stats_;
   std::unique_ptr<apiserver::HttpServer> http_;
 };
 

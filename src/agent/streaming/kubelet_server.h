@@ -10,6 +10,9 @@
 //   GET|POST /portForward/{ns}/{pod}
 //        SPDY/3.1 (portforward.k8s.io), plain or in a WebSocket
 //        (subprotocol SPDY/3.1+portforward.k8s.io)
+//   GET  /metrics            the kubelet's own (running pods and containers)
+//   GET  /metrics/cadvisor   container usage in cAdvisor's exposition
+//   GET  /metrics/resource   the kubelet's resource metrics (metrics.k8s.io's source)
 //   GET  /healthz
 // Every path but /healthz requires `Authorization: Bearer <token>` (the
 // cluster join token, which the API server sends): nothing
@@ -21,7 +24,9 @@
 //
 // Threading: the HTTP transport's I/O threads route and answer; each log
 // follow, exec and port-forward connection moves its bytes on a thread of
-// its own (blocking there, never on an I/O thread).
+// its own (blocking there, never on an I/O thread). A metrics scrape reads
+// cgroup and proc files on the I/O thread (tens of microseconds per
+// container; writable-layer sizes are cached).
 
 #include <cstdint>
 #include <memory>
@@ -29,6 +34,7 @@
 #include <string>
 
 #include "agent/runtime/runtime.h"
+#include "agent/stats/stats.h"
 #include "common/status.h"
 
 namespace capstan::apiserver {
@@ -53,6 +59,8 @@ struct KubeletServerOptions {
   std::string tls_dir;
   std::string token;  // required; requests must carry it as a bearer token
   int threads = 1;
+  // Where the metrics endpoints find cgroups and writable layers.
+  stats::CollectorOptions stats;
 };
 
 // The current (highest attempt) container of a pod's container, or the
