@@ -228,6 +228,9 @@ Status EndpointsController::sync(const std::string& key) {
   auto r = current ? ctx_.client.update(client::res::kEndpoints, ns, endpoints)
                    : ctx_.client.create(client::res::kEndpoints, ns, endpoints);
   if (r) return Status::ok();
+  // Not written: the retry must see this sync's changes as new again, or it
+  // would write without the trigger time (upstream's tracker drops it).
+  trigger_times_.forget(key);
   Code code = r.status().code();
   // Creates keep failing in a terminating namespace: drop the key.
   if (!current && code == Code::kForbidden) return Status::ok();

@@ -258,6 +258,7 @@ Status EndpointSliceController::sync(const std::string& key) {
   for (const auto& type : types) reconcileAddressType(*service, pods, by_type[type], type, plan, skipped);
   Status st = finalize(*service, std::move(plan), trigger);
   if (!st) {
+    trigger_times_.forget(key);  // the retry reports this sync's changes again
     if (st.code() != Code::kConflict)
       events_.record(*service, "Warning", "FailedToUpdateEndpointSlices",
                      "Error updating Endpoint Slices for Service " + key + ": " + st.message());
