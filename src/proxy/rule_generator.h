@@ -19,8 +19,9 @@
 //   svc-<ns>/<name>/<proto>/<port>   one per service port reached by its
 //                    cluster IP: masquerade-mark traffic from outside the
 //                    cluster CIDR, then spread: `dnat ip to numgen random mod
-//                    N offset B map @backends-<proto>`, which maps B+i to
-//                    endpoint i's ip . port (B = the group's id << 12)
+//                    N offset B map @backends-<proto>-<shard>`, which maps
+//                    B+i to endpoint i's ip . port (B = the group's id << 12,
+//                    shard = id % 64: see backendsMap in the .cc for why)
 //   ext-...          the external path (node ports, LoadBalancer / external
 //                    IPs): mark for masquerade and goto svc-...; with
 //                    externalTrafficPolicy Local, cluster-CIDR and host
@@ -114,6 +115,7 @@ class RuleGenerator {
   uint32_t next_id_ = 1;
   std::map<std::string, int> hairpin_refs_;    // endpoint ip -> services using it
   std::map<std::string, std::string> owners_;  // "map|element key" -> service key
+  std::set<std::string> backend_maps_;         // backends-<proto>-<shard> maps declared so far
 };
 
 }  // namespace capstan::proxy

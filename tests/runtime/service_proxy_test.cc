@@ -397,9 +397,10 @@ TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
   EXPECT_TRUE(ServiceProxy::cleanup(table_, path("r")));
 }
 
-// Not a benchmark (bench/ will have one), but the figures to watch: a full
-// sync of 1,000 services x 10 endpoints and one service change among them,
-// generator + libnftables + kernel, in a scratch namespace.
+// Not a benchmark (bench/service is, against `nft -f` in the same run), but
+// the figures to watch: a full sync of 1,000 services x 10 endpoints and one
+// service change among them, generator + libnftables + kernel, in a scratch
+// namespace.
 TEST(ServiceProxyScale, FullSyncOfThousandServicesAndOneChange) {
   std::string ns = "cpxs-" + randomToken(6), table = "capstan_scale";
   ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "add", ns}));

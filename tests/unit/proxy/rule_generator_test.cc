@@ -93,7 +93,11 @@ TEST_F(RuleGeneratorTest, ClusterIpSpreadsOverThreeEndpoints) {
   std::string text = full({{"default/web", si}});
   EXPECT_TRUE(has(text, "10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/http")) << text;
   EXPECT_TRUE(has(text, "ip saddr != 10.42.0.0/16 jump mark-for-masquerade")) << text;
-  EXPECT_TRUE(has(text, "meta l4proto tcp dnat ip to numgen random mod 3 offset 4096 map @backends-tcp"))
+  // Group 1: offset 1 << 12, in shard 1 of the tcp backend maps.
+  EXPECT_TRUE(has(text, "meta l4proto tcp dnat ip to numgen random mod 3 offset 4096 map @backends-tcp-1"))
+      << text;
+  EXPECT_TRUE(has(text, "add map ip capstan_unit_" + std::to_string(getpid()) +
+                            " backends-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport; }"))
       << text;
   EXPECT_TRUE(has(text, "4096 : 10.42.1.2 . 8080, 4097 : 10.42.1.3 . 8080, 4098 : 10.42.1.4 . 8080")) << text;
   EXPECT_FALSE(has(text, "add element ip capstan_unit_" + std::to_string(getpid()) + " no-endpoint-services"))
@@ -290,6 +294,27 @@ TEST_F(RuleGeneratorTest, IncrementalUpdateTouchesOnlyTheChangedService) {
   EXPECT_FALSE(has(text3, "s1")) << text3;
   EXPECT_EQ(gen_.serviceCount(), 2u);
   expectAccepted(base + text + text2 + text3);
+}
+
+TEST_F(RuleGeneratorTest, BackendMapsAreShardedAndDeclaredOnce) {
+  std::string base = full({});
+  auto make = [&](const std::string& name, const std::string& vip, const std::string& ep) {
+    auto svc = service(name, {{"clusterIP", vip}, {"ports", {tcpPort("http", 80)}}});
+    return info(svc, {httpSlice(name, {endpoint(ep)})});
+  };
+  ServiceInfo a = make("a", "10.43.0.40", "10.42.1.40"), b = make("b", "10.43.0.41", "10.42.1.41");
+  std::string t1 = gen_.update({{"default/a", &a}});
+  EXPECT_TRUE(has(t1, "add map ip capstan_unit_" + std::to_string(getpid()) + " backends-tcp-1 ")) << t1;
+  EXPECT_TRUE(has(t1, "map @backends-tcp-1")) << t1;
+  std::string t2 = gen_.update({{"default/b", &b}});
+  EXPECT_TRUE(has(t2, " backends-tcp-2 {")) << t2;
+  EXPECT_FALSE(has(t2, "backends-tcp-1")) << t2;
+  // a's group id is reused by c: its shard's map exists already.
+  ServiceInfo c = make("c", "10.43.0.42", "10.42.1.42");
+  std::string t3 = gen_.update({{"default/a", nullptr}, {"default/c", &c}});
+  EXPECT_FALSE(has(t3, "add map")) << t3;
+  EXPECT_TRUE(has(t3, "map @backends-tcp-1")) << t3;
+  expectAccepted(base + t1 + t2 + t3);
 }
 
 TEST_F(RuleGeneratorTest, AnAddressPortBelongsToOneService) {
