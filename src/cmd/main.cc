@@ -278,8 +278,12 @@ int main(int argc, char** argv) {
   agent_opts.data_dir = "/var/lib/capstan-agent";
   agent_opts.node_name = hostName();
   std::string server_url;
-  agent_cmd->add_option("-s,--server", server_url, "The server to join, https://host:port")->required();
-  agent_cmd->add_option("-t,--token", agent_opts.token, "The join token (the server's <data-dir>/token)")->required();
+  bool agent_cleanup = false;
+  agent_cmd->add_option("-s,--server", server_url, "The server to join, https://host:port (required)");
+  agent_cmd->add_option("-t,--token", agent_opts.token, "The join token (the server's <data-dir>/token; required)");
+  agent_cmd->add_flag("--cleanup", agent_cleanup,
+                      "Remove every container, pod network, service-proxy rule and cgroup this node's agent made, "
+                      "then exit (as kube-proxy --cleanup; the same as `capstan cleanup`)");
   agent_cmd->add_option("-d,--data-dir", agent_opts.data_dir, "Folder to hold state")->capture_default_str();
   addAgentFlags(agent_cmd, agent_opts);
   agent_cmd->add_option("--cluster-cidr", agent_opts.cluster_cidr, "IPv4 network CIDR of the cluster's pods")
@@ -330,9 +334,15 @@ int main(int argc, char** argv) {
   else if (log_level == "error") log::setLevel(log::Level::kError);
 
   if (server->parsed()) return runServer(opts, roles);
-  if (agent_cmd->parsed()) return runAgent(server_url, agent_opts, hollow_nodes);
-  if (cleanup->parsed()) {
-    auto st = agent::cleanupNode(cleanup_opts);
+  if (agent_cmd->parsed() && !agent_cleanup) {
+    if (server_url.empty() || agent_opts.token.empty()) {
+      std::fprintf(stderr, "agent: --server and --token are required\n");
+      return 2;
+    }
+    return runAgent(server_url, agent_opts, hollow_nodes);
+  }
+  if (cleanup->parsed() || agent_cleanup) {
+    auto st = agent::cleanupNode(agent_cleanup ? agent_opts : cleanup_opts);
     if (!st) {
       std::fprintf(stderr, "cleanup: %s\n", st.message().c_str());
       return 1;

@@ -190,7 +190,8 @@ class AgentNode(LoggedProcess):
 
     def cleanup(self):
         self.kill(signal.SIGTERM)
-        subprocess.run([CAPSTAN, "cleanup", "--data-dir", self.data_dir, "--node-name", self.node_name,
+        # A joined agent cleans up as kube-proxy does: `capstan agent --cleanup`.
+        subprocess.run([CAPSTAN, "agent", "--cleanup", "--data-dir", self.data_dir, "--node-name", self.node_name,
                         "--cni-bridge", self.bridge, "--isolate-pod-network"], capture_output=True, timeout=120)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 

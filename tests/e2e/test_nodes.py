@@ -1,13 +1,16 @@
 """Two nodes on this machine: the server's embedded agent and a standalone
 `capstan agent` joined over HTTPS with the join token. Workloads spread over
 both, a DaemonSet covers both, `kubectl drain` empties one, and when one
-agent dies its pods come back on the other."""
+agent dies its pods come back on the other (and `capstan agent --cleanup`
+then removes everything the dead agent left)."""
+import glob
 import json
 import os
+import subprocess
 import unittest
 
 from cluster import IMAGE, AgentNode, ClusterTestCase
-from harness import wait_until
+from harness import CAPSTAN, wait_until
 
 HTTPD = ["/bin/httpd", "-f", "-p", "80", "-h", "/www"]
 
@@ -150,6 +153,21 @@ spec:
         # Nothing will ever confirm the lost node's pods gone: force them, as an operator would.
         self.kubectl("delete", "pods", "--field-selector", f"spec.nodeName={self.b}", "--force",
                      "--grace-period=0")
+
+        # The killed agent left its containers, pod network and rules behind
+        # (by design: a restart adopts them). `capstan agent --cleanup` removes them all.
+        table = "capstan_" + "".join(c if c.isalnum() else "_" for c in self.b)
+        self.assertIn(table, subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout)
+        p = subprocess.run([CAPSTAN, "agent", "--cleanup", "--data-dir", self.agent.data_dir, "--node-name", self.b,
+                            "--cni-bridge", self.agent.bridge, "--isolate-pod-network"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn(table, subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout)
+        self.assertNotEqual(subprocess.run(["ip", "link", "show", self.agent.bridge], capture_output=True).returncode, 0)
+        with open("/proc/mounts") as f:
+            self.assertNotIn(self.agent.data_dir, f.read())
+        self.assertEqual(glob.glob(f"/sys/fs/cgroup/*/capstan/{self.b}"), [])
+        self.assertEqual(glob.glob(f"/run/capstan/{self.b}/netns/*"), [])
 
 
 if __name__ == "__main__":
