@@ -2,7 +2,8 @@
 proxy (nftables) spreading connections over the replicas from the host and
 from pods, cluster DNS from pods, NodePort and LoadBalancer from the host,
 refused connections without endpoints, a rolling update under load
-with no failed request, and the built-in Ingress proxy routing two hosts
+with no failed request, sessionAffinity ClientIP, hairpin traffic (a pod
+reaching itself through its service), and the built-in Ingress proxy routing two hosts
 to two services over HTTP and HTTPS (certificate chosen by SNI)."""
 import base64
 import os
@@ -337,6 +338,39 @@ class ServicesTest(ClusterTestCase):
         self.kubectl("delete", "ingress", "two-hosts")
         self.kubectl("delete", "-f", "-", input=HELLO, check=False)
         self.kubectl("delete", "secret", "hello-tls")
+
+    def test_g_session_affinity_and_hairpin(self):
+        self.wait_echo()
+        # sessionAffinity ClientIP: every request from the host lands on one replica.
+        self.kubectl("apply", "-f", "-", input="""
+apiVersion: v1
+kind: Service
+metadata: {name: echo-sticky}
+spec:
+  selector: {app: echo}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: web}]
+""")
+        ip = self.get("service", "echo-sticky")["spec"]["clusterIP"]
+        wait_until(lambda: self._reachable(f"http://{ip}/name"), timeout=20, message="sticky ClusterIP reachable")
+        self.assertEqual(len({http_get(f"http://{ip}/name") for _ in range(30)}), 1)
+        # Hairpin: a pod reaching a service whose only endpoint is itself.
+        me = sorted(self.ready_names())[0]
+        self.kubectl("label", "pod", me, "hairpin=me")
+        self.kubectl("apply", "-f", "-", input="""
+apiVersion: v1
+kind: Service
+metadata: {name: echo-self}
+spec:
+  selector: {app: echo, hairpin: me}
+  ports: [{port: 80, targetPort: web}]
+""")
+        self_ip = self.get("service", "echo-self")["spec"]["clusterIP"]
+        # (busybox wget -T segfaults in these containers: exit 139; so no -T here)
+        wait_until(lambda: self.kubectl("exec", me, "--", "wget", "-qO-", f"http://{self_ip}/name",
+                                        check=False).stdout.strip() == me,
+                   timeout=30, message="a pod reaches itself through its service")
+        self.kubectl("delete", "service", "echo-sticky", "echo-self")
 
 
 if __name__ == "__main__":
