@@ -366,7 +366,7 @@ spec:
   ports: [{port: 80, targetPort: web}]
 """)
         self_ip = self.get("service", "echo-self")["spec"]["clusterIP"]
-        # (busybox wget -T segfaults in these containers: exit 139; so no -T here)
+        # (Debian's busybox 1.35 wget segfaults with -T, on the host too: no -T here)
         wait_until(lambda: self.kubectl("exec", me, "--", "wget", "-qO-", f"http://{self_ip}/name",
                                         check=False).stdout.strip() == me,
                    timeout=30, message="a pod reaches itself through its service")
