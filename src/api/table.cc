@@ -602,6 +602,76 @@ std::map<std::string, std::vector<Column>> buildColumns() {
             return Json(joinStrings(as, ","));
           }),
       ageCol()};
+  m["networking.k8s.io/ingresses"] = {
+      nameCol(),
+      col("Class", "string", 0, "The name of the IngressClass resource that should be used for additional configuration",
+          [](const Json& o, WallTime) { return Json(str(o, "spec.ingressClassName", "<none>")); }),
+      col("Hosts", "string", 0, "Hosts that incoming requests are matched against before the ingress rule",
+          [](const Json& o, WallTime) {
+            std::vector<std::string> hosts;
+            if (const Json* rules = atPath(o, "spec.rules"); rules && rules->is_array())
+              for (const auto& r : *rules)
+                if (auto h = getString(r, "host"); !h.empty()) hosts.push_back(h);
+            if (hosts.empty()) return Json("*");
+            if (hosts.size() > 3)
+              return Json(joinStrings({hosts[0], hosts[1], hosts[2]}, ",") + fmt::format(" + {} more...", hosts.size() - 3));
+            return Json(joinStrings(hosts, ","));
+          }),
+      col("Address", "string", 0, "Address is a list containing ingress points for the load-balancer",
+          [](const Json& o, WallTime) {
+            std::vector<std::string> addrs;
+            if (const Json* ing = atPath(o, "status.loadBalancer.ingress"); ing && ing->is_array())
+              for (const auto& i : *ing) {
+                auto ip = getString(i, "ip");
+                addrs.push_back(ip.empty() ? getString(i, "hostname") : ip);
+              }
+            std::string joined = joinStrings(addrs, ",");
+            return Json(joined.size() > 16 ? joined.substr(0, 13) + "..." : joined);  // as kubectl without -o wide
+          }),
+      col("Ports", "string", 0, "Ports of TLS configurations that open",
+          [](const Json& o, WallTime) {
+            const Json* tls = atPath(o, "spec.tls");
+            return Json(tls && tls->is_array() && !tls->empty() ? "80, 443" : "80");
+          }),
+      ageCol()};
+  m["networking.k8s.io/ingressclasses"] = {
+      nameCol(),
+      col("Controller", "string", 0, "Controller that is responsible for handling this class",
+          [](const Json& o, WallTime) { return Json(str(o, "spec.controller")); }),
+      col("Parameters", "string", 0, "A reference to a resource with additional parameters",
+          [](const Json& o, WallTime) {
+            const Json* p = atPath(o, "spec.parameters");
+            if (!p || !p->is_object()) return Json("<none>");
+            std::string out = getString(*p, "kind");
+            if (auto g = getString(*p, "apiGroup"); !g.empty()) out += "." + g;
+            return Json(out + "/" + getString(*p, "name"));
+          }),
+      ageCol()};
+  m["scheduling.k8s.io/priorityclasses"] = {
+      nameCol(),
+      col("Value", "integer", 0, "value represents the integer value of this priority class.",
+          [](const Json& o, WallTime) { return Json(num(o, "value")); }),
+      col("Global-Default", "boolean", 0, "globalDefault specifies whether this PriorityClass should be considered as the default priority for pods that do not have any priority class.",
+          [](const Json& o, WallTime) {
+            const Json* g = atPath(o, "globalDefault");
+            return Json(g && g->is_boolean() && g->get<bool>());
+          }),
+      ageCol()};
+  m["policy/poddisruptionbudgets"] = {
+      nameCol(),
+      col("Min Available", "string", 0, "The minimum number of pods that must be available simultaneously.",
+          [](const Json& o, WallTime) {
+            const Json* v = atPath(o, "spec.minAvailable");
+            return Json(v ? text(*v) : "N/A");
+          }),
+      col("Max Unavailable", "string", 0, "The maximum number of pods that may be unavailable simultaneously.",
+          [](const Json& o, WallTime) {
+            const Json* v = atPath(o, "spec.maxUnavailable");
+            return Json(v ? text(*v) : "N/A");
+          }),
+      col("Allowed Disruptions", "integer", 0, "Calculation of the current number of disruptions allowed.",
+          [](const Json& o, WallTime) { return Json(num(o, "status.disruptionsAllowed")); }),
+      ageCol()};
   m["apps/controllerrevisions"] = {nameCol(),
                                    col("Controller", "string", 0, "Controller of the object.",
                                        [](const Json& o, WallTime) {

@@ -83,6 +83,13 @@ const ColumnsCase kColumns[] = {
      {"Name", "Status", "Completions", "Duration", "Age", "Containers", "Images", "Selector"},
      {0, 0, 0, 0, 0, 1, 1, 1}},
     {"", "namespaces", {"Name", "Status", "Age"}, {0, 0, 0}},
+    {"networking.k8s.io", "ingresses", {"Name", "Class", "Hosts", "Address", "Ports", "Age"}, {0, 0, 0, 0, 0, 0}},
+    {"networking.k8s.io", "ingressclasses", {"Name", "Controller", "Parameters", "Age"}, {0, 0, 0, 0}},
+    {"scheduling.k8s.io", "priorityclasses", {"Name", "Value", "Global-Default", "Age"}, {0, 0, 0, 0}},
+    {"policy",
+     "poddisruptionbudgets",
+     {"Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"},
+     {0, 0, 0, 0, 0}},
 };
 INSTANTIATE_TEST_SUITE_P(Kinds, TableColumns, ::testing::ValuesIn(kColumns),
                          [](const auto& info) { return info.param.resource; });
@@ -502,6 +509,23 @@ const CellCase kOtherKinds[] = {
      "3m"},
     {"JobDurationNotStarted", "batch", "jobs", "Duration", "status: {}", ""},
     {"NamespaceStatus", "", "namespaces", "Status", "status: {phase: Active}", "Active"},
+    {"IngressClassNone", "networking.k8s.io", "ingresses", "Class", "spec: {}", "<none>"},
+    {"IngressHostsAnyWhenNoneNamed", "networking.k8s.io", "ingresses", "Hosts", "spec: {rules: [{http: {}}]}", "*"},
+    {"IngressHostsMore", "networking.k8s.io", "ingresses", "Hosts",
+     "spec: {rules: [{host: a}, {host: b}, {}, {host: c}, {host: d}]}", "a,b,c + 1 more..."},
+    {"IngressAddress", "networking.k8s.io", "ingresses", "Address",
+     "status: {loadBalancer: {ingress: [{ip: 10.0.0.1}, {hostname: lb.example}]}}", "10.0.0.1,lb.e..."},
+    {"IngressPortsTls", "networking.k8s.io", "ingresses", "Ports", "spec: {tls: [{secretName: s}]}", "80, 443"},
+    {"IngressPortsPlain", "networking.k8s.io", "ingresses", "Ports", "spec: {}", "80"},
+    {"IngressClassParameters", "networking.k8s.io", "ingressclasses", "Parameters",
+     "spec: {controller: x, parameters: {apiGroup: k8s.example.com, kind: Params, name: p}}",
+     "Params.k8s.example.com/p"},
+    {"PriorityClassDefault", "scheduling.k8s.io", "priorityclasses", "Global-Default",
+     "value: 1000\nglobalDefault: true", true},
+    {"PdbMinAvailablePercent", "policy", "poddisruptionbudgets", "Min Available", "spec: {minAvailable: 50%}", "50%"},
+    {"PdbMaxUnavailableUnset", "policy", "poddisruptionbudgets", "Max Unavailable", "spec: {minAvailable: 1}", "N/A"},
+    {"PdbAllowedDisruptions", "policy", "poddisruptionbudgets", "Allowed Disruptions",
+     "status: {disruptionsAllowed: 2}", 2},
 };
 INSTANTIATE_TEST_SUITE_P(Kinds, TableCells, ::testing::ValuesIn(kOtherKinds), cellName);
 
