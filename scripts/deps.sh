@@ -25,8 +25,9 @@ PACKAGES=(
   # image and docker-registry serves it for pull tests
   crun containernetworking-plugins iproute2 iptables nftables
   libarchive-dev libcurl4-openssl-dev busybox-static docker-registry
-  # service proxy: nftables rules through libnftables, in-process
-  libnftables-dev
+  # service proxy: nftables rules through libnftables, in-process; element
+  # changes as nfnetlink batches through libnftnl and libmnl
+  libnftables-dev libnftnl-dev libmnl-dev
 )
 
 missing=()

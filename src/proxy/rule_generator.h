@@ -38,8 +38,11 @@
 // Updates: fullSync() replaces the whole table in one transaction; update()
 // after it writes only what changed for the given services (their chains,
 // sets and map elements), computed against the state kept here. Both texts
-// are one nft transaction, so the kernel switches atomically. When applying
-// a text fails, call invalidate(): the next call must be a fullSync().
+// are one nft transaction, so the kernel switches atomically. plan() is
+// update() that also says when only elements change (an endpoint replaced:
+// the common case), so that the caller can send them as one nfnetlink batch
+// (proxy/nft_elements.h) instead of through nft's parser. When applying a
+// change fails, call invalidate(): the next call must be a fullSync().
 //
 // Threading: not thread-safe; the proxy's sync thread owns it.
 
@@ -63,6 +66,25 @@ struct GeneratorOptions {
 // The most endpoints one service port spreads over; the rest are left out.
 inline constexpr size_t kMaxEndpointsPerGroup = 4096;
 
+// Element changes of one transaction, keys and values in nft's syntax as
+// the text has them ("10.43.0.1 . tcp . 80" : "goto svc-...", "4096" :
+// "10.42.0.5 . 8080"; a set's elements have an empty value), by map or set
+// name. Applied as: every removal, then every addition.
+struct ElementChanges {
+  std::map<std::string, std::vector<std::string>> remove;                       // map -> keys
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> add;  // map -> key, value
+  bool empty() const { return remove.empty() && add.empty(); }
+};
+
+// One incremental sync. `text` is always the whole transaction (empty: no
+// change); when elements_only, `elements` holds all of it too and no chain,
+// set or map is created, changed or deleted.
+struct SyncPlan {
+  std::string text;
+  bool elements_only = false;
+  ElementChanges elements;
+};
+
 class RuleGenerator {
  public:
   explicit RuleGenerator(GeneratorOptions options);
@@ -75,7 +97,9 @@ class RuleGenerator {
   // key has its new info (nullptr: the service is gone). Keys not given are
   // left as they are. Empty when nothing changes. Precondition:
   // !needsFullSync().
-  std::string update(const std::map<std::string, const ServiceInfo*>& changes);
+  std::string update(const std::map<std::string, const ServiceInfo*>& changes) { return plan(changes).text; }
+  // The same change, with its element-only form when it has one.
+  SyncPlan plan(const std::map<std::string, const ServiceInfo*>& changes);
 
   // The kernel may not match the kept state (a failed transaction).
   void invalidate() { valid_ = false; }
@@ -103,7 +127,7 @@ class RuleGenerator {
   uint32_t groupId(const std::string& group);
   void releaseGroups(const ServiceRules& r, const ServiceRules* keep);
   std::string skeleton() const;
-  std::string hairpinDiff(const std::map<std::string, int>& before);
+  void hairpinDiff(const std::map<std::string, bool>& was_present, ElementChanges& out) const;
   // Element keys claimed by another service are not taken (first one wins).
   void claim(const std::string& key, ServiceRules& r);
 

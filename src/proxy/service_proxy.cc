@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "proxy/load_balancer_status.h"
+#include "proxy/nft_elements.h"
 #include "proxy/nftables.h"
 #include "proxy/rule_generator.h"
 #include "proxy/service_model.h"
@@ -173,6 +174,16 @@ class ServiceProxyImpl final : public ServiceProxy {
       else
         st = nft.status();
     }
+    if (st) {
+      // Element-only changes skip libnftables; without the socket they
+      // take the text path like everything else.
+      auto elements = NftElements::open();
+      if (elements)
+        elements_ = std::move(*elements);
+      else
+        LOG_WARN("service proxy: no nfnetlink socket, element changes go through nft text", "error",
+                 elements.status().message());
+    }
     ready.set_value(st);
     if (!st) return;
     for (auto* inf : {&services_, &slices_, &nodes_})
@@ -260,6 +271,7 @@ class ServiceProxyImpl final : public ServiceProxy {
     NodeContext node = nodeContext();
     if (node.node_ips != last_node_ips_) full = true;  // every LoadBalancer service moves
     std::string text;
+    SyncPlan plan;
     std::vector<ObjectPtr> published;
     if (full || generator_.needsFullSync()) {
       full = true;
@@ -284,9 +296,21 @@ class ServiceProxyImpl final : public ServiceProxy {
         changes[key] = &infos.emplace(key, infoOf(*svc, node)).first->second;
         if (publishedOnNodes(*svc)) published.push_back(svc);
       }
-      text = generator_.update(changes);
+      plan = generator_.plan(changes);
+      text = std::move(plan.text);
     }
-    Status st = text.empty() ? Status::ok() : nft_->run(text);
+    Status st;
+    if (plan.elements_only && elements_) {
+      // Same transaction as the text, without nft's parser and cache read.
+      // An element the encoder does not know sent nothing: use the text.
+      st = elements_->apply(options_.table, plan.elements);
+      if (st.code() == Code::kInvalid) {
+        LOG_WARN("service proxy: element change not encodable, using nft text", "error", st.message());
+        st = nft_->run(text);
+      }
+    } else if (!text.empty()) {
+      st = nft_->run(text);
+    }
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock_.monotonic() - t0);
     {
       std::lock_guard lock(stats_mu_);
@@ -324,6 +348,7 @@ class ServiceProxyImpl final : public ServiceProxy {
   // Sync thread only.
   RuleGenerator generator_;
   std::unique_ptr<Nftables> nft_;
+  std::unique_ptr<NftElements> elements_;  // null: element changes go through nft_ too
   std::vector<std::string> last_node_ips_;
 
   std::shared_ptr<Pending> pending_;

@@ -7,10 +7,12 @@
 // proxy/rule_generator.h.
 //
 // Contract:
-// - Every change reaches the kernel as one nft transaction (libnftables,
-//   in-process): no connection ever sees a half-written rule set. The first
-//   sync replaces the table; later ones rewrite only the changed services'
-//   chains and map elements. After a failed transaction, and every
+// - Every change reaches the kernel as one nft transaction: no connection
+//   ever sees a half-written rule set. The first sync replaces the table;
+//   later ones rewrite only the changed services' chains and map elements
+//   (libnftables, in-process; a change of map elements only, such as an
+//   endpoint replaced, as one nfnetlink batch through libnftnl instead:
+//   proxy/nft_elements.h). After a failed transaction, and every
 //   `full_resync_period`, the whole table is replaced again.
 // - A service whose port has no usable endpoint refuses new connections at
 //   once (TCP reset / ICMP port unreachable), never black-holes them.

@@ -296,6 +296,41 @@ TEST_F(RuleGeneratorTest, IncrementalUpdateTouchesOnlyTheChangedService) {
   expectAccepted(base + text + text2 + text3);
 }
 
+// An endpoint replaced by another address changes map elements only: the
+// plan says so and lists exactly them (the proxy sends those as one
+// nfnetlink batch); an endpoint added changes the rule too, so the text.
+TEST_F(RuleGeneratorTest, PlanIsElementOnlyWhenOnlyElementsChange) {
+  auto svc = service("web", {{"clusterIP", "10.43.0.30"}, {"ports", {tcpPort("http", 80)}}});
+  std::string base =
+      full({{"default/web",
+             info(svc, {httpSlice("web", {endpoint("10.42.1.2", "node-a"), endpoint("10.42.1.3")})})}});
+
+  ServiceInfo replaced =
+      info(svc, {httpSlice("web", {endpoint("10.42.1.2", "node-a"), endpoint("10.42.1.9", "node-a")})});
+  SyncPlan plan = gen_.plan({{"default/web", &replaced}});
+  ASSERT_TRUE(plan.elements_only) << plan.text;
+  expectAccepted(base + plan.text);
+  using Items = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(plan.elements.remove,
+            (std::map<std::string, std::vector<std::string>>{{"backends-tcp-1", {"4097"}}}));
+  // The new endpoint is on this node: a hairpin candidate too.
+  EXPECT_EQ(plan.elements.add,
+            (std::map<std::string, Items>{{"backends-tcp-1", {{"4097", "10.42.1.9 . 8080"}}},
+                                          {"hairpin", {{"10.42.1.9 . 10.42.1.9", ""}}}}));
+  EXPECT_TRUE(has(plan.text, "add element ip capstan_unit_" + std::to_string(getpid()) +
+                                 " backends-tcp-1 { 4097 : 10.42.1.9 . 8080 }"))
+      << plan.text;
+
+  ServiceInfo added =
+      info(svc, {httpSlice("web", {endpoint("10.42.1.2", "node-a"), endpoint("10.42.1.9", "node-a"),
+                                   endpoint("10.42.1.10")})});
+  SyncPlan grown = gen_.plan({{"default/web", &added}});
+  EXPECT_FALSE(grown.elements_only);
+  EXPECT_TRUE(grown.elements.empty());
+  EXPECT_TRUE(has(grown.text, "numgen random mod 3")) << grown.text;
+  EXPECT_TRUE(gen_.plan({{"default/web", &added}}).text.empty());
+}
+
 TEST_F(RuleGeneratorTest, BackendMapsAreShardedAndDeclaredOnce) {
   std::string base = full({});
   auto make = [&](const std::string& name, const std::string& vip, const std::string& ep) {

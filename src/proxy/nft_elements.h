@@ -1,0 +1,68 @@
+#pragma once
+// Map and set element changes sent to the kernel as one nfnetlink batch
+// (libnftnl builds the messages, libmnl sends them): no nft parser and no
+// read of the kernel's ruleset first, which is what libnftables spends
+// ~10 µs per element and 40-60 ms per command on with 10,000 services (see
+// docs/performance.md, Services). Chains, rules and the table skeleton stay
+// on the text path (proxy/nftables.h).
+//
+// Only the element kinds the rule generator writes are known here (the key
+// and data types of its maps and sets, by name: proxy/rule_generator.h);
+// anything else is Invalid before anything is sent, so the caller can use
+// the text instead.
+//
+// Threading: as Nftables, one thread at a time. The socket belongs to the
+// network namespace of the thread that calls open().
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proxy/rule_generator.h"
+
+struct mnl_socket;
+
+namespace capstan::proxy {
+
+// One element in the kernel's binary form: the key (concatenated fields,
+// each padded to 4 bytes, network byte order except numgen keys, which are
+// host order), and either data bytes or a verdict (goto/jump chain).
+struct EncodedElement {
+  std::vector<uint8_t> key;
+  std::vector<uint8_t> data;
+  int verdict = 0;  // NFT_GOTO or NFT_JUMP when the map's data is a verdict
+  std::string chain;
+};
+
+// Parses one element of `map` as the generator writes it; an empty value
+// of a map gives the key alone (for a deletion). Invalid for an unknown
+// map or a malformed key/value.
+Result<EncodedElement> encodeElement(const std::string& map, const std::string& key,
+                                     const std::string& value);
+
+class NftElements {
+ public:
+  static Result<std::unique_ptr<NftElements>> open();
+  ~NftElements();
+  NftElements(const NftElements&) = delete;
+  NftElements& operator=(const NftElements&) = delete;
+
+  // Applies `changes` to table `table` (family ip) as one transaction
+  // (NFNL_MSG_BATCH_BEGIN ... END): all of it or none of it. Invalid when
+  // an element cannot be encoded (nothing was sent); Internal with the
+  // kernel's error otherwise.
+  Status apply(const std::string& table, const ElementChanges& changes);
+
+ private:
+  NftElements() = default;
+  Status connect();
+  void disconnect();
+
+  mnl_socket* nl_ = nullptr;
+  uint32_t portid_ = 0;
+  uint32_t seq_ = 1;
+};
+
+}  // namespace capstan::proxy
