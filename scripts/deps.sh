@@ -28,7 +28,28 @@ PACKAGES=(
   # service proxy: nftables rules through libnftables, in-process; element
   # changes as nfnetlink batches through libnftnl and libmnl
   libnftables-dev libnftnl-dev libmnl-dev
+  # observability e2e: a real Prometheus scraping capstan (tests start their
+  # own on a free port; the packaged service is never started, see below)
+  prometheus
 )
+
+# Packages that ship a daemon the tests run themselves: their services must
+# not start on install nor stay enabled.
+NO_SERVICE=(prometheus)
+
+disable_services() {
+  [[ $(id -u) -eq 0 ]] && command -v systemctl >/dev/null || return 0
+  for s in "${NO_SERVICE[@]}"; do
+    # `disable` works offline (symlinks); `--now` only with a running systemd.
+    if systemctl is-enabled --quiet "$s" 2>/dev/null; then
+      echo "deps: disabling the packaged $s service"
+      systemctl disable "$s" >/dev/null 2>&1 || true
+    fi
+    if [[ -d /run/systemd/system ]] && systemctl is-active --quiet "$s" 2>/dev/null; then
+      systemctl stop "$s" || true
+    fi
+  done
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -40,6 +61,7 @@ for p in "${PACKAGES[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
+  disable_services
   exit 0
 fi
 
@@ -50,5 +72,13 @@ fi
 
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# invoke-rc.d and deb-systemd-invoke ask policy-rc.d: 101 means "do not
+# start services" during this install (an existing policy is left alone).
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+disable_services

@@ -15,6 +15,7 @@
 #include "apiserver/http_server.h"
 #include "apiserver/in_process_transport.h"
 #include "apiserver/kubelet_client.h"
+#include "apiserver/cluster_state_metrics.h"
 #include "apiserver/metrics.h"
 #include "apiserver/metrics_api.h"
 #include "apiserver/object_cache.h"
@@ -219,6 +220,13 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
     r.body = metrics.scrape();
     return observed(std::move(r));
   }
+  if (p == "/metrics/cluster-state") {
+    // kube-state-metrics' series, computed from the watch cache on each scrape.
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = clusterStateMetrics(*cache);
+    return observed(std::move(r));
+  }
   if (!ri.is_resource) {
     if (auto r = discovery->serve(req)) return observed(std::move(*r));
     return observed(
@@ -291,6 +299,7 @@ void ApiServer::stop() {
 
 uint16_t ApiServer::port() const { return impl_->http->port(); }
 std::string ApiServer::kubeconfigPath() const { return impl_->kubeconfig; }
+prometheus::Registry& ApiServer::metricsRegistry() { return impl_->metrics.registry(); }
 
 void ApiServer::handle(Request req, Responder done) { impl_->handle(std::move(req), std::move(done)); }
 

@@ -15,6 +15,10 @@
 #include "client/transport.h"
 #include "common/status.h"
 
+namespace prometheus {
+class Registry;
+}
+
 namespace capstan::apiserver {
 
 struct ApiServerOptions {
@@ -51,6 +55,9 @@ class ApiServer {
   // A client transport into handle() for components in this process,
   // acting as `user` (e.g. system:kube-controller-manager).
   std::shared_ptr<client::Transport> inProcessTransport(UserInfo user);
+  // The registry served at /metrics: components in this process (scheduler,
+  // controllers) add their families to it.
+  prometheus::Registry& metricsRegistry();
   void stop();
 
   struct Impl;

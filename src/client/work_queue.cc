@@ -7,6 +7,11 @@ namespace capstan::client {
 void WorkQueue::addLocked(const std::string& key) {
   if (shutting_down_ || dirty_.count(key)) return;
   dirty_.insert(key);
+  if (metrics_) {
+    metrics_->added();
+    metrics_->setDepth(static_cast<double>(++depth_));
+    added_at_.emplace(key, std::chrono::steady_clock::now());
+  }
   if (processing_.count(key)) return;  // re-queued by done()
   queue_.push_back(key);
   cv_.notify_one();
@@ -30,6 +35,7 @@ void WorkQueue::addRateLimited(const std::string& key) {
   {
     std::lock_guard lock(mu_);
     int n = failures_[key]++;
+    if (metrics_) metrics_->retried();
     delay = base_delay_;
     for (int i = 0; i < n && delay < max_delay_; ++i) delay *= 2;
     delay = std::min(delay, max_delay_);
@@ -69,12 +75,28 @@ std::optional<std::string> WorkQueue::get() {
   queue_.pop_front();
   dirty_.erase(key);
   processing_.insert(key);
+  if (metrics_) {
+    auto now = std::chrono::steady_clock::now();
+    if (depth_ > 0) --depth_;
+    metrics_->setDepth(static_cast<double>(depth_));
+    if (auto it = added_at_.find(key); it != added_at_.end()) {
+      metrics_->queued(std::chrono::duration<double>(now - it->second).count());
+      added_at_.erase(it);
+    }
+    started_at_[key] = now;
+  }
   return key;
 }
 
 void WorkQueue::done(const std::string& key) {
   std::lock_guard lock(mu_);
   processing_.erase(key);
+  if (metrics_) {
+    if (auto it = started_at_.find(key); it != started_at_.end()) {
+      metrics_->worked(std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second).count());
+      started_at_.erase(it);
+    }
+  }
   if (dirty_.count(key) && !shutting_down_) {
     queue_.push_back(key);
     cv_.notify_one();
@@ -85,6 +107,12 @@ void WorkQueue::shutDown() {
   std::lock_guard lock(mu_);
   shutting_down_ = true;
   cv_.notify_all();
+}
+
+void WorkQueue::setMetrics(std::shared_ptr<WorkQueueMetrics> metrics) {
+  std::lock_guard lock(mu_);
+  metrics_ = std::move(metrics);
+  if (metrics_) metrics_->setDepth(static_cast<double>(depth_));
 }
 
 size_t WorkQueue::length() const {

@@ -6,6 +6,9 @@
 //
 // Threading: any thread may add; workers call get()/done(). get() blocks
 // until a key is due or shutDown() is called.
+//
+// Metrics (optional, client-go's workqueue_* series): setMetrics() before
+// the first add.
 
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +20,8 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "client/work_queue_metrics.h"
 
 namespace capstan::client {
 
@@ -38,6 +43,7 @@ class WorkQueue {
   void done(const std::string& key);
   void shutDown();
   size_t length() const;
+  void setMetrics(std::shared_ptr<WorkQueueMetrics> metrics);
 
  private:
   // Caller holds mu_.
@@ -54,6 +60,13 @@ class WorkQueue {
   std::multimap<std::chrono::steady_clock::time_point, std::string> delayed_;
   std::unordered_map<std::string, int> failures_;
   bool shutting_down_ = false;
+  // With metrics only: when each waiting key was added and each processed
+  // key was taken, and the depth as client-go counts it (keys added and not
+  // yet taken, including keys re-queued while being processed).
+  std::shared_ptr<WorkQueueMetrics> metrics_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> added_at_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> started_at_;
+  size_t depth_ = 0;
 };
 
 }  // namespace capstan::client

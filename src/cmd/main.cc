@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/pki.h"
 #include "controllers/manager.h"
+#include "metrics/component_metrics.h"
 #include "scheduler/service/scheduler_service.h"
 
 namespace {
@@ -180,6 +181,7 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
     controllers::ManagerOptions mo;
     mo.identity = identity;
     mo.controllers.cluster_cidr = opts.cluster_cidr;
+    mo.queue_metrics = metrics::workQueueMetrics(api.metricsRegistry());
     manager = std::make_unique<controllers::Manager>(
         api.inProcessTransport({"system:kube-controller-manager", "", {"system:authenticated"}}), registry, mo);
     manager->start();
@@ -188,6 +190,7 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
   if (!roles.disable_scheduler) {
     scheduler::ServiceOptions so;
     so.identity = identity;
+    so.metrics = metrics::schedulerMetrics(api.metricsRegistry());
     sched = std::make_unique<scheduler::SchedulerService>(
         api.inProcessTransport({"system:kube-scheduler", "", {"system:authenticated"}}), so);
     sched->start();

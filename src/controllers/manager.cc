@@ -43,6 +43,16 @@ std::vector<client::ResourceRef> garbageCollected(const api::Registry& registry)
   return out;
 }
 
+// kube-controller-manager's work queue names, so workqueue_* dashboards match.
+std::string upstreamQueueName(const std::string& controller) {
+  if (controller == "endpointslice") return "endpoint_slice";
+  if (controller == "garbage-collector") return "garbage_collector_attempt_to_delete";
+  if (controller == "node-lifecycle") return "node_lifecycle_controller";
+  std::string name = controller;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
 }  // namespace
 
 Manager::Manager(std::shared_ptr<client::Transport> transport, const api::Registry& registry, ManagerOptions opts)
@@ -92,6 +102,8 @@ void Manager::startControllers() {
   if (enabled("endpoint")) controllers_.push_back(std::make_unique<EndpointsController>(*ctx_));
   if (enabled("endpointslice")) controllers_.push_back(std::make_unique<EndpointSliceController>(*ctx_));
 
+  if (opts_.queue_metrics)
+    for (auto& c : controllers_) c->queue().setMetrics(opts_.queue_metrics->forQueue(upstreamQueueName(c->name())));
   informers_->start();
   if (!informers_->waitForSync(std::chrono::seconds(30))) LOG_WARN("controller caches not synced after 30s");
   for (auto& c : controllers_) c->run();

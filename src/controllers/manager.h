@@ -13,6 +13,7 @@
 #include "api/registry.h"
 #include "client/client.h"
 #include "client/leader_election.h"
+#include "client/work_queue_metrics.h"
 #include "controllers/controller.h"
 
 namespace capstan::controllers {
@@ -25,6 +26,9 @@ struct ManagerOptions {
   std::chrono::milliseconds retry_period{2000};
   // Controllers to leave out (by name), e.g. for tests.
   std::vector<std::string> disabled;
+  // Optional: each controller's queue reports workqueue_* series under
+  // kube-controller-manager's queue name.
+  std::shared_ptr<client::WorkQueueMetricsProvider> queue_metrics;
 };
 
 class Manager {

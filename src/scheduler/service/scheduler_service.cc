@@ -144,6 +144,7 @@ void SchedulerService::unlead() {
   backoff_.clear();
   in_flight_.clear();
   completions_.clear();
+  publishPending();
 }
 
 void SchedulerService::onPod(const ObjectPtr& old_pod, const ObjectPtr& pod, bool deleted) {
@@ -167,6 +168,7 @@ void SchedulerService::onPod(const ObjectPtr& old_pod, const ObjectPtr& pod, boo
     unschedulable_.erase(key);
     // Resources were freed: pods waiting for room may fit now.
     if (deleted || (terminal(*pod) && old_pod && !terminal(*old_pod))) flushUnschedulable();
+    publishPending();
     return;
   }
   if (!responsibleFor(*pod) || objectAt(*pod, "metadata").contains("deletionTimestamp")) return;
@@ -186,6 +188,22 @@ void SchedulerService::onPod(const ObjectPtr& old_pod, const ObjectPtr& pod, boo
   enqueue(pod);
 }
 
+void SchedulerService::publishPending() {
+  if (!opts_.metrics) return;
+  // Upstream's queues: activeQ, podBackoffQ, unschedulablePods, gated. Pods
+  // retrying a failed binding wait in unschedulable_ here, counted there.
+  opts_.metrics->setPending("active", static_cast<double>(active_.size()));
+  opts_.metrics->setPending("backoff", 0);
+  opts_.metrics->setPending("unschedulable", static_cast<double>(unschedulable_.size()));
+  opts_.metrics->setPending("gated", 0);
+}
+
+void SchedulerService::observeAttempt(std::string_view result, Clock::time_point started) {
+  if (!opts_.metrics) return;
+  opts_.metrics->attempt(result, opts_.scheduler_name,
+                         std::chrono::duration<double>(Clock::now() - started).count());
+}
+
 void SchedulerService::enqueue(const ObjectPtr& pod) {
   std::string key = client::keyOf(*pod);
   if (auto it = pending_.find(key); it != pending_.end()) {
@@ -196,11 +214,13 @@ void SchedulerService::enqueue(const ObjectPtr& pod) {
   active_.insert({-p.priority, p.seq, key});
   pending_[key] = std::move(p);
   queue_cv_.notify_one();
+  publishPending();
 }
 
 void SchedulerService::flushUnschedulable() {
   for (auto& [key, pod] : unschedulable_) enqueue(pod);
   unschedulable_.clear();
+  publishPending();
 }
 
 void SchedulerService::loop() {
@@ -235,13 +255,14 @@ void SchedulerService::loop() {
     ObjectPtr pod = pending_[key].pod;
     pending_.erase(key);
     ++stats_.attempts;
+    publishPending();
     lock.unlock();
-    scheduleOne(pod);
+    scheduleOne(pod, Clock::now());
     lock.lock();
   }
 }
 
-void SchedulerService::scheduleOne(const ObjectPtr& pod) {
+void SchedulerService::scheduleOne(const ObjectPtr& pod, Clock::time_point started) {
   std::string key = client::keyOf(*pod);
   Result<ScheduleResult> result = Status(Code::kInternal, "not run");
   {
@@ -255,6 +276,8 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod) {
     std::lock_guard lock(queue_mu_);
     ++stats_.errors;
     unschedulable_[key] = pod;
+    observeAttempt("error", started);
+    publishPending();
     return;
   }
   if (!result->scheduled()) {
@@ -290,6 +313,8 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod) {
     ++stats_.unschedulable;
     unschedulable_[key] = pod;
     backoff_.emplace(Clock::now() + kUnschedulableSafetyFlush, key);
+    observeAttempt("unschedulable", started);
+    publishPending();
     return;
   }
   std::string node = result->node;
@@ -304,9 +329,9 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod) {
   client_.callAsync({.method = "POST",
                      .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "binding"),
                      .body = binding.dump()},
-                    [this, key, pod, node](Result<Json> r) {
+                    [this, key, pod, node, started](Result<Json> r) {
                       std::lock_guard lock(queue_mu_);
-                      completions_.push_back({key, pod, node, r.status()});
+                      completions_.push_back({key, pod, node, r.status(), started});
                       queue_cv_.notify_one();
                     });
 }
@@ -319,6 +344,7 @@ void SchedulerService::handleCompletion(Completion c) {
     ++stats_.scheduled;
     in_flight_.erase(c.key);
     attempts_.erase(c.key);
+    observeAttempt("scheduled", c.started);
     return;
   }
   // The binding failed: forget the assumption and try again after a backoff
@@ -333,11 +359,13 @@ void SchedulerService::handleCompletion(Completion c) {
   std::lock_guard lock(queue_mu_);
   in_flight_.erase(c.key);
   ++stats_.errors;
+  observeAttempt("error", c.started);
   if (c.status.code() == Code::kNotFound || c.status.code() == Code::kConflict) return;
   int n = attempts_[c.key]++;
   auto delay = std::min(std::chrono::milliseconds(1000LL << std::min(n, 4)), std::chrono::milliseconds(10000));
   unschedulable_[c.key] = c.pod;
   backoff_.emplace(Clock::now() + delay, c.key);
+  publishPending();
 }
 
 void SchedulerService::reportUnschedulable(const ObjectPtr& pod, const std::string& message) {

@@ -30,6 +30,7 @@
 #include "client/informer.h"
 #include "client/leader_election.h"
 #include "scheduler/framework.h"
+#include "scheduler/service/scheduler_metrics.h"
 
 namespace capstan::scheduler {
 
@@ -40,6 +41,7 @@ struct ServiceOptions {
   std::chrono::milliseconds renew_deadline{10000};
   std::chrono::milliseconds retry_period{2000};
   Config framework;
+  std::shared_ptr<SchedulerMetrics> metrics;  // optional
 };
 
 class SchedulerService {
@@ -65,6 +67,7 @@ class SchedulerService {
     client::ObjectPtr pod;
     std::string node;
     Status status;
+    std::chrono::steady_clock::time_point started;  // when the attempt took the pod off the queue
   };
 
   void lead();
@@ -73,7 +76,9 @@ class SchedulerService {
   void onPod(const client::ObjectPtr& old_pod, const client::ObjectPtr& pod, bool deleted);
   void enqueue(const client::ObjectPtr& pod);      // caller holds queue_mu_
   void flushUnschedulable();                        // caller holds queue_mu_
-  void scheduleOne(const client::ObjectPtr& pod);
+  void scheduleOne(const client::ObjectPtr& pod, std::chrono::steady_clock::time_point started);
+  void observeAttempt(std::string_view result, std::chrono::steady_clock::time_point started);
+  void publishPending();  // caller holds queue_mu_
   void handleCompletion(Completion c);
   void reportUnschedulable(const client::ObjectPtr& pod, const std::string& message);
   bool responsibleFor(const Json& pod) const;
