@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "agent/agent_impl.h"
+#include "agent/instrumented_runtime.h"
 #include "common/base64.h"
 #include "common/pki.h"
 #include "common/log.h"
@@ -69,7 +70,7 @@ Status AgentImpl::init() {
   rc.cgroup_parent = "/capstan/" + opts_.node_name;
   auto rt = runtime::Runtime::open(rc);
   if (!rt) return rt.status();
-  runtime_ = std::move(*rt);
+  runtime_ = instrumentRuntime(std::move(*rt), metrics_);
 
   // The kubelet API (logs, exec, attach, port-forward) the API server
   // proxies to; the join token guards it.
@@ -79,7 +80,8 @@ Status AgentImpl::init() {
                                                   .token = pki::JoinToken::parse(opts_.token).secret,
                                                   .threads = 1,
                                                   .stats = {.cgroup_parent = rc.cgroup_parent,
-                                                            .containers_dir = rc.state_dir + "/containers"}},
+                                                            .containers_dir = rc.state_dir + "/containers"},
+                                                  .metrics = metrics_},
                                                  *runtime_);
   if (!kubelet) return kubelet.status();
   kubelet_ = std::move(*kubelet);
@@ -97,7 +99,7 @@ Status AgentImpl::init() {
   nc.create_bridge = true;
   auto net = network::Network::open(nc);
   if (!net) return net.status();
-  network_ = std::move(*net);
+  network_ = instrumentNetwork(std::move(*net), metrics_);
   if (auto st = startNodeServices(*cidr); !st) return st;
   node_->start();
   if (opts_.dns.cluster_dns.empty()) {
@@ -111,7 +113,11 @@ Status AgentImpl::init() {
   pods_ = std::make_unique<client::Informer>(client_, client::res::kPods, "",
                                              client::ListOptions{.field_selector = "spec.nodeName=" + opts_.node_name});
   auto enqueue = [this](const ObjectPtr& p) { queue_.add(client::keyOf(*p)); };
-  pods_->addHandlers({.on_add = enqueue,
+  pods_->addHandlers({.on_add =
+                          [this](const ObjectPtr& p) {
+                            notePodSeen(*p);
+                            queue_.add(client::keyOf(*p));
+                          },
                       .on_update = [this](const ObjectPtr&, const ObjectPtr& p) { queue_.add(client::keyOf(*p)); },
                       .on_delete = enqueue});
   // ConfigMaps and Secrets feed volumes and env: a change re-syncs the
@@ -164,25 +170,79 @@ Prober::Hooks AgentImpl::proberHooks() {
                                fmt::format("{} probe failed: {}", probeKindName(kind), message));
               },
           .kill =
-              [this, podRef](const ProbeTarget& t, ProbeKind kind, int64_t grace) {
+              [this](const ProbeTarget& t, ProbeKind kind, int64_t grace) {
                 std::string why = kind == ProbeKind::kStartup ? "startup" : "liveness";
-                events_.record(podRef(t), "Normal", "Killing",
-                               fmt::format("Container {} failed {} probe, will be restarted", t.container_name, why));
                 // The exit wakes the pod worker, which restarts it per restartPolicy.
-                auto st = runtime_->stop(t.container_id, std::chrono::seconds(grace));
+                auto c = runtime_->status(t.container_id);
+                auto st = c ? killContainer(*c, std::chrono::seconds(grace),
+                                            fmt::format("Container {} failed {} probe, will be restarted",
+                                                        t.container_name, why))
+                            : c;
                 if (!st) LOG_WARN("stopping an unhealthy container failed", "container", t.container_id,
                                   "error", st.status().message());
               }};
 }
 
+void AgentImpl::notePodSeen(const Json& pod) {
+  std::string uid = objectAt(pod, "metadata").value("uid", "");
+  std::lock_guard lock(mu_);
+  first_seen_.emplace(uid, std::chrono::steady_clock::now());
+}
+
+// kubelet observes when its status manager's phase goes from Pending to
+// Running, from the pod's first-seen time; once per pod here.
+void AgentImpl::observePodRunning(const std::string& uid) {
+  std::chrono::steady_clock::time_point seen;
+  {
+    std::lock_guard lock(mu_);
+    auto it = first_seen_.find(uid);
+    if (it == first_seen_.end()) return;
+    seen = it->second;
+    first_seen_.erase(it);
+  }
+  metrics_->observePodStart(std::chrono::duration<double>(std::chrono::steady_clock::now() - seen).count());
+}
+
+// kubelet's pod worker update types: "create" for a pod's first sync,
+// "update" when its spec changed since the last one, "kill" for a pod
+// that is deleted or terminating, else "sync".
+std::string AgentImpl::podWorkerOperation(const std::string& key) {
+  ObjectPtr pod = pods_->get(key);
+  std::lock_guard lock(mu_);
+  if (!pod) {
+    if (auto it = synced_specs_.find(key); it != synced_specs_.end()) {
+      first_seen_.erase(it->second.first);
+      synced_specs_.erase(it);
+    }
+    return "kill";
+  }
+  if (objectAt(*pod, "metadata").contains("deletionTimestamp")) return "kill";
+  std::string uid = objectAt(*pod, "metadata").value("uid", "");
+  size_t spec = std::hash<std::string>{}(objectAt(*pod, "spec").dump());
+  auto [it, added] = synced_specs_.try_emplace(key, uid, spec);
+  if (added) return "create";
+  if (it->second.first != uid) {
+    first_seen_.erase(it->second.first);
+    it->second = {uid, spec};
+    return "create";
+  }
+  if (it->second.second == spec) return "sync";
+  it->second.second = spec;
+  return "update";
+}
+
 void AgentImpl::worker() {
   while (auto key = queue_.get()) {
     Status st;
+    std::string operation = podWorkerOperation(*key);
+    auto start = std::chrono::steady_clock::now();
     try {
       st = syncPod(*key);
     } catch (const std::exception& e) {
       st = Status(Code::kInternal, e.what());
     }
+    metrics_->observePodWorker(operation,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (st) {
       queue_.forget(*key);
     } else {

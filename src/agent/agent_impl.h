@@ -102,6 +102,11 @@ class AgentImpl final : public Agent {
   std::vector<ContainerRecord> containersOf(const std::string& ns, const std::string& name) const;
   Status teardownPod(const std::string& ns, const std::string& name, const std::string& keep_uid,
                      std::chrono::milliseconds grace);
+  // Stops a container as kubelet's killContainer does (lifecycle.cc): a
+  // Killing event (`message`, or "Stopping container NAME"), its preStop
+  // hook, SIGTERM, SIGKILL after what is left of `grace`.
+  Result<runtime::ContainerStatus> killContainer(const runtime::ContainerStatus& c, std::chrono::milliseconds grace,
+                                                 const std::string& message = "");
   ObjectLookup lookup() const;
   std::string podDir(const std::string& uid) const;
   std::string logPath(const Json& pod, const std::string& container, int attempt) const;
@@ -129,6 +134,18 @@ class AgentImpl final : public Agent {
   mutable std::mutex mu_;  // guards backoff_, image_backoff_
   std::map<std::string, Backoff> backoff_;  // "<uid>/<container>"
   std::map<std::string, Backoff> image_backoff_;  // "<uid>/<container>": ImagePullBackOff
+
+  // The kubelet's operation metrics (served on the kubelet API's /metrics)
+  // and their bookkeeping in agent.cc: when each pod UID was first seen,
+  // until its status first says Running (kubelet_pod_start_duration_seconds),
+  // and each pod key's last synced UID and spec (the pod worker's
+  // create/update/sync/kill). Both guarded by mu_.
+  std::shared_ptr<stats::KubeletMetrics> metrics_ = std::make_shared<stats::KubeletMetrics>();
+  std::map<std::string, std::chrono::steady_clock::time_point> first_seen_;
+  std::map<std::string, std::pair<std::string, size_t>> synced_specs_;
+  void notePodSeen(const Json& pod);
+  void observePodRunning(const std::string& uid);
+  std::string podWorkerOperation(const std::string& key);
 };
 
 }  // namespace capstan::agent

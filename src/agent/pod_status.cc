@@ -68,8 +68,11 @@ std::string phaseOf(const Json& pod, const PodView& v) {
   }
   if (n_waiting > 0) return "Pending";
   if (n_running > 0) return "Running";
+  // All terminated (kubelet's getPhase): with Always they are all about to
+  // restart, e.g. one just killed after a failed postStart hook.
+  if (policy == "Always") return "Running";
   if (n_failed == 0) return "Succeeded";
-  return policy == "Always" ? "Running" : "Failed";
+  return policy == "Never" ? "Failed" : "Running";
 }
 
 Json condition(const Json& pod, const std::string& type, bool ok, const std::string& reason, const std::string& message,

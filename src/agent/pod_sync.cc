@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/lifecycle.h"
 #include "agent/runtime/registry_auth.h"
 #include "common/log.h"
 
@@ -336,6 +337,7 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
                {kLabelImage, container.value("image", "")},
                {kLabelImageId, image.manifest_digest}};
   if (view.init) cs.labels[kLabelInit] = "true";
+  for (auto& [k, v] : hookLabels(container, sandbox_.ip)) cs.labels[k] = v;
   std::error_code ec;
   fs::create_directories(fs::path(cs.log_path).parent_path(), ec);
 
@@ -354,10 +356,35 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
   if (started->state == runtime::ContainerState::kRunning) {
     a_.events_.record(podRef(), "Normal", "Created", "Created container " + view.name);
     a_.events_.record(podRef(), "Normal", "Started", "Started container " + view.name);
+    runPostStart(container, view);
   } else {
     a_.events_.record(podRef(), "Warning", "Failed", "Error: " + started->message);
   }
   return Status::ok();
+}
+
+// The postStart hook, on this pass: the status reports the container only
+// once the hook returned; a failed hook kills the container (its exit then
+// restarts it per restartPolicy).
+void PodSync::runPostStart(const Json& container, ContainerView& view) {
+  const Json& handler = objectAt(objectAt(container, "lifecycle"), "postStart");
+  if (handler.empty()) return;
+  runtime::ContainerStatus& c = view.attempts[0];
+  HookTarget t{.pod = fmt::format("{}_{}({})", name_, ns_, uid_),
+               .pod_ip = sandbox_.ip,
+               .container_id = c.id,
+               .container_name = view.name,
+               .container = container};
+  HookResult r = runLifecycleHandler(*a_.runtime_, t, handler, kPostStartTimeout);
+  if (!r.ok) {
+    a_.events_.record(podRef(), "Warning", "FailedPostStartHook", r.message);
+    auto grace = std::chrono::seconds(spec_.value("terminationGracePeriodSeconds", int64_t{30}));
+    auto killed = a_.killContainer(c, grace, "FailedPostStartHook");
+    if (!killed) LOG_WARN("stopping a container after its postStart hook failed", "container", c.id, "error",
+                          killed.status().message());
+  }
+  // It may have exited meanwhile, by itself or killed.
+  if (auto now = a_.runtime_->status(c.id)) c = *now;
 }
 
 Status PodSync::report() {
@@ -365,6 +392,8 @@ Status PodSync::report() {
   const Json& current = objectAt(*pod_, "status");
   // Keep the first startTime.
   if (current.contains("startTime")) status["startTime"] = current["startTime"];
+  if (status.value("phase", "") == "Running" && current.value("phase", "Pending") == "Pending")
+    a_.observePodRunning(uid_);
   if (status == current) return Status::ok();
   auto r = a_.client_.patch(client::res::kPods, ns_, name_, client::PatchType::kMerge, {{"status", status}}, "status");
   if (!r && r.status().code() == Code::kNotFound) return Status::ok();

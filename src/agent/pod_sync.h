@@ -20,6 +20,7 @@ class PodSync {
   bool ensureContainer(const Json& container, ContainerView& view, bool init);
   Result<runtime::Image> ensureImage(const Json& container, ContainerView& view);
   Status startContainer(const Json& container, ContainerView& view, const runtime::Image& image, int attempt);
+  void runPostStart(const Json& container, ContainerView& view);
   // Starts the probes of a running app container (once per container).
   void trackProbes(const Json& container, const runtime::ContainerStatus& running);
   bool shouldRestart(const runtime::ContainerStatus& last) const;

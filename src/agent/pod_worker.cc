@@ -37,18 +37,29 @@ std::vector<ContainerRecord> AgentImpl::containersOf(const std::string& ns, cons
 Status AgentImpl::teardownPod(const std::string& ns, const std::string& name, const std::string& keep_uid,
                               std::chrono::milliseconds grace) {
   std::set<std::string> uids;
+  std::vector<runtime::ContainerStatus> doomed, running;
   for (auto& c : containersOf(ns, name)) {
     std::string uid = c.status.labels[kLabelPodUid];
     if (uid == keep_uid) continue;
     uids.insert(uid);
-    if (c.status.state == runtime::ContainerState::kRunning) {
-      events_.record({{"kind", "Pod"}, {"apiVersion", "v1"}, {"metadata", {{"namespace", ns}, {"name", name}, {"uid", uid}}}},
-                     "Normal", "Killing", fmt::format("Stopping container {}", c.status.labels[kLabelContainer]));
-      auto st = runtime_->stop(c.status.id, grace);
-      if (!st) return st.status();
-    }
-    if (auto st = runtime_->remove(c.status.id); !st) return st;
+    doomed.push_back(c.status);
+    if (c.status.state == runtime::ContainerState::kRunning) running.push_back(c.status);
   }
+  // The running containers stop side by side, each within the grace period
+  // (its preStop hook included), as kubelet's do.
+  std::vector<Status> stopped(running.size());
+  if (running.size() == 1) {
+    stopped[0] = killContainer(running[0], grace).status();
+  } else {
+    std::vector<std::thread> stoppers;
+    for (size_t i = 0; i < running.size(); ++i)
+      stoppers.emplace_back([&, i] { stopped[i] = killContainer(running[i], grace).status(); });
+    for (auto& t : stoppers) t.join();
+  }
+  for (auto& st : stopped)
+    if (!st) return st;
+  for (auto& c : doomed)
+    if (auto st = runtime_->remove(c.id); !st) return st;
   for (const auto& uid : uids) {
     prober_->removePod(uid);
     if (auto st = network_->removeSandbox(uid); !st) return st;

@@ -86,21 +86,28 @@ bool ProbeCounter::record(bool success) {
   return before != result;
 }
 
-ProbeOutcome runHttpGetProbe(const Json& http_get, const std::string& pod_ip, const Json& container,
-                             std::chrono::milliseconds timeout) {
+HttpGetResult httpGet(const Json& http_get, const std::string& pod_ip, const Json& container,
+                      std::chrono::milliseconds timeout, const std::string& user_agent) {
   static std::once_flag curl_once;
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  HttpGetResult result;
   int port = resolvePort(http_get.contains("port") ? http_get["port"] : Json(), container);
-  if (port <= 0 || port > 65535) return {false, "httpGet probe has no valid port"};
+  if (port <= 0 || port > 65535) {
+    result.error = "no valid port";
+    return result;
+  }
   std::string host = http_get.value("host", "");
   if (host.empty()) host = pod_ip;
   std::string scheme = http_get.value("scheme", "HTTP");
   std::string path = http_get.value("path", "/");
   if (path.empty() || path[0] != '/') path = "/" + path;
-  std::string url = fmt::format("{}://{}:{}{}", scheme == "HTTPS" ? "https" : "http", host, port, path);
+  result.url = fmt::format("{}://{}:{}{}", scheme == "HTTPS" ? "https" : "http", host, port, path);
 
   CURL* curl = curl_easy_init();
-  if (!curl) return {false, "cannot start an HTTP client"};
+  if (!curl) {
+    result.error = "cannot start an HTTP client";
+    return result;
+  }
   curl_slist* headers = nullptr;
   bool has_agent = false, has_accept = false;
   for (const auto& h : arrayAt(http_get, "httpHeaders")) {
@@ -111,29 +118,38 @@ ProbeOutcome runHttpGetProbe(const Json& http_get, const std::string& pod_ip, co
     headers = curl_slist_append(headers, (name + ": " + value).c_str());
   }
   // kubelet's defaults.
-  if (!has_agent) headers = curl_slist_append(headers, "User-Agent: kube-probe/1.31");
+  if (!has_agent) headers = curl_slist_append(headers, ("User-Agent: " + user_agent).c_str());
   if (!has_accept) headers = curl_slist_append(headers, "Accept: */*");
   char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, result.url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);  // as kubelet: probes do not verify certificates
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);  // as kubelet: probes and hooks do not verify certificates
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
   curl_easy_setopt(curl, CURLOPT_PROXY, "");
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discardBody);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
   CURLcode rc = curl_easy_perform(curl);
-  long code = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.code);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
-  if (rc != CURLE_OK)
-    return {false, fmt::format("Get \"{}\": {}", url, error[0] ? error : curl_easy_strerror(rc))};
-  if (code >= 200 && code < 400) return {true, ""};
-  return {false, fmt::format("HTTP probe failed with statuscode: {}", code)};
+  if (rc != CURLE_OK) {
+    result.code = 0;
+    result.error = error[0] ? error : curl_easy_strerror(rc);
+  }
+  return result;
+}
+
+ProbeOutcome runHttpGetProbe(const Json& http_get, const std::string& pod_ip, const Json& container,
+                             std::chrono::milliseconds timeout) {
+  HttpGetResult r = httpGet(http_get, pod_ip, container, timeout, "kube-probe/1.31");
+  if (r.url.empty()) return {false, "httpGet probe has no valid port"};
+  if (!r.error.empty()) return {false, fmt::format("Get \"{}\": {}", r.url, r.error)};
+  if (r.code >= 200 && r.code < 400) return {true, ""};
+  return {false, fmt::format("HTTP probe failed with statuscode: {}", r.code)};
 }
 
 ProbeOutcome runTcpSocketProbe(const Json& tcp_socket, const std::string& pod_ip, const Json& container,

@@ -66,6 +66,18 @@ struct ProbeCounter {
 using ProbeRunner = std::function<ProbeOutcome(const ProbeTarget&, const Json& probe)>;
 ProbeRunner realProbeRunner(runtime::Runtime& runtime);
 
+// One GET as kubelet sends it for httpGet probes and lifecycle hooks: the
+// host defaults to the pod IP, a named port is looked up in the
+// container's ports, redirects are followed, certificates not verified.
+// `code` is the HTTP status; 0 with `error` set when no response came.
+struct HttpGetResult {
+  std::string url;
+  long code = 0;
+  std::string error;
+};
+HttpGetResult httpGet(const Json& http_get, const std::string& pod_ip, const Json& container,
+                      std::chrono::milliseconds timeout, const std::string& user_agent);
+
 // The handlers the real runner uses, exposed for tests.
 ProbeOutcome runHttpGetProbe(const Json& http_get, const std::string& pod_ip, const Json& container,
                              std::chrono::milliseconds timeout);

@@ -156,12 +156,14 @@ class KubeletServer::Impl {
       Response r;
       r.content_type = "text/plain; version=0.0.4; charset=utf-8";
       auto sample = stats_.collect();
-      if (parts.size() == 1)
+      if (parts.size() == 1) {
         r.body = stats::renderKubeletMetrics(sample);
-      else if (parts[1] == "cadvisor")
+        if (options_.metrics) r.body += options_.metrics->render();
+      } else if (parts[1] == "cadvisor") {
         r.body = stats::renderCadvisor(sample);
-      else
+      } else {
         r.body = stats::renderResourceMetrics(sample);
+      }
       return done(std::move(r));
     }
     done(statusResponse(404, "NotFound", "the server could not find the requested resource"));

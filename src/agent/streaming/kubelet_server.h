@@ -10,7 +10,8 @@
 //   GET|POST /portForward/{ns}/{pod}
 //        SPDY/3.1 (portforward.k8s.io), plain or in a WebSocket
 //        (subprotocol SPDY/3.1+portforward.k8s.io)
-//   GET  /metrics            the kubelet's own (running pods and containers)
+//   GET  /metrics            the kubelet's own (running pods and containers, pod start,
+//                            pod worker and runtime operation histograms)
 //   GET  /metrics/cadvisor   container usage in cAdvisor's exposition
 //   GET  /metrics/resource   the kubelet's resource metrics (metrics.k8s.io's source)
 //   GET  /healthz
@@ -34,6 +35,7 @@
 #include <string>
 
 #include "agent/runtime/runtime.h"
+#include "agent/stats/kubelet_metrics.h"
 #include "agent/stats/stats.h"
 #include "common/status.h"
 
@@ -61,6 +63,8 @@ struct KubeletServerOptions {
   int threads = 1;
   // Where the metrics endpoints find cgroups and writable layers.
   stats::CollectorOptions stats;
+  // The agent's operation metrics, appended to /metrics; may be null.
+  std::shared_ptr<const stats::KubeletMetrics> metrics;
 };
 
 // The current (highest attempt) container of a pod's container, or the
