@@ -17,15 +17,8 @@ set -euo pipefail
 # shellcheck source=server.sh
 source "$(dirname "$0")/server.sh"
 
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${BUILD:-build}"
-[[ "$build" = /* ]] || build="$root/$build"
-capstan="$build/bin/capstan"
-bench="$build/bin/api_bench"
+bench_binaries api_bench
 json="${BENCH_JSON:-$build/bench/api_bench.json}"
-
-[[ -x "$capstan" ]] || { echo "run.sh: $capstan is missing; run 'make build'" >&2; exit 1; }
-[[ -x "$bench" ]] || ninja -C "$build" api_bench
 
 # 1,000 watchers and 64 clients need more descriptors than some defaults.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -1,5 +1,19 @@
-# Sourced by run.sh and profile.sh: the benchmarked server's lifecycle.
+# Sourced by the benchmarks' run.sh scripts and profile.sh: where the
+# binaries are and the benchmarked server's lifecycle.
 # Callers set $tmp (a scratch dir holding data/ and server.log).
+
+# bench_binaries NAME: sets $root, $build (from $BUILD, default build),
+# $capstan and $bench ($build/bin/NAME, built if missing); fails without
+# the capstan binary.
+bench_binaries() {
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+  build="${BUILD:-build}"
+  [[ "$build" = /* ]] || build="$root/$build"
+  capstan="$build/bin/capstan"
+  bench="$build/bin/$1"
+  [[ -x "$capstan" ]] || { echo "run.sh: $capstan is missing; run 'make build'" >&2; return 1; }
+  [[ -x "$bench" ]] || ninja -C "$build" "$1"
+}
 
 # stop_server PID TENTHS: SIGTERM, wait up to TENTHS tenths of a second, then SIGKILL.
 stop_server() {

@@ -22,14 +22,8 @@ set -euo pipefail
 # shellcheck source=../api/server.sh
 source "$(dirname "$0")/../api/server.sh"
 
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${BUILD:-build}"
-[[ "$build" = /* ]] || build="$root/$build"
-capstan="$build/bin/capstan"
-bench="$build/bin/pod_start_bench"
 [[ "$(id -u)" = 0 ]] || { echo "run.sh: needs root (crun, CNI)" >&2; exit 1; }
-[[ -x "$capstan" ]] || { echo "run.sh: $capstan is missing; run 'make build'" >&2; exit 1; }
-[[ -x "$bench" ]] || ninja -C "$build" pod_start_bench
+bench_binaries pod_start_bench
 
 suffix="$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 node="bench-$suffix"

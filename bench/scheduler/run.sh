@@ -13,13 +13,7 @@ set -euo pipefail
 # shellcheck source=../api/server.sh
 source "$(dirname "$0")/../api/server.sh"
 
-root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${BUILD:-build}"
-[[ "$build" = /* ]] || build="$root/$build"
-capstan="$build/bin/capstan"
-bench="$build/bin/scheduler_bench"
-[[ -x "$capstan" ]] || { echo "run.sh: $capstan is missing; run 'make build'" >&2; exit 1; }
-[[ -x "$bench" ]] || ninja -C "$build" scheduler_bench
+bench_binaries scheduler_bench
 
 server_pid=""
 tmp=""
