@@ -48,7 +48,8 @@ class DeploymentControllerTest : public WorkloadTest {
     return t["spec"]["containers"][0].value("image", "");
   }
   static bool ready(const Json& pod) {
-    for (const auto& c : pod["status"].value("conditions", Json::array()))
+    // (const operator[] on a missing key is undefined behaviour in nlohmann::json: read with value())
+    for (const auto& c : pod.value("status", Json::object()).value("conditions", Json::array()))
       if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
     return false;
   }
@@ -69,7 +70,7 @@ class DeploymentControllerTest : public WorkloadTest {
       Json s = Json::array();
       for (const auto& p : pods("", true))
         s.push_back({nameOf(p), p["metadata"].contains("deletionTimestamp")});
-      for (const auto& rs : replicaSets()) s.push_back({nameOf(rs), rs["spec"]["replicas"], rs["status"]});
+      for (const auto& rs : replicaSets()) s.push_back({nameOf(rs), rs.value("spec", Json::object()).value("replicas", Json()), rs.value("status", Json())});
       return s;
     };
     Json last = snapshot();
@@ -93,8 +94,9 @@ class DeploymentControllerTest : public WorkloadTest {
   }
   bool deploymentDone(const std::string& name, int replicas) {
     Json d = get(client::res::kDeployments, name);
-    const Json& s = d["status"];
-    return d["metadata"].value("generation", 0) <= s.value("observedGeneration", 0) &&
+    if (!d.is_object()) return false;
+    const Json s = d.value("status", Json::object());  // absent until the controller's first status write
+    return d.value("metadata", Json::object()).value("generation", 0) <= s.value("observedGeneration", 0) &&
            s.value("updatedReplicas", 0) == replicas && s.value("replicas", 0) == replicas &&
            s.value("availableReplicas", 0) == replicas;
   }
