@@ -19,7 +19,7 @@ PACKAGES=(
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl
-  python3-kubernetes openssl curl procps
+  python3-kubernetes python3-yaml openssl curl procps
   # node agent: container runtime, CNI plugins, packet filters, image layers
   # (libarchive), registry pulls (libcurl); busybox-static builds the test
   # image and docker-registry serves it for pull tests
