@@ -68,6 +68,8 @@ Status AgentImpl::init() {
   rc.state_dir = opts_.data_dir + "/containers";
   rc.crun_root = "/run/capstan/" + opts_.node_name + "/crun";
   rc.cgroup_parent = "/capstan/" + opts_.node_name;
+  rc.container_log_max_bytes = opts_.container_log_max_bytes;
+  rc.container_log_max_files = opts_.container_log_max_files;
   auto rt = runtime::Runtime::open(rc);
   if (!rt) return rt.status();
   runtime_ = instrumentRuntime(std::move(*rt), metrics_);

@@ -44,6 +44,9 @@ struct AgentOptions {
   std::string token;            // the join token (also guards the agent's own API)
   int kubelet_port = 10250;     // logs/exec/port-forward for the API server; 0 picks a free port
   std::vector<std::string> insecure_registries;
+  // Container log rotation (kubelet's --container-log-max-size/-files).
+  size_t container_log_max_bytes = 10 * 1024 * 1024;
+  int container_log_max_files = 5;
   std::chrono::milliseconds lease_duration{10000};
   std::chrono::milliseconds lease_renew_interval{2000};
   std::chrono::milliseconds node_status_interval{30000};

@@ -104,6 +104,13 @@ void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app->add_option("--insecure-registry", ao.insecure_registries, "Registry host:port spoken to over plain HTTP")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_option("--container-log-max-size", ao.container_log_max_bytes,
+                  "Bytes a container's log file may reach before it is rotated (kubelet's containerLogMaxSize)")
+      ->capture_default_str();
+  app->add_option("--container-log-max-files", ao.container_log_max_files,
+                  "Log files kept per container, the current one included (2-10)")
+      ->check(CLI::Range(2, 10))
+      ->capture_default_str();
   ao.ingress_http_port = 80;
   ao.ingress_https_port = 443;
   app->add_option("--ingress-http-port", ao.ingress_http_port,

@@ -233,5 +233,33 @@ spec:
         self.kubectl("delete", "configmap", "settings")
 
 
+class LogRotationTest(ClusterTestCase):
+    """Container logs rotate by size (--container-log-max-size/-files, as
+    kubelet's containerLogMaxSize/MaxFiles); a 10 MB line is cut into CRI
+    records and nothing stalls."""
+    server_args = ("--container-log-max-size", "20000", "--container-log-max-files", "3")
+
+    def test_logs_rotate_and_a_huge_line_does_not_stall_the_pod(self):
+        script = ("i=0; while [ $i -lt 3000 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done; "
+                  "head -c 10485760 /dev/zero | tr '\\0' a; echo; echo after-the-big-line; sleep 3600")
+        self.kubectl("run", "chatty", f"--image={IMAGE}", "--restart=Never", "--", "sh", "-c", script)
+        wait_until(lambda: self.kubectl("logs", "chatty", "--tail=1", check=False).stdout.strip()
+                   == "after-the-big-line", timeout=60, message="the last line logged")
+        pod = json.loads(self.kubectl("get", "pod", "chatty", "-o", "json").stdout)
+        self.assertEqual(pod["status"]["phase"], "Running")
+        uid = pod["metadata"]["uid"]
+        d = os.path.join(self.server.data_dir, "logs", "pods", f"default_chatty_{uid}", "chatty")
+        files = sorted(os.listdir(d))
+        self.assertEqual(files, ["0.log", "0.log.1", "0.log.2"], files)
+        for f in files:
+            # A file may pass the limit only by one record (a 16 KiB piece of the big line at most).
+            self.assertLessEqual(os.path.getsize(os.path.join(d, f)), 20000 + 16 * 1024 + 64, f)
+        # kubectl logs reads the current file, as with kubelet: the early lines are gone.
+        out = self.kubectl("logs", "chatty").stdout
+        self.assertNotIn("line-0-padding", out)
+        self.assertTrue(out.endswith("after-the-big-line\n"), out[-200:])
+        self.kubectl("delete", "pod", "chatty", "--grace-period=1")
+
+
 if __name__ == "__main__":
     unittest.main()

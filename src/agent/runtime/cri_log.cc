@@ -1,5 +1,11 @@
 #include "agent/runtime/cri_log.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace capstan::agent::runtime {
@@ -82,5 +88,66 @@ void CriStream::flush(int64_t sec, long nsec) {
   if (len_ > 0) emit(pending_, len_, false, sec, nsec);
   len_ = 0;
 }
+
+bool RotatingLog::prepare(const char* path, size_t max_bytes, int max_files) {
+  path_ = path;
+  max_bytes_ = max_bytes;
+  max_files_ = max_files < 1 ? 1 : max_files > kMaxFiles ? kMaxFiles : max_files;
+  size_t len = strlen(path);
+  for (int k = 1; k < max_files_; ++k) {
+    if (len + 4 > kMaxPath) return false;
+    memcpy(rotated_[k], path, len);
+    rotated_[k][len] = '.';
+    rotated_[k][len + 1] = static_cast<char>('0' + k);
+    rotated_[k][len + 2] = '\0';
+  }
+  return true;
+}
+
+bool RotatingLog::open() {
+  fd_ = ::open(path_, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd_ < 0) return false;
+  struct stat st;
+  written_ = ::fstat(fd_, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  return true;
+}
+
+void RotatingLog::rotate() {
+  ::close(fd_);
+  fd_ = -1;
+  if (max_files_ > 1) {
+    for (int k = max_files_ - 1; k >= 2; --k) ::rename(rotated_[k - 1], rotated_[k]);
+    ::rename(path_, rotated_[1]);
+  } else {
+    ::unlink(path_);  // one file in all: start it again
+  }
+  fd_ = ::open(path_, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  written_ = 0;
+}
+
+void RotatingLog::write(const char* data, size_t n) {
+  if (fd_ < 0) return;
+  if (max_bytes_ > 0 && written_ > 0 && written_ + n > max_bytes_) rotate();
+  if (fd_ < 0) return;
+  while (n > 0) {
+    ssize_t w = ::write(fd_, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    data += w;
+    n -= static_cast<size_t>(w);
+    written_ += static_cast<size_t>(w);
+  }
+}
+
+void RotatingLog::sync() {
+  if (fd_ >= 0) ::fsync(fd_);
+}
+
+void RotatingLog::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void RotatingLog::sink(void* ctx, const char* data, size_t n) { static_cast<RotatingLog*>(ctx)->write(data, n); }
 
 }  // namespace capstan::agent::runtime

@@ -37,4 +37,37 @@ class CriStream {
   size_t len_ = 0;
 };
 
+// A container's log file, rotated by size as kubelet does with
+// containerLogMaxSize and containerLogMaxFiles: before a record would take
+// the file past max_bytes, the file becomes <path>.1 (older ones shift to
+// .2, ...; with max_files files in all, the oldest is dropped) and a new
+// file starts. A record is never split across files; a record larger than
+// max_bytes goes whole into a file of its own. `kubectl logs` reads the
+// current file, as with kubelet. max_bytes 0: never rotated.
+// Async-signal-safe after prepare(), which builds the names (before fork).
+class RotatingLog {
+ public:
+  static constexpr int kMaxFiles = 10;
+  static constexpr size_t kMaxPath = 4096;
+
+  // `path` must outlive the object. False when the names do not fit.
+  bool prepare(const char* path, size_t max_bytes, int max_files);
+  // Opens (appends to) the file and counts what it holds. False on error.
+  bool open();
+  void write(const char* data, size_t n);
+  void sync();
+  void close();
+  // The CriSink that writes to a RotatingLog* ctx.
+  static void sink(void* ctx, const char* data, size_t n);
+
+ private:
+  void rotate();
+  const char* path_ = nullptr;
+  char rotated_[kMaxFiles][kMaxPath] = {};  // [k]: <path>.k, k >= 1
+  size_t max_bytes_ = 0;
+  int max_files_ = 1;
+  size_t written_ = 0;
+  int fd_ = -1;
+};
+
 }  // namespace capstan::agent::runtime

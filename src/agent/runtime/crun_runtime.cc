@@ -144,6 +144,8 @@ class CrunRuntime final : public Runtime {
     if (auto st = writeFile(dir + "/config.json", config->dump(1)); !st) return fail(st);
     ShimParams params{config_.crun_path, config_.crun_root, dir, spec.id, spec.log_path,
                       controllerDir("memory", cgroup) + "/memory.oom_control"};
+    params.log_max_bytes = config_.container_log_max_bytes;
+    params.log_max_files = config_.container_log_max_files;
     auto launch = launchShim(params, std::chrono::seconds(60));
     if (!launch) return fail(launch.status());
     int pidfd = launch->started ? pidfdOpen(launch->shim_pid) : -1;

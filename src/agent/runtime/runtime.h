@@ -57,6 +57,10 @@ struct RuntimeConfig {
   // /sys/fs/cgroup/<name> (host-wide, lasts until reboot). See
   // docs in cgroups.h for why this and not a private mount namespace.
   bool fix_hybrid_cgroups = true;
+  // Container logs rotate past this size, keeping this many files in all
+  // (kubelet's containerLogMaxSize 10Mi and containerLogMaxFiles 5).
+  size_t container_log_max_bytes = 10 * 1024 * 1024;
+  int container_log_max_files = 5;
 };
 
 // A file or directory made visible inside the container.

@@ -28,6 +28,7 @@ struct Prepared {
   std::vector<std::string> strings;  // owns everything the pointers below use
   std::vector<char*> create_argv, start_argv, envp;
   std::string shim_pid_path, pid_path, started_path, exit_path, exit_tmp_path, log_path, oom_path, proc_stat;
+  RotatingLog log;  // over log_path
 };
 
 size_t putInt(char* out, int64_t v) {
@@ -129,8 +130,6 @@ int64_t nowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-void logSink(void* ctx, const char* data, size_t n) { writeAll(*static_cast<int*>(ctx), data, n); }
-
 int waitFor(pid_t pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
@@ -159,7 +158,7 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
   ::rename(p.exit_tmp_path.c_str(), p.exit_path.c_str());
 }
 
-[[noreturn]] void runShim(const Prepared& p, int sync_fd) {
+[[noreturn]] void runShim(Prepared& p, int sync_fd) {
   // Our own fds only: the sync pipe stays, everything inherited goes.
   if (sync_fd > 3) syscall(SYS_close_range, 3U, static_cast<unsigned>(sync_fd - 1), 0U);
   syscall(SYS_close_range, static_cast<unsigned>(sync_fd + 1), ~0U, 0U);
@@ -182,9 +181,9 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
   sigaddset(&chld, SIGCHLD);
   sigprocmask(SIG_BLOCK, &chld, nullptr);
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-  int log_fd = ::open(p.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  bool log_open = p.log.open();
   int out[2], err[2];
-  if (sfd < 0 || log_fd < 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+  if (sfd < 0 || !log_open || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     writeExit(p, 255, 0, false, 1);
     writeAll(sync_fd, "fail\n", 5);
     _exit(1);
@@ -217,7 +216,7 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
     ::close(sync_fd);
   }
 
-  CriStream streams[2] = {{"stdout", logSink, &log_fd}, {"stderr", logSink, &log_fd}};
+  CriStream streams[2] = {{"stdout", RotatingLog::sink, &p.log}, {"stderr", RotatingLog::sink, &p.log}};
   int fds[2] = {out[0], err[0]};
   bool exited = false;
   int cstatus = 0;
@@ -262,7 +261,7 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
   clock_gettime(CLOCK_REALTIME, &ts);
   streams[0].flush(ts.tv_sec, ts.tv_nsec);
   streams[1].flush(ts.tv_sec, ts.tv_nsec);
-  ::fsync(log_fd);
+  p.log.sync();
   int code = WIFEXITED(cstatus) ? WEXITSTATUS(cstatus) : 128 + WTERMSIG(cstatus);
   int sig = WIFSIGNALED(cstatus) ? WTERMSIG(cstatus) : 0;
   writeExit(p, code, sig, oomKilledFrom(p.oom_path.c_str()), 0);
@@ -288,6 +287,8 @@ Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::millisecond
   p->exit_path = b + "/exit";
   p->exit_tmp_path = b + "/exit.tmp";
   p->log_path = params.log_path;
+  if (!p->log.prepare(p->log_path.c_str(), params.log_max_bytes, params.log_max_files))
+    return Status(Code::kInvalid, "log path too long: " + params.log_path);
   p->oom_path = params.oom_control_path;
   std::vector<std::string> common = {params.crun_path, "--root", params.crun_root, "--log=" + b + "/crun.log",
                                      "--log-format=json"};

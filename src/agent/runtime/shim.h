@@ -35,6 +35,9 @@ struct ShimParams {
   std::string id;
   std::string log_path;
   std::string oom_control_path;  // memory.oom_control of the container's cgroup
+  // Rotation of log_path (kubelet's containerLogMaxSize/containerLogMaxFiles).
+  size_t log_max_bytes = 10 * 1024 * 1024;
+  int log_max_files = 5;
 };
 
 struct ShimLaunch {

@@ -1,7 +1,11 @@
 #include "agent/runtime/cri_log.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace capstan::agent::runtime {
@@ -44,6 +48,78 @@ TEST(CriLogTest, LongLinesArePartial) {
   exact += '\n';
   s.feed(exact.data(), exact.size(), 0, 0);
   EXPECT_EQ(out, ts + " stderr F " + std::string(kCriMaxLine, 'y') + "\n");
+}
+
+class RotatingLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("capstan-rotating-log-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "0.log").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string read(const std::string& suffix) {
+    std::ifstream f(path_ + suffix);
+    if (!f) return "<none>";
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(RotatingLogTest, RotatesBeforeARecordWouldPassTheLimitAndDropsTheOldest) {
+  RotatingLog log;
+  ASSERT_TRUE(log.prepare(path_.c_str(), 10, 3));  // current + 2 rotated
+  ASSERT_TRUE(log.open());
+  for (const char* rec : {"aaaa\n", "bbbb\n", "cccc\n", "dddd\n", "eeee\n", "ffff\n", "gggg\n"})
+    log.write(rec, 5);
+  log.close();
+  // Two records per file; the first file (aaaa, bbbb) was dropped.
+  EXPECT_EQ(read(""), "gggg\n");
+  EXPECT_EQ(read(".1"), "eeee\nffff\n");
+  EXPECT_EQ(read(".2"), "cccc\ndddd\n");
+  EXPECT_EQ(read(".3"), "<none>");
+}
+
+TEST_F(RotatingLogTest, ARecordLargerThanTheLimitIsNeverSplit) {
+  RotatingLog log;
+  ASSERT_TRUE(log.prepare(path_.c_str(), 8, 2));
+  ASSERT_TRUE(log.open());
+  log.write("ab\n", 3);
+  std::string big(20, 'x');
+  log.write(big.data(), big.size());
+  log.write("cd\n", 3);
+  log.close();
+  EXPECT_EQ(read(".1"), big);
+  EXPECT_EQ(read(""), "cd\n");
+}
+
+TEST_F(RotatingLogTest, ReopeningCountsWhatTheFileHolds) {
+  {
+    std::ofstream f(path_);
+    f << "123456789";  // 9 bytes already there (a restarted shim's predecessor)
+  }
+  RotatingLog log;
+  ASSERT_TRUE(log.prepare(path_.c_str(), 10, 2));
+  ASSERT_TRUE(log.open());
+  log.write("zz\n", 3);  // 12 > 10: rotates first
+  log.close();
+  EXPECT_EQ(read(".1"), "123456789");
+  EXPECT_EQ(read(""), "zz\n");
+}
+
+TEST_F(RotatingLogTest, ZeroLimitNeverRotates) {
+  RotatingLog log;
+  ASSERT_TRUE(log.prepare(path_.c_str(), 0, 5));
+  ASSERT_TRUE(log.open());
+  for (int i = 0; i < 100; ++i) log.write("line\n", 5);
+  log.close();
+  EXPECT_EQ(read("").size(), 500u);
+  EXPECT_EQ(read(".1"), "<none>");
 }
 
 }  // namespace
