@@ -139,6 +139,17 @@ Registry Registry::builtin() {
     reg.add(r);
   }
 
+  // autoscaling/v2
+  {
+    auto r = kind("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler",
+                  "HorizontalPodAutoscaler", kNs);
+    r.has_generation = true;
+    r.short_names = {"hpa"};
+    r.categories = all;
+    r.has_status = true;
+    reg.add(r);
+  }
+
   // batch/v1
   {
     auto r = kind("batch", "v1", "jobs", "job", "Job", kNs);

@@ -515,6 +515,20 @@ void defaultLimitRange(Json& obj) {
   });
 }
 
+// SetDefaults_HorizontalPodAutoscaler (autoscaling/v2): minReplicas 1 and,
+// without metrics, CPU at 80% utilization. Behavior stays unset when absent
+// (the controller then applies its flag-given downscale stabilization).
+void defaultHorizontalPodAutoscaler(Json& obj) {
+  if (!obj.contains("spec") || obj["spec"].is_null()) obj["spec"] = Json::object();
+  if (!obj["spec"].is_object()) return;
+  Json& spec = obj["spec"];
+  setIfNull(spec, "minReplicas", 1);
+  if (!spec.contains("metrics") || (spec["metrics"].is_array() && spec["metrics"].empty()))
+    spec["metrics"] = Json::array(
+        {{{"type", "Resource"},
+          {"resource", {{"name", "cpu"}, {"target", {{"type", "Utilization"}, {"averageUtilization", 80}}}}}}});
+}
+
 }  // namespace
 
 void applyDefaults(const ResourceInfo& info, Json& obj) {
@@ -550,6 +564,8 @@ void applyDefaults(const ResourceInfo& info, Json& obj) {
       defaultJob(obj);
     else if (k == "CronJob")
       defaultCronJob(obj);
+  } else if (g == "autoscaling") {
+    if (k == "HorizontalPodAutoscaler") defaultHorizontalPodAutoscaler(obj);
   } else if (g == "discovery.k8s.io") {
     if (k == "EndpointSlice") defaultEndpointSlice(obj);
   }

@@ -55,6 +55,42 @@ std::string joinStrings(const std::vector<std::string>& v, std::string_view sep)
   return out;
 }
 
+// formatHPAMetrics for the metric source types capstan computes (Resource,
+// ContainerResource); others print as upstream prints them without status.
+std::string hpaTargets(const Json& o) {
+  const Json* specs = atPath(o, "spec.metrics");
+  if (!specs || !specs->is_array() || specs->empty()) return "<none>";
+  const Json* statuses = atPath(o, "status.currentMetrics");
+  std::vector<std::string> list;
+  size_t count = 0;
+  bool more = false;
+  for (size_t i = 0; i < specs->size(); ++i) {
+    const Json& spec = (*specs)[i];
+    ++count;
+    std::string type = getString(spec, "type");
+    std::string src = type == "ContainerResource" ? "containerResource" : type == "Resource" ? "resource" : "";
+    const Json* status = statuses && statuses->is_array() && statuses->size() > i ? &(*statuses)[i] : nullptr;
+    const Json* cur = status ? atPath(*status, src + ".current") : nullptr;
+    if (src.empty()) {
+      list.push_back("<unknown>/<unknown>");
+    } else if (const Json* av = atPath(spec, src + ".target.averageValue"); av && !av->is_null()) {
+      const Json* c = cur ? atPath(*cur, "averageValue") : nullptr;
+      list.push_back(str(spec, src + ".name") + ": " + (c ? text(*c) : "<unknown>") + "/" + text(*av));
+    } else {
+      const Json* c = cur ? atPath(*cur, "averageUtilization") : nullptr;
+      const Json* t = atPath(spec, src + ".target.averageUtilization");
+      list.push_back(str(spec, src + ".name") + ": " + (c && c->is_number() ? text(*c) + "%" : "<unknown>") + "/" +
+                     (t && t->is_number() ? text(*t) + "%" : "<auto>"));
+    }
+    if (list.size() > 2) {
+      list.resize(2);
+      more = true;
+    }
+  }
+  std::string out = joinStrings(list, ", ");
+  return more ? out + fmt::format(" + {} more...", count - 2) : out;
+}
+
 std::string orNone(const std::string& s) { return s.empty() ? "<none>" : s; }
 
 std::string selectorString(const Json* sel) {
@@ -671,6 +707,25 @@ std::map<std::string, std::vector<Column>> buildColumns() {
           }),
       col("Allowed Disruptions", "integer", 0, "Calculation of the current number of disruptions allowed.",
           [](const Json& o, WallTime) { return Json(num(o, "status.disruptionsAllowed")); }),
+      ageCol()};
+  // printHorizontalPodAutoscaler and formatHPAMetrics (kubectl 1.31: "cpu: 12%/50%").
+  m["autoscaling/horizontalpodautoscalers"] = {
+      nameCol(),
+      col("Reference", "string", 0, "Reference to the resource whose replicas the autoscaler manages.",
+          [](const Json& o, WallTime) {
+            return Json(str(o, "spec.scaleTargetRef.kind") + "/" + str(o, "spec.scaleTargetRef.name"));
+          }),
+      col("Targets", "string", 0, "Current and target metric values.",
+          [](const Json& o, WallTime) { return Json(hpaTargets(o)); }),
+      col("MinPods", "string", 0, "Lower limit for the number of pods that can be set by the autoscaler.",
+          [](const Json& o, WallTime) {
+            const Json* v = atPath(o, "spec.minReplicas");
+            return Json(v && v->is_number() ? text(*v) : "<unset>");
+          }),
+      col("MaxPods", "integer", 0, "Upper limit for the number of pods that can be set by the autoscaler.",
+          [](const Json& o, WallTime) { return Json(num(o, "spec.maxReplicas")); }),
+      col("Replicas", "string", 0, "Current number of replicas of pods managed by this autoscaler.",
+          [](const Json& o, WallTime) { return Json(std::to_string(num(o, "status.currentReplicas"))); }),
       ageCol()};
   m["apps/controllerrevisions"] = {nameCol(),
                                    col("Controller", "string", 0, "Controller of the object.",

@@ -349,6 +349,8 @@ const KindRules kRules[] = {
     {"batch", "Job", nameIsDnsSubdomain, true, false, asCreate<validateJob>, asUpdate<validateJob>},
     {"batch", "CronJob", nameIsDnsSubdomain, true, false, asCreate<validateCronJob>,
      asUpdate<validateCronJob>},
+    {"autoscaling", "HorizontalPodAutoscaler", nameIsDnsSubdomain, true, false, validateHorizontalPodAutoscaler,
+     nullptr},
     {"coordination.k8s.io", "Lease", nameIsDnsSubdomain, false, false, validateLease, nullptr},
     {"discovery.k8s.io", "EndpointSlice", nameIsDnsSubdomain, true, true, asCreate<validateEndpointSlice>,
      asUpdate<validateEndpointSlice>},

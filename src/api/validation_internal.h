@@ -193,4 +193,7 @@ void validateEventsV1EventStrict(const Json& obj, const Json* old, ErrorList& er
 void validateLease(const Json& obj, ErrorList& errs);
 void validateEndpointSlice(const Json& obj, const Json* old, ErrorList& errs);
 
+// autoscaling/v2 (validation_minor_kinds.cc)
+void validateHorizontalPodAutoscaler(const Json& obj, ErrorList& errs);
+
 }  // namespace capstan::api::vdetail

@@ -128,6 +128,60 @@ void validateLease(const Json& obj, ErrorList& errs) {
   }
 }
 
+namespace {
+
+// ValidateCrossVersionObjectReference: kind and name are path segments.
+void validatePathSegment(const Json* holder, const std::string& fld, const char* key, ErrorList& errs) {
+  std::string v = str(get(holder, key));
+  std::string f = fld + "." + key;
+  if (v.empty()) {
+    errs.required(f, "");
+    return;
+  }
+  if (v == "." || v == "..") errs.invalid(f, goQuote(v), "may not be '" + v + "'");
+  for (const char* bad : {"/", "%"})
+    if (v.find(bad) != std::string::npos) errs.invalid(f, goQuote(v), std::string("may not contain '") + bad + "'");
+}
+
+}  // namespace
+
+void validateHorizontalPodAutoscaler(const Json& obj, ErrorList& errs) {
+  const Json* spec = get(obj, "spec");
+  auto min = integer(get(spec, "minReplicas"));
+  int64_t max = integer(get(spec, "maxReplicas")).value_or(0);
+  if (min && *min < 1) errs.invalid("spec.minReplicas", std::to_string(*min), "must be greater than or equal to 1");
+  if (max < 1) errs.invalid("spec.maxReplicas", std::to_string(max), "must be greater than 0");
+  if (min && max < *min)
+    errs.invalid("spec.maxReplicas", std::to_string(max), "must be greater than or equal to `minReplicas`");
+  const Json* ref = get(spec, "scaleTargetRef");
+  validatePathSegment(ref, "spec.scaleTargetRef", "kind", errs);
+  validatePathSegment(ref, "spec.scaleTargetRef", "name", errs);
+  const Json* metrics = get(spec, "metrics");
+  if (!metrics || !metrics->is_array()) return;
+  for (size_t i = 0; i < metrics->size(); ++i) {
+    const Json& m = (*metrics)[i];
+    std::string fld = "spec.metrics[" + std::to_string(i) + "]";
+    std::string type = str(get(m, "type"));
+    if (type.empty()) {
+      errs.required(fld + ".type", "must specify a metric source type");
+      continue;
+    }
+    if (type != "Resource" && type != "ContainerResource") continue;
+    std::string src = type == "Resource" ? "resource" : "containerResource";
+    const Json* r = get(m, src);
+    if (!r) {
+      errs.required(fld + "." + src, "must populate information for the given metric source");
+      continue;
+    }
+    if (str(get(r, "name")).empty()) errs.required(fld + "." + src + ".name", "must specify a resource name");
+    const Json* target = get(r, "target");
+    std::string ttype = str(get(target, "type"));
+    if (ttype.empty()) errs.required(fld + "." + src + ".target.type", "must specify a metric target type");
+    if (auto u = integer(get(target, "averageUtilization")); u && *u <= 0)
+      errs.invalid(fld + "." + src + ".target.averageUtilization", std::to_string(*u), "must be greater than 0");
+  }
+}
+
 void validateEndpointSlice(const Json& obj, const Json* old, ErrorList& errs) {
   std::string addr_type = str(get(obj, "addressType"));
   if (!old) {

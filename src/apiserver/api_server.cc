@@ -17,6 +17,7 @@
 #include "apiserver/kubelet_client.h"
 #include "apiserver/cluster_state_metrics.h"
 #include "apiserver/metrics.h"
+#include "apiserver/hpa_v1.h"
 #include "apiserver/metrics_api.h"
 #include "apiserver/object_cache.h"
 #include "apiserver/request_info.h"
@@ -170,6 +171,23 @@ void ApiServer::Impl::handle(Request req, Responder done) {
 void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   auto started = std::chrono::steady_clock::now();
   RequestInfo ri = parseRequestInfo(req);
+  if (isHpaV1Create(ri, req)) {
+    // `kubectl autoscale` posts autoscaling/v1: created as v2, answered as v1.
+    Json body = Json::parse(req.body, nullptr, false);
+    if (body.is_discarded())
+      return done(errorResponse(Status(Code::kBadRequest, "the body of the request is not valid JSON")));
+    req.body = hpaV1ToV2(body).dump();
+    for (std::string* s : {&req.path, &req.target})
+      if (auto at = s->find("/apis/autoscaling/v1/"); at != std::string::npos) s->replace(at, 21, "/apis/autoscaling/v2/");
+    ri = parseRequestInfo(req);
+    done = [done = std::move(done)](Response r) {
+      if (r.status / 100 == 2 && !r.stream) {
+        Json obj = Json::parse(r.body, nullptr, false);
+        if (!obj.is_discarded()) r.body = hpaV2ToV1(obj).dump();
+      }
+      done(std::move(r));
+    };
+  }
   RequestLabels labels{
       metricVerb(ri, req.method),
       ri.group,

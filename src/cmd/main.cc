@@ -31,7 +31,50 @@ struct ServerRoles {
   capstan::agent::AgentOptions agent;
   bool disable_controller_manager = false;
   bool disable_scheduler = false;
+  capstan::controllers::ControllerOptions controllers;
 };
+
+// A Go duration as kube-controller-manager's flags take it ("15s", "1m30s",
+// "500ms"); a bare number is seconds. The CLI11 validator's message on error.
+std::string parseGoDuration(const std::string& text, std::chrono::milliseconds& out) {
+  // "ms" before "m": the first matching suffix wins.
+  static const std::pair<std::string_view, int64_t> kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+  int64_t total = 0;
+  size_t i = 0;
+  if (text.empty()) return "empty duration";
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    if (start == i) return "invalid duration " + text;
+    double n = std::stod(text.substr(start, i - start));
+    int64_t unit = 1000;
+    if (i < text.size()) {
+      unit = 0;
+      for (auto [suffix, ms] : kUnits)
+        if (std::string_view(text).substr(i).starts_with(suffix)) {
+          unit = ms;
+          i += suffix.size();
+          break;
+        }
+      if (unit == 0) return "invalid duration " + text;
+    } else if (start != 0) {
+      return "missing unit in duration " + text;
+    }
+    total += static_cast<int64_t>(n * static_cast<double>(unit));
+  }
+  out = std::chrono::milliseconds(total);
+  return "";
+}
+
+void addDurationOption(CLI::App* app, const std::string& name, std::chrono::milliseconds& target,
+                       const std::string& help) {
+  app->add_option_function<std::string>(
+         name,
+         [&target](const std::string& v) {
+           if (auto err = parseGoDuration(v, target); !err.empty()) throw CLI::ValidationError(err);
+         },
+         help + fmt::format(" (default {}s)", target.count() / 1000.0));
+}
 
 // This server's name in leader-election Leases: stable across restarts of
 // the same server (host and data dir), so a restarted leader resumes at once.
@@ -187,6 +230,7 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
   if (!roles.disable_controller_manager) {
     controllers::ManagerOptions mo;
     mo.identity = identity;
+    mo.controllers = roles.controllers;
     mo.controllers.cluster_cidr = opts.cluster_cidr;
     mo.queue_metrics = metrics::workQueueMetrics(api.metricsRegistry());
     manager = std::make_unique<controllers::Manager>(
@@ -248,6 +292,7 @@ int main(int argc, char** argv) {
   apiserver::ApiServerOptions opts;
   opts.data_dir = "/var/lib/capstan";
   ServerRoles roles;
+  std::chrono::milliseconds hpa_downscale = roles.controllers.hpa_downscale_stabilization;
   auto* server = app.add_subcommand("server", "Run the API server (and, later, controllers, scheduler and a node agent)");
   // k3s style: `capstan server --config FILE`, flag names as YAML keys
   // (expanded into flags before parsing; see config_file.h).
@@ -278,6 +323,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   server->add_option("--watch-cache-window", opts.watch_window, "Recent events kept for resuming watches")->capture_default_str();
   server->add_option("--threads", opts.threads, "HTTP I/O threads")->capture_default_str();
+  addDurationOption(server, "--horizontal-pod-autoscaler-sync-period", roles.controllers.hpa_sync_period,
+                    "How often each HorizontalPodAutoscaler is reconciled");
+  addDurationOption(server, "--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
+                    "How far back the HPA looks for higher recommendations before scaling down");
+  server->add_option("--horizontal-pod-autoscaler-tolerance", roles.controllers.hpa_tolerance,
+                     "Minimum change (from 1.0) in the desired-to-actual metrics ratio for the HPA to scale")
+      ->capture_default_str();
   addAgentFlags(server, roles.agent);
   server->add_option("--cluster-dns", opts.cluster_dns,
                      "Cluster DNS address (the kube-dns Service's ClusterIP; default: the tenth address of --service-cidr)");
@@ -343,7 +395,11 @@ int main(int argc, char** argv) {
   else if (log_level == "warn") log::setLevel(log::Level::kWarn);
   else if (log_level == "error") log::setLevel(log::Level::kError);
 
-  if (server->parsed()) return runServer(opts, roles);
+  if (server->parsed()) {
+    roles.controllers.hpa_downscale_stabilization =
+        std::chrono::duration_cast<std::chrono::seconds>(hpa_downscale);
+    return runServer(opts, roles);
+  }
   if (agent_cmd->parsed() && !agent_cleanup) {
     if (server_url.empty() || agent_opts.token.empty()) {
       std::fprintf(stderr, "agent: --server and --token are required\n");

@@ -32,6 +32,11 @@ struct ControllerOptions {
   std::chrono::seconds default_not_ready_toleration{30};
   std::string cluster_cidr = "10.42.0.0/16";
   int node_cidr_mask = 24;
+  // HorizontalPodAutoscaler, as kube-controller-manager's
+  // --horizontal-pod-autoscaler-{sync-period,downscale-stabilization,tolerance}.
+  std::chrono::milliseconds hpa_sync_period{15000};
+  std::chrono::seconds hpa_downscale_stabilization{300};
+  double hpa_tolerance = 0.1;
 };
 
 // What every controller is given.

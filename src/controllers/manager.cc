@@ -9,6 +9,7 @@
 #include "controllers/endpoints_controller.h"
 #include "controllers/endpointslice_controller.h"
 #include "controllers/garbage_collector.h"
+#include "controllers/hpa_controller.h"
 #include "controllers/job_controller.h"
 #include "controllers/namespace_controller.h"
 #include "controllers/replicaset_controller.h"
@@ -48,6 +49,7 @@ std::string upstreamQueueName(const std::string& controller) {
   if (controller == "endpointslice") return "endpoint_slice";
   if (controller == "garbage-collector") return "garbage_collector_attempt_to_delete";
   if (controller == "node-lifecycle") return "node_lifecycle_controller";
+  if (controller == "horizontal-pod-autoscaler") return "horizontalpodautoscaler";
   std::string name = controller;
   std::replace(name.begin(), name.end(), '-', '_');
   return name;
@@ -99,6 +101,8 @@ void Manager::startControllers() {
   if (enabled("statefulset")) controllers_.push_back(std::make_unique<StatefulSetController>(*ctx_));
   if (enabled("replicaset")) controllers_.push_back(std::make_unique<ReplicaSetController>(*ctx_));
   if (enabled("deployment")) controllers_.push_back(std::make_unique<DeploymentController>(*ctx_));
+  if (enabled("horizontal-pod-autoscaler"))
+    controllers_.push_back(std::make_unique<HorizontalPodAutoscalerController>(*ctx_));
   if (enabled("endpoint")) controllers_.push_back(std::make_unique<EndpointsController>(*ctx_));
   if (enabled("endpointslice")) controllers_.push_back(std::make_unique<EndpointSliceController>(*ctx_));
 

@@ -17,7 +17,7 @@ namespace {
 
 const ResourceInfo& infoFor(const std::string& group, const std::string& resource) {
   static const Registry reg = Registry::builtin();
-  const ResourceInfo* info = reg.find(group, "v1", resource);
+  const ResourceInfo* info = reg.find(group, group == "autoscaling" ? "v2" : "v1", resource);
   if (!info) throw std::runtime_error("no resource " + group + "/" + resource);  // test setup error only
   return *info;
 }
@@ -90,6 +90,10 @@ const ColumnsCase kColumns[] = {
      "poddisruptionbudgets",
      {"Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"},
      {0, 0, 0, 0, 0}},
+    {"autoscaling",
+     "horizontalpodautoscalers",
+     {"Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age"},
+     {0, 0, 0, 0, 0, 0, 0}},
 };
 INSTANTIATE_TEST_SUITE_P(Kinds, TableColumns, ::testing::ValuesIn(kColumns),
                          [](const auto& info) { return info.param.resource; });
@@ -526,6 +530,27 @@ const CellCase kOtherKinds[] = {
     {"PdbMaxUnavailableUnset", "policy", "poddisruptionbudgets", "Max Unavailable", "spec: {minAvailable: 1}", "N/A"},
     {"PdbAllowedDisruptions", "policy", "poddisruptionbudgets", "Allowed Disruptions",
      "status: {disruptionsAllowed: 2}", 2},
+    {"HpaReference", "autoscaling", "horizontalpodautoscalers", "Reference",
+     "spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}}", "Deployment/web"},
+    {"HpaTargetsUnknownWithoutStatus", "autoscaling", "horizontalpodautoscalers", "Targets",
+     "spec: {metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}}]}",
+     "cpu: <unknown>/50%"},
+    {"HpaTargetsUtilization", "autoscaling", "horizontalpodautoscalers", "Targets",
+     "spec: {metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}},"
+     " {type: Resource, resource: {name: memory, target: {type: AverageValue, averageValue: 100Mi}}}]}\n"
+     "status: {currentMetrics: [{type: Resource, resource: {name: cpu, current: {averageUtilization: 97, averageValue: 97m}}},"
+     " {type: Resource, resource: {name: memory, current: {averageValue: 20Mi}}}]}",
+     "cpu: 97%/50%, memory: 20Mi/100Mi"},
+    {"HpaTargetsMore", "autoscaling", "horizontalpodautoscalers", "Targets",
+     "spec: {metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}},"
+     " {type: Resource, resource: {name: memory, target: {type: Utilization, averageUtilization: 60}}},"
+     " {type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 70}}}]}",
+     "cpu: <unknown>/50%, memory: <unknown>/60% + 1 more..."},
+    {"HpaTargetsNone", "autoscaling", "horizontalpodautoscalers", "Targets", "spec: {maxReplicas: 3}", "<none>"},
+    {"HpaMinPods", "autoscaling", "horizontalpodautoscalers", "MinPods", "spec: {minReplicas: 2}", "2"},
+    {"HpaMinPodsUnset", "autoscaling", "horizontalpodautoscalers", "MinPods", "spec: {maxReplicas: 3}", "<unset>"},
+    {"HpaMaxPods", "autoscaling", "horizontalpodautoscalers", "MaxPods", "spec: {maxReplicas: 3}", 3},
+    {"HpaReplicas", "autoscaling", "horizontalpodautoscalers", "Replicas", "status: {currentReplicas: 2}", "2"},
 };
 INSTANTIATE_TEST_SUITE_P(Kinds, TableCells, ::testing::ValuesIn(kOtherKinds), cellName);
 
