@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from harness import CAPSTAN, KUBECTL_NEWEST, SOURCE_DIR, LoggedProcess, Server
+from harness import CAPSTAN, KUBECTL_NEWEST, SOURCE_DIR, LoggedProcess, Server, wait_until
 
 IMAGE = "capstan.test/busybox:1"
 _image_lock = threading.Lock()
@@ -233,6 +233,24 @@ class ClusterTestCase(unittest.TestCase):
 
     def get(self, *args):
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def pod(self, name, ns="default"):
+        return json.loads(self.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
+
+    def wait_pod(self, name, cond, timeout=30, message=None):
+        """The pod once cond(pod) holds; on timeout the test fails with its
+        status and the server log's tail."""
+        last = {}
+
+        def check():
+            last["pod"] = self.pod(name)
+            return cond(last["pod"])
+        try:
+            wait_until(check, timeout=timeout, message=message or f"pod {name}")
+        except AssertionError:
+            self.fail(f"{message or name}: {json.dumps(last.get('pod', {}).get('status'), indent=1)}\n"
+                      + self.server.read_log()[-3000:])
+        return last["pod"]
 
     @staticmethod
     def running_ready(pod):

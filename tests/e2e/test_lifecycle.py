@@ -71,22 +71,6 @@ class LifecycleTest(ClusterTestCase):
 
     # ------------------------------------------------------------ helpers
 
-    def pod(self, name):
-        return json.loads(self.kubectl("get", "pod", name, "-o", "json").stdout)
-
-    def wait_pod(self, name, cond, timeout=30, message=None):
-        last = {}
-
-        def check():
-            last["pod"] = self.pod(name)
-            return cond(last["pod"])
-        try:
-            wait_until(check, timeout=timeout, message=message or f"pod {name}")
-        except AssertionError:
-            self.fail(f"{message or name}: {json.dumps(last.get('pod', {}).get('status'), indent=1)}\n"
-                      + self.server.read_log()[-3000:])
-        return last["pod"]
-
     def create(self, manifest):
         self.kubectl("apply", "-f", "-", input=manifest)
 

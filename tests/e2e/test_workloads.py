@@ -19,22 +19,6 @@ def http_get(url, timeout=3):
 
 
 class WorkloadsTest(ClusterTestCase):
-    def pod(self, name, ns="default"):
-        return json.loads(self.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
-
-    def wait_pod(self, name, cond, timeout=30, message=None):
-        last = {}
-
-        def check():
-            last["pod"] = self.pod(name)
-            return cond(last["pod"])
-        try:
-            wait_until(check, timeout=timeout, message=message or f"pod {name}")
-        except AssertionError:
-            self.fail(f"{message or name}: {json.dumps(last.get('pod', {}).get('status'), indent=1)}\n"
-                      + self.server.read_log()[-3000:])
-        return last["pod"]
-
     def test_pod_serves_http_at_its_ip(self):
         self.kubectl("apply", "-f", "-", input=f"""
 apiVersion: v1
