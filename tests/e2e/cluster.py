@@ -6,6 +6,7 @@ and on cleanup deletes its pods, stops the server and runs `capstan
 cleanup`, which removes every container, network namespace, veth, bridge,
 cgroup and iptables rule the agent made.
 """
+import atexit
 import json
 import os
 import secrets
@@ -32,6 +33,7 @@ def busybox_archive():
     with _image_lock:
         if _image_archive is None:
             d = tempfile.mkdtemp(prefix="capstan-image-")
+            atexit.register(shutil.rmtree, d, True)  # one archive per test process, gone with it
             path = os.path.join(d, "busybox.tar")
             subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "tests", "images", "build_busybox_image.py"),
                             "--archive", path, "--tag", "1"], check=True, capture_output=True)
