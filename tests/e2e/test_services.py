@@ -7,6 +7,7 @@ reaching itself through its service), and the built-in Ingress proxy routing two
 to two services over HTTP and HTTPS (certificate chosen by SNI)."""
 import base64
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -296,6 +297,7 @@ class ServicesTest(ClusterTestCase):
         names = self.ready_names()
         # The TLS secret for hello.example.test: a self-signed certificate made here.
         d = tempfile.mkdtemp(prefix="capstan-ingress-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
         crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", key,
                         "-out", crt, "-subj", "/CN=hello.example.test",
