@@ -170,10 +170,18 @@ ProbeTarget target(Json container) {
 TEST(ProberTest, ReadinessTurnsTrueOnSuccessAndWakesThePod) {
   Recorder rec;
   std::atomic<bool> healthy{true};
-  Prober prober([&](const ProbeTarget&, const Json&) { return ProbeOutcome{healthy.load(), "nope"}; }, rec.hooks(),
-                SystemClock::instance(), 2);
+  // The first probe may run as soon as ensure() returns: hold it until the
+  // "not ready yet" check below has been made.
+  std::atomic<bool> checked{false};
+  Prober prober(
+      [&](const ProbeTarget&, const Json&) {
+        while (!checked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return ProbeOutcome{healthy.load(), "nope"};
+      },
+      rec.hooks(), SystemClock::instance(), 2);
   prober.ensure(target({{"readinessProbe", {{"exec", {{"command", {"true"}}}}, {"periodSeconds", 1}, {"failureThreshold", 1}}}}));
   EXPECT_FALSE(prober.ready("c1"));  // not ready before the first success
+  checked = true;
   ASSERT_TRUE(rec.waitFor([&] { return rec.woken.size() == 1; }));
   EXPECT_TRUE(prober.ready("c1"));
   healthy = false;
