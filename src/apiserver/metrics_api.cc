@@ -27,15 +27,12 @@ constexpr auto kFetchTimeout = std::chrono::seconds(5);
 constexpr auto kRetryAfter = std::chrono::seconds(5);
 constexpr size_t kMaxBody = 64u << 20;
 
+// j[key], or null when j is not an object or lacks it (common/json.h's
+// find(), as a reference for is_null() checks and chaining).
 const Json& member(const Json& j, const char* key) {
   static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-std::string str(const Json& j, const char* key) {
-  const Json& v = member(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
+  const Json* v = find(j, key);
+  return v ? *v : kNull;
 }
 
 // Collects a streamed kubelet body, then hands it over once.
@@ -81,8 +78,8 @@ Json listJson(const char* kind, Json items) {
 api::FieldSelector::FieldGetter fieldsOf(const Json& obj) {
   return [&obj](std::string_view f) -> std::optional<std::string> {
     const Json& meta = member(obj, "metadata");
-    if (f == "metadata.name") return str(meta, "name");
-    if (f == "metadata.namespace") return str(meta, "namespace");
+    if (f == "metadata.name") return getString(meta, "name");
+    if (f == "metadata.namespace") return getString(meta, "namespace");
     return std::nullopt;
   };
 }
@@ -96,7 +93,7 @@ Result<KubeletEndpoint> kubeletEndpointOf(const Json& node, const std::string& n
   for (const char* type : {"InternalIP", "Hostname", "ExternalIP"}) {
     if (!addresses.is_array() || !ep.host.empty()) break;
     for (const auto& a : addresses)
-      if (str(a, "type") == type && ep.host.empty()) ep.host = str(a, "address");
+      if (getString(a, "type") == type && ep.host.empty()) ep.host = getString(a, "address");
   }
   const Json& port = member(member(member(status, "daemonEndpoints"), "kubeletEndpoint"), "Port");
   if (port.is_number_integer() && port.get<int64_t>() > 0 && port.get<int64_t>() < 65536)
@@ -353,15 +350,15 @@ void MetricsApi::nodeMetrics(const RequestInfo& ri, const Request& req, Responde
   }
   std::vector<std::pair<std::string, KubeletEndpoint>> targets;
   for (const auto& n : selected)
-    if (auto ep = kubeletEndpointOf(n->obj, str(member(n->obj, "metadata"), "name")))
-      targets.emplace_back(str(member(n->obj, "metadata"), "name"), *ep);
+    if (auto ep = kubeletEndpointOf(n->obj, getString(member(n->obj, "metadata"), "name")))
+      targets.emplace_back(getString(member(n->obj, "metadata"), "name"), *ep);
   auto state = state_;
   std::string name = ri.name;
   state->ensureAll(targets, [state, selected, single, name, done = std::move(done)] {
     Json items = Json::array();
     WallTime now = state->clock->now();
     for (const auto& n : selected) {
-      auto [prev, last] = state->readings(str(member(n->obj, "metadata"), "name"));
+      auto [prev, last] = state->readings(getString(member(n->obj, "metadata"), "name"));
       if (!last || !last->node) continue;
       auto usage = usageBetween(prev && prev->node ? &*prev->node : nullptr, *last->node, kMinWindow);
       if (!usage) continue;
@@ -402,7 +399,7 @@ void MetricsApi::podMetrics(const RequestInfo& ri, const Request& req, Responder
   }
   std::map<std::string, KubeletEndpoint> endpoints;
   for (const auto& p : selected) {
-    std::string node = str(member(p->obj, "spec"), "nodeName");
+    std::string node = getString(member(p->obj, "spec"), "nodeName");
     if (node.empty() || endpoints.count(node)) continue;
     ObjectPtr n = ctx_.cache->get(nodes_info->storeKey("", node));
     if (!n) continue;
@@ -417,13 +414,13 @@ void MetricsApi::podMetrics(const RequestInfo& ri, const Request& req, Responder
     std::map<std::string, std::pair<std::optional<ResourceSample>, std::optional<ResourceSample>>> by_node;
     for (const auto& p : selected) {
       const Json& meta = member(p->obj, "metadata");
-      std::string node = str(member(p->obj, "spec"), "nodeName");
+      std::string node = getString(member(p->obj, "spec"), "nodeName");
       if (node.empty()) continue;
       auto it = by_node.find(node);
       if (it == by_node.end()) it = by_node.emplace(node, state->readings(node)).first;
       const auto& [prev, last] = it->second;
       if (!last) continue;
-      auto key = std::make_pair(str(meta, "namespace"), str(meta, "name"));
+      auto key = std::make_pair(getString(meta, "namespace"), getString(meta, "name"));
       auto cs = last->containers.find(key);
       if (cs == last->containers.end() || cs->second.empty()) continue;
       const std::map<std::string, UsagePoint>* prev_cs = nullptr;

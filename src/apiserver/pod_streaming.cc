@@ -15,15 +15,12 @@ namespace capstan::apiserver {
 namespace {
 
 // Readers that never throw, whatever shape a stored status has.
+// j[key], or null when j is not an object or lacks it (common/json.h's
+// find(), as a reference for is_null() checks and chaining).
 const Json& member(const Json& j, const char* key) {
   static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-std::string str(const Json& j, const char* key) {
-  const Json& v = member(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
+  const Json* v = find(j, key);
+  return v ? *v : kNull;
 }
 
 
@@ -45,7 +42,7 @@ std::vector<std::string> containerNames(const Json& pod, bool all) {
     if (!all && std::string(field) != "containers") continue;
     const Json& list = member(spec, field);
     if (!list.is_array()) continue;
-    for (const auto& c : list) names.push_back(str(c, "name"));
+    for (const auto& c : list) names.push_back(getString(c, "name"));
   }
   return names;
 }
@@ -69,7 +66,7 @@ const Json* containerStatus(const Json& pod, const std::string& name) {
     const Json& list = member(status, field);
     if (!list.is_array()) continue;
     for (const auto& c : list)
-      if (str(c, "name") == name) return &c;
+      if (getString(c, "name") == name) return &c;
   }
   return nullptr;
 }
@@ -90,7 +87,7 @@ Status checkContainerState(const Json& pod, const std::string& pod_name, const s
   if (!member(state, "running").is_null()) return Status::ok();
   if (must_run) {
     if (!member(state, "waiting").is_null()) {
-      std::string reason = str(member(state, "waiting"), "reason");
+      std::string reason = getString(member(state, "waiting"), "reason");
       return badRequest(fmt::format("container \"{}\" in pod \"{}\" is waiting to start: {}", name, pod_name,
                                     reason.empty() ? "ContainerCreating" : reason));
     }
@@ -99,7 +96,7 @@ Status checkContainerState(const Json& pod, const std::string& pod_name, const s
   if (!member(state, "terminated").is_null()) return Status::ok();
   if (!member(last, "terminated").is_null()) return Status::ok();
   if (!member(state, "waiting").is_null()) {
-    std::string reason = str(member(state, "waiting"), "reason");
+    std::string reason = getString(member(state, "waiting"), "reason");
     if (reason == "ErrImagePull" || reason == "ImagePullBackOff")
       return badRequest(fmt::format("container \"{}\" in pod \"{}\" is waiting to start: image can't be pulled",
                                     name, pod_name));
@@ -127,7 +124,7 @@ void Resources::podStream(const RequestInfo& ri, const api::ResourceInfo& info, 
     if (!c) return done(errorResponse(c.status()));
     container = *c;
   }
-  std::string node = str(member(pod, "spec"), "nodeName");
+  std::string node = getString(member(pod, "spec"), "nodeName");
   if (node.empty()) {
     if (is_log) {
       // Upstream: a pod without a host has no logs yet (an empty answer).
@@ -137,7 +134,7 @@ void Resources::podStream(const RequestInfo& ri, const api::ResourceInfo& info, 
     }
     return done(errorResponse(badRequest(fmt::format("pod {} does not have a host assigned", ri.name))));
   }
-  std::string phase = str(member(pod, "status"), "phase");
+  std::string phase = getString(member(pod, "status"), "phase");
   if ((sub == "exec" || sub == "attach") && (phase == "Succeeded" || phase == "Failed"))
     return done(errorResponse(badRequest(fmt::format("cannot {} a container in a completed pod; current phase is {}",
                                                       sub == "exec" ? "exec into" : "attach to", phase))));
