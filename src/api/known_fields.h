@@ -1,8 +1,9 @@
 #pragma once
-// Unknown-field detection for fieldValidation=Strict/Warn. This checks the
-// envelope every kind shares (top-level fields per kind and ObjectMeta);
-// the full per-field schemas come from the OpenAPI model (kubectl parity
-// issue) and will replace this table.
+// Unknown-field detection for fieldValidation=Strict/Warn and JSON type
+// checks, both read from the kind's OpenAPI schema (api/schema.h), as
+// decoding into Kubernetes' Go types would report them. A kind without a
+// schema, and fields marked x-kubernetes-preserve-unknown-fields, accept
+// anything.
 
 #include <string>
 #include <vector>
@@ -21,11 +22,9 @@ void dropUnknownFields(const ResourceInfo& info, Json& obj);
 
 namespace capstan::api {
 
-// Checks the JSON types of the fields every client relies on (ObjectMeta,
-// ConfigMap/Secret data, replicas, containers, service ports, ...), as
-// decoding into Kubernetes' Go types would. Returns BadRequest with
-// upstream's "cannot be handled as a <Kind>: json: cannot unmarshal ..."
-// message. Full per-field typing comes with the OpenAPI schemas.
+// Checks the JSON type of every field against the schema. Returns BadRequest
+// with upstream's "cannot be handled as a <Kind>: json: cannot unmarshal
+// <json type> into Go struct field <Struct>.<path> of type <Go type>".
 Status checkFieldTypes(const ResourceInfo& info, const Json& obj);
 
 }  // namespace capstan::api

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "apiserver/openapi_v2.h"
+#include "apiserver/openapi.h"
 #include "apiserver/responses.h"
 
 namespace capstan::apiserver {
@@ -37,57 +37,17 @@ std::string gvPath(const api::GroupVersion& gv) { return gv.group.empty() ? "api
 
 Json subresourceVerbs() { return Json::array({"get", "patch", "update"}); }
 
-Json openapiDoc(const api::Registry& reg, const api::GroupVersion& gv) {
-  Json paths = Json::object();
-  Json schemas = Json::object();
-  const Json gvk_param = {{"name", "fieldValidation"}, {"in", "query"},
-                          {"description", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn and Strict."},
-                          {"schema", {{"type", "string"}, {"uniqueItems", true}}}};
-  const Json dry_run = {{"name", "dryRun"}, {"in", "query"}, {"schema", {{"type", "string"}, {"uniqueItems", true}}}};
-  const Json field_manager = {{"name", "fieldManager"}, {"in", "query"}, {"schema", {{"type", "string"}, {"uniqueItems", true}}}};
-  for (const auto* r : reg.resourcesOf(gv)) {
-    std::string base = "/" + gvPath(gv) + (r->namespaced ? "/namespaces/{namespace}/" : "/") + r->resource;
-    Json gvk = {{"group", r->group}, {"version", r->version}, {"kind", r->kind}};
-    std::string schema_name = fmt::format("io.capstan.{}.{}.{}", r->group.empty() ? "core" : r->group, r->version, r->kind);
-    Json ref = {{"$ref", "#/components/schemas/" + schema_name}};
-    auto op = [&](const char* action, const char* verb) {
-      return Json{{"operationId", std::string(verb) + r->kind},
-                  {"x-kubernetes-action", action},
-                  {"x-kubernetes-group-version-kind", gvk},
-                  {"parameters", Json::array({gvk_param, dry_run, field_manager})},
-                  {"responses", {{"200", {{"description", "OK"}, {"content", {{"application/json", {{"schema", ref}}}}}}}}}};
-    };
-    paths[base] = {{"get", op("list", "list")}, {"post", op("post", "create")}};
-    paths[base + "/{name}"] = {{"get", op("get", "read")}, {"put", op("put", "replace")},
-                               {"patch", op("patch", "patch")}, {"delete", op("delete", "delete")}};
-    if (r->has_status) paths[base + "/{name}/status"] = {{"get", op("get", "read")}, {"patch", op("patch", "patch")}, {"put", op("put", "replace")}};
-    schemas[schema_name] = {
-        {"type", "object"},
-        {"description", fmt::format("{} is a {} object served by capstan.", r->kind, r->apiVersion())},
-        {"x-kubernetes-group-version-kind", Json::array({gvk})},
-        {"properties",
-         {{"apiVersion", {{"type", "string"}, {"description", "APIVersion defines the versioned schema of this representation of an object."}}},
-          {"kind", {{"type", "string"}, {"description", "Kind is a string value representing the REST resource this object represents."}}},
-          {"metadata", {{"type", "object"}, {"description", "Standard object's metadata."}}},
-          {"spec", {{"type", "object"}, {"description", "The desired state of the object."}}},
-          {"status", {{"type", "object"}, {"description", "The most recently observed state of the object."}}}}}};
-  }
-  return {{"openapi", "3.0.0"},
-          {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
-          {"paths", paths},
-          {"components", {{"schemas", schemas}}}};
-}
-
 }  // namespace
 
 Discovery::Discovery(const api::Registry& registry, VersionInfo version, std::string server_address)
     : registry_(registry), version_(std::move(version)), server_address_(std::move(server_address)) {
+  const api::Schemas served = servedSchemas(registry_, api::Schemas::builtin());
   for (const auto& gv : registry_.groupVersions()) {
-    std::string doc = openapiDoc(registry_, gv).dump();
+    std::string doc = openApiV3(registry_, served, gv).dump();
     openapi_hashes_[gvPath(gv)] = sha512Hex(doc);
     openapi_docs_[gvPath(gv)] = std::move(doc);
   }
-  openapi_v2_ = openApiV2Protobuf(registry_);
+  openapi_v2_ = openApiV2Protobuf(registry_, served);
 }
 
 Response Discovery::apiVersions(const Request& req) const {

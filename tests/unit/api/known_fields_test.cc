@@ -56,7 +56,7 @@ TEST(FieldTypes, MistypedFieldsAreBadRequestsNamingTheField) {
   auto st = checkFieldTypes(infoFor("apps", "Deployment"), yaml("{metadata: {name: a}, spec: {replicas: three}}"));
   ASSERT_FALSE(st.isOk());
   EXPECT_EQ(st.code(), Code::kBadRequest);
-  EXPECT_NE(st.message().find("cannot unmarshal string into Go struct field spec.replicas of type int32"), std::string::npos);
+  EXPECT_NE(st.message().find("cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"), std::string::npos);
   EXPECT_TRUE(checkFieldTypes(infoFor("", "Pod"), yaml(R"(
 metadata: {name: p}
 spec: {containers: [{name: c, image: i, resources: {limits: {cpu: 500m, memory: 1Gi}}}]})")).isOk());
