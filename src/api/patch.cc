@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
+
+#include "api/schema.h"
 
 namespace capstan::api {
 namespace {
@@ -50,7 +53,33 @@ Json stripDirectives(const Json& j) {
   return j;
 }
 
-Result<Json> mergeValue(const Json* original, const Json& patch, std::string_view field);
+// Where a merge is in the kind's schema: the resolved schema of the value
+// being merged, or none (a kind or field without a schema, where the merge
+// keys of the built-in kinds are looked up by field name instead).
+struct At {
+  const Schemas* schemas = nullptr;
+  const Json* schema = nullptr;
+
+  // The (unresolved) schema of property `field`, where list extensions sit.
+  const Json* rawProperty(std::string_view field) const {
+    if (!schemas || !schema) return nullptr;
+    const Json* props = find(*schema, "properties");
+    if (!props || !props->is_object()) return nullptr;
+    auto it = props->find(std::string(field));
+    return it == props->end() ? nullptr : &*it;
+  }
+  At property(std::string_view field) const {
+    const Json* raw = rawProperty(field);
+    if (raw) return {schemas, &schemas->resolve(*raw)};
+    // A map's values share one schema.
+    if (schemas && schema)
+      if (const Json* values = schemas->mapValues(*schema)) return {schemas, values};
+    return {schemas, nullptr};
+  }
+  At items(const Json* raw) const { return {schemas, raw && schemas ? schemas->items(*raw) : nullptr}; }
+};
+
+Result<Json> mergeValue(const Json* original, const Json& patch, std::string_view field, At at, const Json* raw);
 
 // Orders a merged list as upstream does: the items the patch names, in
 // the patch's order ($setElementOrder, else the patch list itself),
@@ -88,7 +117,8 @@ Json normalizeOrder(const Json& merged, const std::vector<Json>& patch_order, co
   return out;
 }
 
-Result<Json> mergeList(const Json& original, const Json& patch, std::string_view field, const Json* order) {
+Result<Json> mergeList(const Json& original, const Json& patch, std::string_view field, const Json* order, At at,
+                       const Json* raw) {
   // A {"$patch": "replace"} element replaces the whole list with the rest.
   for (const auto& e : patch) {
     auto d = directiveOf(e);
@@ -99,8 +129,13 @@ Result<Json> mergeList(const Json& original, const Json& patch, std::string_view
   Json sample = !patch.empty() ? patch.front() : (!original.empty() ? original.front() : Json());
   if (order && order->is_array() && !order->empty() && patch.empty()) sample = order->front();
   bool primitive = !sample.is_object();
+  // With a schema, the list's own patch strategy and merge key decide;
+  // without, the built-in kinds' keys by field name.
+  std::optional<ListSemantics> sem;
+  if (raw) sem = listSemantics(*raw);
+  bool merged_strategy = sem && sem->patch_strategy.find("merge") != std::string::npos;
   if (primitive) {
-    if (!isMergedPrimitiveList(field)) return patch;
+    if (sem ? !merged_strategy : !isMergedPrimitiveList(field)) return patch;
     Json out = original.is_array() ? original : Json::array();
     for (const auto& v : patch)
       if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
@@ -108,8 +143,9 @@ Result<Json> mergeList(const Json& original, const Json& patch, std::string_view
     for (const auto& v : (order && order->is_array()) ? *order : patch) patch_order.push_back(v);
     return normalizeOrder(out, patch_order, original, [](const Json& v) { return v; });
   }
-  std::string key = mergeKeyOf(field, sample);
+  std::string key = sem ? (merged_strategy ? sem->merge_key : "") : mergeKeyOf(field, sample);
   if (key.empty()) return stripDirectives(patch);
+  const At element = at.items(raw);
 
   Json out = original.is_array() ? original : Json::array();
   std::vector<Json> patch_order;
@@ -135,7 +171,7 @@ Result<Json> mergeList(const Json& original, const Json& patch, std::string_view
     if (it == out.end()) {
       out.push_back(stripDirectives(pe));
     } else {
-      auto merged = mergeValue(&*it, pe, "");
+      auto merged = mergeValue(&*it, pe, "", element, nullptr);
       if (!merged) return merged;
       *it = std::move(*merged);
     }
@@ -149,7 +185,7 @@ Result<Json> mergeList(const Json& original, const Json& patch, std::string_view
   return normalizeOrder(out, patch_order, original, keyOf);
 }
 
-Result<Json> mergeObject(const Json& original, const Json& patch) {
+Result<Json> mergeObject(const Json& original, const Json& patch, At at) {
   auto d = directiveOf(patch);
   if (!d) return d.status();
   if (*d == "replace") return stripDirectives(patch);
@@ -179,16 +215,17 @@ Result<Json> mergeObject(const Json& original, const Json& patch) {
       continue;
     }
     const Json* ov = out.contains(k) ? &out[k] : nullptr;
+    const Json* raw = at.rawProperty(k);
     Result<Json> merged = (pv.is_array() && ov && ov->is_array())
-                              ? mergeList(*ov, pv, k, orders.count(k) ? orders[k] : nullptr)
-                              : mergeValue(ov, pv, k);
+                              ? mergeList(*ov, pv, k, orders.count(k) ? orders[k] : nullptr, at.property(k), raw)
+                              : mergeValue(ov, pv, k, at.property(k), raw);
     if (!merged) return merged;
     out[k] = std::move(*merged);
   }
   // A list that only got a new order.
   for (const auto& [field, order] : orders) {
     if (patch.contains(field) || !out.contains(field) || !out[field].is_array()) continue;
-    auto r = mergeList(out[field], Json::array(), field, order);
+    auto r = mergeList(out[field], Json::array(), field, order, at.property(field), at.rawProperty(field));
     if (!r) return r;
     out[field] = std::move(*r);
   }
@@ -207,14 +244,14 @@ Result<Json> mergeObject(const Json& original, const Json& patch) {
   return out;
 }
 
-Result<Json> mergeValue(const Json* original, const Json& patch, std::string_view field) {
+Result<Json> mergeValue(const Json* original, const Json& patch, std::string_view field, At at, const Json* raw) {
   if (patch.is_object()) {
-    if (original && original->is_object()) return mergeObject(*original, patch);
-    return mergeObject(Json::object(), patch);
+    if (original && original->is_object()) return mergeObject(*original, patch, at);
+    return mergeObject(Json::object(), patch, at);
   }
   if (patch.is_array()) {
-    if (original && original->is_array()) return mergeList(*original, patch, field, nullptr);
-    return mergeList(Json::array(), patch, field, nullptr);
+    if (original && original->is_array()) return mergeList(*original, patch, field, nullptr, at, raw);
+    return mergeList(Json::array(), patch, field, nullptr, at, raw);
   }
   return patch;
 }
@@ -244,8 +281,11 @@ Result<Json> applyJsonPatch(const Json& target, const Json& patch) {
   if (!patch.is_array()) return Status(Code::kBadRequest, "json patch must be an array of operations");
   try {
     return target.patch(patch);
-  } catch (const std::exception& e) {
-    return Status(Code::kInvalid, std::string("the server rejected our request due to an error in our request: ") + e.what());
+  } catch (const std::exception&) {
+    // kube-apiserver answers a patch that does not apply (a failed test, a
+    // missing path) with a generic 422 whose message leaves the cause out;
+    // kubectl prints exactly "The request is invalid: <message>".
+    return Status(Code::kInvalid, "the server rejected our request due to an error in our request");
   }
 }
 
@@ -256,9 +296,13 @@ Result<Json> applyMergePatch(const Json& target, const Json& patch) {
   return out;
 }
 
-Result<Json> applyStrategicMergePatch(const Json& target, const Json& patch) {
+Result<Json> applyStrategicMergePatch(const Json& target, const Json& patch, const Schemas* schemas,
+                                      std::string_view root) {
   if (!patch.is_object()) return Status(Code::kBadRequest, "strategic merge patch must be a JSON object");
-  return mergeObject(target, patch);
+  At at;
+  if (schemas && !root.empty())
+    if (const Json* def = schemas->definition(root)) at = {schemas, def};
+  return mergeObject(target, patch, at);
 }
 
 }  // namespace capstan::api

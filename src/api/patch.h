@@ -9,9 +9,15 @@
 
 namespace capstan::api {
 
+class Schemas;
+
 Result<Json> applyJsonPatch(const Json& target, const Json& patch);
 Result<Json> applyMergePatch(const Json& target, const Json& patch);
-Result<Json> applyStrategicMergePatch(const Json& target, const Json& patch);
+// With `schemas` and the kind's definition name, lists merge by the merge
+// keys and patch strategies of the schema; without, by the built-in kinds'
+// keys looked up by field name (mergeKeyOf).
+Result<Json> applyStrategicMergePatch(const Json& target, const Json& patch, const Schemas* schemas = nullptr,
+                                      std::string_view root = "");
 
 // A strategic merge patch without its directives ($patch, $retainKeys,
 // $setElementOrder/..., $deleteFromPrimitiveList/...): the fields it sets.

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "api/schema.h"
+
 namespace capstan::api {
 namespace {
 
@@ -89,6 +91,12 @@ TEST_P(JsonPatchError, Fails) {
   ASSERT_FALSE(r.isOk()) << r->dump();
   if (c.code != Code::kOk) {
     EXPECT_EQ(r.status().code(), c.code) << r.status().message();
+  }
+  // A patch that does not apply gets kube-apiserver's generic 422 message,
+  // without the patch library's own words (kubectl prints "The request is
+  // invalid: the server rejected our request due to an error in our request").
+  if (c.code == Code::kInvalid) {
+    EXPECT_EQ(r.status().message(), "the server rejected our request due to an error in our request");
   }
 }
 
@@ -487,6 +495,57 @@ INSTANTIATE_TEST_SUITE_P(CoreV1, MergeKeyOf, ::testing::ValuesIn(kMergeKeys), []
   std::string n = info.param.field + "_" + std::to_string(info.index);
   return n;
 });
+
+// With the kind's schema, the schema's merge keys and strategies decide.
+TEST(StrategicMergePatchWithSchema, FollowsTheBuiltinSchemas) {
+  const Schemas& s = Schemas::builtin();
+  // NodeSpec.podCIDRs is a set merged by value (patchStrategy merge, no key).
+  auto node = applyStrategicMergePatch(json(R"({"spec":{"podCIDRs":["10.0.0.0/24"]}})"),
+                                       json(R"({"spec":{"podCIDRs":["fd00::/64"]}})"), &s, "io.k8s.api.core.v1.Node");
+  ASSERT_TRUE(node.isOk()) << node.status().message();
+  // New items come first when the patch gives no order, as upstream.
+  EXPECT_EQ((*node)["spec"]["podCIDRs"], json(R"(["fd00::/64","10.0.0.0/24"])"));
+  // Containers by name, their env by name, tolerations replaced whole.
+  auto pod = applyStrategicMergePatch(
+      json(R"({"spec":{"containers":[{"name":"a","image":"x","env":[{"name":"A","value":"1"}]},{"name":"b","image":"y"}],
+               "tolerations":[{"key":"k1"}]}})"),
+      json(R"({"spec":{"containers":[{"name":"a","env":[{"name":"B","value":"2"}]}],"tolerations":[{"key":"k2"}]}})"), &s,
+      s.kindDefinition("", "v1", "Pod"));
+  ASSERT_TRUE(pod.isOk()) << pod.status().message();
+  EXPECT_EQ((*pod)["spec"]["containers"][0]["env"], json(R"([{"name":"B","value":"2"},{"name":"A","value":"1"}])"));
+  EXPECT_EQ((*pod)["spec"]["containers"][1]["image"], "y");
+  EXPECT_EQ((*pod)["spec"]["tolerations"], json(R"([{"key":"k2"}])"));
+}
+
+TEST(StrategicMergePatchWithSchema, MergeKeyComesFromTheSchemaNotTheFieldName) {
+  auto schemas = Schemas::load({{"t.yaml", R"(
+t.Root:
+  description: r
+  type: object
+  properties:
+    containers:
+      description: keyed by id here, not by name
+      type: array
+      items: {$ref: t.Item}
+      x-kubernetes-patch-strategy: merge
+      x-kubernetes-patch-merge-key: id
+    env:
+      description: no strategy here, so replaced whole
+      type: array
+      items: {$ref: t.Item}
+t.Item:
+  description: i
+  type: object
+  properties:
+    id: {type: string, description: id}
+    name: {type: string, description: name}
+)"}});
+  ASSERT_TRUE(schemas.isOk()) << schemas.status().message();
+  auto r = applyStrategicMergePatch(json(R"({"containers":[{"id":"1","name":"a"}],"env":[{"name":"A"}]})"),
+                                    json(R"({"containers":[{"id":"1","name":"b"}],"env":[{"name":"B"}]})"), &*schemas, "t.Root");
+  ASSERT_TRUE(r.isOk()) << r.status().message();
+  EXPECT_EQ(*r, json(R"({"containers":[{"id":"1","name":"b"}],"env":[{"name":"B"}]})"));
+}
 
 }  // namespace
 }  // namespace capstan::api
