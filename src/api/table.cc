@@ -612,6 +612,44 @@ std::map<std::string, std::vector<Column>> buildColumns() {
           [](const Json& o, WallTime) { return Json(std::to_string(std::max<int64_t>(1, num(o, "count")))); }),
       col("Name", "string", 1, "Name of the event.", [](const Json& o, WallTime) { return Json(str(o, "metadata.name")); }),
   };
+  // events.k8s.io/v1 shares the core printer; its fields carry other names.
+  m["events.k8s.io/events"] = {
+      col("Last Seen", "string", 0, "Time when last event occurred.",
+          [](const Json& o, WallTime now) {
+            for (const char* p : {"series.lastObservedTime", "deprecatedLastTimestamp", "eventTime", "metadata.creationTimestamp"})
+              if (auto* v = atPath(o, p); v && v->is_string()) return Json(age(o, p, now));
+            return Json("<unknown>");
+          }),
+      col("Type", "string", 0, "Type of the event.", [](const Json& o, WallTime) { return Json(str(o, "type")); }),
+      col("Reason", "string", 0, "Reason of the event.", [](const Json& o, WallTime) { return Json(str(o, "reason")); }),
+      col("Object", "string", 0, "The object the event is about.",
+          [](const Json& o, WallTime) {
+            std::string k = str(o, "regarding.kind");
+            for (auto& ch : k) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            return Json(k + "/" + str(o, "regarding.name"));
+          }),
+      col("Message", "string", 0, "Message of the event.", [](const Json& o, WallTime) { return Json(str(o, "note")); }),
+  };
+  m["/limitranges"] = {nameCol(), col("Created At", "date", 0, "The time the limit range was created.",
+                                      [](const Json& o, WallTime) { return Json(str(o, "metadata.creationTimestamp")); })};
+  // REQUEST and LIMIT: "resource: used/hard" for every hard limit, sorted,
+  // the limits.* ones in LIMIT.
+  auto quotaColumn = [](bool limits) {
+    return [limits](const Json& o, WallTime) {
+      std::vector<std::string> parts;
+      if (const Json* hard = atPath(o, "status.hard"); hard && hard->is_object())
+        for (const auto& [res, h] : hard->items()) {
+          if (res.starts_with("limits.") != limits) continue;
+          const Json* used = atPath(o, "status.used");
+          std::string u = used && used->contains(res) ? text((*used)[res]) : "0";
+          parts.push_back(fmt::format("{}: {}/{}", res, u, text(h)));
+        }
+      return Json(joinStrings(parts, ", "));
+    };
+  };
+  m["/resourcequotas"] = {nameCol(), ageCol(),
+                          col("Request", "string", 0, "Request represents a minimum amount of cpu/memory that a container may consume.", quotaColumn(false)),
+                          col("Limit", "string", 0, "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.", quotaColumn(true))};
   m["coordination.k8s.io/leases"] = {nameCol(),
                                      col("Holder", "string", 0, "The holder of the lease.",
                                          [](const Json& o, WallTime) { return Json(str(o, "spec.holderIdentity")); }),

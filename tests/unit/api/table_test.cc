@@ -94,9 +94,14 @@ const ColumnsCase kColumns[] = {
      "horizontalpodautoscalers",
      {"Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age"},
      {0, 0, 0, 0, 0, 0, 0}},
+    {"", "limitranges", {"Name", "Created At"}, {0, 0}},
+    {"", "resourcequotas", {"Name", "Age", "Request", "Limit"}, {0, 0, 0, 0}},
+    {"events.k8s.io", "events", {"Last Seen", "Type", "Reason", "Object", "Message"}, {0, 0, 0, 0, 0}},
 };
-INSTANTIATE_TEST_SUITE_P(Kinds, TableColumns, ::testing::ValuesIn(kColumns),
-                         [](const auto& info) { return info.param.resource; });
+INSTANTIATE_TEST_SUITE_P(Kinds, TableColumns, ::testing::ValuesIn(kColumns), [](const auto& info) {
+  std::string group = info.param.group.substr(0, info.param.group.find('.'));
+  return group.empty() ? info.param.resource : group + "_" + info.param.resource;
+});
 
 TEST(TableColumnDefinitions, OnlyNameHasFormatName) {
   for (const char* resource : {"pods", "services", "events", "configmaps"}) {
@@ -551,6 +556,13 @@ const CellCase kOtherKinds[] = {
     {"HpaMinPodsUnset", "autoscaling", "horizontalpodautoscalers", "MinPods", "spec: {maxReplicas: 3}", "<unset>"},
     {"HpaMaxPods", "autoscaling", "horizontalpodautoscalers", "MaxPods", "spec: {maxReplicas: 3}", 3},
     {"HpaReplicas", "autoscaling", "horizontalpodautoscalers", "Replicas", "status: {currentReplicas: 2}", "2"},
+    {"QuotaRequest", "", "resourcequotas", "Request",
+     "status: {hard: {pods: '10', requests.cpu: '1', limits.memory: 1Gi}, used: {pods: '2'}}", "pods: 2/10, requests.cpu: 0/1"},
+    {"QuotaLimit", "", "resourcequotas", "Limit",
+     "status: {hard: {pods: '10', requests.cpu: '1', limits.memory: 1Gi}, used: {limits.memory: 512Mi}}",
+     "limits.memory: 512Mi/1Gi"},
+    {"EventsV1Object", "events.k8s.io", "events", "Object", "regarding: {kind: Pod, name: web-1}", "pod/web-1"},
+    {"EventsV1Message", "events.k8s.io", "events", "Message", "note: pulled the image", "pulled the image"},
 };
 INSTANTIATE_TEST_SUITE_P(Kinds, TableCells, ::testing::ValuesIn(kOtherKinds), cellName);
 
