@@ -133,16 +133,18 @@ class PythonClient(ServerTestCase):
         self.assertEqual(cm.exception.status, 422)
         self.assertIn("metadata.name", cm.exception.body)
 
-    def test_watch_sees_added_modified_deleted(self):
-        rv = self.core.list_namespaced_config_map(self.ns).metadata.resource_version
+    def watch_while(self, list_fn, writer, count):
+        """Watches list_fn (from the current resourceVersion) while writer()
+        runs in another thread; returns the first `count` events as
+        (type, name, object) and the errors the stream raised."""
+        rv = list_fn(self.ns).metadata.resource_version
         events = queue.Queue()
         w = watch.Watch()
         errors = []
 
         def consume():
             try:
-                for ev in w.stream(self.core.list_namespaced_config_map, self.ns, resource_version=rv,
-                                   timeout_seconds=20):
+                for ev in w.stream(list_fn, self.ns, resource_version=rv, timeout_seconds=20):
                     events.put((ev["type"], ev["object"].metadata.name, ev["object"]))
             except Exception as e:  # reported by the main thread
                 errors.append(e)
@@ -153,21 +155,13 @@ class PythonClient(ServerTestCase):
         reader.start()
         self.addCleanup(reader.join, 25)
         self.addCleanup(w.stop)
-
-        def writer():
-            self.core.create_namespaced_config_map(
-                self.ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="watched"), data={"a": "1"}))
-            self.core.patch_namespaced_config_map("watched", self.ns, {"data": {"a": "2"}})
-            self.core.delete_namespaced_config_map("watched", self.ns)
-
         t = threading.Thread(target=writer)
         t.start()
         t.join(20)
         self.assertFalse(t.is_alive())
-
         seen = []
         deadline = time.monotonic() + 20
-        while len(seen) < 3 and time.monotonic() < deadline:
+        while len(seen) < count and time.monotonic() < deadline:
             try:
                 item = events.get(timeout=max(0.05, deadline - time.monotonic()))
             except queue.Empty:
@@ -176,6 +170,16 @@ class PythonClient(ServerTestCase):
                 break
             seen.append(item)
         w.stop()
+        return seen, errors
+
+    def test_watch_sees_added_modified_deleted(self):
+        def writer():
+            self.core.create_namespaced_config_map(
+                self.ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="watched"), data={"a": "1"}))
+            self.core.patch_namespaced_config_map("watched", self.ns, {"data": {"a": "2"}})
+            self.core.delete_namespaced_config_map("watched", self.ns)
+
+        seen, errors = self.watch_while(self.core.list_namespaced_config_map, writer, 3)
         self.assertEqual(errors, [])
         # (The client sends watch=True; a server that only accepts "true"
         # answers with a plain list and the stream ends with no events.)
@@ -186,6 +190,57 @@ class PythonClient(ServerTestCase):
         self.assertEqual(seen[1][2].data, {"a": "2"})
         rvs = [int(o.metadata.resource_version) for _, _, o in seen]
         self.assertEqual(rvs, sorted(rvs))
+
+    def test_typed_pod_crud_patch_and_watch(self):
+        pod = client.V1Pod(
+            metadata=client.V1ObjectMeta(name="web", labels={"app": "web"}),
+            spec=client.V1PodSpec(containers=[client.V1Container(
+                name="nginx", image="nginx:1.27", env=[client.V1EnvVar(name="A", value="1")])]))
+
+        def writer():
+            created = self.core.create_namespaced_pod(self.ns, pod)
+            self.assertEqual(created.spec.containers[0].termination_message_path, "/dev/termination-log")
+            # A dict body goes as a strategic merge patch: containers merge
+            # by name (the image is the one container field a pod may change).
+            self.core.patch_namespaced_pod("web", self.ns, {"metadata": {"labels": {"tier": "front"}},
+                                                             "spec": {"containers": [{"name": "nginx",
+                                                                                      "image": "nginx:1.28"}]}})
+            self.core.delete_namespaced_pod("web", self.ns, grace_period_seconds=0)
+
+        seen, errors = self.watch_while(self.core.list_namespaced_pod, writer, 3)
+        self.assertEqual(errors, [])
+        self.assertEqual([(t, n) for t, n, _ in seen][:2], [("ADDED", "web"), ("MODIFIED", "web")])
+        patched = seen[1][2]
+        self.assertIsInstance(patched, client.V1Pod)
+        self.assertEqual(patched.metadata.labels, {"app": "web", "tier": "front"})
+        self.assertEqual(patched.spec.containers[0].image, "nginx:1.28")
+        self.assertEqual([(e.name, e.value) for e in patched.spec.containers[0].env], [("A", "1")])
+        self.assertEqual(seen[-1][0], "DELETED")
+        with self.assertRaises(ApiException) as cm:
+            self.core.read_namespaced_pod("web", self.ns)
+        self.assertEqual(cm.exception.status, 404)
+
+    def test_deployment_patch_and_watch(self):
+        dep = client.V1Deployment(
+            metadata=client.V1ObjectMeta(name="api"),
+            spec=client.V1DeploymentSpec(
+                replicas=1, selector=client.V1LabelSelector(match_labels={"app": "api"}),
+                template=client.V1PodTemplateSpec(
+                    metadata=client.V1ObjectMeta(labels={"app": "api"}),
+                    spec=client.V1PodSpec(containers=[client.V1Container(name="api", image="busybox:1.36")]))))
+
+        def writer():
+            self.apps.create_namespaced_deployment(self.ns, dep)
+            self.apps.patch_namespaced_deployment("api", self.ns, {"spec": {"template": {"spec": {"containers": [
+                {"name": "api", "image": "busybox:1.37"}]}}}})
+            self.apps.delete_namespaced_deployment("api", self.ns)
+
+        seen, errors = self.watch_while(self.apps.list_namespaced_deployment, writer, 3)
+        self.assertEqual(errors, [])
+        self.assertEqual([(t, n) for t, n, _ in seen], [("ADDED", "api"), ("MODIFIED", "api"), ("DELETED", "api")])
+        self.assertIsInstance(seen[1][2], client.V1Deployment)
+        self.assertEqual(seen[1][2].spec.template.spec.containers[0].image, "busybox:1.37")
+        self.assertEqual(seen[1][2].metadata.generation, 2)
 
     def test_watch_timeout_seconds_ends_stream(self):
         w = watch.Watch()
