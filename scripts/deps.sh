@@ -20,6 +20,9 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl
   python3-kubernetes python3-yaml openssl curl procps
+  # (nodejs and npm, for the JavaScript client in tests/e2e/clients/node, are
+  # asked for by command below: a nodejs from elsewhere, e.g. NodeSource,
+  # ships npm itself and conflicts with Debian's npm package)
   # node agent: container runtime, CNI plugins, packet filters, image layers
   # (libarchive), registry pulls (libcurl); busybox-static builds the test
   # image and docker-registry serves it for pull tests
@@ -59,9 +62,28 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+# The JavaScript client the e2e tests drive (tests/e2e/clients/node), exactly
+# as package-lock.json pins it. `npm ci` starts from an empty node_modules,
+# so it runs only when the lock file changed since the last install (its hash
+# is kept inside node_modules) or node_modules is missing.
+node_clients() {
+  local dir stamp want
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/e2e/clients/node"
+  stamp="$dir/node_modules/.capstan-lock.sha256"
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return 0
+  echo "deps: npm ci in ${dir#"$PWD"/}"
+  # No install scripts in this tree; --ignore-scripts keeps it that way.
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+}
 
 if ((${#missing[@]} == 0)); then
   disable_services
+  node_clients
   exit 0
 fi
 
@@ -82,3 +104,4 @@ fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 disable_services
+node_clients
