@@ -5,9 +5,12 @@
 
 #include <atomic>
 
+#include "api/defaults.h"
 #include "api/known_fields.h"
+#include "api/managed_fields.h"
 #include "api/meta.h"
 #include "api/patch.h"
+#include "api/schema.h"
 #include "apiserver/admission.h"
 #include "apiserver/resources.h"
 #include "apiserver/responses.h"
@@ -38,6 +41,43 @@ std::string clientResourceVersion(const Json& obj) {
   const Json* m = find(obj, "metadata");
   return m ? getString(*m, "resourceVersion") : "";
 }
+
+// Field ownership (api/managed_fields.h): who a request writes as, and the
+// kind's schema to read objects with.
+std::string fieldManagerOf(const Request& req) {
+  std::string m = req.param("fieldManager");
+  return m.empty() ? api::managerFromUserAgent(req.header("user-agent")) : m;
+}
+
+struct FieldOwnership {
+  api::TypedObjects typed;
+  api::FieldManagerContext ctx;
+  FieldOwnership(const api::ResourceInfo& info, const std::string& subresource, const Clock& clock)
+      : typed(api::Schemas::builtin(), api::Schemas::builtin().kindDefinition(info.group, info.version, info.kind)) {
+    ctx.typed = &typed;
+    ctx.api_version = info.apiVersion();
+    ctx.subresource = subresource;
+    ctx.has_status = info.has_status;
+    ctx.now = formatRfc3339(clock.now());
+  }
+  FieldOwnership(const FieldOwnership&) = delete;
+
+  // The object as the field manager compares it: decoded and defaulted,
+  // before the server's own changes (allocations, admission).
+  static Json recorded(const api::ResourceInfo& info, const Json& obj) {
+    Json r = obj;
+    api::applyDefaults(info, r);
+    return r;
+  }
+  // Stores the managedFields of an Update that made `recorded` out of
+  // `live` (null: a create) into `obj`.
+  void recordUpdate(Json& obj, const Json* live, const Json& recorded, const std::string& manager) const {
+    Json entries = api::recordUpdate(ctx, live, recorded, manager);
+    Json& meta = obj["metadata"];
+    if (entries.empty()) meta.erase("managedFields");
+    else meta["managedFields"] = std::move(entries);
+  }
+};
 
 // The object with its bookkeeping fields removed, to detect no-op writes.
 Json comparable(Json obj) {
@@ -84,15 +124,15 @@ Result<PatchType> patchTypeOf(const Request& req) {
                 "application/strategic-merge-patch+json");
 }
 
-Result<Json> applyPatch(PatchType type, const Json& current, const Json& patch) {
+// `schema` names the definition of the patched object, whose merge keys a
+// strategic merge patch follows.
+Result<Json> applyPatch(PatchType type, const Json& current, const Json& patch, std::string_view schema) {
   switch (type) {
     case PatchType::kJson: return api::applyJsonPatch(current, patch);
     case PatchType::kMerge: return api::applyMergePatch(current, patch);
-    case PatchType::kStrategic: return api::applyStrategicMergePatch(current, patch);
-    case PatchType::kApply:
-      // Server-side apply without field ownership yet: the applied
-      // configuration is merged over the live object by merge keys.
-      return api::applyStrategicMergePatch(current, patch);
+    case PatchType::kStrategic:
+    case PatchType::kApply:  // only the scale subresource; objects go through api::applyConfig
+      return api::applyStrategicMergePatch(current, patch, &api::Schemas::builtin(), schema);
   }
   return Status(Code::kInternal, "unknown patch type");
 }
@@ -242,10 +282,12 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
   std::vector<std::string> warnings;
   if (auto st = checkFieldValidation(info, req, obj, &warnings, duplicates); !st) return done(errorResponse(st));
   auto rollbacks = std::make_shared<Rollbacks>();
+  Json recorded = FieldOwnership::recorded(info, obj);
   if (auto st = admitCreate(ctx_, info, obj, rollbacks.get()); !st) {
     runRollbacks(*rollbacks);
     return done(errorResponse(st));
   }
+  FieldOwnership(info, "", *ctx_.clock).recordUpdate(obj, nullptr, recorded, fieldManagerOf(req));
   if (isDryRun(req)) {
     runRollbacks(*rollbacks);
     return done(objectResponse(201, obj, warnings));
@@ -286,18 +328,23 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
   auto rollbacks = std::make_shared<Rollbacks>();
   guaranteedUpdate(
       info, key,
-      [this, &info, obj = std::move(obj), sub = ri.subresource, name = ri.name, rollbacks,
-       dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
+      [this, &info, obj = std::move(obj), sub = ri.subresource, name = ri.name, rollbacks, dry_run,
+       manager = fieldManagerOf(req)](const ObjectPtr& current) -> Result<WriteDecision> {
         Json next = obj;
         std::string rv = clientResourceVersion(next);
+        FieldOwnership ownership(info, sub, *ctx_.clock);
+        Json recorded = FieldOwnership::recorded(info, next);
         if (!current) {
           if (!allowsCreateOnUpdate(info) || !sub.empty()) return notFound(info.qualifiedResource(), name);
-          return createDecision(info, std::move(next), rollbacks, dry_run);
+          auto d = createDecision(info, std::move(next), rollbacks, dry_run);
+          if (d) ownership.recordUpdate(d->obj, nullptr, recorded, manager);
+          return d;
         }
         if (!rv.empty() && rv != std::to_string(current->mod_revision))
           return conflict(info.qualifiedResource(), name,
                           "the object has been modified; please apply your changes to the latest version and try again");
         if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
+        ownership.recordUpdate(next, &current->obj, recorded, manager);
         WriteDecision d = decide(current, std::move(next), !rv.empty());
         d.dry_run = dry_run;
         return d;
@@ -311,6 +358,11 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
   auto parsed = *type == PatchType::kApply ? parseYaml(req.body) : parseJson(req.body);
   if (!parsed) return done(errorResponse(parsed.status()));
   Json patch_doc = std::move(*parsed);
+  if (*type != PatchType::kApply && !req.param("force").empty()) {
+    Status st(Code::kInvalid, "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch");
+    st.causes.push_back({"FieldValueForbidden", "Forbidden: may not be specified for non-apply patch", "force"});
+    return done(errorResponse(st));
+  }
   if (*type == PatchType::kApply) {
     if (req.param("fieldManager").empty()) {
       Status st(Code::kInvalid, "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
@@ -336,18 +388,29 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
   PatchType pt = *type;
   guaranteedUpdate(
       info, key,
-      [this, &info, ri, patch_doc = std::move(patch_doc), pt, sub = ri.subresource, name = ri.name, rollbacks,
-       dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
+      [this, &info, ri, patch_doc = std::move(patch_doc), pt, sub = ri.subresource, name = ri.name, rollbacks, dry_run,
+       manager = fieldManagerOf(req), force = req.param("force") == "true"](const ObjectPtr& current) -> Result<WriteDecision> {
+        FieldOwnership ownership(info, sub, *ctx_.clock);
         if (!current) {
           if (pt != PatchType::kApply || !sub.empty()) return notFound(info.qualifiedResource(), name);
           // Server-side apply creates a missing object.
-          Json next = patch_doc;
+          Json config = patch_doc;
           RequestInfo ri_copy = ri;
-          if (auto st = checkBodyIdentity(info, ri_copy, next, true); !st) return st;
-          return createDecision(info, std::move(next), rollbacks, dry_run);
+          if (auto st = checkBodyIdentity(info, ri_copy, config, true); !st) return st;
+          auto next = api::applyConfig(ownership.ctx, nullptr, config, manager, force);
+          if (!next) return next.status();
+          return createDecision(info, std::move(*next), rollbacks, dry_run);
         }
-        Json base = current->obj;
-        auto patched = applyPatch(pt, base, patch_doc);
+        Result<Json> patched = Status(Code::kInternal, "");
+        if (pt == PatchType::kApply) {
+          Json config = patch_doc;
+          RequestInfo ri_copy = ri;
+          if (auto st = checkBodyIdentity(info, ri_copy, config, true); !st) return st;
+          patched = api::applyConfig(ownership.ctx, &current->obj, config, manager, force);
+        } else {
+          patched = applyPatch(pt, current->obj, patch_doc,
+                               api::Schemas::builtin().kindDefinition(info.group, info.version, info.kind));
+        }
         if (!patched) return patched.status();
         Json next = std::move(*patched);
         if (!next.is_object()) return badRequest("the patch produced something other than an object");
@@ -366,7 +429,9 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
           invalid.causes.push_back({"FieldValueInvalid", st.message(), "patch"});
           return invalid;
         }
+        Json recorded = pt == PatchType::kApply ? Json() : FieldOwnership::recorded(info, next);
         if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
+        if (pt != PatchType::kApply) ownership.recordUpdate(next, &current->obj, recorded, manager);
         WriteDecision d = decide(current, std::move(next), false);
         d.dry_run = dry_run;
         return d;
@@ -572,15 +637,15 @@ void Resources::scale(const RequestInfo& ri, const api::ResourceInfo& info, cons
   bool dry_run = isDryRun(req);
   guaranteedUpdate(
       info, key,
-      [this, &info, toScale, patch_doc = std::move(patch_doc), pt, verb = ri.verb, name = ri.name,
-       dry_run](const ObjectPtr& current) -> Result<WriteDecision> {
+      [this, &info, toScale, patch_doc = std::move(patch_doc), pt, verb = ri.verb, name = ri.name, dry_run,
+       manager = fieldManagerOf(req)](const ObjectPtr& current) -> Result<WriteDecision> {
         if (!current) return notFound(info.qualifiedResource(), name);
         Json scale_obj = toScale(current->obj);
         Json next_scale;
         if (verb == "update") {
           next_scale = patch_doc;
         } else {
-          auto p = applyPatch(pt, scale_obj, patch_doc);
+          auto p = applyPatch(pt, scale_obj, patch_doc, "io.k8s.api.autoscaling.v1.Scale");
           if (!p) return p.status();
           next_scale = std::move(*p);
         }
@@ -598,7 +663,9 @@ void Resources::scale(const RequestInfo& ri, const api::ResourceInfo& info, cons
         }
         Json next = current->obj;
         *api::atPath(next, info.scale_spec_replicas, true) = replicas->get<int64_t>();
+        Json recorded = next;
         if (auto st = admitUpdate(ctx_, info, "scale", next, current->obj); !st) return st;
+        FieldOwnership(info, "scale", *ctx_.clock).recordUpdate(next, &current->obj, recorded, manager);
         WriteDecision d = decide(current, std::move(next), precondition);
         d.dry_run = dry_run;
         return d;
