@@ -439,6 +439,13 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
       respondWritten(std::move(done), std::move(warnings), rollbacks, dry_run));
 }
 
+// The kinds whose upstream storage sets ReturnDeletedObject: a DELETE that
+// removes one answers with the object rather than a Status.
+static bool returnsDeletedObject(const api::ResourceInfo& info) {
+  return info.group.empty() && (info.kind == "Pod" || info.kind == "Service" || info.kind == "ServiceAccount" ||
+                                info.kind == "Namespace");
+}
+
 void Resources::remove(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
   auto opts = parseDeleteOptions(req);
   if (!opts) return done(errorResponse(opts.status()));
@@ -536,9 +543,17 @@ void Resources::remove(const RequestInfo& ri, const api::ResourceInfo& info, con
         if (d) d->dry_run = dry_run;
         return d;
       },
-      [done = std::move(done), pending](Result<WriteOutcome> r) {
+      [done = std::move(done), pending, &info](Result<WriteOutcome> r) {
         if (!r) return done(errorResponse(r.status()));
-        done(jsonResponse(200, r->obj.dump()));
+        // A deletion still pending (grace period, finalizers) answers with
+        // the object; a finished one with a Status naming it, except for
+        // the kinds whose upstream storage returns the deleted object.
+        if (*pending || returnsDeletedObject(info)) return done(jsonResponse(200, r->obj.dump()));
+        const Json& meta = objectAt(r->obj, "metadata");
+        Json details = {{"name", getString(meta, "name")}, {"kind", info.resource}, {"uid", getString(meta, "uid")}};
+        if (!info.group.empty()) details["group"] = info.group;
+        done(jsonResponse(200, Json({{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()},
+                                     {"status", "Success"}, {"details", details}}).dump()));
       });
 }
 

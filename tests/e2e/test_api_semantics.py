@@ -120,6 +120,10 @@ class ConcurrencyAndVersions(ApiTestCase):
                                     "preconditions": {"uid": c["metadata"]["uid"],
                                                       "resourceVersion": c["metadata"]["resourceVersion"]}})
         self.assertEqual(status, 200, doc)
+        # A finished deletion answers with a Status naming the object, as
+        # upstream's storage does for every kind that does not return it.
+        self.assertEqual((doc["kind"], doc["status"]), ("Status", "Success"))
+        self.assertEqual(doc["details"], {"name": "pre", "kind": "configmaps", "uid": c["metadata"]["uid"]})
         self.call("GET", CM + "/pre", expect=404)
 
     def test_dry_run_persists_nothing(self):
