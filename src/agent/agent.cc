@@ -87,7 +87,7 @@ Status AgentImpl::init() {
                                                  *runtime_);
   if (!kubelet) return kubelet.status();
   kubelet_ = std::move(*kubelet);
-  node_ = std::make_unique<NodeReporter>(client_, opts_, runtime_->version(), kubelet_->port());
+  node_ = std::make_unique<NodeReporter>(client_, events_, opts_, runtime_->version(), kubelet_->port());
   auto cidr = node_->registerAndWaitForCidr(std::chrono::seconds(60));
   if (!cidr) return cidr.status();
   network::NetworkConfig nc;

@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/container_config.h"
 #include "agent/network/network.h"
+#include "agent/node_conditions.h"
 #include "agent/prober.h"
 #include "agent/runtime/image_store.h"
 #include "agent/runtime/runtime.h"
@@ -56,7 +57,9 @@ struct Backoff {
 // Node registration, Lease renewal and node conditions (node_status.cc).
 class NodeReporter {
  public:
-  NodeReporter(const client::Client& client, const AgentOptions& opts, std::string runtime_version, int kubelet_port);
+  // `events` records kubelet's node events (Starting, NodeReady, ...).
+  NodeReporter(const client::Client& client, client::EventRecorder& events, const AgentOptions& opts,
+               std::string runtime_version, int kubelet_port);
   ~NodeReporter();
   // Registers (or updates) the Node; returns its podCIDR once the
   // controller manager has assigned one (waits up to `timeout`).
@@ -67,12 +70,18 @@ class NodeReporter {
 
  private:
   void run();
-  Json nodeStatus() const;
+  // The status to report now; records the events of changed conditions.
+  // Called by registration, then only by the reporter thread.
+  Json nodeStatus();
   Status renewLease();
   Status updateStatus();
+  // What kubelet's node events refer to: the Node, with its name as uid.
+  Json nodeRef() const;
 
   const client::Client& client_;
+  client::EventRecorder& events_;
   AgentOptions opts_;
+  NodeConditions conditions_;
   std::string runtime_version_;
   int kubelet_port_;
   std::string node_ip_;

@@ -26,7 +26,8 @@ class HollowNodes final : public Agent {
       AgentOptions o = opts_;
       o.node_name = count_ == 1 ? opts_.node_name : fmt::format("{}-{}", opts_.node_name, i);
       o.hollow = true;
-      auto node = std::make_unique<NodeReporter>(client_, o, "hollow 1.0", 0);
+      recorders_.push_back(std::make_unique<client::EventRecorder>(client_, "kubelet", o.node_name));
+      auto node = std::make_unique<NodeReporter>(client_, *recorders_.back(), o, "hollow 1.0", 0);
       auto cidr = node->registerAndWaitForCidr(std::chrono::seconds(60));
       if (!cidr) return cidr.status();
       node->start();
@@ -133,6 +134,8 @@ class HollowNodes final : public Agent {
   AgentOptions opts_;
   int count_;
   client::Client client_;
+  // One per node (source.host); declared first, so they outlive nodes_.
+  std::vector<std::unique_ptr<client::EventRecorder>> recorders_;
   std::vector<std::unique_ptr<NodeReporter>> nodes_;
   std::vector<std::unique_ptr<client::Informer>> pods_;
   client::WorkQueue queue_{std::chrono::milliseconds(100), std::chrono::seconds(30)};

@@ -67,26 +67,24 @@ std::string firstIpv4() {
   return out.empty() ? "127.0.0.1" : out;
 }
 
-Json condition(const std::string& type, bool status, const std::string& reason, const std::string& message,
-               const std::string& now) {
-  return {{"type", type},
-          {"status", status ? "True" : "False"},
-          {"reason", reason},
-          {"message", message},
-          {"lastHeartbeatTime", now},
-          {"lastTransitionTime", now}};
-}
-
 }  // namespace
 
-NodeReporter::NodeReporter(const client::Client& client, const AgentOptions& opts, std::string runtime_version,
-                           int kubelet_port)
-    : client_(client), opts_(opts), runtime_version_(std::move(runtime_version)), kubelet_port_(kubelet_port),
+NodeReporter::NodeReporter(const client::Client& client, client::EventRecorder& events,
+                           const AgentOptions& opts, std::string runtime_version, int kubelet_port)
+    : client_(client),
+      events_(events),
+      opts_(opts),
+      runtime_version_(std::move(runtime_version)),
+      kubelet_port_(kubelet_port),
       node_ip_(opts.node_ip.empty() ? firstIpv4() : opts.node_ip) {}
 
 NodeReporter::~NodeReporter() { stop(); }
 
-Json NodeReporter::nodeStatus() const {
+Json NodeReporter::nodeRef() const {
+  return {{"kind", "Node"}, {"metadata", {{"name", opts_.node_name}, {"uid", opts_.node_name}}}};
+}
+
+Json NodeReporter::nodeStatus() {
   std::string now = formatRfc3339(SystemClock::instance().now());
   int64_t mem_total = meminfo("MemTotal");
   int64_t mem_available = meminfo("MemAvailable");
@@ -121,17 +119,25 @@ Json NodeReporter::nodeStatus() const {
     capacity = {{"cpu", "4"}, {"memory", "16Gi"}, {"pods", "110"}, {"ephemeral-storage", "100Gi"}, {"hugepages-2Mi", "0"}};
     memory_pressure = disk_pressure = pid_pressure = false;
   }
-  Json conditions = Json::array({
-      condition("MemoryPressure", memory_pressure,
-                memory_pressure ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory",
-                memory_pressure ? "kubelet has insufficient memory available" : "kubelet has sufficient memory available",
-                now),
-      condition("DiskPressure", disk_pressure, disk_pressure ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure",
-                disk_pressure ? "kubelet has disk pressure" : "kubelet has no disk pressure", now),
-      condition("PIDPressure", pid_pressure, pid_pressure ? "KubeletHasInsufficientPID" : "KubeletHasSufficientPID",
-                pid_pressure ? "kubelet has insufficient PID available" : "kubelet has sufficient PID available", now),
-      condition("Ready", true, "KubeletReady", "kubelet is posting ready status", now),
-  });
+  std::vector<std::string> changed;
+  Json conditions = conditions_.report(
+      {
+          {"MemoryPressure", memory_pressure,
+           memory_pressure ? "KubeletHasInsufficientMemory" : "KubeletHasSufficientMemory",
+           memory_pressure ? "kubelet has insufficient memory available"
+                           : "kubelet has sufficient memory available"},
+          {"DiskPressure", disk_pressure,
+           disk_pressure ? "KubeletHasDiskPressure" : "KubeletHasNoDiskPressure",
+           disk_pressure ? "kubelet has disk pressure" : "kubelet has no disk pressure"},
+          {"PIDPressure", pid_pressure,
+           pid_pressure ? "KubeletHasInsufficientPID" : "KubeletHasSufficientPID",
+           pid_pressure ? "kubelet has insufficient PID available" : "kubelet has sufficient PID available"},
+          {"Ready", true, "KubeletReady", "kubelet is posting ready status"},
+      },
+      now, &changed);
+  for (const auto& reason : changed)
+    events_.record(nodeRef(), "Normal", reason,
+                   fmt::format("Node {} status is now: {}", opts_.node_name, reason));
   std::string runtime = runtime_version_;
   // "crun version 1.8.1" -> "crun://1.8.1"
   if (auto sp = runtime.rfind(' '); sp != std::string::npos) runtime = "crun://" + runtime.substr(sp + 1);
@@ -161,6 +167,10 @@ Result<std::string> NodeReporter::registerAndWaitForCidr(std::chrono::millisecon
                  {"beta.kubernetes.io/os", "linux"},
                  {"beta.kubernetes.io/arch", "amd64"}};
   if (opts_.control_plane) labels["node-role.kubernetes.io/control-plane"] = "true";
+  // After a restart the stored conditions still hold: only changes are news.
+  if (auto existing = client_.get(client::res::kNodes, "", opts_.node_name))
+    conditions_.seed(objectAt(*existing, "status").value("conditions", Json::array()));
+  events_.record(nodeRef(), "Normal", "Starting", "Starting kubelet.");
   Json node = {{"apiVersion", "v1"},
                {"kind", "Node"},
                {"metadata", {{"name", opts_.node_name}, {"labels", labels}}},

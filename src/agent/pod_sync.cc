@@ -152,7 +152,12 @@ Result<runtime::Image> PodSync::ensureImage(const Json& container, ContainerView
   std::string image = container.value("image", "");
   std::string policy = container.value("imagePullPolicy", "IfNotPresent");
   auto local = a_.images_->resolve(image);
-  if (local && policy != "Always") return local;
+  if (local && policy != "Always") {
+    // kubelet says so each time it starts a container from a local image.
+    a_.events_.record(podRef(), "Normal", "Pulled",
+                      fmt::format("Container image \"{}\" already present on machine", image));
+    return local;
+  }
   if (!local && policy == "Never") {
     view.waiting_reason = "ErrImageNeverPull";
     view.waiting_message = fmt::format("Container image \"{}\" is not present with pull policy of Never", image);

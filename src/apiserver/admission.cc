@@ -223,6 +223,21 @@ void addDefaultTolerations(const ServerContext& ctx, Json& pod) {
       tolerations.push_back({{"key", key}, {"operator", "Exists"}, {"effect", "NoExecute"}, {"tolerationSeconds", seconds}});
 }
 
+// ServiceAccount admission: a pod that names no service account runs as
+// its namespace's "default" account, and the deprecated serviceAccount
+// field mirrors the name, as in every pod a real cluster returns. Mirror
+// pods are left alone, as upstream does. (Upstream also mounts the
+// account's API token as a kube-api-access-* projected volume; capstan
+// issues no service account tokens yet, so no volume is added.)
+void defaultServiceAccount(Json& pod) {
+  Json& spec = pod["spec"];
+  if (!spec.is_object()) return;
+  const Json& annotations = pod["metadata"].value("annotations", Json::object());
+  if (annotations.is_object() && annotations.contains("kubernetes.io/config.mirror")) return;
+  if (getString(spec, "serviceAccountName").empty()) spec["serviceAccountName"] = "default";
+  spec["serviceAccount"] = spec["serviceAccountName"];
+}
+
 // Priority admission: spec.priority from the pod's PriorityClass (or the
 // global default class), as Kubernetes resolves it at creation.
 Status resolvePriority(const ServerContext& ctx, Json& pod) {
@@ -298,6 +313,7 @@ Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json
   if (info.kind == "Pod") {
     obj["status"] = {{"phase", "Pending"}, {"qosClass", qosClass(obj)}};
     addDefaultTolerations(ctx, obj);
+    defaultServiceAccount(obj);
     if (auto st = resolvePriority(ctx, obj); !st) return st;
   }
   if (info.kind == "Service" && info.group.empty()) {

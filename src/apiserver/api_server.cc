@@ -11,18 +11,19 @@
 #include <thread>
 
 #include "api/registry.h"
+#include "apiserver/cluster_state_metrics.h"
 #include "apiserver/discovery.h"
+#include "apiserver/hpa_v1.h"
 #include "apiserver/http_server.h"
 #include "apiserver/in_process_transport.h"
 #include "apiserver/kubelet_client.h"
-#include "apiserver/cluster_state_metrics.h"
 #include "apiserver/metrics.h"
-#include "apiserver/hpa_v1.h"
 #include "apiserver/metrics_api.h"
 #include "apiserver/object_cache.h"
 #include "apiserver/request_info.h"
 #include "apiserver/resources.h"
 #include "apiserver/responses.h"
+#include "apiserver/self_subject_review.h"
 #include "apiserver/service_ips.h"
 #include "common/log.h"
 #include "common/pki.h"
@@ -262,6 +263,7 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   };
   try {
     if (MetricsApi::handles(ri)) return metrics_api->serve(ri, req, guarded);
+    if (isSelfSubjectReview(ri)) return guarded(serveSelfSubjectReview(ri, req, clock->now()));
     resources->serve(ri, *info, std::move(req), guarded);
   } catch (const nlohmann::json::exception& e) {
     // An object of a shape our typed checks did not foresee.
@@ -372,6 +374,19 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
     r.verbs = {"get", "list"};
     impl->registry.add(r);
   }
+  // authentication.k8s.io SelfSubjectReview (`kubectl auth whoami`):
+  // create-only, answered from the request's user, never stored.
+  for (const auto& version : selfSubjectReviewVersions()) {
+    api::ResourceInfo r;
+    r.group = "authentication.k8s.io";
+    r.version = version;
+    r.resource = "selfsubjectreviews";
+    r.singular = "selfsubjectreview";
+    r.kind = "SelfSubjectReview";
+    r.namespaced = false;
+    r.verbs = {"create"};
+    impl->registry.add(r);
+  }
   std::error_code ec;
   fs::create_directories(fs::path(opts.data_dir) / "db", ec);
   if (ec)
@@ -479,7 +494,12 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
                 {"metadata",
                  {{"name", "kube-dns"},
                   {"namespace", "kube-system"},
-                  {"labels", {{"k8s-app", "kube-dns"}, {"kubernetes.io/name", "capstan-dns"}}}}},
+                  // cluster-service: listed by `kubectl cluster-info`, as
+                  // kubeadm's and k3s' CoreDNS Service is.
+                  {"labels",
+                   {{"k8s-app", "kube-dns"},
+                    {"kubernetes.io/cluster-service", "true"},
+                    {"kubernetes.io/name", "capstan-dns"}}}}},
                 {"spec",
                  {{"clusterIP", opts.cluster_dns.empty() ? clusterDnsAddress(self->impl_->services->firstIp())
                                                          : opts.cluster_dns},

@@ -48,7 +48,8 @@ bool tolerates(const Json& pod, const Json& taint, std::optional<int64_t>* secon
 
 }  // namespace
 
-NodeLifecycleController::NodeLifecycleController(Context& ctx) : Controller("node-lifecycle", ctx, 1) {
+NodeLifecycleController::NodeLifecycleController(Context& ctx)
+    : Controller("node-lifecycle", ctx, 1), events_(ctx.client, "node-controller", "", ctx.clock) {
   ctx.informers.get(client::res::kNodes).addHandlers(enqueueHandlers());
   ctx.informers.get(client::res::kLeases).addHandlers(
       {.on_add = [this](const ObjectPtr& l) {
@@ -66,25 +67,42 @@ NodeLifecycleController::NodeLifecycleController(Context& ctx) : Controller("nod
 }
 
 Status NodeLifecycleController::sync(const std::string& key) {
+  // upstream's RecordNodeEvent: about the Node (its uid), message "Node <name> event: <what>".
+  auto nodeEvent = [this, &key](const std::string& uid, const char* reason, const std::string& what) {
+    events_.record({{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", key}, {"uid", uid}}}},
+                   "Normal", reason, fmt::format("Node {} event: {}", key, what));
+  };
   auto node = ctx_.informers.get(client::res::kNodes).get(key);
   if (!node) {
-    std::lock_guard lock(mu_);
-    observed_.erase(key);
+    std::string gone_uid;
+    {
+      std::lock_guard lock(mu_);
+      auto it = observed_.find(key);
+      if (it == observed_.end()) return Status::ok();
+      gone_uid = it->second.uid;
+      observed_.erase(it);
+    }
+    nodeEvent(gone_uid, "RemovingNode", fmt::format("Removing Node {} from Controller", key));
     return Status::ok();
   }
+  bool registered = false;
   auto lease = ctx_.informers.get(client::res::kLeases).get("kube-node-lease/" + key);
   auto now = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point seen;
   {
     std::lock_guard lock(mu_);
     std::string renew = lease ? field(*lease, "spec").value("renewTime", "") : "";
+    registered = !observed_.count(key);
     auto& o = observed_[key];
+    o.uid = client::uidOf(*node);
     if (o.seen == std::chrono::steady_clock::time_point{} || o.renew_time != renew) {
       o.renew_time = renew;
       o.seen = now;
     }
     seen = o.seen;
   }
+  if (registered)
+    nodeEvent(client::uidOf(*node), "RegisteredNode", fmt::format("Registered Node {} in Controller", key));
   auto grace = ctx_.options.node_monitor_grace_period;
   bool unreachable = now - seen > grace;
   std::string ready = readyStatus(*node);

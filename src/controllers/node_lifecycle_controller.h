@@ -10,6 +10,11 @@
 // Time: lease renewals are judged by when this controller saw them change
 // (its own clock), as upstream does, so clock skew between machines does
 // not matter. Each node re-checks itself after the time left (addAfter).
+//
+// Events, as upstream's node controller (source "node-controller"):
+// RegisteredNode the first time this controller sees a node, RemovingNode
+// when it is gone ("Node <name> event: Registered Node <name> in
+// Controller").
 
 #include <map>
 #include <mutex>
@@ -34,9 +39,11 @@ class NodeLifecycleController final : public Controller {
   struct Observed {
     std::string renew_time;
     std::chrono::steady_clock::time_point seen;
+    std::string uid;  // for RemovingNode, once the Node is gone
   };
   std::mutex mu_;  // guards observed_
   std::map<std::string, Observed> observed_;
+  client::EventRecorder events_;  // source "node-controller", as upstream
 };
 
 }  // namespace capstan::controllers

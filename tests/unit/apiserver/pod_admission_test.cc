@@ -1,5 +1,6 @@
 // Pod admission through the real request chain: DefaultTolerationSeconds
-// (with the server's configured seconds) and Priority (spec.priority from
+// (with the server's configured seconds), ServiceAccount (the default
+// account) and Priority (spec.priority from
 // the PriorityClass, the global default, the built-in classes).
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -57,6 +58,21 @@ TEST_F(PodAdmissionTest, AddsTheConfiguredDefaultTolerationsUnlessThePodHasItsOw
   auto all = createPod("all", {{"tolerations", {{{"operator", "Exists"}}}}});
   ASSERT_TRUE(all) << all.status().message();
   EXPECT_EQ((*all)["spec"]["tolerations"].size(), 1u);
+}
+
+TEST_F(PodAdmissionTest, PodsWithoutAServiceAccountRunAsTheDefaultOne) {
+  auto p = createPod("sa-default", Json::object());
+  ASSERT_TRUE(p) << p.status().message();
+  EXPECT_EQ((*p)["spec"]["serviceAccountName"], "default");
+  EXPECT_EQ((*p)["spec"]["serviceAccount"], "default");
+  auto own = createPod("sa-own", {{"serviceAccountName", "builder"}});
+  ASSERT_TRUE(own) << own.status().message();
+  EXPECT_EQ((*own)["spec"]["serviceAccountName"], "builder");
+  EXPECT_EQ((*own)["spec"]["serviceAccount"], "builder");
+  // Only the deprecated field given: the name follows it.
+  auto old = createPod("sa-deprecated", {{"serviceAccount", "legacy"}});
+  ASSERT_TRUE(old) << old.status().message();
+  EXPECT_EQ((*old)["spec"]["serviceAccountName"], "legacy");
 }
 
 TEST_F(PodAdmissionTest, PriorityComesFromThePriorityClass) {
