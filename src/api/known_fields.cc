@@ -40,21 +40,26 @@ std::string goTypeOfDefinition(std::string_view def) {
   return std::string(def.substr(prev == std::string_view::npos ? 0 : prev + 1));
 }
 
+std::string_view viewOf(const Json& s, std::string_view key) {
+  const Json* v = find(s, key);
+  return v && v->is_string() ? std::string_view(v->get_ref<const std::string&>()) : std::string_view();
+}
+
 // The Go type a schema decodes into, for error messages.
-std::string goType(const Schemas& schemas, const Json& schema) {
-  if (std::string ref = Schemas::refName(schema); !ref.empty()) return goTypeOfDefinition(ref);
-  std::string type = getString(schema, "type"), format = getString(schema, "format");
-  if (type == "integer") return format.empty() ? "int" : format;
+std::string goType(const Json& schema) {
+  if (std::string_view ref = Schemas::refName(schema); !ref.empty()) return goTypeOfDefinition(ref);
+  std::string_view type = viewOf(schema, "type"), format = viewOf(schema, "format");
+  if (type == "integer") return format.empty() ? "int" : std::string(format);
   if (type == "number") return "float64";
   if (type == "boolean") return "bool";
   if (type == "string") return format == "byte" ? "[]uint8" : "string";
   if (type == "array") {
     const Json* items = find(schema, "items");
-    return "[]" + (items ? goType(schemas, *items) : std::string("interface {}"));
+    return "[]" + (items ? goType(*items) : std::string("interface {}"));
   }
   if (type == "object") {
     if (const Json* values = find(schema, "additionalProperties"); values && values->is_object())
-      return "map[string]" + goType(schemas, *values);
+      return "map[string]" + goType(*values);
     return "map[string]interface {}";
   }
   return "interface {}";
@@ -62,32 +67,68 @@ std::string goType(const Schemas& schemas, const Json& schema) {
 
 // One walk over an object along its schema, collecting unknown fields
 // (dotted paths with list indices, as upstream's strict decoder reports them)
-// and the first value whose JSON type the schema does not allow.
+// and the first value whose JSON type the schema does not allow. Every
+// request body passes through here, so paths are kept as a stack of views
+// and spelled out only for the fields reported.
 struct Walk {
   const Schemas& schemas;
   bool erase = false;
   std::vector<std::string> unknown;
   std::string type_error;  // set once
 
+  struct Step {
+    std::string_view key;  // a field name or map key; empty for a list index
+    size_t index = 0;
+    bool map_key = false;  // part of the reported path, not of Go's field path
+  };
+  std::vector<Step> steps;
+
+  // "spec.template.spec.containers[0].image", plus `last` if given.
+  std::string path(std::string_view last = {}) const {
+    std::string out;
+    for (const auto& st : steps) {
+      if (st.key.empty()) {
+        out += '[' + std::to_string(st.index) + ']';
+        continue;
+      }
+      if (!out.empty()) out += '.';
+      out += st.key;
+    }
+    if (!last.empty()) {
+      if (!out.empty()) out += '.';
+      out += last;
+    }
+    return out;
+  }
+  // Go's field path: struct fields only, no indices or map keys.
+  std::string goPath() const {
+    std::string out;
+    for (const auto& st : steps) {
+      if (st.key.empty() || st.map_key) continue;
+      if (!out.empty()) out += '.';
+      out += st.key;
+    }
+    return out;
+  }
+
   template <typename JsonT>
-  void value(JsonT& v, const Json& schema, const std::string& path, const std::string& go_path,
-             const std::string& parent_type) {
+  void value(JsonT& v, const Json& schema, std::string_view parent_type) {
     if (v.is_null()) return;  // absent, as Go's decoder treats null
-    std::string ref = Schemas::refName(schema);
+    std::string_view ref = Schemas::refName(schema);
     if (ref == kQuantityDef) {
       if (!isQuantity(v) && type_error.empty())
         type_error = v.is_string() ? "quantities must match the regular expression "
                                      "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-                                   : mismatch(v, schema, go_path, parent_type);
+                                   : mismatch(v, schema, parent_type);
       return;
     }
     if (ref == kIntOrStringDef) {
-      if (!v.is_number_integer() && !v.is_string() && type_error.empty()) type_error = mismatch(v, schema, go_path, parent_type);
+      if (!v.is_number_integer() && !v.is_string() && type_error.empty()) type_error = mismatch(v, schema, parent_type);
       return;
     }
     const Json& s = schemas.resolve(schema);
     if (s.is_null()) return;  // a reference to a definition we lack
-    std::string type = getString(s, "type");
+    std::string_view type = viewOf(s, "type");
     bool ok = true;
     if (type == "string") ok = v.is_string();
     else if (type == "integer") ok = v.is_number_integer();
@@ -96,28 +137,35 @@ struct Walk {
     else if (type == "array") ok = v.is_array();
     else if (type == "object") ok = v.is_object();
     if (!ok) {
-      if (type_error.empty()) type_error = mismatch(v, schema, go_path, parent_type);
+      if (type_error.empty()) type_error = mismatch(v, schema, parent_type);
       return;
     }
     if (type == "array") {
       const Json* items = find(s, "items");
       if (!items) return;
-      for (size_t i = 0; i < v.size(); ++i)
-        value(v[i], *items, path + "[" + std::to_string(i) + "]", go_path, parent_type);
+      for (size_t i = 0; i < v.size(); ++i) {
+        steps.push_back({{}, i, false});
+        value(v[i], *items, parent_type);
+        steps.pop_back();
+      }
       return;
     }
-    if (type == "object") object(v, s, ref.empty() ? parent_type : ref.substr(ref.rfind('.') + 1), path, go_path);
+    if (type == "object") object(v, s, ref.empty() ? parent_type : ref.substr(ref.rfind('.') + 1));
   }
 
   template <typename JsonT>
-  void object(JsonT& v, const Json& s, const std::string& struct_name, const std::string& path, const std::string& go_path) {
-    if (s.value("x-kubernetes-preserve-unknown-fields", false)) return;
-    const Json* props = find(s, "properties");
+  void object(JsonT& v, const Json& s, std::string_view struct_name) {
+    if (const Json* p = find(s, "x-kubernetes-preserve-unknown-fields"); p && p->is_boolean() && p->template get<bool>())
+      return;
     if (const Json* values = find(s, "additionalProperties"); values && values->is_object()) {
-      for (auto it = v.begin(); it != v.end(); ++it)
-        value(it.value(), *values, join(path, it.key()), go_path, struct_name);
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        steps.push_back({it.key(), 0, true});
+        value(it.value(), *values, struct_name);
+        steps.pop_back();
+      }
       return;
     }
+    const Json* props = find(s, "properties");
     if (!props || !props->is_object()) return;  // a free-form object
     std::vector<std::string> extra;
     for (auto it = v.begin(); it != v.end(); ++it) {
@@ -126,22 +174,22 @@ struct Walk {
         extra.push_back(it.key());
         continue;
       }
-      value(it.value(), *p, join(path, it.key()), join(go_path, it.key()), struct_name);
+      steps.push_back({it.key(), 0, false});
+      value(it.value(), *p, struct_name);
+      steps.pop_back();
     }
     for (const auto& k : extra) {
-      unknown.push_back(join(path, k));
+      unknown.push_back(path(k));
       if constexpr (!std::is_const_v<JsonT>) {
         if (erase) v.erase(k);
       }
     }
   }
 
-  std::string mismatch(const Json& v, const Json& schema, const std::string& go_path, const std::string& parent_type) {
+  std::string mismatch(const Json& v, const Json& schema, std::string_view parent_type) const {
     return fmt::format("json: cannot unmarshal {} into Go struct field {}.{} of type {}", jsonTypeName(v), parent_type,
-                       go_path, goType(schemas, schema));
+                       goPath(), goType(schema));
   }
-
-  static std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
 };
 
 // The root schema of a kind, or nullptr when it has none.
@@ -156,7 +204,7 @@ Walk walkObject(const ResourceInfo& info, JsonT& obj, bool erase) {
   Walk w{Schemas::builtin(), erase, {}, {}};
   std::string def;
   const Json* root = rootSchema(info, &def);
-  if (root && obj.is_object()) w.object(obj, *root, info.kind, "", "");
+  if (root && obj.is_object()) w.object(obj, *root, info.kind);
   return w;
 }
 

@@ -93,7 +93,7 @@ const Schemas& Schemas::builtin() {
 }
 
 const Json* Schemas::definition(std::string_view name) const {
-  auto it = defs_.find(std::string(name));
+  auto it = defs_.find(name);  // heterogeneous lookup: no temporary string
   return it == defs_.end() ? nullptr : &*it;
 }
 
@@ -109,22 +109,22 @@ std::string Schemas::kindDefinition(std::string_view group, std::string_view ver
   return it == kinds_.end() ? "" : it->second;
 }
 
-std::string Schemas::refName(const Json& schema) {
-  if (!schema.is_object()) return "";
+std::string_view Schemas::refName(const Json& schema) {
+  if (!schema.is_object()) return {};
   if (auto it = schema.find("$ref"); it != schema.end() && it->is_string()) {
     std::string_view r = it->get_ref<const std::string&>();
     if (r.starts_with(kSchemaRefPrefix)) r.remove_prefix(kSchemaRefPrefix.size());
-    return std::string(r);
+    return r;
   }
   if (auto it = schema.find("allOf"); it != schema.end() && it->is_array() && it->size() == 1)
     return refName((*it)[0]);
-  return "";
+  return {};
 }
 
 const Json& Schemas::resolve(const Json& schema) const {
   const Json* s = &schema;
   for (int depth = 0; depth < 8; ++depth) {  // definitions that are only references
-    std::string name = refName(*s);
+    std::string_view name = refName(*s);
     if (name.empty()) return *s;
     const Json* d = definition(name);
     if (!d) return kNull;
@@ -137,7 +137,7 @@ const Json* Schemas::property(const Json& object_schema, std::string_view name) 
   const Json& o = resolve(object_schema);
   const Json* props = find(o, "properties");
   if (!props || !props->is_object()) return nullptr;
-  auto it = props->find(std::string(name));
+  auto it = props->find(name);
   if (it == props->end()) return nullptr;
   return &resolve(*it);
 }
@@ -168,7 +168,7 @@ std::set<std::string> Schemas::closure(std::string_view name) const {
       stack.pop_back();
       if (s->is_object()) {
         for (const auto& [k, v] : s->items()) {
-          if (k == "$ref" && v.is_string()) todo.push_back(refName(*s));
+          if (k == "$ref" && v.is_string()) todo.emplace_back(refName(*s));
           else if (v.is_structured()) stack.push_back(&v);
         }
       } else if (s->is_array()) {

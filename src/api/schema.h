@@ -55,8 +55,9 @@ class Schemas {
   // `name` and every definition it refers to, transitively.
   std::set<std::string> closure(std::string_view name) const;
 
-  // The definition name in a $ref (or allOf-wrapped $ref), "" if none.
-  static std::string refName(const Json& schema);
+  // The definition name in a $ref (or allOf-wrapped $ref), "" if none. A
+  // view into `schema`, which must outlive it.
+  static std::string_view refName(const Json& schema);
 
  private:
   Json defs_ = Json::object();

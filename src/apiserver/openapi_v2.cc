@@ -62,8 +62,8 @@ Message queryParam(const std::string& name, const std::string& description) {
 // #/definitions/ and lose their allOf wrapper, as in upstream's v2.
 Message schemaMessage(const Json& s) {
   Message m;
-  std::string ref = api::Schemas::refName(s);
-  if (!ref.empty()) m.str(1, "#/definitions/" + ref);
+  std::string_view ref = api::Schemas::refName(s);
+  if (!ref.empty()) m.str(1, "#/definitions/" + std::string(ref));
   m.str(2, getString(s, "format")).str(4, getString(s, "description"));
   if (const Json* req = find(s, "required"); req && req->is_array())
     for (const auto& r : *req)

@@ -18,8 +18,8 @@ TEST(Schemas, EveryReferenceResolvesAndEveryFieldIsDescribed) {
   std::vector<std::string> problems;
   std::function<void(const std::string&, const Json&, const std::string&, bool)> walk =
       [&](const std::string& def, const Json& node, const std::string& path, bool needs_description) {
-        if (std::string ref = Schemas::refName(node); !ref.empty() && !s.definition(ref))
-          problems.push_back(def + path + ": missing definition " + ref);
+        if (std::string_view ref = Schemas::refName(node); !ref.empty() && !s.definition(ref))
+          problems.push_back(def + path + ": missing definition " + std::string(ref));
         if (needs_description && getString(node, "description").empty()) problems.push_back(def + path + ": no description");
         if (const Json* props = find(node, "properties"))
           for (const auto& [k, v] : props->items()) walk(def, v, path + "." + k, true);
