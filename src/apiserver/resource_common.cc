@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "api/protobuf.h"
 #include "apiserver/resources.h"
 
 namespace capstan::apiserver {
@@ -24,8 +25,11 @@ Result<Json> decodeBody(const Request& req, std::vector<std::string>* duplicates
   if (req.body.empty()) return Status(Code::kBadRequest, "request body is empty");
   if (media.empty() || media == "application/json" || media == "*/*") return parseJson(req.body, duplicates);
   if (media == "application/yaml" || media == "application/x-yaml" || media == "text/yaml") return parseYaml(req.body);
-  Status st(Code::kUnsupportedMediaType, "the body of the request was in an unknown format (" + media +
-                                             ") - accepted media types include: application/json, application/yaml");
+  // kubectl 1.32+ and client-go's typed clients send protobuf.
+  if (media == api::kProtobufMediaType) return api::decodeProtobuf(req.body);
+  Status st(Code::kUnsupportedMediaType,
+            "the body of the request was in an unknown format (" + media +
+                ") - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf");
   return st;
 }
 
