@@ -120,15 +120,19 @@ bool FieldSet::has(const FieldPath& path) const {
 
 FieldSet FieldSet::unionWith(const FieldSet& other) const {
   FieldSet out = *this;
-  out.members_.insert(other.members_.begin(), other.members_.end());
-  for (const auto& [pe, sub] : other.children_) {
-    auto it = out.children_.find(pe);
-    if (it == out.children_.end())
-      out.children_.emplace(pe, sub);
-    else
-      it->second = it->second.unionWith(sub);
-  }
+  out.unite(other);
   return out;
+}
+
+void FieldSet::unite(const FieldSet& other) {
+  members_.insert(other.members_.begin(), other.members_.end());
+  for (const auto& [pe, sub] : other.children_) {
+    auto [it, fresh] = children_.try_emplace(pe);
+    if (fresh)
+      it->second = sub;
+    else
+      it->second.unite(sub);
+  }
 }
 
 FieldSet FieldSet::intersection(const FieldSet& other) const {
@@ -145,19 +149,28 @@ FieldSet FieldSet::intersection(const FieldSet& other) const {
 }
 
 FieldSet FieldSet::difference(const FieldSet& other) const {
-  FieldSet out;
-  for (const auto& m : members_)
-    if (!other.members_.contains(m)) out.members_.insert(m);
-  for (const auto& [pe, sub] : children_) {
-    auto it = other.children_.find(pe);
-    if (it == other.children_.end()) {
-      out.children_.emplace(pe, sub);
-      continue;
-    }
-    FieldSet rest = sub.difference(it->second);
-    if (!rest.empty()) out.children_.emplace(pe, std::move(rest));
-  }
+  FieldSet out = *this;
+  out.subtract(other);
   return out;
+}
+
+bool FieldSet::subtract(const FieldSet& other) {
+  bool removed = false;
+  if (!other.members_.empty()) {
+    removed = std::erase_if(members_, [&](const PathElement& m) { return other.members_.contains(m); }) > 0;
+  }
+  for (auto it = children_.begin(); it != children_.end();) {
+    auto o = other.children_.find(it->first);
+    if (o != other.children_.end() && it->second.subtract(o->second)) {
+      removed = true;
+      if (it->second.empty()) {
+        it = children_.erase(it);
+        continue;
+      }
+    }
+    ++it;
+  }
+  return removed;
 }
 
 FieldSet FieldSet::recursiveDifference(const FieldSet& other) const {
@@ -188,7 +201,7 @@ void FieldSet::addChild(const PathElement& pe, FieldSet set) {
   if (it == children_.end())
     children_.emplace(pe, std::move(set));
   else
-    it->second = it->second.unionWith(set);
+    it->second.unite(set);
 }
 
 void FieldSet::forEach(const std::function<void(const FieldPath&)>& f) const {
@@ -210,13 +223,21 @@ void FieldSet::forEach(FieldPath& prefix, const std::function<void(const FieldPa
 }
 
 Json FieldSet::toFieldsV1() const {
+  // Members and children are both in element order, as the JSON object's
+  // keys are: each key is appended at the end, without a search.
   Json out = Json::object();
-  for (const auto& m : members_) out[m] = Json::object();
+  auto& obj = out.get_ref<Json::object_t&>();
+  auto m = members_.begin();
   for (const auto& [pe, sub] : children_) {
+    for (; m != members_.end() && *m < pe; ++m) obj.emplace_hint(obj.end(), *m, Json::object());
     Json c = sub.toFieldsV1();
-    if (members_.contains(pe)) c["."] = Json::object();
-    out[pe] = std::move(c);
+    if (m != members_.end() && *m == pe) {
+      c.get_ref<Json::object_t&>().emplace(".", Json::object());
+      ++m;
+    }
+    obj.emplace_hint(obj.end(), pe, std::move(c));
   }
+  for (; m != members_.end(); ++m) obj.emplace_hint(obj.end(), *m, Json::object());
   return out;
 }
 
@@ -229,13 +250,53 @@ Result<FieldSet> FieldSet::fromFieldsV1(const Json& fields) {
     if (!pe) return pe.status();
     if (!value.is_object())
       return Status(Code::kBadRequest, fmt::format("FieldsV1 entry \"{}\" must be an object", key));
-    bool self = value.empty() || value.contains(".");
+    bool dot = value.contains(".");
+    bool self = value.empty() || dot;
+    if (value.size() == (dot ? 1u : 0u)) {  // nothing below
+      if (self) out.members_.insert(out.members_.end(), std::move(*pe));
+      continue;
+    }
     auto sub = fromFieldsV1(value);
     if (!sub) return sub.status();
-    if (self) out.members_.insert(*pe);
-    out.addChild(*pe, std::move(*sub));
+    if (self) out.members_.insert(out.members_.end(), *pe);
+    // Keys come in element order unless two spell one element.
+    auto it = out.children_.lower_bound(*pe);
+    if (it != out.children_.end() && it->first == *pe)
+      it->second.unite(*sub);
+    else
+      out.children_.emplace_hint(it, std::move(*pe), std::move(*sub));
   }
   return out;
+}
+
+namespace {
+
+// Whether a FieldsV1 key is a path element in its canonical spelling.
+bool canonicalKey(const std::string& key) {
+  if (key.size() < 2 || key[1] != ':') return false;
+  if (key[0] == 'f') return true;  // field names are taken as they are
+  auto pe = canonicalElement(key);
+  return pe && *pe == key;
+}
+
+// isCanonicalFieldsV1 below the top, where "." marks a member.
+bool canonicalBelow(const Json& fields) {
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    if (!it->is_object()) return false;
+    if (it.key() == ".") {
+      if (!it->empty() || fields.size() == 1) return false;  // {} beside what is below only
+      continue;
+    }
+    if (!canonicalKey(it.key()) || !canonicalBelow(*it)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool FieldSet::isCanonicalFieldsV1(const Json& fields) {
+  // A "." at the top says nothing (the whole object is never a member).
+  return fields.is_object() && !fields.contains(".") && canonicalBelow(fields);
 }
 
 }  // namespace capstan::api

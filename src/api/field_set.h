@@ -50,6 +50,11 @@ class FieldSet {
   bool empty() const { return members_.empty() && children_.empty(); }
 
   FieldSet unionWith(const FieldSet& other) const;
+  // In place: this set becomes its union with `other`.
+  void unite(const FieldSet& other);
+  // In place: this set becomes difference(other); true when that removed
+  // anything.
+  bool subtract(const FieldSet& other);
   // Members in both; children intersected, empty ones dropped.
   FieldSet intersection(const FieldSet& other) const;
   // Members of this set not in `other`, recursively (a parent member of
@@ -73,6 +78,11 @@ class FieldSet {
 
   Json toFieldsV1() const;
   static Result<FieldSet> fromFieldsV1(const Json& fields);
+  // Whether `fields` is valid FieldsV1 written exactly as toFieldsV1 writes
+  // it (elements in canonical form, "." only beside the members below a
+  // member), checked without decoding it: a caller may then keep the stored
+  // JSON instead of decoding and encoding it again.
+  static bool isCanonicalFieldsV1(const Json& fields);
 
   bool operator==(const FieldSet& other) const = default;
 

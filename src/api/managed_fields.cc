@@ -44,8 +44,31 @@ FieldSet ownable(const FieldManagerContext& ctx, const FieldSet& set) {
   return set;
 }
 
-Comparison ownable(const FieldManagerContext& ctx, const Comparison& c) {
-  return {ownable(ctx, c.removed), ownable(ctx, c.modified), ownable(ctx, c.added)};
+// What a comparison of `before` and `after` leaves out: metadata.managedFields
+// itself, and the fields the write may not own (as ownable above), so that
+// they are neither copied away nor walked. `scratch` holds the set when it
+// depends on the objects (status writes: every top-level field but status).
+const FieldSet& unownedFields(const FieldManagerContext& ctx, const Json* before, const Json& after,
+                              FieldSet& scratch) {
+  static const FieldSet kManagedFields = [] {
+    FieldSet s;
+    s.insert({fieldElement("metadata"), fieldElement("managedFields")});
+    return s;
+  }();
+  static const FieldSet kManagedFieldsAndStatus = [] {
+    FieldSet s = kManagedFields;
+    s.insert({fieldElement("status")});
+    return s;
+  }();
+  if (ctx.subresource == "status") {
+    scratch = kManagedFields;
+    for (const Json* obj : {before, &after})
+      if (obj && obj->is_object())
+        for (const auto& [key, value] : obj->items())
+          if (key != "status") scratch.insert({fieldElement(key)});
+    return scratch;
+  }
+  return ctx.has_status && ctx.subresource.empty() ? kManagedFieldsAndStatus : kManagedFields;
 }
 
 Json withoutManagedFields(const Json& obj) {
@@ -64,8 +87,19 @@ ManagedFieldsEntry entry(const FieldManagerContext& ctx, const std::string& mana
   return e;
 }
 
-void dropEmpty(ManagedFields& managed) {
-  std::erase_if(managed, [](const auto& kv) { return kv.second.fields.empty(); });
+// Live entries an update leaves alone are stored again as they are, as
+// encoding them would write the same JSON; those it cannot change are not
+// even decoded (a status write does not touch the spec's entries).
+struct StoredEntries {
+  std::map<std::string, const Json*> entries;    // by manager identifier
+  std::map<std::string, const Json*> undecoded;  // their fieldsV1: canonical, not empty
+};
+
+// Drops the entries left without fields (undecoded ones have some).
+void dropEmpty(ManagedFields& managed, const StoredEntries* stored = nullptr) {
+  std::erase_if(managed, [&](const auto& kv) {
+    return kv.second.fields.empty() && !(stored && stored->undecoded.contains(kv.first));
+  });
 }
 
 int64_t seconds(const std::string& time) {
@@ -74,12 +108,13 @@ int64_t seconds(const std::string& time) {
 }
 
 // Keeps at most kMaxUpdateManagers Update entries, folding the oldest into
-// one "ancient-changes" entry per apiVersion (upstream's capManagers).
-void capUpdateManagers(ManagedFields& managed) {
+// one "ancient-changes" entry per apiVersion (upstream's capManagers). True
+// when it changed anything.
+bool capUpdateManagers(ManagedFields& managed) {
   std::vector<std::string> updaters;
   for (const auto& [id, e] : managed)
     if (e.operation == kUpdate) updaters.push_back(id);
-  if (static_cast<int>(updaters.size()) <= kMaxUpdateManagers) return;
+  if (static_cast<int>(updaters.size()) <= kMaxUpdateManagers) return false;
   std::sort(updaters.begin(), updaters.end(), [&](const std::string& a, const std::string& b) {
     int64_t ta = seconds(managed[a].time), tb = seconds(managed[b].time);
     return ta != tb ? ta < tb : a < b;
@@ -111,6 +146,7 @@ void capUpdateManagers(ManagedFields& managed) {
     managed.erase(updaters[i]);
     --length;
   }
+  return true;
 }
 
 // Upstream's printManager: "name" [with subresource "s"] [using apiVersion].
@@ -210,45 +246,95 @@ void setManagedFields(Json& obj, const ManagedFields& managed) {
     meta["managedFields"] = encodeManagedFields(managed);
 }
 
+// Decodes the undecoded entries an update may change: those with fields
+// under a top-level element it changed or removed, the updater's own (`id`),
+// and all of them when capUpdateManagers may fold entries.
+bool decodeTouched(ManagedFields& managed, StoredEntries& stored, const FieldSet& changed,
+                   const FieldSet& removed, const std::string& id) {
+  if (stored.undecoded.empty()) return true;
+  auto updaters = std::count_if(managed.begin(), managed.end(),
+                                [](const auto& kv) { return kv.second.operation == kUpdate; });
+  bool all = updaters >= kMaxUpdateManagers;
+  auto under = [](const FieldSet& set, const std::string& pe) {
+    return set.members().contains(pe) || set.children().contains(pe);
+  };
+  for (auto it = stored.undecoded.begin(); it != stored.undecoded.end();) {
+    bool touched = all || it->first == id;
+    for (auto f = it->second->begin(); !touched && f != it->second->end(); ++f)
+      touched = under(changed, f.key()) || under(removed, f.key());
+    if (!touched) {
+      ++it;
+      continue;
+    }
+    auto set = FieldSet::fromFieldsV1(*it->second);
+    if (!set) return false;  // not reached: canonical FieldsV1 is valid
+    managed[it->first].fields = std::move(*set);
+    it = stored.undecoded.erase(it);
+  }
+  return true;
+}
+
 // Records `manager`'s Update from `before` to `after` into `managed`
 // (structured-merge-diff's Updater.Update behind upstream's
 // managedFieldsUpdater): the changed fields are taken from everyone else,
 // removed fields are no longer owned, and the manager's entry gains the
-// changed fields with a new time. False when the objects cannot be compared.
+// changed fields with a new time. The objects' managedFields are not
+// compared. False when the objects cannot be compared. With `stored`, the
+// entries of `managed` it names may be undecoded; those the update changes
+// are decoded or no longer kept as stored.
 bool update(const FieldManagerContext& ctx, ManagedFields& managed, const Json* before, const Json& after,
-            const std::string& manager) {
-  auto cmp = ctx.typed->compare(before, &after);
+            const std::string& manager, StoredEntries* stored = nullptr) {
+  FieldSet scratch;
+  auto cmp = ctx.typed->compare(before, &after, unownedFields(ctx, before, after, scratch));
   if (!cmp) return false;
-  Comparison c = ownable(ctx, *cmp);
-  FieldSet changed = c.modified.unionWith(c.added);
-  for (auto& [id, e] : managed) e.fields = e.fields.difference(changed).difference(c.removed);
-  FieldSet mine = changed.difference(strippedFields());
+  FieldSet changed = std::move(cmp->modified);
+  if (changed.empty())
+    changed = std::move(cmp->added);  // a create: no copy
+  else
+    changed.unite(cmp->added);
   ManagedFieldsEntry me = entry(ctx, manager, kUpdate);
   std::string id = managerIdentifier(me);
+  if (stored && !decodeTouched(managed, *stored, changed, cmp->removed, id)) return false;
+  auto changed_entry = [&](const std::string& changed_id) {
+    if (stored) stored->entries.erase(changed_id);
+  };
+  for (auto& [other, e] : managed) {
+    bool taken = e.fields.subtract(changed);
+    if (e.fields.subtract(cmp->removed) || taken) changed_entry(other);
+  }
+  FieldSet mine = std::move(changed);
+  mine.subtract(strippedFields());
   if (!mine.empty()) {
-    if (auto it = managed.find(id); it != managed.end()) mine = mine.unionWith(it->second.fields);
+    if (auto it = managed.find(id); it != managed.end()) mine.unite(it->second.fields);
     me.fields = std::move(mine);
     me.time = ctx.now;
     managed[id] = std::move(me);
+    changed_entry(id);
   }
-  dropEmpty(managed);
-  capUpdateManagers(managed);
+  dropEmpty(managed, stored);
+  if (capUpdateManagers(managed) && stored) stored->entries.clear();
   return true;
 }
 
-}  // namespace
-
-std::string managerIdentifier(const ManagedFieldsEntry& e) {
-  // As Go marshals a ManagedFieldsEntry without fieldsType, fieldsV1 and
-  // time (and, for Apply, apiVersion): the field order is the struct's.
-  Json::string_t out =
-      "{\"manager\":" + Json(e.manager).dump() + ",\"operation\":" + Json(e.operation).dump();
-  if (e.operation != kApply && !e.api_version.empty()) out += ",\"apiVersion\":" + Json(e.api_version).dump();
-  if (!e.subresource.empty()) out += ",\"subresource\":" + Json(e.subresource).dump();
-  return out + "}";
+// Whether encodeManagedFields writes `e` exactly as the stored entry `j`,
+// given that its fieldsV1 is canonical: the same fields with the same
+// values, and no others.
+bool encodesAs(const Json& j, const ManagedFieldsEntry& e) {
+  auto is = [&](std::string_view key, std::string_view value) {
+    const Json* v = find(j, key);
+    return v && v->is_string() && v->get_ref<const std::string&>() == value;
+  };
+  const Json* fields = find(j, "fieldsV1");
+  size_t size = 5 + !e.time.empty() + !e.subresource.empty();
+  return j.size() == size && fields && fields->is_object() && is("manager", e.manager) &&
+         is("operation", e.operation) && is("apiVersion", e.api_version) && is("fieldsType", "FieldsV1") &&
+         (e.time.empty() || is("time", e.time)) &&
+         (e.subresource.empty() || is("subresource", e.subresource));
 }
 
-Result<ManagedFields> decodeManagedFields(const Json* entries) {
+// decodeManagedFields; with `stored`, the entries encoding would write as
+// they are go there instead of being decoded (their fields stay empty).
+Result<ManagedFields> decodeEntries(const Json* entries, StoredEntries* stored) {
   ManagedFields out;
   if (!entries || entries->is_null()) return out;
   if (!entries->is_array()) return Status(Code::kBadRequest, "managedFields must be a list");
@@ -271,20 +357,36 @@ Result<ManagedFields> decodeManagedFields(const Json* entries) {
     if (type != "FieldsV1")
       return Status(Code::kBadRequest,
                     fmt::format("invalid fieldsType \"{}\" in managed fields entry {}", type, i));
-    if (const Json* f = find(j, "fieldsV1"); f && !f->is_null()) {
+    const Json* f = find(j, "fieldsV1");
+    std::string id = managerIdentifier(e);
+    if (stored && f && f->is_object() && !f->empty() && encodesAs(j, e) &&
+        FieldSet::isCanonicalFieldsV1(*f)) {
+      stored->entries[id] = &j;
+      stored->undecoded[id] = f;
+      out[id] = std::move(e);
+      continue;
+    }
+    if (f && !f->is_null()) {
       auto set = FieldSet::fromFieldsV1(*f);
       if (!set) return set.status();
       e.fields = std::move(*set);
     }
-    out[managerIdentifier(e)] = std::move(e);
+    if (stored) {  // a later duplicate replaces an earlier one
+      stored->entries.erase(id);
+      stored->undecoded.erase(id);
+    }
+    out[id] = std::move(e);
   }
   return out;
 }
 
-Json encodeManagedFields(const ManagedFields& managed) {
-  std::vector<const ManagedFieldsEntry*> order;
-  for (const auto& [id, e] : managed) order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](const ManagedFieldsEntry* p, const ManagedFieldsEntry* q) {
+// encodeManagedFields, writing the entries found in `stored` as they are.
+Json encodeEntries(const ManagedFields& managed, const std::map<std::string, const Json*>& stored) {
+  std::vector<const ManagedFields::value_type*> order;
+  for (const auto& kv : managed) order.push_back(&kv);
+  std::stable_sort(order.begin(), order.end(), [](const auto* pk, const auto* qk) {
+    const ManagedFieldsEntry* p = &pk->second;
+    const ManagedFieldsEntry* q = &qk->second;
     if (p->operation != q->operation) return p->operation < q->operation;
     if (int64_t a = seconds(p->time), b = seconds(q->time); a != b) return a < b;
     if (p->manager != q->manager) return p->manager < q->manager;
@@ -292,7 +394,12 @@ Json encodeManagedFields(const ManagedFields& managed) {
     return p->subresource < q->subresource;
   });
   Json out = Json::array();
-  for (const ManagedFieldsEntry* e : order) {
+  for (const auto* kv : order) {
+    if (auto it = stored.find(kv->first); it != stored.end()) {
+      out.push_back(*it->second);
+      continue;
+    }
+    const ManagedFieldsEntry* e = &kv->second;
     Json j = {{"manager", e->manager}, {"operation", e->operation}, {"apiVersion", e->api_version}};
     if (!e->time.empty()) j["time"] = e->time;
     j["fieldsType"] = "FieldsV1";
@@ -303,6 +410,22 @@ Json encodeManagedFields(const ManagedFields& managed) {
   return out;
 }
 
+}  // namespace
+
+std::string managerIdentifier(const ManagedFieldsEntry& e) {
+  // As Go marshals a ManagedFieldsEntry without fieldsType, fieldsV1 and
+  // time (and, for Apply, apiVersion): the field order is the struct's.
+  Json::string_t out =
+      "{\"manager\":" + Json(e.manager).dump() + ",\"operation\":" + Json(e.operation).dump();
+  if (e.operation != kApply && !e.api_version.empty()) out += ",\"apiVersion\":" + Json(e.api_version).dump();
+  if (!e.subresource.empty()) out += ",\"subresource\":" + Json(e.subresource).dump();
+  return out + "}";
+}
+
+Result<ManagedFields> decodeManagedFields(const Json* entries) { return decodeEntries(entries, nullptr); }
+
+Json encodeManagedFields(const ManagedFields& managed) { return encodeEntries(managed, {}); }
+
 std::string managerFromUserAgent(std::string_view user_agent) {
   std::string m(user_agent.substr(0, user_agent.find('/')));
   return m.empty() ? "unknown" : m;
@@ -311,9 +434,12 @@ std::string managerFromUserAgent(std::string_view user_agent) {
 Json recordUpdate(const FieldManagerContext& ctx, const Json* live, const Json& next,
                   const std::string& manager) {
   const Json* live_entries = live ? find(objectAt(*live, "metadata"), "managedFields") : nullptr;
+  StoredEntries stored;  // only for entries from the live object
   auto from_live = [&] {
-    auto m = decodeManagedFields(live_entries);
-    return m ? std::move(*m) : ManagedFields{};
+    auto m = decodeEntries(live_entries, &stored);
+    if (m) return std::move(*m);
+    stored = {};
+    return ManagedFields{};
   };
   ManagedFields managed;
   const Json* sent = find(objectAt(next, "metadata"), "managedFields");
@@ -327,14 +453,12 @@ Json recordUpdate(const FieldManagerContext& ctx, const Json* live, const Json& 
   // An object that never had managed fields is not tracked until it is
   // applied to (upstream's skipNonApplied; creates are always tracked).
   if (managed.empty() && live) return Json::array();
-  Json before = live ? withoutManagedFields(*live) : ctx.typed->zeroValue();
-  Json after = withoutManagedFields(next);
-  if (!update(ctx, managed, &before, after, manager)) {
+  if (!update(ctx, managed, live ? live : &ctx.typed->zeroValue(), next, manager, &stored)) {
     // Objects the schema cannot read (e.g. list items without their keys)
     // keep their previous ownership.
     return live_entries && live_entries->is_array() ? *live_entries : Json::array();
   }
-  return encodeManagedFields(managed);
+  return encodeEntries(managed, stored.entries);
 }
 
 Result<Json> applyConfig(const FieldManagerContext& ctx, const Json* live, const Json& config,
@@ -354,7 +478,7 @@ Result<Json> applyConfig(const FieldManagerContext& ctx, const Json* live, const
     // The fields of an object never tracked so far belong to
     // "before-first-apply" (upstream's skipNonApplied).
     FieldManagerContext main = ctx;
-    Json zero = typed.zeroValue();
+    const Json& zero = typed.zeroValue();
     if (!update(main, managed, &zero, before, "before-first-apply")) managed.clear();
   }
   auto typed_config_set = typed.toFieldSet(config, false);
@@ -377,9 +501,10 @@ Result<Json> applyConfig(const FieldManagerContext& ctx, const Json* live, const
   managed[id] = me;
   Json next = prune(typed, *merged, managed, last);
 
-  auto cmp = typed.compare(&before, &next);
+  FieldSet scratch;
+  auto cmp = typed.compare(&before, &next, unownedFields(ctx, &before, next, scratch));
   if (!cmp) return Status(Code::kBadRequest, "failed to compare objects: " + cmp.status().message());
-  Comparison c = ownable(ctx, *cmp);
+  const Comparison& c = *cmp;
   FieldSet changed = c.modified.unionWith(c.added);
   std::map<std::string, FieldSet> conflicts;
   for (const auto& [other, e] : managed) {

@@ -3,53 +3,127 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <mutex>
 #include <unordered_map>
 
 namespace capstan::api {
-namespace {
-
-constexpr std::string_view kObjectMeta = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+namespace structured_merge_detail {
 
 // How a schema node merges.
 struct Type {
   enum class Kind { kDeduced, kScalar, kStruct, kMap, kList };
   enum class List { kAtomic, kSet, kMap };
   Kind kind = Kind::kDeduced;
-  bool atomic = false;        // struct/map: x-kubernetes-map-type atomic
-  const Json* def = nullptr;  // the resolved schema
+  bool atomic = false;               // struct/map: x-kubernetes-map-type atomic
+  const Json* def = nullptr;         // the resolved schema
+  const Json* properties = nullptr;  // struct: def's properties
+  const Json* values = nullptr;      // struct, map: def's additionalProperties (an object)
   List list = List::kAtomic;
   std::vector<std::string> keys;
 };
 
+// The types of the schema nodes walked so far: schemas do not change, and
+// reading one costs several lookups (resolving its $ref, the extensions).
+struct TypeCache {
+  std::mutex mu;
+  std::unordered_map<const Json*, Type> by_schema;  // guarded by mu; never erased
+};
+
+}  // namespace structured_merge_detail
+
+namespace {
+
+using structured_merge_detail::Type;
+using structured_merge_detail::TypeCache;
+
+constexpr std::string_view kObjectMeta = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
 // The form a value (or a pair of values) takes under its type.
 enum class Form { kLeaf, kMap, kList };
 
-bool isScalarType(const std::string& t) {
+bool isScalarType(std::string_view t) {
   return t == "string" || t == "integer" || t == "number" || t == "boolean";
+}
+
+// A string member of a schema, without copying it ("" when absent).
+std::string_view stringAt(const Json& j, std::string_view key) {
+  const Json* v = find(j, key);
+  return v && v->is_string() ? std::string_view(v->get_ref<const std::string&>()) : std::string_view();
 }
 
 bool emptyOrNull(const Json* v) {
   return !v || v->is_null() || ((v->is_object() || v->is_array()) && v->empty());
 }
 
+// The ignored fields below a node; nullptr for none.
+const FieldSet* ignoredBelow(const FieldSet* ignored, const PathElement& pe) {
+  if (!ignored) return nullptr;
+  const FieldSet& sub = ignored->child(pe);
+  return sub.empty() ? nullptr : &sub;
+}
+
+bool isIgnored(const FieldSet* ignored, const PathElement& pe) {
+  return ignored && ignored->members().contains(pe);
+}
+
+// As emptyOrNull, for the value without its ignored fields.
+bool emptyOrNull(const Json* v, const FieldSet* ignored) {
+  if (!ignored || !v || !v->is_object()) return emptyOrNull(v);
+  for (const auto& [key, val] : v->items())
+    if (!isIgnored(ignored, fieldElement(key))) return false;
+  return true;
+}
+
+// a == b, both without their ignored fields.
+bool equalIgnoring(const Json& a, const Json& b, const FieldSet* ignored) {
+  if (!ignored || !a.is_object() || !b.is_object()) return a == b;
+  size_t kept = 0;
+  for (const auto& [key, av] : a.items()) {
+    PathElement pe = fieldElement(key);
+    if (isIgnored(ignored, pe)) continue;
+    ++kept;
+    auto bit = b.find(key);
+    if (bit == b.end() || !equalIgnoring(av, *bit, ignoredBelow(ignored, pe))) return false;
+  }
+  size_t b_kept = 0;
+  for (const auto& [key, bv] : b.items())
+    if (!isIgnored(ignored, fieldElement(key))) ++b_kept;
+  return kept == b_kept;
+}
+
 class Walker {
  public:
-  explicit Walker(const Schemas& schemas) : schemas_(schemas) {}
+  Walker(const Schemas& schemas, TypeCache& types) : schemas_(schemas), types_(types) {}
 
-  Type typeOf(const Json* s) const {
+  // The type of the node whose (unresolved) schema is `s`; nullptr: deduced.
+  const Type& typeOf(const Json* s) const {
+    static const Type kDeduced;
+    if (!s || !s->is_object()) return kDeduced;
+    {
+      std::lock_guard lock(types_.mu);
+      if (auto it = types_.by_schema.find(s); it != types_.by_schema.end()) return it->second;
+    }
+    Type t = readType(*s);
+    std::lock_guard lock(types_.mu);
+    return types_.by_schema.try_emplace(s, std::move(t)).first->second;
+  }
+
+  // The type a schema gives, read from it.
+  Type readType(const Json& s) const {
     Type t;
-    if (!s || !s->is_object()) return t;
-    const Json& r = schemas_.resolve(*s);
+    const Json& r = schemas_.resolve(s);
     if (!r.is_object()) return t;
     t.def = &r;
-    auto ext = [&](const char* key) {
-      std::string v = getString(*s, key);
-      return v.empty() ? getString(r, key) : v;
+    auto ext = [&](std::string_view key) {
+      std::string_view v = stringAt(s, key);
+      return v.empty() ? stringAt(r, key) : v;
     };
     const Json* props = find(r, "properties");
     const Json* values = find(r, "additionalProperties");
-    std::string type = getString(r, "type");
+    std::string_view type = stringAt(r, "type");
+    if (values && values->is_object()) t.values = values;
     if (props && props->is_object()) {
+      t.properties = props;
       t.kind = Type::Kind::kStruct;
       t.atomic = ext("x-kubernetes-map-type") == "atomic";
     } else if (values && values->is_object()) {
@@ -57,8 +131,8 @@ class Walker {
       t.atomic = ext("x-kubernetes-map-type") == "atomic";
     } else if (type == "array" || r.contains("items")) {
       t.kind = Type::Kind::kList;
-      bool own = s->contains("x-kubernetes-list-type") || s->contains("x-kubernetes-patch-strategy");
-      ListSemantics l = listSemantics(own ? *s : r);
+      bool own = s.contains("x-kubernetes-list-type") || s.contains("x-kubernetes-patch-strategy");
+      ListSemantics l = listSemantics(own ? s : r);
       if (l.list_type == "map") {
         t.list = Type::List::kMap;
         t.keys = l.map_keys;
@@ -82,19 +156,13 @@ class Walker {
 
   // The unresolved schema of a struct field or map value; nullptr: deduced.
   const Json* fieldSchema(const Type& t, const std::string& name) const {
-    if (!t.def) return nullptr;
-    if (t.kind == Type::Kind::kStruct) {
-      const Json& props = (*t.def)["properties"];
-      if (auto it = props.find(name); it != props.end()) return &*it;
-    }
-    if (t.kind == Type::Kind::kStruct || t.kind == Type::Kind::kMap) {
-      const Json* values = find(*t.def, "additionalProperties");
-      if (values && values->is_object()) return values;
-    }
+    if (t.kind == Type::Kind::kStruct)
+      if (auto it = t.properties->find(name); it != t.properties->end()) return &*it;
+    if (t.kind == Type::Kind::kStruct || t.kind == Type::Kind::kMap) return t.values;
     return nullptr;
   }
   bool namedField(const Type& t, const std::string& name) const {
-    return t.kind == Type::Kind::kStruct && (*t.def)["properties"].contains(name);
+    return t.kind == Type::Kind::kStruct && t.properties->contains(name);
   }
   const Json* itemSchema(const Type& t) const {
     if (!t.def || t.kind != Type::Kind::kList) return nullptr;
@@ -178,7 +246,7 @@ class Walker {
 
   Status toFieldSet(const Json& v, const Json* schema, FieldPath& path, FieldSet& set,
                     bool allow_dups) const {
-    Type t = typeOf(schema);
+    const Type& t = typeOf(schema);
     switch (formOf(t, &v, nullptr)) {
       case Form::kLeaf:
         set.insert(path);
@@ -228,16 +296,20 @@ class Walker {
     return Status::ok();
   }
 
-  Status compare(const Json* lhs, const Json* rhs, const Json* schema, FieldPath& path, Comparison& c) const {
+  // `ignored`: the ignored fields below this node (nullptr: none).
+  Status compare(const Json* lhs, const Json* rhs, const Json* schema, const FieldSet* ignored,
+                 FieldPath& path, Comparison& c) const {
     if (!lhs && !rhs) return Status::ok();
-    Type t = typeOf(schema);
+    // An unchanged value adds nothing to the comparison.
+    if (lhs && rhs && !ignored && (lhs == rhs || *lhs == *rhs)) return Status::ok();
+    const Type& t = typeOf(schema);
     Form form = formOf(t, lhs, rhs);
-    if (form == Form::kLeaf || (emptyOrNull(lhs) && emptyOrNull(rhs))) {
+    if (form == Form::kLeaf || (emptyOrNull(lhs, ignored) && emptyOrNull(rhs, ignored))) {
       if (!lhs)
         c.added.insert(path);
       else if (!rhs)
         c.removed.insert(path);
-      else if (*lhs != *rhs)
+      else if (!equalIgnoring(*lhs, *rhs, ignored))
         c.modified.insert(path);
       return Status::ok();
     }
@@ -247,19 +319,22 @@ class Walker {
       static const Json kEmpty = Json::object();
       const Json& l = lhs && lhs->is_object() ? *lhs : kEmpty;
       const Json& r = rhs && rhs->is_object() ? *rhs : kEmpty;
+      auto one = [&](const std::string& key, const Json* lv, const Json* rv) -> Status {
+        PathElement pe = fieldElement(key);
+        if (isIgnored(ignored, pe)) return Status::ok();
+        const FieldSet* below = ignoredBelow(ignored, pe);
+        path.push_back(std::move(pe));
+        auto st = compare(lv, rv, fieldSchema(t, key), below, path, c);
+        path.pop_back();
+        return st;
+      };
       for (const auto& [key, lv] : l.items()) {
         auto rit = r.find(key);
-        path.push_back(fieldElement(key));
-        auto st = compare(&lv, rit == r.end() ? nullptr : &*rit, fieldSchema(t, key), path, c);
-        path.pop_back();
-        if (!st) return st;
+        if (auto st = one(key, &lv, rit == r.end() ? nullptr : &*rit); !st) return st;
       }
       for (const auto& [key, rv] : r.items()) {
         if (l.contains(key)) continue;
-        path.push_back(fieldElement(key));
-        auto st = compare(nullptr, &rv, fieldSchema(t, key), path, c);
-        path.pop_back();
-        if (!st) return st;
+        if (auto st = one(key, nullptr, &rv); !st) return st;
       }
     }
     if (!lhs)
@@ -293,16 +368,17 @@ class Walker {
       path.push_back(pe);
       Status st = Status::ok();
       if (lv.size() <= 1 && rv.size() <= 1) {
-        st = compare(lv.empty() ? nullptr : lv[0], rv.empty() ? nullptr : rv[0], item_schema, path, c);
+        st = compare(lv.empty() ? nullptr : lv[0], rv.empty() ? nullptr : rv[0], item_schema, nullptr, path,
+                     c);
       } else if (lv.size() >= 2 && rv.size() >= 2) {
         bool equal = lv.size() == rv.size();
         for (size_t i = 0; equal && i < lv.size(); ++i) equal = *lv[i] == *rv[i];
         if (!equal) c.modified.insert(path);
       } else if (lv.size() >= 2) {
-        if (!rv.empty()) st = compare(nullptr, rv[0], item_schema, path, c);
+        if (!rv.empty()) st = compare(nullptr, rv[0], item_schema, nullptr, path, c);
         c.removed.insert(path);
       } else {
-        if (!lv.empty()) st = compare(lv[0], nullptr, item_schema, path, c);
+        if (!lv.empty()) st = compare(lv[0], nullptr, item_schema, nullptr, path, c);
         c.added.insert(path);
       }
       path.pop_back();
@@ -314,7 +390,7 @@ class Walker {
   Result<std::optional<Json>> merge(const Json* lhs, const Json* rhs, const Json* schema,
                                     FieldPath& path) const {
     if (!lhs && !rhs) return std::optional<Json>();
-    Type t = typeOf(schema);
+    const Type& t = typeOf(schema);
     Form form = formOf(t, lhs, rhs);
     if (form == Form::kLeaf || (emptyOrNull(lhs) && emptyOrNull(rhs)))
       return std::optional<Json>(rhs ? *rhs : *lhs);
@@ -432,7 +508,7 @@ class Walker {
 
   std::optional<Json> removeItems(const Json& v, const FieldSet& set, const Json* schema,
                                   FieldPath& path) const {
-    Type t = typeOf(schema);
+    const Type& t = typeOf(schema);
     Form form = formOf(t, &v, nullptr);
     if (form == Form::kLeaf || emptyOrNull(&v)) return v;
     if (form == Form::kList) {
@@ -477,7 +553,7 @@ class Walker {
   }
 
   FieldSet ensureNamedFieldsAreMembers(const FieldSet& set, const Json* schema) const {
-    Type t = typeOf(schema);
+    const Type& t = typeOf(schema);
     FieldSet out;
     for (const auto& m : set.members()) out.addMember(m);
     for (const auto& [pe, sub] : set.children()) {
@@ -488,7 +564,7 @@ class Walker {
   }
 
   Json zeroValue(const Json* schema, int depth) const {
-    Type t = typeOf(schema);
+    const Type& t = typeOf(schema);
     Json out = Json::object();
     if (t.kind != Type::Kind::kStruct || depth > 16) return out;
     std::set<std::string> required;
@@ -507,11 +583,13 @@ class Walker {
 
  private:
   const Schemas& schemas_;
+  TypeCache& types_;
 };
 
 }  // namespace
 
-TypedObjects::TypedObjects(const Schemas& schemas, std::string root_definition) : schemas_(schemas) {
+TypedObjects::TypedObjects(const Schemas& schemas, std::string root_definition)
+    : schemas_(schemas), types_(std::make_unique<structured_merge_detail::TypeCache>()) {
   if (!root_definition.empty() && schemas.definition(root_definition)) {
     root_ = Json{{"$ref", std::string(kSchemaRefPrefix) + root_definition}};
   } else {
@@ -523,38 +601,43 @@ TypedObjects::TypedObjects(const Schemas& schemas, std::string root_definition) 
                {"kind", {{"type", "string"}}},
                {"metadata", {{"$ref", std::string(kSchemaRefPrefix) + std::string(kObjectMeta)}}}}}};
   }
+  zero_ = Walker(schemas_, *types_).zeroValue(&root_, 0);
 }
+
+TypedObjects::~TypedObjects() = default;
 
 Result<FieldSet> TypedObjects::toFieldSet(const Json& obj, bool allow_duplicates) const {
   FieldSet set;
   FieldPath path;
-  if (auto st = Walker(schemas_).toFieldSet(obj, &root_, path, set, allow_duplicates); !st) return st;
+  if (auto st = Walker(schemas_, *types_).toFieldSet(obj, &root_, path, set, allow_duplicates); !st)
+    return st;
   return set;
 }
 
-Result<Comparison> TypedObjects::compare(const Json* lhs, const Json* rhs) const {
+Result<Comparison> TypedObjects::compare(const Json* lhs, const Json* rhs, const FieldSet& ignored) const {
   Comparison c;
   FieldPath path;
-  if (auto st = Walker(schemas_).compare(lhs, rhs, &root_, path, c); !st) return st;
+  if (auto st =
+          Walker(schemas_, *types_).compare(lhs, rhs, &root_, ignored.empty() ? nullptr : &ignored, path, c);
+      !st)
+    return st;
   return c;
 }
 
 Result<Json> TypedObjects::merge(const Json& live, const Json& config) const {
   FieldPath path;
-  auto m = Walker(schemas_).merge(&live, &config, &root_, path);
+  auto m = Walker(schemas_, *types_).merge(&live, &config, &root_, path);
   if (!m) return m.status();
   return m->value_or(Json::object());
 }
 
 Json TypedObjects::removeItems(const Json& obj, const FieldSet& set) const {
   FieldPath path;
-  return Walker(schemas_).removeItems(obj, set, &root_, path).value_or(Json::object());
+  return Walker(schemas_, *types_).removeItems(obj, set, &root_, path).value_or(Json::object());
 }
 
 FieldSet TypedObjects::ensureNamedFieldsAreMembers(const FieldSet& set) const {
-  return Walker(schemas_).ensureNamedFieldsAreMembers(set, &root_);
+  return Walker(schemas_, *types_).ensureNamedFieldsAreMembers(set, &root_);
 }
-
-Json TypedObjects::zeroValue() const { return Walker(schemas_).zeroValue(&root_, 0); }
 
 }  // namespace capstan::api

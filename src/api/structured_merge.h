@@ -23,6 +23,7 @@
 //
 // Pure functions; no I/O, no clock.
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -42,18 +43,31 @@ struct Comparison {
   bool same() const { return removed.empty() && modified.empty() && added.empty(); }
 };
 
+namespace structured_merge_detail {
+struct TypeCache;
+}
+
+// Safe to share between threads (its cache of schema types has a lock):
+// one instance per kind may serve every request.
 class TypedObjects {
  public:
   // Objects of the kind whose definition is `root_definition`; with "" (a
-  // kind without a schema) only metadata is typed.
+  // kind without a schema) only metadata is typed. `schemas` must outlive it.
   TypedObjects(const Schemas& schemas, std::string root_definition);
+  ~TypedObjects();
+  TypedObjects(const TypedObjects&) = delete;
+  TypedObjects& operator=(const TypedObjects&) = delete;
 
   // The set of fields `obj` specifies: every leaf, list item and map key.
   // Errors on list items without their keys, or duplicated items when
   // `allow_duplicates` is false.
   Result<FieldSet> toFieldSet(const Json& obj, bool allow_duplicates = true) const;
-  // nullptr stands for an absent value.
-  Result<Comparison> compare(const Json* lhs, const Json* rhs) const;
+  // nullptr stands for an absent value. The members of `ignored` (struct
+  // and map fields only, not list items) are treated as absent from both
+  // values, as if removed first, without copying them. Values equal on both
+  // sides are not walked, so only the parts that differ are checked for
+  // list items without their keys.
+  Result<Comparison> compare(const Json* lhs, const Json* rhs, const FieldSet& ignored = {}) const;
   // `config` merged into `live`: leaves from config win, structs and granular
   // maps merge by key, associative lists by item key (keeping live's order
   // for items config does not mention), atomic lists are replaced. A null in
@@ -67,12 +81,15 @@ class TypedObjects {
   // What Kubernetes' Go types give for an empty object of the kind: the
   // struct fields that are not pointers (schema default {}) present and
   // empty, required ones null. Used as the "before" of a create, so that the
-  // recorded fields mark the same containers as upstream's.
-  Json zeroValue() const;
+  // recorded fields mark the same containers as upstream's. Computed once,
+  // with the object.
+  const Json& zeroValue() const { return zero_; }
 
  private:
   const Schemas& schemas_;
   Json root_;  // an unresolved schema: {$ref: root} or the synthetic one
+  std::unique_ptr<structured_merge_detail::TypeCache> types_;
+  Json zero_;
 };
 
 }  // namespace capstan::api

@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "api/defaults.h"
 #include "api/known_fields.h"
@@ -49,12 +52,23 @@ std::string fieldManagerOf(const Request& req) {
   return m.empty() ? api::managerFromUserAgent(req.header("user-agent")) : m;
 }
 
+// The kind's objects as the field manager reads them, built once per
+// schema definition and shared (TypedObjects is immutable).
+const api::TypedObjects& typedObjectsOf(const api::ResourceInfo& info) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<const api::TypedObjects>> by_definition;  // guarded by mu
+  const api::Schemas& schemas = api::Schemas::builtin();
+  std::string definition = schemas.kindDefinition(info.group, info.version, info.kind);
+  std::lock_guard lock(mu);
+  auto& typed = by_definition[definition];
+  if (!typed) typed = std::make_unique<const api::TypedObjects>(schemas, definition);
+  return *typed;
+}
+
 struct FieldOwnership {
-  api::TypedObjects typed;
   api::FieldManagerContext ctx;
-  FieldOwnership(const api::ResourceInfo& info, const std::string& subresource, const Clock& clock)
-      : typed(api::Schemas::builtin(), api::Schemas::builtin().kindDefinition(info.group, info.version, info.kind)) {
-    ctx.typed = &typed;
+  FieldOwnership(const api::ResourceInfo& info, const std::string& subresource, const Clock& clock) {
+    ctx.typed = &typedObjectsOf(info);
     ctx.api_version = info.apiVersion();
     ctx.subresource = subresource;
     ctx.has_status = info.has_status;
@@ -79,10 +93,27 @@ struct FieldOwnership {
   }
 };
 
-// The object with its bookkeeping fields removed, to detect no-op writes.
-Json comparable(Json obj) {
-  if (obj.contains("metadata") && obj["metadata"].is_object()) obj["metadata"].erase("resourceVersion");
-  return obj;
+// Whether two objects are equal once metadata.resourceVersion, a
+// bookkeeping field, is left out (a no-op write); compares in place rather
+// than copying both objects without it.
+bool sameButResourceVersion(const Json& a, const Json& b) {
+  if (!a.is_object() || !b.is_object() || a.size() != b.size()) return a == b;
+  for (auto ai = a.begin(), bi = b.begin(); ai != a.end(); ++ai, ++bi) {
+    if (ai.key() != bi.key()) return false;
+    if (ai.key() != "metadata" || !ai->is_object() || !bi->is_object()) {
+      if (*ai != *bi) return false;
+      continue;
+    }
+    size_t kept = 0;
+    for (const auto& [key, value] : ai->items()) {
+      if (key == "resourceVersion") continue;
+      ++kept;
+      auto other = bi->find(key);
+      if (other == bi->end() || *other != value) return false;
+    }
+    if (kept != bi->size() - bi->count("resourceVersion")) return false;
+  }
+  return true;
 }
 
 // Decides what a write of `next` over `current` does: a put, a no-op, or a
@@ -101,7 +132,7 @@ WriteDecision decide(const ObjectPtr& current, Json next, bool client_preconditi
       !(next.value("kind", "") == "Pod" && meta.contains("deletionGracePeriodSeconds") &&
         meta["deletionGracePeriodSeconds"].is_number() && meta["deletionGracePeriodSeconds"].get<int64_t>() > 0)) {
     d.op = WriteDecision::Op::kDelete;
-  } else if (current && comparable(next) == comparable(current->obj)) {
+  } else if (current && sameButResourceVersion(next, current->obj)) {
     d.op = WriteDecision::Op::kNone;
   }
   d.obj = std::move(next);
@@ -241,9 +272,10 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
   if (decision->op == WriteDecision::Op::kDelete) {
     txn.ops.push_back({store::Op::Type::kDelete, key, ""});
   } else {
-    Json stored = decision->obj;
-    stored["metadata"].erase("resourceVersion");
-    txn.ops.push_back({store::Op::Type::kPut, key, stored.dump()});
+    // Stored without its resourceVersion (the store's revision is one),
+    // which the outcome gets back below; erased in place, not on a copy.
+    decision->obj["metadata"].erase("resourceVersion");
+    txn.ops.push_back({store::Op::Type::kPut, key, decision->obj.dump()});
   }
   auto started = std::chrono::steady_clock::now();
   bool creating = current == nullptr;

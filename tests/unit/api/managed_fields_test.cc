@@ -206,6 +206,148 @@ TEST(FieldSetTest, SetAlgebra) {
   EXPECT_FALSE(c.difference(status).empty());
 }
 
+TEST(FieldSetTest, InPlaceUnionAndDifference) {
+  FieldSet a, b;
+  a.insert({fieldElement("spec"), fieldElement("replicas")});
+  a.insert({fieldElement("spec"), fieldElement("paused")});
+  b.insert({fieldElement("spec"), fieldElement("replicas")});
+  b.insert({fieldElement("status")});
+  FieldSet u = a;
+  u.unite(b);
+  EXPECT_EQ(u, a.unionWith(b));
+  EXPECT_TRUE(u.has({fieldElement("status")}));
+  FieldSet d = a;
+  EXPECT_TRUE(d.subtract(b));
+  EXPECT_EQ(d, a.difference(b));
+  EXPECT_FALSE(d.subtract(b));  // nothing left to remove
+  FieldSet all = a;
+  EXPECT_TRUE(all.subtract(a));
+  EXPECT_TRUE(all.empty());  // no empty child is left behind
+}
+
+TEST(FieldSetTest, TellsWhetherFieldsV1IsWhatEncodingWrites) {
+  auto canonical = [](const char* text) {
+    Json fields = Json::parse(text);
+    bool c = FieldSet::isCanonicalFieldsV1(fields);
+    auto set = FieldSet::fromFieldsV1(fields);
+    if (c) {
+      EXPECT_TRUE(set) << text;
+      if (set) {
+        EXPECT_EQ(set->toFieldsV1(), fields) << text;
+      }
+    }
+    return c;
+  };
+  EXPECT_TRUE(
+      canonical(R"({"f:spec": {"f:replicas": {}}, "f:metadata": {"f:labels": {".": {}, "f:app": {}}}})"));
+  EXPECT_TRUE(
+      canonical(R"({"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {}, "v:\"a\"": {}, "i:0": {}})"));
+  EXPECT_TRUE(canonical("{}"));
+  EXPECT_FALSE(canonical(R"({"k:{\"protocol\":\"TCP\",\"containerPort\":80}": {}})"));
+  EXPECT_FALSE(canonical(R"({"i:007": {}})"));
+  EXPECT_FALSE(canonical(R"({"f:spec": {".": {}}})"));
+  EXPECT_FALSE(canonical(R"({"f:spec": {".": {"f:x": {}}, "f:a": {}}})"));
+  EXPECT_FALSE(canonical(R"({".": {}, "f:spec": {}})"));
+  EXPECT_FALSE(canonical(R"({"x:y": {}})"));
+  EXPECT_FALSE(canonical(R"({"f:spec": 1})"));
+}
+
+TEST_F(ManagedFieldsTest, ComparisonTreatsIgnoredFieldsAsRemoved) {
+  Json a = yaml(kManifest);
+  Json b = yaml(kManifest);
+  a["metadata"]["managedFields"] = Json::array({{{"manager", "x"}}});
+  b["spec"]["replicas"] = 5;
+  b["status"] = {{"replicas", 2}};
+  FieldSet ignored;
+  ignored.insert({fieldElement("metadata"), fieldElement("managedFields")});
+  ignored.insert({fieldElement("status")});
+  auto c = typed_.compare(&a, &b, ignored);
+  ASSERT_TRUE(c) << c.status().message();
+  EXPECT_EQ(c->modified.toFieldsV1(), yaml("f:spec: {f:replicas: {}}"));
+  EXPECT_TRUE(c->added.empty());
+  EXPECT_TRUE(c->removed.empty());
+  // Metadata holding only ignored fields compares as the empty object it
+  // would be without them.
+  Json only_ignored = a, empty = a, null = a;
+  only_ignored["metadata"] = {{"managedFields", Json::array()}};
+  empty["metadata"] = Json::object();
+  null["metadata"] = nullptr;
+  auto same = typed_.compare(&only_ignored, &empty, ignored);
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(same->same());
+  auto with = typed_.compare(&only_ignored, &null, ignored);
+  auto without = typed_.compare(&empty, &null);
+  ASSERT_TRUE(with && without);
+  EXPECT_EQ(with->modified, without->modified);
+  EXPECT_TRUE(with->modified.has({fieldElement("metadata")}));
+}
+
+TEST_F(ManagedFieldsTest, EntriesAnUpdateLeavesAloneAreStoredAgainUnlessStoredDifferently) {
+  Json live = created(yaml(kManifest), "creator");
+  // Entries as a client may have written them: a key element out of order
+  // and an unknown field; decoding accepts both, encoding would not write them.
+  Json reordered = Json::parse(R"({"f:spec": {"f:template": {"f:spec": {"f:containers": {
+      "k:{\"name\":\"nginx\"}": {"f:ports": {"k:{\"protocol\":\"TCP\",\"containerPort\":80}": {}}}}}}}})");
+  live["metadata"]["managedFields"].push_back({{"manager", "reordered"},
+                                               {"operation", "Update"},
+                                               {"apiVersion", "apps/v1"},
+                                               {"time", "2024-01-01T00:00:00Z"},
+                                               {"fieldsType", "FieldsV1"},
+                                               {"fieldsV1", reordered}});
+  live["metadata"]["managedFields"].push_back({{"manager", "extra"},
+                                               {"operation", "Update"},
+                                               {"apiVersion", "apps/v1"},
+                                               {"time", "2024-01-01T00:00:00Z"},
+                                               {"fieldsType", "FieldsV1"},
+                                               {"fieldsV1", yaml("f:spec: {f:paused: {}}")},
+                                               {"unknown", 1}});
+  FieldManagerContext status = ctx_;
+  status.subresource = "status";
+  Json next = live;
+  next["status"] = {{"replicas", 3}};
+  next["spec"]["replicas"] = 7;  // not owned through the status subresource
+  Json entries = recordUpdate(status, &live, next, "kubelet");
+  ASSERT_EQ(entries.size(), 4u);
+  Json obj = next;
+  obj["metadata"]["managedFields"] = entries;
+  EXPECT_EQ(entryOf(obj, "creator"), entryOf(live, "creator"));
+  EXPECT_EQ(entryOf(obj, "reordered")["fieldsV1"],
+            Json::parse(R"({"f:spec": {"f:template": {"f:spec": {"f:containers": {
+      "k:{\"name\":\"nginx\"}": {"f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {}}}}}}}})"));
+  EXPECT_FALSE(entryOf(obj, "extra").contains("unknown"));
+  EXPECT_EQ(entryOf(obj, "extra")["fieldsV1"], yaml("f:spec: {f:paused: {}}"));
+  EXPECT_EQ(entryOf(obj, "kubelet")["subresource"], "status");
+  EXPECT_EQ(entryOf(obj, "kubelet")["fieldsV1"], yaml("f:status: {.: {}, f:replicas: {}}"));
+  // Each is what encoding the decoded entries gives.
+  auto decoded = decodeManagedFields(&entries);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(encodeManagedFields(*decoded), entries);
+
+  // A main-resource update decodes what it changes: the creator loses
+  // spec.replicas, "extra" keeps spec.paused, the kubelet keeps status.
+  Json live2 = obj;
+  Json next2 = obj;
+  next2["spec"]["replicas"] = 9;
+  Json entries2 = recordUpdate(ctx_, &live2, next2, "scaler");
+  Json obj2 = next2;
+  obj2["metadata"]["managedFields"] = entries2;
+  EXPECT_FALSE(entryOf(obj2, "creator")["fieldsV1"]["f:spec"].contains("f:replicas"));
+  EXPECT_EQ(entryOf(obj2, "extra"), entryOf(obj, "extra"));
+  EXPECT_EQ(entryOf(obj2, "kubelet"), entryOf(obj, "kubelet"));
+  EXPECT_EQ(entryOf(obj2, "scaler")["fieldsV1"], yaml("f:spec: {f:replicas: {}}"));
+  // The kubelet again: its own entry is merged with what it changes now.
+  Json next3 = obj2;
+  next3["status"]["observed"] = true;
+  Json entries3 = recordUpdate(status, &obj2, next3, "kubelet");
+  Json obj3 = next3;
+  obj3["metadata"]["managedFields"] = entries3;
+  EXPECT_EQ(entryOf(obj3, "kubelet")["fieldsV1"], yaml("f:status: {.: {}, f:observed: {}, f:replicas: {}}"));
+  EXPECT_EQ(entryOf(obj3, "creator"), entryOf(obj2, "creator"));
+  auto decoded3 = decodeManagedFields(&entries3);
+  ASSERT_TRUE(decoded3);
+  EXPECT_EQ(encodeManagedFields(*decoded3), entries3);
+}
+
 TEST_F(ManagedFieldsTest, AppliedSetMatchesUpstreamForTheNginxDeployment) {
   Json obj = apply(nullptr, yaml(kManifest), "kubectl");
   const Json& e = entryOf(obj, "kubectl");
