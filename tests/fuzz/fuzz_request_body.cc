@@ -9,6 +9,7 @@
 
 #include "api/known_fields.h"
 #include "api/patch.h"
+#include "api/protobuf.h"
 #include "api/registry.h"
 #include "apiserver/resources.h"
 #include "apiserver/service_ips.h"
@@ -78,6 +79,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& info : world.registry.all()) (void)api::unknownFields(info, patch);
   }
 
+  // Protobuf bodies: the raw bytes, and the bytes behind the k8s magic.
+  const std::string magic("k8s\0", 4);
+  (void)api::decodeProtobuf(text);
+  (void)api::decodeProtobuf(magic + text);
+
   // Through the handlers. Every answer must be a status code, never a crash.
   std::string before = world.cache->get("/registry/core/configmaps/default/cm")->json;
   Response r = world.call("PUT", "default", "configmaps", "cm", text, "application/json");
@@ -87,6 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     r = world.call("PATCH", "default", "configmaps", "cm", text, ct);
     if (r.status >= 500) __builtin_trap();
   }
+  r = world.call("POST", "default", "configmaps", "", magic + text, "application/vnd.kubernetes.protobuf");
+  if (r.status >= 500) __builtin_trap();
   for (const char* res : {"pods", "services", "configmaps", "namespaces"}) {
     r = world.call("POST", std::string(res) == "namespaces" ? "" : "default", res, "", text, "application/yaml");
     if (r.status >= 500) __builtin_trap();
