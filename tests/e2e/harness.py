@@ -4,6 +4,7 @@ a temporary data dir and drives it with the real kubectl and real clients.
 Every process it starts is stopped by PID, and every temporary directory is
 removed, even when a test fails.
 """
+import glob
 import json
 import os
 import shutil
@@ -23,8 +24,13 @@ MANIFESTS = os.path.join(SOURCE_DIR, "tests", "e2e", "manifests")
 
 # The kubectl binaries on this machine: the gcloud dispatcher (picks a client
 # version by the server's minor) and the oldest versioned one.
-KUBECTL_NEWEST = "/usr/bin/kubectl"
+# CAPSTAN_KUBECTL_NEWEST runs the suites with another client as the newest.
+KUBECTL_NEWEST = os.environ.get("CAPSTAN_KUBECTL_NEWEST", "/usr/bin/kubectl")
 KUBECTL_OLDEST = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27"
+# The newest versioned client (kubectl.1.33 here), which sends its typed
+# commands' bodies in protobuf.
+KUBECTL_NEWEST_VERSIONED = max(glob.glob("/usr/lib/google-cloud-sdk/bin/kubectl.1.*"),
+                               key=lambda p: int(p.rsplit(".", 1)[1]), default=KUBECTL_NEWEST)
 
 
 def free_port():
