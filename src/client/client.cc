@@ -176,6 +176,21 @@ struct WatchDecoder {
   std::string buffer;
   std::mutex mu;  // chunks may arrive from different threads, but in order
 
+  // An event without the object's metadata.managedFields: no component
+  // reads them, and they are a large part of a small object, so they are
+  // skipped while parsing rather than built and thrown away (upstream's
+  // informers drop them with a transform). Writes that send the object
+  // back without them keep the stored ones.
+  static Json parseEvent(std::string_view line) {
+    bool in_metadata = false;
+    Json::parser_callback_t skip = [&in_metadata](int depth, Json::parse_event_t event, Json& parsed) {
+      if (event != Json::parse_event_t::key) return true;
+      if (depth == 2) in_metadata = parsed == "metadata";  // {"object": {"metadata": ...}}
+      return !(depth == 3 && in_metadata && parsed == "managedFields");
+    };
+    return Json::parse(line, skip, false);
+  }
+
   void feed(std::string_view chunk) {
     std::lock_guard lock(mu);
     buffer.append(chunk);
@@ -186,7 +201,7 @@ struct WatchDecoder {
       std::string_view line(buffer.data() + start, nl - start);
       start = nl + 1;
       if (line.empty()) continue;
-      Json ev = Json::parse(line, nullptr, false);
+      Json ev = parseEvent(line);
       if (!ev.is_object()) continue;
       auto type = ev.find("type");
       auto obj = ev.find("object");

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "apiserver/api_server.h"
@@ -112,6 +113,33 @@ TEST_F(ClientTest, InformerFollowsAddsUpdatesDeletesAndIndexes) {
   EXPECT_EQ(inf.list("default").size(), 1u);
   EXPECT_TRUE(inf.list("other").empty());
   inf.stop();
+}
+
+TEST_F(ClientTest, WatchEventsComeWithoutManagedFields) {
+  // The stored object has managedFields; watch events hand it over without
+  // them (and without touching fields of that name elsewhere).
+  Json cm = configMap("w", "1");
+  cm["data"]["managedFields"] = "kept";
+  auto created = client_->create(res::kConfigMaps, "default", cm);
+  ASSERT_TRUE(created) << created.status().message();
+  ASSERT_TRUE((*created)["metadata"].contains("managedFields"));
+  std::mutex mu;
+  std::vector<Json> seen;
+  auto handle = client_->watch(
+      res::kConfigMaps, "default", {.resource_version = "0"},
+      [&](std::string_view, Json obj) {
+        std::lock_guard lock(mu);
+        seen.push_back(std::move(obj));
+      },
+      [](Status) {});
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return !seen.empty();
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_FALSE(seen[0]["metadata"].contains("managedFields"));
+  EXPECT_EQ(seen[0]["metadata"]["name"], "w");
+  EXPECT_EQ(seen[0]["data"]["managedFields"], "kept");
 }
 
 TEST_F(ClientTest, InformerResyncReplaysObjects) {
