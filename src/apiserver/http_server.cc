@@ -59,8 +59,9 @@ class SessionSink final : public StreamSink {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, ssl::context& ctx, const HttpServerOptions& opts, const Handler& handler)
-      : stream_(std::move(socket), ctx), opts_(opts), handler_(handler) {}
+  Session(tcp::socket&& socket, ssl::context& ctx, const HttpServerOptions& opts, const Handler& handler,
+          std::shared_ptr<net::io_context> io_owner)
+      : io_owner_(std::move(io_owner)), stream_(std::move(socket), ctx), opts_(opts), handler_(handler) {}
 
   void run() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });
@@ -207,7 +208,7 @@ class Session : public std::enable_shared_from_this<Session> {
     shut_ = true;
     if (r.websocket_protocol) {
       if (!upgrade_req_) return writeError(400, "BadRequest", "not a WebSocket upgrade request", false);
-      auto ws = std::make_shared<detail::WsDuplex>(std::move(stream_));
+      auto ws = std::make_shared<detail::WsDuplex>(std::move(stream_), io_owner_);
       std::string protocol = *r.websocket_protocol;
       auto headers = std::move(r.headers);
       ws->ws().set_option(beast::websocket::stream_base::decorator(
@@ -229,7 +230,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (ec) return;
       std::string initial = beast::buffers_to_string(self->buffer_.data());
       self->buffer_.consume(self->buffer_.size());
-      cb(std::make_shared<detail::TlsDuplex>(std::move(self->stream_), std::move(initial)));
+      cb(std::make_shared<detail::TlsDuplex>(std::move(self->stream_), std::move(initial), self->io_owner_));
     });
   }
 
@@ -330,6 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  std::shared_ptr<net::io_context> io_owner_;  // before stream_: released after it
   beast::ssl_stream<beast::tcp_stream> stream_;
   const HttpServerOptions& opts_;
   const Handler& handler_;
@@ -378,7 +380,7 @@ void SessionSink::close() {
 class HttpServer::Impl {
  public:
   Impl(const HttpServerOptions& opts, Handler handler)
-      : opts_(opts), handler_(std::move(handler)), ctx_(ssl::context::tls_server), acceptor_(ioc_) {}
+      : opts_(opts), handler_(std::move(handler)), ctx_(ssl::context::tls_server), acceptor_(*ioc_) {}
 
   Status init() {
     try {
@@ -421,18 +423,18 @@ class HttpServer::Impl {
       return Status(Code::kInternal, std::string("http server: ") + e.what());
     }
     accept();
-    for (int i = 0; i < std::max(1, opts_.threads); ++i) threads_.emplace_back([this] { ioc_.run(); });
+    for (int i = 0; i < std::max(1, opts_.threads); ++i) threads_.emplace_back([this] { ioc_->run(); });
     return Status::ok();
   }
 
   void accept() {
-    acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor_.async_accept(net::make_strand(*ioc_), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == net::error::operation_aborted) return;
         LOG_WARN("accept failed", "error", ec.message());
       } else {
         socket.set_option(tcp::no_delay(true));
-        std::make_shared<Session>(std::move(socket), ctx_, opts_, handler_)->run();
+        std::make_shared<Session>(std::move(socket), ctx_, opts_, handler_, ioc_)->run();
       }
       accept();
     });
@@ -440,18 +442,20 @@ class HttpServer::Impl {
 
   void stop() {
     if (stopped_.exchange(true)) return;
-    net::post(ioc_, [this] {
+    net::post(*ioc_, [this] {
       beast::error_code ec;
       acceptor_.close(ec);
     });
-    ioc_.stop();
+    ioc_->stop();
     for (auto& t : threads_)
       if (t.joinable()) t.join();
   }
 
   HttpServerOptions opts_;
   Handler handler_;
-  net::io_context ioc_;
+  // Shared with the connections handed over after a protocol switch, which
+  // may outlive the server (tls_duplex.h).
+  std::shared_ptr<net::io_context> ioc_ = std::make_shared<net::io_context>();
   ssl::context ctx_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;

@@ -42,8 +42,9 @@ constexpr const char* kUpgradeHeaders[] = {"connection", "upgrade", "sec-websock
 
 class Call : public std::enable_shared_from_this<Call> {
  public:
-  Call(net::io_context& ioc, ssl::context& ctx, KubeletEndpoint ep, std::string token, Responder done)
-      : resolver_(net::make_strand(ioc)),
+  Call(std::shared_ptr<net::io_context> ioc, ssl::context& ctx, KubeletEndpoint ep, std::string token, Responder done)
+      : io_owner_(ioc),
+        resolver_(net::make_strand(*ioc)),
         stream_(resolver_.get_executor(), ctx),
         ep_(std::move(ep)),
         token_(std::move(token)),
@@ -125,7 +126,7 @@ class Call : public std::enable_shared_from_this<Call> {
       }
       std::string initial = beast::buffers_to_string(buffer_.data());
       buffer_.consume(buffer_.size());
-      auto kubelet = std::make_shared<detail::TlsDuplex>(std::move(stream_), std::move(initial));
+      auto kubelet = std::make_shared<detail::TlsDuplex>(std::move(stream_), std::move(initial), io_owner_);
       r.upgrade = [kubelet](std::shared_ptr<DuplexStream> client) { relay(std::move(client), kubelet); };
       auto done = std::move(done_);
       done_ = nullptr;
@@ -198,6 +199,7 @@ class Call : public std::enable_shared_from_this<Call> {
     done(std::move(r));
   }
 
+  std::shared_ptr<net::io_context> io_owner_;  // before the I/O objects: released after them
   tcp::resolver resolver_;
   detail::TlsStream stream_;
   KubeletEndpoint ep_;
@@ -219,7 +221,7 @@ class Call : public std::enable_shared_from_this<Call> {
 class KubeletClientImpl final : public KubeletClient {
  public:
   explicit KubeletClientImpl(const KubeletClientOptions& options)
-      : options_(options), ctx_(ssl::context::tls_client), work_(net::make_work_guard(ioc_)) {
+      : options_(options), ctx_(ssl::context::tls_client), work_(net::make_work_guard(*ioc_)) {
     try {
       if (!options_.ca_file.empty()) {
         ctx_.load_verify_file(options_.ca_file);
@@ -230,11 +232,11 @@ class KubeletClientImpl final : public KubeletClient {
     } catch (const std::exception& e) {
       LOG_ERROR("kubelet client: cannot load CA", "file", options_.ca_file, "error", e.what());
     }
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this] { ioc_->run(); });
   }
   ~KubeletClientImpl() override {
     work_.reset();
-    ioc_.stop();
+    ioc_->stop();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -255,7 +257,8 @@ class KubeletClientImpl final : public KubeletClient {
 
  private:
   KubeletClientOptions options_;
-  net::io_context ioc_;
+  // Shared with relayed connections, which may outlive the client (tls_duplex.h).
+  std::shared_ptr<net::io_context> ioc_ = std::make_shared<net::io_context>();
   ssl::context ctx_;
   net::executor_work_guard<net::io_context::executor_type> work_;
   std::thread thread_;

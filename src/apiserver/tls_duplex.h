@@ -6,6 +6,11 @@
 // Threading: every public method posts to the connection's strand (the
 // executor of the stream, which its owner made a strand); callbacks run
 // there.
+//
+// Lifetime: a stream may outlive the server that handed it over (an exec
+// session still holds it when the server stops), and a Beast stream must
+// not be destroyed after its io_context. So each stream keeps the
+// io_context's owner alive, released after the stream itself.
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -37,7 +42,8 @@ inline Status closedStatus(const beast::error_code& ec) {
 template <typename Derived>
 class DuplexBase : public DuplexStream, public std::enable_shared_from_this<Derived> {
  public:
-  explicit DuplexBase(net::any_io_executor ex) : ex_(std::move(ex)) {}
+  DuplexBase(net::any_io_executor ex, std::shared_ptr<void> io_owner)
+      : io_owner_(std::move(io_owner)), ex_(std::move(ex)) {}
 
   void read(std::function<void(Status, std::string)> done) override {
     net::post(ex_, [self = self(), done = std::move(done)]() mutable {
@@ -114,6 +120,7 @@ class DuplexBase : public DuplexStream, public std::enable_shared_from_this<Deri
     });
   }
 
+  std::shared_ptr<void> io_owner_;  // first: destroyed after everything that uses the io_context
   net::any_io_executor ex_;
   std::deque<std::pair<std::string, std::function<void(Status)>>> queue_;
   bool writing_ = false;
@@ -125,8 +132,8 @@ class DuplexBase : public DuplexStream, public std::enable_shared_from_this<Deri
 // Raw bytes over TLS after a 101 (SPDY, or a relayed upgrade).
 class TlsDuplex final : public DuplexBase<TlsDuplex> {
  public:
-  TlsDuplex(TlsStream&& stream, std::string initial)
-      : DuplexBase(stream.get_executor()), stream_(std::move(stream)) {
+  TlsDuplex(TlsStream&& stream, std::string initial, std::shared_ptr<void> io_owner)
+      : DuplexBase(stream.get_executor(), std::move(io_owner)), stream_(std::move(stream)) {
     initial_ = std::move(initial);
     beast::get_lowest_layer(stream_).expires_never();
   }
@@ -160,7 +167,8 @@ class TlsDuplex final : public DuplexBase<TlsDuplex> {
 class WsDuplex final : public DuplexBase<WsDuplex> {
  public:
   using Ws = beast::websocket::stream<TlsStream>;
-  explicit WsDuplex(TlsStream&& stream) : DuplexBase(stream.get_executor()), ws_(std::move(stream)) {
+  WsDuplex(TlsStream&& stream, std::shared_ptr<void> io_owner)
+      : DuplexBase(stream.get_executor(), std::move(io_owner)), ws_(std::move(stream)) {
     beast::get_lowest_layer(ws_).expires_never();
     ws_.set_option(beast::websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.read_message_max(16 * 1024 * 1024);
