@@ -1,7 +1,7 @@
 """Shared helpers of the API semantics end-to-end tests."""
 
 
-from harness import ServerTestCase, WatchStream, request_json
+from harness import create_namespace, ServerTestCase, WatchStream, request_json
 
 CM = "/api/v1/namespaces/{ns}/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/{ns}/deployments"
@@ -45,9 +45,7 @@ class ApiTestCase(ServerTestCase):
         self.create_ns(self.ns)
 
     def create_ns(self, name):
-        status, body, _ = request_json(self.server, "POST", "/api/v1/namespaces",
-                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        self.assertEqual(status, 201, body)
+        create_namespace(self, name)
 
     def call(self, method, path, body=None, headers=None, expect=None, **kw):
         status, doc, hdrs = request_json(self.server, method, path.format(ns=self.ns), body, headers, **kw)

@@ -193,6 +193,14 @@ def wait_until(cond, timeout=10.0, interval=0.05, message="condition"):
         time.sleep(interval)
 
 
+def create_namespace(test, name):
+    """Creates namespace `name` on test.server, failing the test if it cannot."""
+    status, body, _ = request_json(test.server, "POST", "/api/v1/namespaces",
+                                   {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    test.assertEqual(status, 201, body)
+    return name
+
+
 def request_json(server, method, path, body=None, headers=None, **kw):
     """server.request, with the body decoded as JSON when it is JSON."""
     status, text, hdrs = server.request(method, path, body, headers, **kw)

@@ -14,7 +14,7 @@ import urllib.parse
 import yaml
 
 from cluster import IMAGE, NodeServer
-from harness import KUBECTL_NEWEST_VERSIONED as KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, BackgroundProcess, Server, request_json, wait_until
+from harness import create_namespace, KUBECTL_NEWEST_VERSIONED as KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, BackgroundProcess, Server, request_json, wait_until
 
 # (label, binary): every test runs its checks once per client.
 KUBECTLS = (("newest", KUBECTL_NEWEST), ("1.27", KUBECTL_OLDEST))
@@ -211,9 +211,7 @@ class CommandsMixin:
     def namespace(self, label):
         name = re.sub(r"[^a-z0-9-]", "-", f"{self._testMethodName[5:28]}-{label}".lower()).strip("-")
         name = re.sub(r"-+", "-", name)
-        status, body, _ = request_json(self.server, "POST", "/api/v1/namespaces",
-                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        self.assertEqual(status, 201, body)
+        create_namespace(self, name)
         return name
 
     def each_kubectl(self, check):

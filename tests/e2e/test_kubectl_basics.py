@@ -14,7 +14,7 @@ import unittest
 
 import yaml
 
-from harness import KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, BackgroundProcess, ServerTestCase, request_json
+from harness import create_namespace, KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, BackgroundProcess, ServerTestCase, request_json
 
 
 def manifest(name):
@@ -46,9 +46,7 @@ class KubectlBasicsMixin:
         cls = type(self)
         cls._ns_counter += 1
         self.ns = f"kb-{cls._ns_counter}-{self._testMethodName.replace('_', '-')[5:30].strip('-')}"
-        status, body, _ = request_json(self.server, "POST", "/api/v1/namespaces",
-                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.ns}})
-        self.assertEqual(status, 201, body)
+        create_namespace(self, self.ns)
 
     def k(self, *args, check=True, input=None, timeout=60, ns=True):
         extra = ["-n", self.ns] if ns else []
@@ -285,9 +283,7 @@ class KubectlBasicsMixin:
 
     def test_all_namespaces(self):
         other = self.ns + "-b"
-        status, body, _ = request_json(self.server, "POST", "/api/v1/namespaces",
-                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
-        self.assertEqual(status, 201, body)
+        create_namespace(self, other)
         label = f"allns={self.ns}"
         self.k("create", "configmap", "in-first", "--from-literal=k=v")
         self.kubectl("-n", other, "create", "configmap", "in-second", "--from-literal=k=v", kubectl=self.KUBECTL)

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import unittest
 
-from harness import KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, ServerTestCase, request_json
+from harness import create_namespace, KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, ServerTestCase, request_json
 
 VERSIONED = sorted(glob.glob("/usr/lib/google-cloud-sdk/bin/kubectl.1.*"))
 
@@ -23,9 +23,7 @@ class KubectlOpenApiTest(ServerTestCase):
     def setUp(self):
         type(self)._ns += 1
         self.ns = f"oa-{type(self)._ns}"
-        status, body, _ = request_json(self.server, "POST", "/api/v1/namespaces",
-                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.ns}})
-        self.assertEqual(status, 201, body)
+        create_namespace(self, self.ns)
         self.tmp = tempfile.mkdtemp(prefix="capstan-openapi-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
 

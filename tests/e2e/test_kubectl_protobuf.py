@@ -6,7 +6,7 @@ import json
 import os
 import unittest
 
-from harness import ServerTestCase, request_json
+from harness import create_namespace, ServerTestCase, request_json
 
 BIN = "/usr/lib/google-cloud-sdk/bin"
 PROTOBUF_CLIENT = os.path.join(BIN, "kubectl.1.33")
@@ -48,14 +48,8 @@ def comparable(obj):
 
 @unittest.skipUnless(os.path.exists(PROTOBUF_CLIENT) and os.path.exists(JSON_CLIENT), "needs kubectl 1.33 and 1.31")
 class KubectlProtobufBodies(ServerTestCase):
-    def namespace(self, name):
-        status, body, _ = request_json(self.server, "POST", "/api/v1/namespaces",
-                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        self.assertEqual(status, 201, body)
-        return name
-
     def test_typed_creates_store_what_json_stores(self):
-        json_ns, pb_ns = self.namespace("via-json"), self.namespace("via-protobuf")
+        json_ns, pb_ns = create_namespace(self, "via-json"), create_namespace(self, "via-protobuf")
         for args, path, name in CREATES:
             with self.subTest(create=args[0]):
                 for kubectl, ns in ((JSON_CLIENT, json_ns), (PROTOBUF_CLIENT, pb_ns)):

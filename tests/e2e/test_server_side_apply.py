@@ -15,7 +15,7 @@ import unittest
 
 import yaml
 
-from harness import KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, ServerTestCase, request_json
+from harness import create_namespace, KUBECTL_NEWEST, KUBECTL_OLDEST, MANIFESTS, ServerTestCase, request_json
 
 # The manifests of the round trip: every document is applied.
 ROUND_TRIP = ("nginx-deployment.yaml", "nginx-pod.yaml", "job-pi.yaml", "cronjob-hello.yaml", "guestbook.yaml")
@@ -63,9 +63,7 @@ class ServerSideApplyMixin:
         cls = type(self)
         cls._ns_counter += 1
         self.ns = f"ssa-{cls._ns_counter}-{self._testMethodName.replace('_', '-')[5:28].strip('-')}"
-        status, body, _ = request_json(self.server, "POST", "/api/v1/namespaces",
-                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.ns}})
-        self.assertEqual(status, 201, body)
+        create_namespace(self, self.ns)
 
     def k(self, *args, check=True, input=None):
         return self.kubectl("-n", self.ns, *args, kubectl=self.KUBECTL, check=check, input=input)
