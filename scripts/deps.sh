@@ -31,14 +31,17 @@ PACKAGES=(
   # service proxy: nftables rules through libnftables, in-process; element
   # changes as nfnetlink batches through libnftnl and libmnl
   libnftables-dev libnftnl-dev libmnl-dev
-  # observability e2e: a real Prometheus scraping capstan (tests start their
-  # own on a free port; the packaged service is never started, see below)
-  prometheus
+  # observability e2e: a real Prometheus scraping capstan and a real
+  # Alertmanager receiving its alerts (tests start their own on free ports;
+  # the packaged services are never started, see below)
+  prometheus prometheus-alertmanager
+  # dashboard browser tests: headless Chromium driven by playwright-core
+  chromium
 )
 
 # Packages that ship a daemon the tests run themselves: their services must
 # not start on install nor stay enabled.
-NO_SERVICE=(prometheus)
+NO_SERVICE=(prometheus prometheus-alertmanager)
 
 disable_services() {
   [[ $(id -u) -eq 0 ]] && command -v systemctl >/dev/null || return 0
@@ -65,20 +68,28 @@ done
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 
-# The JavaScript client the e2e tests drive (tests/e2e/clients/node), exactly
-# as package-lock.json pins it. `npm ci` starts from an empty node_modules,
-# so it runs only when the lock file changed since the last install (its hash
-# is kept inside node_modules) or node_modules is missing.
-node_clients() {
-  local dir stamp want
-  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/e2e/clients/node"
+# The npm trees, exactly as their package-lock.json pins them: the
+# JavaScript client the e2e tests drive (tests/e2e/clients/node) and the
+# dashboard's front end and browser-test driver (dashboard/). `npm ci`
+# starts from an empty node_modules, so it runs only when the lock file
+# changed since the last install (its hash is kept inside node_modules) or
+# node_modules is missing.
+npm_tree() {
+  local dir="$1" stamp want
   stamp="$dir/node_modules/.capstan-lock.sha256"
   want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
   [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return 0
   echo "deps: npm ci in ${dir#"$PWD"/}"
-  # No install scripts in this tree; --ignore-scripts keeps it that way.
+  # No install scripts in these trees; --ignore-scripts keeps it that way.
   (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   echo "$want" >"$stamp"
+}
+
+node_clients() {
+  local root
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  npm_tree "$root/tests/e2e/clients/node"
+  npm_tree "$root/dashboard"
 }
 
 if ((${#missing[@]} == 0)); then

@@ -152,6 +152,14 @@ Json buildPodStatus(const Json& pod, const PodView& v, WallTime now) {
   conds.push_back(condition(pod, "Ready", all_ready, reason, msg, now));
   conds.push_back(condition(pod, "ContainersReady", all_ready, reason, msg, now));
   conds.push_back(condition(pod, "PodScheduled", true, "", "", now));
+  // Conditions others own (readiness gates, DisruptionTarget, alerts) are
+  // kept, as kubelet keeps them.
+  for (const auto& c : objectAt(pod, "status").value("conditions", Json::array())) {
+    std::string type = c.is_object() ? c.value("type", "") : "";
+    bool ours = false;
+    for (const auto& own : conds) ours = ours || own["type"] == type;
+    if (!ours && !type.empty()) conds.push_back(c);
+  }
   status["conditions"] = conds;
   return status;
 }

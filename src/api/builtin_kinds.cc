@@ -211,6 +211,27 @@ Registry Registry::builtin() {
                            "reason", "reportingController", "type"};
     reg.add(r);
   }
+  // alerting.capstan.io/v1alpha1: capstan's own alerting (api/alerting.h).
+  {
+    auto r = kind("alerting.capstan.io", "v1alpha1", "alertrules", "alertrule", "AlertRule", kCluster);
+    r.has_generation = true;
+    r.has_status = true;
+    r.categories = {"alerting"};
+    reg.add(r);
+  }
+  {
+    auto r = kind("alerting.capstan.io", "v1alpha1", "alerts", "alert", "Alert", kCluster);
+    r.has_status = true;
+    r.categories = {"alerting"};
+    reg.add(r);
+  }
+  {
+    auto r = kind("alerting.capstan.io", "v1alpha1", "alertreceivers", "alertreceiver", "AlertReceiver", kCluster);
+    r.has_generation = true;
+    r.has_status = true;
+    r.categories = {"alerting"};
+    reg.add(r);
+  }
   return reg;
 }
 

@@ -781,6 +781,47 @@ std::map<std::string, std::vector<Column>> buildColumns() {
                                        }),
                                    col("Revision", "integer", 0, "Revision of the object.", [](const Json& o, WallTime) { return Json(num(o, "revision")); }),
                                    ageCol()};
+  // capstan's alerting (api/alerting.h).
+  m["alerting.capstan.io/alertrules"] = {
+      nameCol(),
+      col("Check", "string", 0, "The built-in check the rule runs.",
+          [](const Json& o, WallTime) { return Json(str(o, "spec.check")); }),
+      col("Severity", "string", 0, "How urgent the rule's alerts are.",
+          [](const Json& o, WallTime) { return Json(str(o, "spec.severity", "warning")); }),
+      col("For", "string", 0, "How long the check must match before an alert fires.",
+          [](const Json& o, WallTime) { return Json(str(o, "spec.for", "0s")); }),
+      col("Firing", "integer", 0, "Alerts of the rule that are firing.",
+          [](const Json& o, WallTime) { return Json(num(o, "status.firing")); }),
+      col("Disabled", "boolean", 1, "Whether the rule is switched off.",
+          [](const Json& o, WallTime) {
+            const Json* d = atPath(o, "spec.disabled");
+            return Json(d && d->is_boolean() && d->get<bool>());
+          }),
+      ageCol()};
+  m["alerting.capstan.io/alerts"] = {
+      nameCol(),
+      col("State", "string", 0, "Pending, Firing or Resolved.",
+          [](const Json& o, WallTime) { return Json(str(o, "status.state")); }),
+      col("Severity", "string", 0, "How urgent the alert is.",
+          [](const Json& o, WallTime) { return Json(str(o, "spec.severity")); }),
+      col("Object", "string", 0, "The affected object.",
+          [](const Json& o, WallTime) {
+            std::string kind = str(o, "spec.object.kind");
+            if (kind.empty()) return Json("<cluster>");
+            std::string ns = str(o, "spec.object.namespace");
+            return Json(kind + "/" + (ns.empty() ? "" : ns + "/") + str(o, "spec.object.name"));
+          }),
+      col("Summary", "string", 0, "What is wrong.", [](const Json& o, WallTime) { return Json(str(o, "spec.summary")); }),
+      col("Since", "string", 0, "How long the rule has matched.",
+          [](const Json& o, WallTime now) { return Json(age(o, "status.activeAt", now)); })};
+  m["alerting.capstan.io/alertreceivers"] = {
+      nameCol(),
+      col("URL", "string", 0, "Where alerts are sent.", [](const Json& o, WallTime) { return Json(str(o, "spec.url")); }),
+      col("Format", "string", 0, "Alertmanager or Webhook.",
+          [](const Json& o, WallTime) { return Json(str(o, "spec.format", "Alertmanager")); }),
+      col("Last Error", "string", 1, "Why the latest delivery failed.",
+          [](const Json& o, WallTime) { return Json(str(o, "status.lastError")); }),
+      ageCol()};
   return m;
 }
 

@@ -355,6 +355,9 @@ const KindRules kRules[] = {
     {"discovery.k8s.io", "EndpointSlice", nameIsDnsSubdomain, true, true, asCreate<validateEndpointSlice>,
      asUpdate<validateEndpointSlice>},
     {"events.k8s.io", "Event", nameIsDnsSubdomain, true, true, eventsV1Create, eventsV1Update},
+    {"alerting.capstan.io", "AlertRule", nameIsDnsSubdomain, false, false, validateAlertRule, nullptr},
+    {"alerting.capstan.io", "AlertReceiver", nameIsDnsSubdomain, false, false, validateAlertReceiver, nullptr},
+    {"alerting.capstan.io", "Alert", nameIsDnsSubdomain, false, false, noChecks, nullptr},
 };
 
 const KindRules* rulesFor(const ResourceInfo& info) {

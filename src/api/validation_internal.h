@@ -196,4 +196,8 @@ void validateEndpointSlice(const Json& obj, const Json* old, ErrorList& errs);
 // autoscaling/v2 (validation_minor_kinds.cc)
 void validateHorizontalPodAutoscaler(const Json& obj, ErrorList& errs);
 
+// alerting.capstan.io/v1alpha1 (validation_alerting.cc)
+void validateAlertRule(const Json& obj, ErrorList& errs);
+void validateAlertReceiver(const Json& obj, ErrorList& errs);
+
 }  // namespace capstan::api::vdetail

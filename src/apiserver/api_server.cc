@@ -12,6 +12,7 @@
 
 #include "api/registry.h"
 #include "apiserver/cluster_state_metrics.h"
+#include "apiserver/dashboard.h"
 #include "apiserver/discovery.h"
 #include "apiserver/hpa_v1.h"
 #include "apiserver/http_server.h"
@@ -50,7 +51,8 @@ std::string clusterDnsAddress(const std::string& first) {
 bool isPublicPath(const std::string& p) {
   // /cacerts: the cluster CA, which joining agents check against the hash in their token.
   return p == "/healthz" || p == "/livez" || p == "/readyz" || p == "/version" || p == "/cacerts" ||
-         p.rfind("/healthz/", 0) == 0 || p.rfind("/livez/", 0) == 0 || p.rfind("/readyz/", 0) == 0;
+         p.rfind("/healthz/", 0) == 0 || p.rfind("/livez/", 0) == 0 || p.rfind("/readyz/", 0) == 0 ||
+         isDashboardPath(p);  // the page only; its API calls carry the user's token
 }
 
 Result<std::map<std::string, UserInfo>> loadTokenFile(const std::string& path) {
@@ -136,6 +138,7 @@ struct ApiServer::Impl {
   std::map<std::string, UserInfo> tokens;
   std::string kubeconfig;
   std::string ca_pem;  // served at /cacerts
+  std::string dashboard_dir;  // ApiServerOptions::dashboard_dir
 
   std::mutex stop_mu;
   std::condition_variable stop_cv;
@@ -245,6 +248,11 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = clusterStateMetrics(*cache);
     return observed(std::move(r));
+  }
+  if (isDashboardPath(p)) {
+    if (req.method != "GET" && req.method != "HEAD")
+      return observed(errorResponse(Status(Code::kMethodNotAllowed, "the dashboard is read with GET")));
+    return observed(serveDashboard(p, dashboard_dir));
   }
   if (!ri.is_resource) {
     if (auto r = discovery->serve(req)) return observed(std::move(*r));
@@ -441,6 +449,15 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   pki::JoinToken join{pki::sha256Hex(bundle->ca_cert_pem), token};
   writeJoinToken(fs::path(opts.data_dir) / "token", join);
   impl->ca_pem = bundle->ca_cert_pem;
+  impl->dashboard_dir = opts.dashboard_dir;
+  {
+    std::ifstream serving(bundle->server_cert);
+    std::string serving_pem((std::istreambuf_iterator<char>(serving)), std::istreambuf_iterator<char>());
+    for (const auto& [name, pem] : {std::pair<std::string, const std::string*>{"ca", &bundle->ca_cert_pem},
+                                    {"serving", &serving_pem},
+                                    {"admin", &bundle->admin_cert_pem}})
+      if (auto expiry = pki::certificateExpiry(*pem)) impl->metrics.setCertificateExpiry(name, static_cast<double>(*expiry));
+  }
   // Agents may present the full token or its bare secret.
   impl->tokens[token] = UserInfo{"capstan:agent", "", {"system:nodes", "system:authenticated"}};
   impl->tokens[join.text()] = impl->tokens[token];

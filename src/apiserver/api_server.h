@@ -38,6 +38,7 @@ struct ApiServerOptions {
   std::string cluster_dns;  // the kube-dns Service's ClusterIP; empty: the tenth address of service_cidr
   size_t watch_window = 20000;
   int threads = 2;
+  std::string dashboard_dir;  // serve /dashboard/ from here instead of the compiled-in files
 };
 
 class ApiServer {

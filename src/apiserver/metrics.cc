@@ -36,6 +36,12 @@ struct Metrics::Impl {
           .Help("Number of stored objects at the time of last check split by kind.")
           .Register(*registry);
 
+  prometheus::Family<prometheus::Gauge>& certificates =
+      prometheus::BuildGauge()
+          .Name("capstan_certificate_expiration_timestamp_seconds")
+          .Help("When each certificate of the server expires (ca, serving, admin), in seconds since the Unix epoch.")
+          .Register(*registry);
+
   const prometheus::Histogram::BucketBoundaries request_buckets{0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0,
                                                                 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60};
   const prometheus::Histogram::BucketBoundaries store_buckets{0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032,
@@ -51,6 +57,10 @@ prometheus::Labels labelsOf(const RequestLabels& l) {
           {"subresource", l.subresource}, {"scope", l.scope}, {"component", "apiserver"}};
 }
 }  // namespace
+
+void Metrics::setCertificateExpiry(const std::string& certificate, double unix_seconds) {
+  impl_->certificates.Add({{"certificate", certificate}}).Set(unix_seconds);
+}
 
 void Metrics::observeRequest(const RequestLabels& l, int code, double seconds) {
   auto labels = labelsOf(l);

@@ -31,6 +31,9 @@ class Metrics {
   void watchEnded(const RequestLabels& l);
   void observeStore(const std::string& operation, const std::string& type, double seconds);
   void setObjectCount(const std::string& resource, double count);
+  // capstan_certificate_expiration_timestamp_seconds{certificate=NAME}: when
+  // a certificate of the server (ca, serving, admin) expires, Unix seconds.
+  void setCertificateExpiry(const std::string& certificate, double unix_seconds);
   // Prometheus text exposition format.
   std::string scrape() const;
   prometheus::Registry& registry();

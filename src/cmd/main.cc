@@ -307,6 +307,8 @@ int main(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   server->add_option("-t,--token", opts.token, "Shared secret used to join agents (generated into <data-dir>/token when empty)");
   server->add_option("--token-auth-file", opts.token_auth_file, "CSV file of bearer tokens: token,user,uid,\"group1,group2\"");
+  server->add_option("--dashboard-dir", opts.dashboard_dir,
+                     "Serve /dashboard/ from this directory (a `npm run build` output) instead of the compiled-in files");
   server->add_flag("--disable-agent", roles.disable_agent, "Do not run a node agent in this process")->capture_default_str();
   server->add_flag("--disable-controller-manager", roles.disable_controller_manager, "Do not run the controllers")
       ->capture_default_str();
@@ -327,6 +329,8 @@ int main(int argc, char** argv) {
                     "How often each HorizontalPodAutoscaler is reconciled");
   addDurationOption(server, "--horizontal-pod-autoscaler-downscale-stabilization", hpa_downscale,
                     "How far back the HPA looks for higher recommendations before scaling down");
+  addDurationOption(server, "--alert-evaluation-interval", roles.controllers.alert_evaluation_interval,
+                    "How often the built-in alert rules (AlertRules) are evaluated");
   server->add_option("--horizontal-pod-autoscaler-tolerance", roles.controllers.hpa_tolerance,
                      "Minimum change (from 1.0) in the desired-to-actual metrics ratio for the HPA to scale")
       ->capture_default_str();

@@ -808,6 +808,14 @@ JoinToken JoinToken::parse(std::string_view text) {
 
 std::string JoinToken::text() const { return ca_hash.empty() ? secret : "K10" + ca_hash + "::server:" + secret; }
 
+std::optional<int64_t> certificateExpiry(const std::string& pem) {
+  X509Ptr cert = certFromPem(pem);
+  if (!cert) return std::nullopt;
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) != 1) return std::nullopt;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 std::string sha256Hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

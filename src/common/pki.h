@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "common/clock.h"
@@ -99,5 +100,9 @@ struct JoinToken {
   std::string text() const;
 };
 std::string sha256Hex(std::string_view data);
+
+// When the first certificate in `pem` expires (notAfter), in seconds since
+// the Unix epoch; nullopt when it does not parse.
+std::optional<int64_t> certificateExpiry(const std::string& pem);
 
 }  // namespace capstan::pki

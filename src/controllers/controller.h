@@ -37,6 +37,8 @@ struct ControllerOptions {
   std::chrono::milliseconds hpa_sync_period{15000};
   std::chrono::seconds hpa_downscale_stabilization{300};
   double hpa_tolerance = 0.1;
+  // The alert evaluator (alert_controller.h): how often every rule is evaluated.
+  std::chrono::milliseconds alert_evaluation_interval{10000};
 };
 
 // What every controller is given.

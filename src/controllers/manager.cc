@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "controllers/deployment_controller.h"
+#include "controllers/alert_controller.h"
 #include "controllers/cronjob_controller.h"
 #include "controllers/daemonset_controller.h"
 #include "controllers/endpoints_controller.h"
@@ -103,6 +104,9 @@ void Manager::startControllers() {
   if (enabled("deployment")) controllers_.push_back(std::make_unique<DeploymentController>(*ctx_));
   if (enabled("horizontal-pod-autoscaler"))
     controllers_.push_back(std::make_unique<HorizontalPodAutoscalerController>(*ctx_));
+  if (enabled("alerts"))
+    controllers_.push_back(std::make_unique<AlertController>(
+        *ctx_, AlertController::Options{.interval = opts_.controllers.alert_evaluation_interval}));
   if (enabled("endpoint")) controllers_.push_back(std::make_unique<EndpointsController>(*ctx_));
   if (enabled("endpointslice")) controllers_.push_back(std::make_unique<EndpointSliceController>(*ctx_));
 
