@@ -70,6 +70,10 @@ FIRING = [
     ("CapstanStoreSlow",
      buckets("etcd_request_duration_seconds", 'operation="txn",type="pods"', [("0.1", 0), ("1", 10), ("+Inf", 10)]),
      "15m", [{"operation": "txn"}]),
+    # promtool evaluates at Unix time 0 + eval_time: an expiry 10 days after the epoch is near.
+    ("CapstanCertificateExpiry",
+     [{"series": 'capstan_certificate_expiration_timestamp_seconds{certificate="serving"}', "values": "864000x10"}],
+     "5m", [{"certificate": "serving"}]),
 ]
 
 # Healthy series: no alert.
@@ -98,6 +102,9 @@ QUIET = [
      [{"series": 'kube_job_status_failed{namespace="default",job_name="j"}', "values": "1x10"},
       {"series": 'kube_job_status_active{namespace="default",job_name="j"}', "values": "1x10"},
       {"series": 'kube_job_status_succeeded{namespace="default",job_name="j"}', "values": "0x10"}], "6m"),
+    ("CapstanCertificateExpiry",
+     [{"series": 'capstan_certificate_expiration_timestamp_seconds{certificate="serving"}', "values": "31536000x10"}],
+     "5m"),
 ]
 
 
@@ -152,9 +159,9 @@ class AlertRulesTest(unittest.TestCase):
             for name in files:
                 if name.endswith(".cc"):
                     with open(os.path.join(root, name)) as f:
-                        exported.update(re.findall(r'"((?:kube|apiserver|etcd|container)_[a-z_]+)"', f.read()))
+                        exported.update(re.findall(r'"((?:kube|apiserver|etcd|container|capstan)_[a-z_]+)"', f.read()))
         for name, rule in load_rules().items():
-            for metric in re.findall(r"\b((?:kube|apiserver|etcd|container)_[a-z_]+)", rule["expr"]):
+            for metric in re.findall(r"\b((?:kube|apiserver|etcd|container|capstan)_[a-z_]+)", rule["expr"]):
                 base = re.sub(r"_(bucket|sum|count)$", "", metric)
                 self.assertIn(base, exported, f"{name} reads {metric}, which capstan does not export")
 

@@ -217,6 +217,12 @@ spec:
             "events", "--field-selector", f"involvedObject.name={pod}")["items"]),
             timeout=15, message="AlertFiring event")
         self.assertIn("AlertFiring", self.kubectl("describe", "pod", pod).stdout)
+        # A crash loop repeats its BackOff event: one Event object whose count grows, not a flood.
+        def backoffs():
+            return [e for e in self.get("events", "--field-selector", f"involvedObject.name={pod},reason=BackOff")["items"]]
+        wait_until(lambda: any(e.get("count", 1) >= 2 for e in backoffs()), timeout=60,
+                   message="the BackOff event aggregated")
+        self.assertEqual(len(backoffs()), 1, backoffs())
 
         # A real Alertmanager has it, and routes it on to its own webhook receiver.
         def in_alertmanager():
