@@ -394,6 +394,11 @@ class HttpServer::Impl {
         // bearer tokens authenticate those.
         ctx_.set_verify_mode(ssl::verify_peer);
         SSL_CTX_set_verify(ctx_.native_handle(), SSL_VERIFY_PEER, nullptr);
+        // With peer verification on, OpenSSL refuses to resume a session
+        // (an internal_error alert) unless a session id context is set, and
+        // browsers resume on every new connection.
+        static constexpr unsigned char kSessionContext[] = "capstan";
+        SSL_CTX_set_session_id_context(ctx_.native_handle(), kSessionContext, sizeof(kSessionContext) - 1);
         STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(opts_.client_ca_file.c_str());
         if (names) SSL_CTX_set_client_CA_list(ctx_.native_handle(), names);
       }

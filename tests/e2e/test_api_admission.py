@@ -295,6 +295,30 @@ class Auth(ApiTestCase):
                                           headers={"Authorization": bad}, client_cert=False)
             self.assertEqual(status, 401, (bad, doc))
 
+    def test_tls_sessions_resume_as_browsers_do(self):
+        """Browsers resume TLS sessions on new connections; the server must
+        accept that (with client-certificate requests on, OpenSSL needs a
+        session id context) and still authenticate each request."""
+        import socket
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.path.join(self.server.data_dir, "tls", "ca.crt"))
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.2 resumption: the session exists after the handshake
+
+        def get(session=None):
+            with socket.create_connection(("127.0.0.1", self.server.port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                    tls.sendall(b"GET /api/v1/namespaces HTTP/1.1\r\nHost: localhost\r\n"
+                                b"Authorization: Bearer tok123\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while chunk := tls.recv(65536):
+                        data += chunk
+                    return data.split(b"\r\n", 1)[0], tls.session, tls.session_reused
+        status, session, _ = get()
+        self.assertIn(b" 200 ", status)
+        status, _, reused = get(session)
+        self.assertIn(b" 200 ", status)
+        self.assertTrue(reused)
+
     def test_kubectl_with_token(self):
         kc = os.path.join(self.token_dir, "alice.kubeconfig")
         ca = os.path.join(self.server.data_dir, "tls", "ca.crt")
