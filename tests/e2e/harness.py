@@ -4,7 +4,9 @@ a temporary data dir and drives it with the real kubectl and real clients.
 Every process it starts is stopped by PID, and every temporary directory is
 removed, even when a test fails.
 """
+import collections
 import glob
+import http.server
 import json
 import os
 import shutil
@@ -428,3 +430,46 @@ def http_interleaved(server, method, path, body, headers=(), timeout=20):
             data = data[size + 2:]
         rest = body_out
     return status, hdrs, rest
+
+
+Request = collections.namedtuple("Request", "method path headers body at")
+
+
+class RecordingHttpServer:
+    """An HTTP server on 127.0.0.1 (free port) that answers 200 with no body
+    to every GET and POST and records each request with clock() at its
+    arrival: the far end of hooks, probes, webhooks and alert receivers."""
+
+    def __init__(self, clock=time.monotonic):
+        self._requests = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self):
+                at = clock()
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                with outer._lock:
+                    outer._requests.append(Request(self.command, self.path, dict(self.headers), body, at))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _record
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def received(self, path=None):
+        """The requests so far (to `path` only, when given), in arrival order."""
+        with self._lock:
+            return [r for r in self._requests if path is None or r.path == path]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

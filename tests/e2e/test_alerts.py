@@ -3,52 +3,25 @@ that fires for a really crash-looping pod (Alert object, Event, condition on
 the pod), delivered to a real Alertmanager (Debian's prometheus-alertmanager,
 which routes it on to a webhook) and to a Webhook AlertReceiver, and resolved
 in both when the Deployment is fixed. Bad rules are refused."""
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import unittest
 import urllib.request
 
 from cluster import IMAGE, ClusterTestCase
-from harness import LoggedProcess, free_port, wait_until
+from harness import LoggedProcess, RecordingHttpServer, free_port, wait_until
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 
-class Hook:
-    """An HTTP server on loopback that keeps every JSON body POSTed to it, by path."""
+class Hook(RecordingHttpServer):
+    """Keeps the JSON bodies POSTed to it, by path."""
 
-    def __init__(self):
-        bodies = self.bodies = {}
-        lock = self.lock = threading.Lock()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with lock:
-                    bodies.setdefault(self.path, []).append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def received(self, path):
-        with self.lock:
-            return list(self.bodies.get(path, []))
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def bodies(self, path):
+        return [json.loads(r.body) for r in self.received(path)]
 
 
 class Alertmanager(LoggedProcess):
@@ -234,12 +207,12 @@ spec:
         self.assertEqual(am["labels"]["severity"], "warning")
         self.assertIn("Fix:", am["annotations"]["runbook"])
         wait_until(lambda: any(b["status"] == "firing" and b["alerts"][0]["labels"].get("pod") == pod
-                               for b in self.hook.received("/from-alertmanager")),
+                               for b in self.hook.bodies("/from-alertmanager")),
                    timeout=20, message="Alertmanager's webhook notification")
         # capstan's own Webhook receiver got the same alert in Alertmanager's webhook body.
         wait_until(lambda: any(b["version"] == "4" and any(x["labels"].get("pod") == pod and x["status"] == "firing"
                                                            for x in b["alerts"])
-                               for b in self.hook.received("/from-capstan")),
+                               for b in self.hook.bodies("/from-capstan")),
                    timeout=20, message="capstan's webhook notification")
         self.assertTrue(self.get("alertreceivers", "alertmanager")["status"].get("lastSendTime"))
 
@@ -251,10 +224,10 @@ spec:
                    timeout=60, message="alert resolved")
         wait_until(lambda: not in_alertmanager(), timeout=30, message="alert gone from Alertmanager")
         wait_until(lambda: any(b["status"] == "resolved" and b["alerts"][0]["labels"].get("pod") == pod
-                               for b in self.hook.received("/from-alertmanager")),
+                               for b in self.hook.bodies("/from-alertmanager")),
                    timeout=30, message="Alertmanager's resolved notification")
         wait_until(lambda: any(any(x["labels"].get("pod") == pod and x["status"] == "resolved" for x in b["alerts"])
-                               for b in self.hook.received("/from-capstan")),
+                               for b in self.hook.bodies("/from-capstan")),
                    timeout=20, message="capstan's resolved notification")
         self.assertEqual(self.get("alertrule", "pod-crash-looping")["status"]["firing"], 0)
 

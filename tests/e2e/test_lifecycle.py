@@ -4,18 +4,16 @@ postStart and preStop hooks (exec, httpGet, sleep), graceful deletion
 ConfigMap and Secret volumes updated in place; after each pod, nothing of it
 is left on the node (mounts, network namespaces, veths, cgroups, dirs)."""
 import base64
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
 from cluster import IMAGE, ClusterTestCase
-from harness import wait_until
+from harness import RecordingHttpServer, wait_until
 
 
 def uptime():
@@ -23,35 +21,6 @@ def uptime():
     is no time namespace), so timestamps written inside compare with it."""
     with open("/proc/uptime") as f:
         return float(f.read().split()[0])
-
-
-class HookServer:
-    """An HTTP server on 127.0.0.1 that records the paths of GETs: the target
-    of httpGet hooks with `host: 127.0.0.1` (hooks run in the agent's
-    network namespace, the host's)."""
-
-    def __init__(self):
-        self.paths = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.paths.append((self.path, uptime(), self.headers.get("User-Agent", "")))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # A main process that records SIGTERM (with the time) in /out/log and exits.
@@ -214,7 +183,8 @@ spec:
     def test_http_get_hooks_and_pre_stop_sleep(self):
         """httpGet hooks reach their host; a preStop sleep delays SIGTERM and
         counts inside the grace period."""
-        hooks = HookServer()
+        # Hooks run in the agent's network namespace (the host's): 127.0.0.1 reaches this server.
+        hooks = RecordingHttpServer(clock=uptime)
         self.addCleanup(hooks.close)
         self.create(f"""
 apiVersion: v1
@@ -243,14 +213,15 @@ spec:
         sleep: {{seconds: 3}}
 """)
         self.running("webhooks")
-        self.assertEqual([p[0] for p in hooks.paths], ["/poststart"])
-        self.assertTrue(hooks.paths[0][2].startswith("kube-lifecycle/"), hooks.paths)
+        self.assertEqual([r.path for r in hooks.received()], ["/poststart"])
+        self.assertTrue(hooks.received()[0].headers.get("User-Agent", "").startswith("kube-lifecycle/"),
+                        hooks.received())
         deleted_at = uptime()
         took = self.delete_and_check("webhooks")
-        self.assertEqual([p[0] for p in hooks.paths], ["/poststart", "/prestop"])
+        self.assertEqual([r.path for r in hooks.received()], ["/poststart", "/prestop"])
         term = [line for line in self.out_lines() if line.startswith("TERM")]
         self.assertEqual(len(term), 1, self.out_lines())
-        self.assertLessEqual(hooks.paths[1][1], float(term[0].split()[1]) + 0.01, "preStop came after SIGTERM")
+        self.assertLessEqual(hooks.received()[1].at, float(term[0].split()[1]) + 0.01, "preStop came after SIGTERM")
         sleeper = self.out_lines("sleeper")
         self.assertEqual(len(sleeper), 1, sleeper)
         waited = float(sleeper[0].split()[1]) - deleted_at
