@@ -1,14 +1,19 @@
 """Pods as real containers, end to end: the real kubectl, the server with
 its controllers, scheduler and node agent, crun and the CNI plugins."""
+import fcntl
 import json
 import os
+import select
 import signal
+import struct
 import subprocess
+import termios
+import time
 import unittest
 import urllib.request
 
 from cluster import IMAGE, ClusterTestCase
-from harness import wait_until
+from harness import KUBECTL_NEWEST, KUBECTL_OLDEST, wait_until
 
 
 def http_get(url, timeout=3):
@@ -99,6 +104,70 @@ spec:
         failed = self.kubectl("exec", "talker", "--", "sh", "-c", "exit 4", check=False)
         self.assertEqual(failed.returncode, 4)
         self.kubectl("delete", "pod", "talker", "--grace-period=1", "--wait=true", "--timeout=30s")
+
+    def test_exec_with_a_terminal(self):
+        """kubectl exec -it from a real terminal (a pty here): the shell runs
+        on a terminal in the container, sees kubectl's window size and its
+        changes, and its exit code comes back; over WebSocket (v5, newest
+        kubectl) and SPDY (kubectl 1.27)."""
+        self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: shell}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["/bin/sleep", "3600"]
+""")
+        self.addCleanup(self.kubectl, "delete", "pod", "shell", "--grace-period=1", "--wait=false", check=False)
+        self.wait_pod("shell", self.running_ready)
+        for kubectl in (KUBECTL_NEWEST, KUBECTL_OLDEST):
+            with self.subTest(kubectl=kubectl):
+                self.exec_on_terminal(kubectl)
+
+    def exec_on_terminal(self, kubectl):
+        master, slave = os.openpty()
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+        proc = subprocess.Popen([kubectl, "exec", "-it", "shell", "--", "/bin/sh"], env=self.env,
+                                stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        out = bytearray()
+
+        def read_until(text, timeout=20):
+            deadline = time.time() + timeout
+            while text.encode() not in out:
+                left = deadline - time.time()
+                if left <= 0 or proc.poll() is not None and not select.select([master], [], [], 0)[0]:
+                    self.fail(f"{text!r} not seen; terminal output: {bytes(out)!r}")
+                if select.select([master], [], [], min(left, 0.2))[0]:
+                    try:
+                        out.extend(os.read(master, 4096))
+                    except OSError:
+                        pass
+        try:
+            os.write(master, b"tty; stty size; echo sum-$((6*7))\n")
+            read_until("sum-42")
+            self.assertRegex(out.decode(errors="replace"), r"/dev/pts/\d+")
+            self.assertIn("33 101", out.decode(errors="replace"))
+            # The window changes: kubectl sends the new size, the shell sees it.
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+            proc.send_signal(signal.SIGWINCH)
+            deadline = time.time() + 15
+            while "40 120" not in out.decode(errors="replace") and time.time() < deadline:
+                os.write(master, b"stty size\n")
+                time.sleep(0.3)
+                while select.select([master], [], [], 0)[0]:
+                    out.extend(os.read(master, 4096))
+            self.assertIn("40 120", out.decode(errors="replace"))
+            os.write(master, b"exit 3\n")
+            self.assertEqual(proc.wait(timeout=20), 3, bytes(out))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
 
     def test_crash_loop_backs_off(self):
         self.kubectl("apply", "-f", "-", input=f"""

@@ -2,11 +2,19 @@
 // thread that turns shim exits (pidfds in one epoll set) into events.
 
 #include <signal.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -274,6 +282,7 @@ class CrunRuntime final : public Runtime {
                                     const ExecOptions& options) override {
     auto args = execArgs(id, argv, options);
     if (!args) return args.status();
+    if (options.tty) return execOnTerminal(*args);
     auto p = spawnProcess(*args, {});
     if (!p) return p.status();
     return ExecProcess{p->pid, p->stdin_fd, p->stdout_fd, p->stderr_fd};
@@ -317,6 +326,80 @@ class CrunRuntime final : public Runtime {
     args.push_back(id);
     args.insert(args.end(), argv.begin(), argv.end());
     return args;
+  }
+
+  // `crun exec --tty` makes the pseudo-terminal in the container's devpts
+  // and hands its master over --console-socket (SCM_RIGHTS), as runc does.
+  Result<ExecProcess> execOnTerminal(std::vector<std::string> args) {
+    static std::atomic<uint64_t> counter{0};
+    std::string path = fmt::format("{}/exec-{}-{}.sock", config_.state_dir, ::getpid(), counter++);
+    int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listener < 0) return Status(Code::kInternal, std::string("console socket: ") + std::strerror(errno));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+      ::close(listener);
+      return Status(Code::kInternal, "console socket path too long: " + path);
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ::unlink(path.c_str());
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(listener, 1) < 0) {
+      Status st(Code::kInternal, std::string("console socket: ") + std::strerror(errno));
+      ::close(listener);
+      return st;
+    }
+    auto cleanup = [&] {
+      ::close(listener);
+      ::unlink(path.c_str());
+    };
+    auto exec_at = std::find(args.begin(), args.end(), "exec");
+    args.insert(exec_at + 1, {"--tty", "--console-socket", path});
+    auto p = spawnProcess(args, {});
+    if (!p) {
+      cleanup();
+      return p.status();
+    }
+    ::close(p->stdin_fd);
+    ::close(p->stdout_fd);
+    auto fail = [&](const std::string& why) -> Status {
+      ::kill(p->pid, SIGKILL);
+      std::string err;
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(p->stderr_fd, buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+      int st = 0;
+      while (::waitpid(p->pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      ::close(p->stderr_fd);
+      cleanup();
+      return Status(Code::kInternal, "crun exec --tty: " + (err.empty() ? why : firstLine(err)));
+    };
+    // Wait for crun to connect, or for it to fail first (its stderr closes).
+    pollfd fds[2] = {{listener, POLLIN, 0}, {p->stderr_fd, POLLIN, 0}};
+    int ready = 0;
+    while ((ready = ::poll(fds, 2, 10000)) < 0 && errno == EINTR) {
+    }
+    if (ready <= 0 || !(fds[0].revents & POLLIN)) return fail("no terminal from crun");
+    int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn < 0) return fail(std::string("accept: ") + std::strerror(errno));
+    char byte[64];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    iovec iov{byte, sizeof byte};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t got = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
+    ::close(conn);
+    cmsghdr* cm = got > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
+    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return fail("no terminal from crun");
+    int master = -1;
+    std::memcpy(&master, CMSG_DATA(cm), sizeof master);
+    cleanup();
+    int in = ::fcntl(master, F_DUPFD_CLOEXEC, 0);
+    int resize = ::fcntl(master, F_DUPFD_CLOEXEC, 0);
+    return ExecProcess{p->pid, in, master, p->stderr_fd, resize};
   }
 
   void watchLocked(const std::string& id, Entry& e, int pidfd) {

@@ -163,6 +163,7 @@ struct ExecOptions {
   std::string cwd;               // empty: the container's cwd
   std::chrono::milliseconds timeout{30000};  // exec() only: then SIGKILL, Timeout
   std::string stdin_data;        // exec() only
+  bool tty = false;              // execStreaming() only: run on a pseudo-terminal
 };
 
 struct ExecResult {
@@ -173,11 +174,16 @@ struct ExecResult {
 
 // A running `crun exec` for the caller to stream; the caller owns the fds
 // and must reap the pid (waitpid) -- see ExecProcess::wait().
+// With ExecOptions::tty the process runs on a pseudo-terminal made inside
+// the container: stdin_fd and stdout_fd are (duplicates of) its master,
+// stderr_fd carries only crun's own errors, and tty_fd is one more
+// duplicate of the master for resizing (the caller closes it too).
 struct ExecProcess {
   int pid = -1;
   int stdin_fd = -1;   // write end
   int stdout_fd = -1;  // read end
   int stderr_fd = -1;  // read end
+  int tty_fd = -1;     // the terminal's master, for TIOCSWINSZ; -1 without tty
 };
 
 // Called once per container exit, on the watcher thread.

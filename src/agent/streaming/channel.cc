@@ -1,5 +1,7 @@
 #include "agent/streaming/channel.h"
 
+#include <sys/ioctl.h>
+
 #include "common/json.h"
 
 namespace capstan::agent::streaming {
@@ -49,6 +51,22 @@ std::string exitStatusJson(int exit_code) {
 std::string failureStatusJson(std::string_view message) {
   Json j = {{"metadata", Json::object()}, {"status", "Failure"}, {"message", std::string(message)}};
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+void applyTerminalResize(int tty_fd, std::string_view message) {
+  if (tty_fd < 0) return;
+  Json size = Json::parse(message, nullptr, false);
+  if (!size.is_object()) return;
+  auto dim = [&](const char* key) -> int {
+    auto it = size.find(key);
+    return it != size.end() && it->is_number_unsigned() && it->get<uint64_t>() <= 0xffff ? it->get<int>() : -1;
+  };
+  int w = dim("Width"), h = dim("Height");
+  if (w <= 0 || h <= 0) return;
+  winsize ws{};
+  ws.ws_col = static_cast<unsigned short>(w);
+  ws.ws_row = static_cast<unsigned short>(h);
+  ::ioctl(tty_fd, TIOCSWINSZ, &ws);
 }
 
 }  // namespace capstan::agent::streaming

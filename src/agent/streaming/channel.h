@@ -37,4 +37,9 @@ std::string exitStatusJson(int exit_code);
 // A Failure Status with `message` (e.g. the command could not start).
 std::string failureStatusJson(std::string_view message);
 
+// A resize message (the resize channel's, or a line of SPDY's resize
+// stream): {"Width":W,"Height":H}, applied to a terminal with TIOCSWINSZ.
+// Malformed messages and sizes out of range are ignored.
+void applyTerminalResize(int tty_fd, std::string_view message);
+
 }  // namespace capstan::agent::streaming

@@ -1,5 +1,7 @@
 #include "agent/streaming/exec_session.h"
 
+#include <unistd.h>
+
 #include <atomic>
 
 #include "agent/streaming/channel.h"
@@ -16,7 +18,12 @@ struct WsExec : std::enable_shared_from_this<WsExec> {
   std::shared_ptr<FdPump> pump;
   ExecRequest request;
   bool v5 = false;
+  int tty_fd = -1;  // owned: the terminal, for resizing
   std::atomic<bool> finished{false};
+
+  ~WsExec() {
+    if (tty_fd >= 0) ::close(tty_fd);
+  }
 
   void readLoop() {
     ws->read([self = shared_from_this()](Status st, std::string msg) {
@@ -31,8 +38,9 @@ struct WsExec : std::enable_shared_from_this<WsExec> {
         } else if (m->channel == Channel::kClose && self->v5 && !m->payload.empty() &&
                    static_cast<uint8_t>(m->payload[0]) == static_cast<uint8_t>(Channel::kStdin)) {
           self->pump->closeInput();
+        } else if (m->channel == Channel::kResize) {
+          applyTerminalResize(self->tty_fd, m->payload);
         }
-        // kResize: no terminal to resize yet.
       }
       self->readLoop();
     });
@@ -59,7 +67,7 @@ struct WsAttach : std::enable_shared_from_this<WsAttach> {
 }  // namespace
 
 void serveWebSocketExec(runtime::Runtime& runtime, std::shared_ptr<DuplexStream> ws, bool v5, ExecRequest request) {
-  auto proc = runtime.execStreaming(request.container_id, request.command);
+  auto proc = runtime.execStreaming(request.container_id, request.command, {.tty = request.tty});
   if (!proc) {
     ws->write(encodeChannelMessage(Channel::kError, failureStatusJson(proc.status().message())));
     ws->close();
@@ -69,6 +77,7 @@ void serveWebSocketExec(runtime::Runtime& runtime, std::shared_ptr<DuplexStream>
   session->ws = ws;
   session->request = request;
   session->v5 = v5;
+  session->tty_fd = proc->tty_fd;
   FdPumpOptions opts;
   opts.input_fd = proc->stdin_fd;
   opts.output_fds = {proc->stdout_fd, proc->stderr_fd};
@@ -81,7 +90,8 @@ void serveWebSocketExec(runtime::Runtime& runtime, std::shared_ptr<DuplexStream>
         size_t n = data.size();
         bool want = index == 0 ? session->request.stdout : session->request.stderr;
         if (!want) return pump.consumed(n);
-        Channel ch = index == 0 ? Channel::kStdout : Channel::kStderr;
+        // On a terminal everything is stdout (stderr then only has crun's errors).
+        Channel ch = index == 0 || session->request.tty ? Channel::kStdout : Channel::kStderr;
         session->ws->write(encodeChannelMessage(ch, data),
                            [p = pump.shared_from_this(), n](Status) { p->consumed(n); });
       },

@@ -1,5 +1,7 @@
 #include "agent/streaming/spdy_exec.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
 
@@ -32,13 +34,29 @@ struct SpdyExec : std::enable_shared_from_this<SpdyExec> {
   std::optional<LogSource> attach;
   std::shared_ptr<SpdyConnection> conn;
   std::mutex mu;  // guards the ids, pump, follower, started
-  uint32_t error_id = 0, stdin_id = 0, stdout_id = 0, stderr_id = 0;
+  uint32_t error_id = 0, stdin_id = 0, stdout_id = 0, stderr_id = 0, resize_id = 0;
+  int tty_fd = -1;      // owned: the terminal, for resizing
+  std::string resizes;  // the resize stream's bytes not yet a whole line
   bool started = false;
   bool gone = false;
   std::string early_stdin;  // stdin that came before the command started
   bool early_fin = false;
   std::shared_ptr<FdPump> pump;
   std::shared_ptr<LogFollower> follower;
+
+  ~SpdyExec() {
+    if (tty_fd >= 0) ::close(tty_fd);
+  }
+
+  // The resize stream is newline-separated JSON terminal sizes.
+  void onResize(std::string data) {
+    resizes += data;
+    for (size_t nl; (nl = resizes.find('\n')) != std::string::npos;) {
+      applyTerminalResize(tty_fd, std::string_view(resizes).substr(0, nl));
+      resizes.erase(0, nl + 1);
+    }
+    if (resizes.size() > 4096) resizes.clear();
+  }
 
   bool ready() const {
     return error_id && (!request.stdin || stdin_id) && (!request.stdout || stdout_id) &&
@@ -52,6 +70,7 @@ struct SpdyExec : std::enable_shared_from_this<SpdyExec> {
     else if (type == "stdin") stdin_id = id;
     else if (type == "stdout") stdout_id = id;
     else if (type == "stderr") stderr_id = id;
+    else if (type == "resize") resize_id = id;
     if (started || !ready()) return;
     started = true;
     lock.unlock();
@@ -60,7 +79,7 @@ struct SpdyExec : std::enable_shared_from_this<SpdyExec> {
 
   void finishAll(const std::string& status) {
     conn->write(error_id, status);
-    for (uint32_t id : {error_id, stdin_id, stdout_id, stderr_id})
+    for (uint32_t id : {error_id, stdin_id, stdout_id, stderr_id, resize_id})
       if (id) conn->finish(id);
     conn->close();
   }
@@ -83,8 +102,12 @@ struct SpdyExec : std::enable_shared_from_this<SpdyExec> {
       follower = f;
       return;
     }
-    auto proc = runtime->execStreaming(request.container_id, request.command);
+    auto proc = runtime->execStreaming(request.container_id, request.command, {.tty = request.tty});
     if (!proc) return finishAll(failureStatusJson(proc.status().message()));
+    {
+      std::lock_guard lock(mu);
+      tty_fd = proc->tty_fd;
+    }
     FdPumpOptions opts;
     opts.input_fd = proc->stdin_fd;
     opts.output_fds = {proc->stdout_fd, proc->stderr_fd};
@@ -122,6 +145,7 @@ void serveSpdyExec(runtime::Runtime& runtime, std::shared_ptr<apiserver::DuplexS
   h.on_stream = [s](uint32_t id, const spdy::Headers& headers) { s->onStream(id, headers); };
   h.on_data = [s](uint32_t id, std::string data) {
     std::lock_guard lock(s->mu);
+    if (id == s->resize_id && id) return s->onResize(std::move(data));
     if (id != s->stdin_id) return;
     if (s->pump) s->pump->write(std::move(data));
     else if (s->early_stdin.size() < (1u << 20)) s->early_stdin += data;

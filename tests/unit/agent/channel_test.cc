@@ -1,6 +1,9 @@
 #include "agent/streaming/channel.h"
 
 #include <gtest/gtest.h>
+#include <pty.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "common/json.h"
 
@@ -45,6 +48,31 @@ TEST(ChannelTest, ExitStatus) {
   EXPECT_EQ(j["details"]["causes"][0]["message"], "3");
   Json f = Json::parse(failureStatusJson("bad \xff utf8"));
   EXPECT_EQ(f["status"], "Failure");
+}
+
+}  // namespace
+}  // namespace capstan::agent::streaming
+
+namespace capstan::agent::streaming {
+namespace {
+
+TEST(TerminalResizeTest, AppliesWellFormedSizesOnly) {
+  int master = -1, slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  auto size = [&] {
+    winsize ws{};
+    ::ioctl(slave, TIOCGWINSZ, &ws);
+    return std::pair<int, int>(ws.ws_col, ws.ws_row);
+  };
+  applyTerminalResize(master, R"({"Width":101,"Height":33})");
+  EXPECT_EQ(size(), (std::pair<int, int>(101, 33)));
+  for (const char* bad : {"", "{", "[]", R"({"Width":-1,"Height":5})", R"({"Width":70000,"Height":5})",
+                          R"({"Width":"80","Height":24})", R"({"Width":0,"Height":0})"})
+    applyTerminalResize(master, bad);
+  EXPECT_EQ(size(), (std::pair<int, int>(101, 33)));
+  applyTerminalResize(-1, R"({"Width":1,"Height":1})");  // no terminal: nothing happens
+  ::close(master);
+  ::close(slave);
 }
 
 }  // namespace
