@@ -104,6 +104,25 @@ Status AgentImpl::init() {
   network_ = instrumentNetwork(std::move(*net), metrics_);
   if (auto st = startNodeServices(*cidr); !st) return st;
   node_->start();
+  ImageGcPolicy gc{.high_threshold_percent = opts_.image_gc_high_threshold,
+                   .low_threshold_percent = opts_.image_gc_low_threshold,
+                   .min_age = opts_.image_minimum_ttl,
+                   .period = opts_.image_gc_period};
+  image_gc_ = std::make_unique<ImageGc>(
+      *images_, gc, [root = opts_.data_dir + "/images"] { return diskUsage(root); },
+      [this] {
+        std::set<std::string> used;
+        for (const auto& c : runtime_->list())
+          if (auto it = c.labels.find(kLabelImageId); it != c.labels.end()) used.insert(it->second);
+        return used;
+      },
+      SystemClock::instance(),
+      [this](const std::string& message) {
+        events_.record({{"apiVersion", "v1"}, {"kind", "Node"},
+                        {"metadata", {{"name", opts_.node_name}, {"uid", opts_.node_name}}}},
+                       "Warning", "FreeDiskSpaceFailed", message);
+      });
+  image_gc_->start();
   if (opts_.dns.cluster_dns.empty()) {
     auto svc = client_.get(client::res::kServices, "kube-system", "kube-dns");
     if (!svc) return Status(svc.status().code(), "cannot read the cluster DNS address: " + svc.status().message());
@@ -270,6 +289,7 @@ void AgentImpl::stop() {
   if (cluster_informers_) cluster_informers_->stop();
   if (prober_) prober_->stop();
   if (node_) node_->stop();
+  if (image_gc_) image_gc_->stop();
   if (kubelet_) kubelet_->stop();
   if (runtime_) runtime_->setExitHandler(nullptr);
 }

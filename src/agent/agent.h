@@ -47,6 +47,11 @@ struct AgentOptions {
   // Container log rotation (kubelet's --container-log-max-size/-files).
   size_t container_log_max_bytes = 10 * 1024 * 1024;
   int container_log_max_files = 5;
+  // Image garbage collection (image_gc.h), kubelet's flags; 100 turns it off.
+  int image_gc_high_threshold = 85;
+  int image_gc_low_threshold = 80;
+  std::chrono::milliseconds image_gc_period{std::chrono::minutes(5)};
+  std::chrono::milliseconds image_minimum_ttl{std::chrono::minutes(2)};  // unused images younger than this stay
   std::chrono::milliseconds lease_duration{10000};
   std::chrono::milliseconds lease_renew_interval{2000};
   std::chrono::milliseconds node_status_interval{30000};

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "agent/image_gc.h"
 #include "agent/container_config.h"
 #include "agent/network/network.h"
 #include "agent/node_conditions.h"
@@ -128,6 +129,7 @@ class AgentImpl final : public Agent {
   std::unique_ptr<network::Network> network_;
   std::unique_ptr<streaming::KubeletServer> kubelet_;
   std::unique_ptr<NodeReporter> node_;
+  std::unique_ptr<ImageGc> image_gc_;
   std::unique_ptr<Prober> prober_;
   // Cluster-wide caches for node services (DNS; the service proxy).
   std::unique_ptr<client::InformerFactory> cluster_informers_;

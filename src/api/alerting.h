@@ -10,8 +10,6 @@
 //   AlertReceiver  spec.url and spec.format: where firing and resolved
 //                  alerts are sent (Alertmanager's API or its webhook body).
 
-#include <chrono>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,9 +36,5 @@ const Check* findCheck(std::string_view name);
 
 inline constexpr std::string_view kSeverities[] = {"critical", "warning", "info"};
 inline constexpr std::string_view kReceiverFormats[] = {"Alertmanager", "Webhook"};
-
-// Go's time.ParseDuration for what rules use ("0s", "90s", "5m", "1h30m",
-// "1.5h"); nullopt when malformed or negative.
-std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
 
 }  // namespace capstan::api::alerting

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "api/alerting.h"
+#include "common/duration.h"
 #include "api/validation_internal.h"
 
 namespace capstan::api::vdetail {
@@ -33,7 +34,7 @@ void validateAlertRule(const Json& obj, ErrorList& errs) {
     errs.invalid("spec.threshold", goValue(t), "must be a number greater than or equal to 0");
   if (const Json* f = get(spec, "for")) {
     std::string v = str(f);
-    if (!alerting::parseDuration(v))
+    if (!parseGoDuration(v))
       errs.invalid("spec.for", goQuote(v), "must be a duration such as \"30s\", \"5m\" or \"1h\"");
   }
   if (const Json* s = get(spec, "severity")) {

@@ -18,6 +18,7 @@
 #include "apiserver/api_server.h"
 #include "client/https_transport.h"
 #include "cmd/config_file.h"
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/pki.h"
 #include "controllers/manager.h"
@@ -36,33 +37,11 @@ struct ServerRoles {
 
 // A Go duration as kube-controller-manager's flags take it ("15s", "1m30s",
 // "500ms"); a bare number is seconds. The CLI11 validator's message on error.
-std::string parseGoDuration(const std::string& text, std::chrono::milliseconds& out) {
-  // "ms" before "m": the first matching suffix wins.
-  static const std::pair<std::string_view, int64_t> kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-  int64_t total = 0;
-  size_t i = 0;
-  if (text.empty()) return "empty duration";
-  while (i < text.size()) {
-    size_t start = i;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-    if (start == i) return "invalid duration " + text;
-    double n = std::stod(text.substr(start, i - start));
-    int64_t unit = 1000;
-    if (i < text.size()) {
-      unit = 0;
-      for (auto [suffix, ms] : kUnits)
-        if (std::string_view(text).substr(i).starts_with(suffix)) {
-          unit = ms;
-          i += suffix.size();
-          break;
-        }
-      if (unit == 0) return "invalid duration " + text;
-    } else if (start != 0) {
-      return "missing unit in duration " + text;
-    }
-    total += static_cast<int64_t>(n * static_cast<double>(unit));
-  }
-  out = std::chrono::milliseconds(total);
+std::string parseFlagDuration(const std::string& text, std::chrono::milliseconds& out) {
+  bool bare = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+  auto d = capstan::parseGoDuration(bare ? text + "s" : text);
+  if (!d) return "invalid duration \"" + text + "\" (use e.g. 30s, 5m, 1h30m)";
+  out = *d;
   return "";
 }
 
@@ -71,7 +50,7 @@ void addDurationOption(CLI::App* app, const std::string& name, std::chrono::mill
   app->add_option_function<std::string>(
          name,
          [&target](const std::string& v) {
-           if (auto err = parseGoDuration(v, target); !err.empty()) throw CLI::ValidationError(err);
+           if (auto err = parseFlagDuration(v, target); !err.empty()) throw CLI::ValidationError(err);
          },
          help + fmt::format(" (default {}s)", target.count() / 1000.0));
 }
@@ -154,6 +133,17 @@ void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
                   "Log files kept per container, the current one included (2-10)")
       ->check(CLI::Range(2, 10))
       ->capture_default_str();
+  app->add_option("--image-gc-high-threshold", ao.image_gc_high_threshold,
+                  "Percent of the image filesystem used above which unused images are removed (100: never)")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  app->add_option("--image-gc-low-threshold", ao.image_gc_low_threshold,
+                  "Percent of the image filesystem used that image garbage collection frees down to")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  addDurationOption(app, "--image-gc-period", ao.image_gc_period, "How often image garbage collection runs");
+  addDurationOption(app, "--minimum-image-ttl-duration", ao.image_minimum_ttl,
+                    "How long an unused image is kept after it was first seen before it may be removed");
   ao.ingress_http_port = 80;
   ao.ingress_https_port = 443;
   app->add_option("--ingress-http-port", ao.ingress_http_port,

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "api/selector.h"
+#include "common/duration.h"
 #include "common/log.h"
 #include "common/pki.h"
 #include "controllers/object_fields.h"
@@ -200,7 +201,7 @@ Status AlertController::reconcileAlerts(const std::map<std::string, Desired>& de
   for (const auto& [name, d] : desired) {
     const Json& rule_spec = specOf(*d.rule);
     const std::string rule_name = client::nameOf(*d.rule);
-    auto hold = alerting::parseDuration(stringField(rule_spec, "for", "0s")).value_or(std::chrono::milliseconds(0));
+    auto hold = parseGoDuration(stringField(rule_spec, "for", "0s")).value_or(std::chrono::milliseconds(0));
     Json spec = {{"rule", rule_name},
                  {"check", stringField(rule_spec, "check")},
                  {"severity", stringField(rule_spec, "severity", "warning")},

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/duration.h"
+
 namespace capstan::controllers {
 namespace {
 
@@ -105,28 +107,6 @@ Result<uint64_t> field(std::string_view text, const Bounds& b, bool* star) {
   return bits;
 }
 
-// Go's time.ParseDuration for the units a schedule would use.
-Result<seconds> parseDuration(std::string_view s) {
-  if (s.empty()) return Status(Code::kBadRequest, "empty duration");
-  double total = 0;
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t j = i;
-    while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
-    if (j == i) return Status(Code::kBadRequest, fmt::format("time: invalid duration \"{}\"", s));
-    double n = std::stod(std::string(s.substr(i, j - i)));
-    size_t k = j;
-    while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
-    std::string_view unit = s.substr(j, k - j);
-    double scale = unit == "h" ? 3600 : unit == "m" ? 60 : unit == "s" ? 1 : unit == "ms" ? 1e-3 : -1;
-    if (scale < 0)
-      return Status(Code::kBadRequest, fmt::format("time: unknown unit \"{}\" in duration \"{}\"", unit, s));
-    total += n * scale;
-    i = k;
-  }
-  return seconds(static_cast<int64_t>(total));
-}
-
 }  // namespace
 
 Result<CronSchedule> CronSchedule::parse(std::string_view spec) {
@@ -139,12 +119,13 @@ Result<CronSchedule> CronSchedule::parse(std::string_view spec) {
   if (spec.front() == '@') {
     std::string d = lower(spec);
     if (d.starts_with("@every ")) {
-      auto dur = parseDuration(std::string_view(d).substr(7));
+      std::string_view text = std::string_view(d).substr(7);
+      auto dur = parseGoDuration(text);
       if (!dur)
         return Status(Code::kBadRequest,
-                      fmt::format("failed to parse duration {}: {}", spec, dur.status().message()));
+                      fmt::format("failed to parse duration {}: time: invalid duration \"{}\"", spec, text));
       CronSchedule s;
-      s.every_ = std::max(*dur, seconds(1));
+      s.every_ = std::max(std::chrono::duration_cast<seconds>(*dur), seconds(1));
       return s;
     }
     if (d == "@yearly" || d == "@annually")

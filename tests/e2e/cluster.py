@@ -115,6 +115,13 @@ def _no_ingress_unless_asked(args):
     return [] if any(a.startswith("--ingress-") for a in args) else ["--disable-ingress"]
 
 
+def _no_image_gc_unless_asked(args):
+    """On a machine whose disk is over 85 % full, image garbage collection
+    would remove the test image between a class's pods; only a test that
+    sets its thresholds gets it."""
+    return [] if any(a.startswith("--image-gc-") for a in args) else ["--image-gc-high-threshold", "100"]
+
+
 class NodeServer(Server):
     """A server running its embedded agent."""
 
@@ -129,7 +136,8 @@ class NodeServer(Server):
                                      "--dns-upstream", f"127.0.0.1:{self.resolver.port}",
                                      "--cluster-cidr", self.cluster_cidr, "--service-cidr", self.service_cidr,
                                      "--isolate-pod-network", "--kubelet-port", "0"]
-                         + _no_ingress_unless_asked(extra_args) + list(extra_args))
+                         + _no_ingress_unless_asked(extra_args) + _no_image_gc_unless_asked(extra_args)
+                         + list(extra_args))
         self.with_agent = True
 
     def start(self, timeout=60):
@@ -175,7 +183,8 @@ class AgentNode(LoggedProcess):
             [CAPSTAN, "agent", "--server", self.server.url, "--token", token, "--node-name", self.node_name,
              "--data-dir", self.data_dir, "--cni-bridge", self.bridge, "--isolate-pod-network",
              "--cluster-cidr", self.server.cluster_cidr, "--kubelet-port", "0",
-             "--dns-upstream", f"127.0.0.1:{self.server.resolver.port}", "--disable-ingress"],
+             "--dns-upstream", f"127.0.0.1:{self.server.resolver.port}", "--disable-ingress",
+             "--image-gc-high-threshold", "100"],
             stdout=self.log, stderr=subprocess.STDOUT)
         env = dict(os.environ, KUBECONFIG=self.server.kubeconfig)
         deadline = time.time() + timeout

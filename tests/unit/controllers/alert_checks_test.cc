@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "api/alerting.h"
+#include "common/duration.h"
 #include "controllers/alert_checks.h"
 #include "controllers/alert_notifier.h"
 #include "controllers/prometheus_text.h"
@@ -198,8 +199,8 @@ TEST(AlertNotifier, WebhookBodyIsAlertmanagersVersion4) {
   EXPECT_EQ(resolved["status"], "resolved");
 }
 
-TEST(AlertingApi, DurationsAsGoParsesThem) {
-  using api::alerting::parseDuration;
+TEST(GoDuration, ParsedAsGoParsesThem) {
+  const auto parseDuration = parseGoDuration;
   EXPECT_EQ(parseDuration("0s"), 0ms);
   EXPECT_EQ(parseDuration("0"), 0ms);
   EXPECT_EQ(parseDuration("90s"), 90000ms);
