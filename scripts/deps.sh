@@ -31,6 +31,8 @@ PACKAGES=(
   # service proxy: nftables rules through libnftables, in-process; element
   # changes as nfnetlink batches through libnftnl and libmnl
   libnftables-dev libnftnl-dev libmnl-dev
+  # stale UDP flows of removed endpoints deleted from conntrack
+  libnetfilter-conntrack-dev
   # observability e2e: a real Prometheus scraping capstan and a real
   # Alertmanager receiving its alerts (tests start their own on free ports;
   # the packaged services are never started, see below)

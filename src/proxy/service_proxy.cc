@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "proxy/conntrack.h"
 #include "proxy/load_balancer_status.h"
 #include "proxy/nft_elements.h"
 #include "proxy/nftables.h"
@@ -184,6 +185,14 @@ class ServiceProxyImpl final : public ServiceProxy {
         LOG_WARN("service proxy: no nfnetlink socket, element changes go through nft text", "error",
                  elements.status().message());
     }
+    if (st) {
+      auto ct = Conntrack::open();
+      if (ct)
+        conntrack_ = std::move(*ct);
+      else
+        LOG_WARN("service proxy: no conntrack handle, stale UDP flows are left to time out", "error",
+                 ct.status().message());
+    }
     ready.set_value(st);
     if (!st) return;
     for (auto* inf : {&services_, &slices_, &nodes_})
@@ -238,6 +247,49 @@ class ServiceProxyImpl final : public ServiceProxy {
     }
   }
 
+  // After the rules changed: removes the conntrack entries of UDP flows
+  // that go to an endpoint a service no longer has, and of flows a service
+  // rejected while it had no endpoint (kube-proxy's conntrack cleanup).
+  void forgetStaleUdpFlows(const std::map<std::string, const ServiceInfo*>& changed) {
+    std::set<UdpFlow> stale;
+    for (const auto& [key, info] : changed) {
+      std::vector<UdpPort> now;
+      if (info)
+        for (const auto& p : info->ports) {
+          if (p.protocol != "udp") continue;
+          UdpPort u{{info->cluster_ip}, p.port, p.node_port, {}};
+          u.addresses.insert(u.addresses.end(), info->external_ips.begin(), info->external_ips.end());
+          for (const auto& e : p.endpoints) u.endpoints.insert(e.ip);
+          now.push_back(std::move(u));
+        }
+      auto before = udp_programmed_.find(key);
+      if (before != udp_programmed_.end()) {
+        for (const auto& old : before->second) {
+          const UdpPort* cur = nullptr;
+          for (const auto& u : now)
+            if (u.port == old.port) cur = &u;
+          auto flows = [&](const std::string& endpoint) {
+            for (const auto& a : old.addresses) stale.insert({a, old.port, endpoint});
+            if (old.node_port) stale.insert({"", old.node_port, endpoint});
+          };
+          for (const auto& ep : old.endpoints)
+            if (!cur || !cur->endpoints.count(ep)) flows(ep);
+          if (old.endpoints.empty() && cur && !cur->endpoints.empty()) flows("");
+        }
+      }
+      if (now.empty())
+        udp_programmed_.erase(key);
+      else
+        udp_programmed_[key] = std::move(now);
+    }
+    if (stale.empty() || !conntrack_) return;
+    auto removed = conntrack_->remove({stale.begin(), stale.end()});
+    if (!removed)
+      LOG_WARN("service proxy: conntrack cleanup failed", "error", removed.status().message());
+    else if (*removed > 0)
+      LOG_DEBUG("service proxy: stale UDP flows removed", "entries", *removed);
+  }
+
   bool stopping() {
     std::lock_guard lock(pending_->mu);
     return pending_->stopping;
@@ -273,30 +325,32 @@ class ServiceProxyImpl final : public ServiceProxy {
     std::string text;
     SyncPlan plan;
     std::vector<ObjectPtr> published;
+    std::map<std::string, ServiceInfo> full_infos;      // the services read for this sync
+    std::map<std::string, const ServiceInfo*> changed;  // key -> its programming, null when deleted
     if (full || generator_.needsFullSync()) {
       full = true;
-      std::map<std::string, ServiceInfo> infos;
       for (const auto& svc : services_.list()) {
-        infos.emplace(client::keyOf(*svc), infoOf(*svc, node));
+        full_infos.emplace(client::keyOf(*svc), infoOf(*svc, node));
         if (publishedOnNodes(*svc)) published.push_back(svc);
       }
-      text = generator_.fullSync(infos);
+      for (const auto& [key, info] : full_infos) changed[key] = &info;
+      for (const auto& [key, ports] : udp_programmed_)
+        if (!full_infos.count(key)) changed[key] = nullptr;
+      text = generator_.fullSync(full_infos);
     } else {
       if (nodes_changed)
         for (const auto& svc : services_.list())
           if (publishedOnNodes(*svc)) keys.insert(client::keyOf(*svc));
-      std::map<std::string, ServiceInfo> infos;
-      std::map<std::string, const ServiceInfo*> changes;
       for (const auto& key : keys) {
         auto svc = services_.get(key);
         if (!svc) {
-          changes[key] = nullptr;
+          changed[key] = nullptr;
           continue;
         }
-        changes[key] = &infos.emplace(key, infoOf(*svc, node)).first->second;
+        changed[key] = &full_infos.emplace(key, infoOf(*svc, node)).first->second;
         if (publishedOnNodes(*svc)) published.push_back(svc);
       }
-      plan = generator_.plan(changes);
+      plan = generator_.plan(changed);
       text = std::move(plan.text);
     }
     Status st;
@@ -323,6 +377,7 @@ class ServiceProxyImpl final : public ServiceProxy {
     }
     if (!st) return st;
     last_node_ips_ = node.node_ips;
+    forgetStaleUdpFlows(changed);
     LOG_DEBUG("service proxy synced", "table", options_.table, "full", full, "services", keys.size(), "us",
               took.count(), "bytes", text.size());
     if (options_.publish_load_balancer_status && !published.empty()) {
@@ -349,6 +404,15 @@ class ServiceProxyImpl final : public ServiceProxy {
   RuleGenerator generator_;
   std::unique_ptr<Nftables> nft_;
   std::unique_ptr<NftElements> elements_;  // null: element changes go through nft_ too
+  std::unique_ptr<Conntrack> conntrack_;   // null: stale UDP flows time out by themselves
+  // What is programmed for each service's UDP ports, to see which flows a
+  // change leaves pointing at an endpoint that is gone.
+  struct UdpPort {
+    std::vector<std::string> addresses;  // cluster IP and external IPs
+    int port = 0, node_port = 0;
+    std::set<std::string> endpoints;
+  };
+  std::map<std::string, std::vector<UdpPort>> udp_programmed_;
   std::vector<std::string> last_node_ips_;
 
   std::shared_ptr<Pending> pending_;

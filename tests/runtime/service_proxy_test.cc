@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -475,6 +476,135 @@ TEST_F(ServiceProxyTest, EndpointReplacedGoesThroughNetlinkBatch) {
 // The nfnetlink element path on its own, against a table the generator's
 // text made: removals and additions land as sent, and a batch with one bad
 // message changes nothing at all.
+// A UDP server on a thread inside `netns` answering every datagram on :8080
+// with `name`.
+class UdpNameServer {
+ public:
+  UdpNameServer(const std::string& netns, std::string name) : name_(std::move(name)) {
+    std::promise<bool> bound;
+    auto ok = bound.get_future();
+    thread_ = std::thread([this, netns, bound = std::move(bound)]() mutable {
+      int s = enterNetworkNamespace(netns) ? socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(8080);
+      if (s < 0 || bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        if (s >= 0) close(s);
+        bound.set_value(false);
+        return;
+      }
+      bound.set_value(true);
+      while (!stop_) {
+        pollfd p{s, POLLIN, 0};
+        if (poll(&p, 1, 100) != 1) continue;
+        char buf[64];
+        sockaddr_in from{};
+        socklen_t len = sizeof from;
+        if (recvfrom(s, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len) < 0) continue;
+        sendto(s, name_.data(), name_.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+      }
+      close(s);
+    });
+    ok_ = ok.get();
+  }
+  ~UdpNameServer() {
+    stop_ = true;
+    thread_.join();
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  std::string name_;
+  std::atomic<bool> stop_{false};
+  bool ok_ = false;
+  std::thread thread_;
+};
+
+// One datagram from `netns`, always from source port `src_port` (so every
+// ask is the same flow to conntrack); the reply, or "refused"/"timeout".
+std::string udpAsk(const std::string& netns, const std::string& ip, int port, int src_port) {
+  std::string out;
+  std::thread([&] {
+    if (!enterNetworkNamespace(netns)) {
+      out = "no netns";
+      return;
+    }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    src.sin_port = htons(static_cast<uint16_t>(src_port));
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, ip.c_str(), &dst.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
+        connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 || send(fd, "?", 1, 0) != 1) {
+      out = std::string("error: ") + std::strerror(errno);
+    } else {
+      pollfd p{fd, POLLIN, 0};
+      char buf[64];
+      ssize_t n = poll(&p, 1, 1000) == 1 ? recv(fd, buf, sizeof buf, 0) : -2;
+      out = n >= 0 ? std::string(buf, static_cast<size_t>(n)) : n == -2 ? "timeout" : "refused";
+    }
+    close(fd);
+  }).join();
+  return out;
+}
+
+// UDP has no connection to end: a client that keeps its source port would
+// follow its conntrack entry to the old endpoint (or to the rejection of a
+// service without endpoints) until the entry times out. The proxy removes
+// those entries when the endpoints change.
+TEST_F(ServiceProxyTest, UdpFlowsFollowEndpointChanges) {
+  UdpNameServer u1(path("e1"), "ep1"), u2(path("e2"), "ep2");
+  ASSERT_TRUE(u1.ok() && u2.ok());
+  ProxyOptions po;
+  po.node_name = "node-a";
+  po.node_ips = {"10.251.0.1"};
+  po.cluster_cidr = "10.250.0.0/16";
+  po.table = table_;
+  po.netns = path("r");
+  auto p = ServiceProxy::start(po, *client_, *informers_);
+  ASSERT_TRUE(p) << p.status().message();
+  proxy_ = std::move(*p);
+  informers_->start();
+
+  Json svc = create(client::res::kServices,
+                    {{"apiVersion", "v1"},
+                     {"kind", "Service"},
+                     {"metadata", {{"name", "dns"}}},
+                     {"spec", {{"ports", {{{"name", "dns"}, {"port", 53}, {"targetPort", 8080}, {"protocol", "UDP"}}}}}}});
+  std::string vip = getString(svc["spec"], "clusterIP");
+  auto setEndpoints = [&](const std::vector<std::string>& ips) {
+    Json s = slice("dns", ips);
+    s["ports"] = {{{"name", "dns"}, {"port", 8080}, {"protocol", "UDP"}}};
+    auto cur = client_->get(client::res::kEndpointSlices, "default", "dns-abc");
+    if (cur) {
+      s["metadata"]["resourceVersion"] = (*cur)["metadata"]["resourceVersion"];
+      ASSERT_TRUE(client_->update(client::res::kEndpointSlices, "default", s));
+    } else {
+      create(client::res::kEndpointSlices, s);
+    }
+    std::this_thread::sleep_for(50ms);  // the informer's event before waitForSync's snapshot
+    ASSERT_TRUE(proxy_->waitForSync(10s));
+  };
+  setEndpoints({"10.250.0.2"});
+  ASSERT_TRUE(eventually([&] { return udpAsk(path("c"), vip, 53, 40053) == "ep1"; }));
+  EXPECT_EQ(udpAsk(path("c"), vip, 53, 40053), "ep1");
+
+  // ep1 stops being an endpoint (it still listens): the same flow goes to ep2.
+  setEndpoints({"10.250.0.3"});
+  EXPECT_EQ(udpAsk(path("c"), vip, 53, 40053), "ep2");
+
+  // No endpoints: rejected. Then one again: the flow that was rejected reaches it.
+  setEndpoints({});
+  EXPECT_EQ(udpAsk(path("c"), vip, 53, 40053), "refused");
+  setEndpoints({"10.250.0.2"});
+  EXPECT_EQ(udpAsk(path("c"), vip, 53, 40053), "ep1");
+}
+
 TEST(NftElementsRuntime, BatchAppliesAllOrNothing) {
   std::string ns = "cpxe-" + randomToken(6), table = "capstan_elements";
   ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "add", ns}));
