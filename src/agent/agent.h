@@ -47,6 +47,10 @@ struct AgentOptions {
   // Container log rotation (kubelet's --container-log-max-size/-files).
   size_t container_log_max_bytes = 10 * 1024 * 1024;
   int container_log_max_files = 5;
+  // Processes a container may have (pids cgroup), so that one that forks
+  // without end cannot exhaust the node's PIDs; kubelet's --pod-max-pids,
+  // applied per container. -1: unlimited.
+  int64_t pod_max_pids = 4096;
   // Image garbage collection (image_gc.h), kubelet's flags; 100 turns it off.
   int image_gc_high_threshold = 85;
   int image_gc_low_threshold = 80;

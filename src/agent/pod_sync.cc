@@ -332,6 +332,7 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
   cs.mounts = std::move(*mounts);
   cs.namespaces = {sandbox_.net_ns, sandbox_.ipc_ns, sandbox_.uts_ns};
   cs.resources = containerResources(container);
+  if (a_.opts_.pod_max_pids > 0) cs.resources.pids_limit = a_.opts_.pod_max_pids;
   cs.security = *security;
   cs.log_path = a_.logPath(*pod_, view.name, attempt);
   cs.labels = {{kLabelNamespace, ns_},

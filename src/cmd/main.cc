@@ -133,6 +133,9 @@ void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
                   "Log files kept per container, the current one included (2-10)")
       ->check(CLI::Range(2, 10))
       ->capture_default_str();
+  app->add_option("--pod-max-pids", ao.pod_max_pids,
+                  "Processes each container may run at once (pids cgroup); -1: unlimited")
+      ->capture_default_str();
   app->add_option("--image-gc-high-threshold", ao.image_gc_high_threshold,
                   "Percent of the image filesystem used above which unused images are removed (100: never)")
       ->check(CLI::Range(0, 100))

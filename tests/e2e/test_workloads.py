@@ -1,6 +1,7 @@
 """Pods as real containers, end to end: the real kubectl, the server with
 its controllers, scheduler and node agent, crun and the CNI plugins."""
 import fcntl
+import glob
 import json
 import os
 import select
@@ -343,6 +344,47 @@ class ImageGarbageCollectionTest(ClusterTestCase):
             for c in p.get("status", {}).get("containerStatuses", [])), message="ErrImageNeverPull")
         self.kubectl("delete", "pod", "late", "--grace-period=1")
 
+
+class ForkBombTest(ClusterTestCase):
+    """A container that forks without end is held to --pod-max-pids (a pids
+    cgroup per container): its shell gets "can't fork" and the container
+    fails, the node keeps running other pods, and deleting it leaves no
+    process or cgroup behind."""
+    server_args = ("--pod-max-pids", "64")
+
+    @staticmethod
+    def processes_of(uid):
+        pids = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cgroup") as f:
+                    if uid in f.read():
+                        pids.append(pid)
+            except OSError:
+                pass  # gone meanwhile
+        return pids
+
+    @staticmethod
+    def pids_cgroups(uid):
+        return glob.glob(f"/sys/fs/cgroup/**/{uid}/*/pids.max", recursive=True)
+
+    def test_fork_bomb_is_contained(self):
+        self.kubectl("run", "forker", f"--image={IMAGE}", "--restart=Never", "--",
+                     "sh", "-c", "while :; do sleep 600 & done")
+        pod = self.wait_pod("forker", lambda p: p.get("status", {}).get("phase") == "Failed",
+                            message="the fork bomb stopped by its pids limit")
+        uid = pod["metadata"]["uid"]
+        limits = self.pids_cgroups(uid)
+        self.assertTrue(limits, "no pids cgroup for the container")
+        with open(limits[0]) as f:
+            self.assertEqual(f.read().strip(), "64")
+        self.assertIn("can't fork", self.kubectl("logs", "forker").stdout + self.kubectl("logs", "forker").stderr)
+        self.assertFalse(self.processes_of(uid), "processes of the failed container left running")
+        self.kubectl("run", "bystander", f"--image={IMAGE}", "--restart=Never", "--", "sleep", "600")
+        self.wait_pod("bystander", self.running_ready, message="another pod still starts")
+        self.kubectl("delete", "pod", "forker", "--grace-period=1", "--wait=true", "--timeout=60s")
+        wait_until(lambda: not self.pids_cgroups(uid), timeout=20, message="the pod's cgroups removed")
+        self.kubectl("delete", "pod", "bystander", "--grace-period=1")
 
 if __name__ == "__main__":
     unittest.main()
