@@ -72,7 +72,7 @@ class WorkloadTest : public ::testing::Test {
   void stopControllers() { harness_.reset(); }
 
   template <typename F>
-  static bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  static bool eventually(F f, std::chrono::milliseconds limit = 15s) {
     auto end = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < end) {
       if (f()) return true;
