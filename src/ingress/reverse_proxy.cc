@@ -372,6 +372,19 @@ awaitable<bool> ReverseProxy::Impl::proxyRequest(Stream& stream, beast::flat_buf
   bool upgrade = !h[http::field::upgrade].empty();
   if (!upgrade) h.keep_alive(false);  // one upstream connection per request
   bool head = h.method() == http::verb::head;
+  // A client that waits for "100 Continue" before its body hears it from
+  // us once the request is routed and the upstream connected (as Go's
+  // server does when a handler reads the body); the upstream gets the body
+  // without the expectation, so nothing waits on an interim answer.
+  if (beast::iequals(h[http::field::expect], "100-continue")) {
+    h.erase(http::field::expect);
+    if (h.version() >= 11 && !req.is_done()) {
+      http::response<http::empty_body> cont{http::status::continue_, h.version()};
+      expire(stream, opts_.idle_timeout);
+      auto [cec, cn] = co_await http::async_write(stream, cont, kTuple);
+      if (cec) co_return false;
+    }
+  }
 
   co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
 

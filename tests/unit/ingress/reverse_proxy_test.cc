@@ -264,6 +264,27 @@ TEST_F(ReverseProxyTest, ChunkedRequestBodiesAreRelayed) {
   EXPECT_EQ(payload, "abcde");
 }
 
+TEST_F(ReverseProxyTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  Backend a("A");
+  proxy_->setRoutes(routesTo({{"a", {a.port()}}}));
+  int fd = connectLoopback(proxy_->httpPort());
+  sendAll(fd,
+          "PUT /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+          "Connection: close\r\n\r\n");
+  // The interim answer comes without the body being sent (curl would wait 1 s).
+  std::string interim = receive(fd, [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << interim;
+  sendAll(fd, "hello");
+  std::string r = receive(fd, [](const std::string&) { return false; });
+  close(fd);
+  EXPECT_NE(r.find("200 OK"), std::string::npos) << r;
+  EXPECT_NE(r.find("body=hello"), std::string::npos) << r;
+  // A request with no route is refused before any body is sent.
+  std::string refused = roundTrip(
+      "PUT / HTTP/1.1\r\nHost: nowhere.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 404", 0), 0u) << refused;
+}
+
 TEST_F(ReverseProxyTest, UpgradeBecomesATunnel) {
   Backend a("A");
   proxy_->setRoutes(routesTo({{"a", {a.port()}}}));
