@@ -247,6 +247,20 @@ class ServiceProxyTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ec);
   }
 
+  // The proxy of "node-a" (node IP 10.251.0.1) programming the router
+  // namespace, then the informers it registered on.
+  void startProxy() {
+    ProxyOptions po;
+    po.node_name = "node-a";
+    po.node_ips = {"10.251.0.1"};
+    po.cluster_cidr = "10.250.0.0/16";
+    po.table = table_;
+    po.netns = path("r");
+    auto p = ServiceProxy::start(po, *client_, *informers_);
+    ASSERT_TRUE(p) << p.status().message();
+    proxy_ = std::move(*p);
+    informers_->start();
+  }
   std::string path(const std::string& role) { return "/run/netns/" + ns_[role]; }
   std::string tables(const std::string& role) {
     return out({"/usr/sbin/ip", "netns", "exec", ns_[role], "/usr/sbin/nft", "list", "tables"});
@@ -304,16 +318,7 @@ Json slice(const std::string& service, const std::vector<std::string>& ips) {
 }
 
 TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
-  ProxyOptions po;
-  po.node_name = "node-a";
-  po.node_ips = {"10.251.0.1"};
-  po.cluster_cidr = "10.250.0.0/16";
-  po.table = table_;
-  po.netns = path("r");
-  auto p = ServiceProxy::start(po, *client_, *informers_);
-  ASSERT_TRUE(p) << p.status().message();
-  proxy_ = std::move(*p);
-  informers_->start();
+  ASSERT_NO_FATAL_FAILURE(startProxy());
 
   create(client::res::kNodes, {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-a"}}}});
   auto st = client_->patch(
@@ -404,16 +409,7 @@ TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
 // kernel's map holds exactly the new elements. A batch that fails (an
 // element removed behind the proxy's back) falls back to a full resync.
 TEST_F(ServiceProxyTest, EndpointReplacedGoesThroughNetlinkBatch) {
-  ProxyOptions po;
-  po.node_name = "node-a";
-  po.node_ips = {"10.251.0.1"};
-  po.cluster_cidr = "10.250.0.0/16";
-  po.table = table_;
-  po.netns = path("r");
-  auto p = ServiceProxy::start(po, *client_, *informers_);
-  ASSERT_TRUE(p) << p.status().message();
-  proxy_ = std::move(*p);
-  informers_->start();
+  ASSERT_NO_FATAL_FAILURE(startProxy());
 
   Json web = create(client::res::kServices,
                     {{"apiVersion", "v1"},
@@ -560,16 +556,7 @@ std::string udpAsk(const std::string& netns, const std::string& ip, int port, in
 TEST_F(ServiceProxyTest, UdpFlowsFollowEndpointChanges) {
   UdpNameServer u1(path("e1"), "ep1"), u2(path("e2"), "ep2");
   ASSERT_TRUE(u1.ok() && u2.ok());
-  ProxyOptions po;
-  po.node_name = "node-a";
-  po.node_ips = {"10.251.0.1"};
-  po.cluster_cidr = "10.250.0.0/16";
-  po.table = table_;
-  po.netns = path("r");
-  auto p = ServiceProxy::start(po, *client_, *informers_);
-  ASSERT_TRUE(p) << p.status().message();
-  proxy_ = std::move(*p);
-  informers_->start();
+  ASSERT_NO_FATAL_FAILURE(startProxy());
 
   Json svc = create(client::res::kServices,
                     {{"apiVersion", "v1"},
