@@ -18,6 +18,16 @@ std::vector<std::string> strings(auto const& views) {
   return out;
 }
 
+// An optional enum field: when set, one of `allowed`.
+void checkOneOf(const Json* spec, const char* key, const auto& allowed, ErrorList& errs) {
+  const Json* f = get(spec, key);
+  if (!f) return;
+  std::string v = str(f);
+  for (std::string_view a : allowed)
+    if (v == a) return;
+  errs.notSupported(std::string("spec.") + key, goQuote(v), strings(allowed));
+}
+
 }  // namespace
 
 void validateAlertRule(const Json& obj, ErrorList& errs) {
@@ -37,12 +47,7 @@ void validateAlertRule(const Json& obj, ErrorList& errs) {
     if (!parseGoDuration(v))
       errs.invalid("spec.for", goQuote(v), "must be a duration such as \"30s\", \"5m\" or \"1h\"");
   }
-  if (const Json* s = get(spec, "severity")) {
-    std::string v = str(s);
-    bool known = false;
-    for (auto k : alerting::kSeverities) known = known || v == k;
-    if (!known) errs.notSupported("spec.severity", goQuote(v), strings(alerting::kSeverities));
-  }
+  checkOneOf(spec, "severity", alerting::kSeverities, errs);
   validateLabelSelector(get(spec, "selector"), "spec.selector", errs);
   validateLabelSelector(get(spec, "namespaceSelector"), "spec.namespaceSelector", errs);
 }
@@ -54,12 +59,7 @@ void validateAlertReceiver(const Json& obj, ErrorList& errs) {
     errs.required("spec.url");
   else if (!(url.starts_with("http://") || url.starts_with("https://")) || url.find_first_of(" \t\r\n") != std::string::npos)
     errs.invalid("spec.url", goQuote(url), "must be an http:// or https:// URL");
-  if (const Json* f = get(spec, "format")) {
-    std::string v = str(f);
-    bool known = false;
-    for (auto k : alerting::kReceiverFormats) known = known || v == k;
-    if (!known) errs.notSupported("spec.format", goQuote(v), strings(alerting::kReceiverFormats));
-  }
+  checkOneOf(spec, "format", alerting::kReceiverFormats, errs);
 }
 
 }  // namespace capstan::api::vdetail

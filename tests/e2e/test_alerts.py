@@ -131,6 +131,15 @@ spec: {check: PodOnFire, for: soon, severity: loud}
         p = self.kubectl("patch", "alertrule", "job-failed", "--type=merge", "-p", '{"spec":{"threshold":-1}}',
                          check=False)
         self.assertIn("spec.threshold: Invalid value: -1", p.stderr)
+        p = self.kubectl("apply", "-f", "-", check=False, input="""
+apiVersion: alerting.capstan.io/v1alpha1
+kind: AlertReceiver
+metadata: {name: pigeon}
+spec: {url: "ftp://example/", format: Carrier}
+""")
+        self.assertIn('spec.url: Invalid value: "ftp://example/": must be an http:// or https:// URL', p.stderr)
+        self.assertIn('spec.format: Unsupported value: "Carrier"', p.stderr)
+        self.assertNotEqual(self.kubectl("get", "alertreceiver", "pigeon", check=False).returncode, 0)
 
     def test_crash_looping_pod_fires_is_delivered_and_resolves(self):
         self.kubectl("apply", "-f", "-", input=f"""
