@@ -5,17 +5,17 @@ namespace capstan::api::alerting {
 
 const std::vector<Check>& checks() {
   static const std::vector<Check> kChecks = {
-      {"PodCrashLooping", "Pod", 1, "restarts of a container in CrashLoopBackOff at least"},
-      {"ContainerOOMKilled", "Pod", 600, "seconds since the OOM kill at most"},
-      {"DeploymentReplicasMismatch", "Deployment", 1, "missing available replicas at least"},
-      {"DeploymentNotProgressing", "Deployment", 0, "unused"},
-      {"NodeNotReady", "Node", 0, "unused"},
-      {"NodeUnderPressure", "Node", 0, "unused"},
-      {"JobFailed", "Job", 0, "unused"},
-      {"APIServerErrors", "", 0.05, "share of requests answered with a 5xx over the last evaluation, above"},
-      {"APIServerSlow", "", 1, "seconds of the 99th percentile request latency (not WATCH or CONNECT), above"},
-      {"StoreSlow", "", 0.5, "seconds of the 99th percentile store request latency, above"},
-      {"CertificateExpiry", "", 30, "days left before a certificate of the server expires, below"},
+      {"PodCrashLooping", "Pod", 1},
+      {"ContainerOOMKilled", "Pod", 600},
+      {"DeploymentReplicasMismatch", "Deployment", 1},
+      {"DeploymentNotProgressing", "Deployment", 0},
+      {"NodeNotReady", "Node", 0},
+      {"NodeUnderPressure", "Node", 0},
+      {"JobFailed", "Job", 0},
+      {"APIServerErrors", "", 0.05},
+      {"APIServerSlow", "", 1},
+      {"StoreSlow", "", 0.5},
+      {"CertificateExpiry", "", 30},
   };
   return kChecks;
 }

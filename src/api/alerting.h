@@ -18,16 +18,17 @@ namespace capstan::api::alerting {
 
 inline constexpr std::string_view kGroup = "alerting.capstan.io";
 inline constexpr std::string_view kVersion = "v1alpha1";
+inline constexpr std::string_view kApiVersion = "alerting.capstan.io/v1alpha1";
 inline constexpr std::string_view kRuleLabel = "alerting.capstan.io/rule";
 // Conditions the evaluator sets on an affected object: this prefix and the
 // rule's name, e.g. "alerting.capstan.io/pod-crash-looping".
 inline constexpr std::string_view kConditionPrefix = "alerting.capstan.io/";
 
+// What each threshold means is in the AlertRule schema and docs/alerts.md.
 struct Check {
-  std::string_view name;       // spec.check
-  std::string_view subject;    // the kind it looks at ("" for the cluster)
-  double default_threshold;    // when spec.threshold is unset
-  std::string_view threshold;  // what the threshold means
+  std::string_view name;     // spec.check
+  std::string_view subject;  // the kind it looks at ("" for the cluster)
+  double default_threshold;  // when spec.threshold is unset
 };
 
 // The checks the evaluator knows, in the order the docs list them.

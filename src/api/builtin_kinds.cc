@@ -1,6 +1,7 @@
 // The built-in kinds, declared as data: group, version, resource, kind,
 // scope, short names, categories, subresources and selectable fields as
 // upstream Kubernetes serves them.
+#include "api/alerting.h"
 #include "api/registry.h"
 
 namespace capstan::api {
@@ -212,21 +213,22 @@ Registry Registry::builtin() {
     reg.add(r);
   }
   // alerting.capstan.io/v1alpha1: capstan's own alerting (api/alerting.h).
+  const std::string alertingGroup(alerting::kGroup), alertingVersion(alerting::kVersion);
   {
-    auto r = kind("alerting.capstan.io", "v1alpha1", "alertrules", "alertrule", "AlertRule", kCluster);
+    auto r = kind(alertingGroup, alertingVersion, "alertrules", "alertrule", "AlertRule", kCluster);
     r.has_generation = true;
     r.has_status = true;
     r.categories = {"alerting"};
     reg.add(r);
   }
   {
-    auto r = kind("alerting.capstan.io", "v1alpha1", "alerts", "alert", "Alert", kCluster);
+    auto r = kind(alertingGroup, alertingVersion, "alerts", "alert", "Alert", kCluster);
     r.has_status = true;
     r.categories = {"alerting"};
     reg.add(r);
   }
   {
-    auto r = kind("alerting.capstan.io", "v1alpha1", "alertreceivers", "alertreceiver", "AlertReceiver", kCluster);
+    auto r = kind(alertingGroup, alertingVersion, "alertreceivers", "alertreceiver", "AlertReceiver", kCluster);
     r.has_generation = true;
     r.has_status = true;
     r.categories = {"alerting"};

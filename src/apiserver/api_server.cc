@@ -450,14 +450,10 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   writeJoinToken(fs::path(opts.data_dir) / "token", join);
   impl->ca_pem = bundle->ca_cert_pem;
   impl->dashboard_dir = opts.dashboard_dir;
-  {
-    std::ifstream serving(bundle->server_cert);
-    std::string serving_pem((std::istreambuf_iterator<char>(serving)), std::istreambuf_iterator<char>());
-    for (const auto& [name, pem] : {std::pair<std::string, const std::string*>{"ca", &bundle->ca_cert_pem},
-                                    {"serving", &serving_pem},
-                                    {"admin", &bundle->admin_cert_pem}})
-      if (auto expiry = pki::certificateExpiry(*pem)) impl->metrics.setCertificateExpiry(name, static_cast<double>(*expiry));
-  }
+  for (const auto& [name, pem] : {std::pair<std::string, const std::string*>{"ca", &bundle->ca_cert_pem},
+                                  {"serving", &bundle->server_cert_pem},
+                                  {"admin", &bundle->admin_cert_pem}})
+    if (auto expiry = pki::certificateExpiry(*pem)) impl->metrics.setCertificateExpiry(name, static_cast<double>(*expiry));
   // Agents may present the full token or its bare secret.
   impl->tokens[token] = UserInfo{"capstan:agent", "", {"system:nodes", "system:authenticated"}};
   impl->tokens[join.text()] = impl->tokens[token];

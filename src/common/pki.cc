@@ -690,6 +690,7 @@ Result<Bundle> ensure(const Options& opts) {
   if (!admin_pair) return admin_pair.status();
 
   b.ca_cert_pem = std::move(ca->cert_pem);
+  b.server_cert_pem = std::move(served->cert_pem);
   b.admin_cert_pem = std::move(admin_pair->cert_pem);
   b.admin_key_pem = std::move(admin_pair->key_pem);
   LOG_INFO("pki: ready", "dir", opts.dir.string(), "sans", toString(*wanted));

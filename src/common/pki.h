@@ -42,6 +42,7 @@ struct Options {
 struct Bundle {
   std::filesystem::path ca_cert, server_cert, server_key, admin_cert, admin_key;  // PEM files
   std::string ca_cert_pem, admin_cert_pem, admin_key_pem;                         // for the kubeconfig
+  std::string server_cert_pem;                                                    // for its expiry metric
 };
 
 // Makes sure <dir> holds a usable PKI and returns where it is:

@@ -21,9 +21,12 @@ namespace {
 
 namespace alerting = api::alerting;
 
-const client::ResourceRef kRules{"alerting.capstan.io", "v1alpha1", "alertrules", false};
-const client::ResourceRef kAlerts{"alerting.capstan.io", "v1alpha1", "alerts", false};
-const client::ResourceRef kReceivers{"alerting.capstan.io", "v1alpha1", "alertreceivers", false};
+client::ResourceRef alertingResource(std::string resource) {
+  return {std::string(alerting::kGroup), std::string(alerting::kVersion), std::move(resource), false};
+}
+const client::ResourceRef kRules = alertingResource("alertrules");
+const client::ResourceRef kAlerts = alertingResource("alerts");
+const client::ResourceRef kReceivers = alertingResource("alertreceivers");
 const std::string kKey = "evaluate";
 // Object changes are batched: an evaluation runs this long after the first.
 constexpr auto kBatch = std::chrono::milliseconds(250);
@@ -149,7 +152,7 @@ Status AlertController::ensureDefaultRules() {
     auto rules = parseYaml(text);
     if (!rules) return rules.status();
     for (Json rule : *rules) {
-      rule["apiVersion"] = "alerting.capstan.io/v1alpha1";
+      rule["apiVersion"] = alerting::kApiVersion;
       rule["kind"] = "AlertRule";
       auto r = ctx_.client.create(kRules, "", rule);
       if (!r && r.status().code() != Code::kAlreadyExists) return r.status();
@@ -221,7 +224,7 @@ Status AlertController::reconcileAlerts(const std::map<std::string, Desired>& de
           continue;
         }
       }
-      Json alert = {{"apiVersion", "alerting.capstan.io/v1alpha1"},
+      Json alert = {{"apiVersion", alerting::kApiVersion},
                     {"kind", "Alert"},
                     {"metadata", {{"name", name}, {"labels", {{std::string(alerting::kRuleLabel), rule_name}}}}},
                     {"spec", spec}};
