@@ -1,9 +1,6 @@
 // The Node object of this machine: registration with real capacity and
 // nodeInfo, conditions from real readings, and the Lease in
 // kube-node-lease that tells the control plane the agent is alive.
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -17,6 +14,7 @@
 #include "agent/agent_impl.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/net_address.h"
 
 namespace capstan::agent {
 namespace {
@@ -50,23 +48,6 @@ std::string osImage() {
   return "Linux";
 }
 
-std::string firstIpv4() {
-  ifaddrs* addrs = nullptr;
-  if (getifaddrs(&addrs) != 0) return "127.0.0.1";
-  std::string out;
-  for (ifaddrs* a = addrs; a; a = a->ifa_next) {
-    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || (a->ifa_flags & IFF_LOOPBACK)) continue;
-    std::string name = a->ifa_name;
-    if (name.rfind("cni", 0) == 0 || name.rfind("veth", 0) == 0 || name.rfind("cst", 0) == 0) continue;
-    char buf[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, buf, sizeof(buf));
-    out = buf;
-    break;
-  }
-  freeifaddrs(addrs);
-  return out.empty() ? "127.0.0.1" : out;
-}
-
 }  // namespace
 
 NodeReporter::NodeReporter(const client::Client& client, client::EventRecorder& events,
@@ -76,7 +57,9 @@ NodeReporter::NodeReporter(const client::Client& client, client::EventRecorder& 
       opts_(opts),
       runtime_version_(std::move(runtime_version)),
       kubelet_port_(kubelet_port),
-      node_ip_(opts.node_ip.empty() ? firstIpv4() : opts.node_ip) {}
+      node_ip_(opts.node_ip.empty() ? firstHostIpv4() : opts.node_ip) {
+  if (node_ip_.empty()) node_ip_ = "127.0.0.1";
+}
 
 NodeReporter::~NodeReporter() { stop(); }
 

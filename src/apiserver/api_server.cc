@@ -18,6 +18,7 @@
 #include "apiserver/http_server.h"
 #include "apiserver/in_process_transport.h"
 #include "apiserver/kubelet_client.h"
+#include "apiserver/kubernetes_service.h"
 #include "apiserver/metrics.h"
 #include "apiserver/metrics_api.h"
 #include "apiserver/object_cache.h"
@@ -362,6 +363,9 @@ Response ApiServer::call(const std::string& method, const std::string& path, con
 }
 
 Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts) {
+  if (in_addr a{};
+      !opts.advertise_address.empty() && ::inet_pton(AF_INET, opts.advertise_address.c_str(), &a) != 1)
+    return Status(Code::kInvalid, "--advertise-address is not an IPv4 address: " + opts.advertise_address);
   auto impl = std::make_unique<Impl>();
   impl->opts = opts;
   // metrics.k8s.io, served by MetricsApi from the kubelets' readings (in
@@ -476,26 +480,6 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
       return Status(Code::kInternal, "bootstrap namespace " + std::string(ns) + ": " + r.body);
   }
 
-  // The "kubernetes" Service in default, as every Kubernetes cluster has,
-  // on the first address of the service range.
-  if (!self->impl_->cache->get("/registry/core/services/default/kubernetes")) {
-    Json svc = {{"apiVersion", "v1"},
-                {"kind", "Service"},
-                {"metadata",
-                 {{"name", "kubernetes"},
-                  {"namespace", "default"},
-                  {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
-                {"spec",
-                 {{"clusterIP", self->impl_->services->firstIp()},
-                  {"ports", Json::array({{{"name", "https"},
-                                          {"port", 443},
-                                          {"protocol", "TCP"},
-                                          {"targetPort", opts.port == 0 ? 6443 : opts.port}}})}}}};
-    Response r = self->call("POST", "/api/v1/namespaces/default/services", svc.dump());
-    if (r.status != 201 && r.status != 409)
-      return Status(Code::kInternal, "bootstrap service kubernetes: " + r.body);
-  }
-
   // The cluster DNS Service (served by every node agent, which publishes
   // its own endpoint; internalTrafficPolicy Local keeps queries on the node).
   if (!self->impl_->cache->get("/registry/core/services/kube-system/kube-dns")) {
@@ -553,6 +537,17 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   if (!http) return http.status();
   raw->http = std::move(*http);
 
+  // default/kubernetes and its endpoints, now that the port is known.
+  std::string advertise =
+      opts.advertise_address.empty() ? defaultAdvertiseAddress(opts.bind_address) : opts.advertise_address;
+  if (advertise.empty())
+    LOG_WARN("no IPv4 address to advertise: default/kubernetes gets no endpoints (set --advertise-address)");
+  auto call = [self](const std::string& method, const std::string& path, const std::string& body) {
+    return self->call(method, path, body);
+  };
+  if (auto st = ensureKubernetesService(call, {raw->services->firstIp(), advertise, raw->http->port()}); !st)
+    return st;
+
   std::string host =
       opts.bind_address == "0.0.0.0" || opts.bind_address == "::" ? "127.0.0.1" : opts.bind_address;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
@@ -562,7 +557,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   if (!opts.write_kubeconfig.empty())
     if (auto st = pki::writeKubeconfig(opts.write_kubeconfig, url, *bundle); !st) return st;
   raw->compactor = std::thread([raw] { raw->compactLoop(); });
-  LOG_INFO("api server listening", "url", url, "kubeconfig", raw->kubeconfig);
+  LOG_INFO("api server listening", "url", url, "advertise", advertise, "kubeconfig", raw->kubeconfig);
   return server;
 }
 

@@ -25,6 +25,9 @@ struct ApiServerOptions {
   std::string data_dir = "/var/lib/capstan";
   std::string bind_address = "0.0.0.0";
   uint16_t port = 6443;  // 0 picks a free port
+  // The IPv4 address pods reach the server at, through the endpoints of
+  // default/kubernetes; empty: defaultAdvertiseAddress(bind_address).
+  std::string advertise_address;
   std::vector<std::string> tls_sans;
   std::string write_kubeconfig;  // extra copy of the admin kubeconfig
   std::string token;             // join token; generated when empty

@@ -294,6 +294,9 @@ int main(int argc, char** argv) {
   server->add_option("-d,--data-dir", opts.data_dir, "Folder to hold state")->capture_default_str();
   server->add_option("--https-listen-port", opts.port, "HTTPS listen port (0 picks a free one)")->capture_default_str();
   server->add_option("--bind-address", opts.bind_address, "Address to listen on")->capture_default_str();
+  server->add_option("--advertise-address", opts.advertise_address,
+                     "IPv4 address pods reach the API server at, in the endpoints of the kubernetes Service (default: "
+                     "--bind-address, or the first non-loopback IPv4 address when that is 0.0.0.0 or loopback)");
   server->add_option("--write-kubeconfig,-o", opts.write_kubeconfig,
                      "Also write the admin kubeconfig to this path (it is always at <data-dir>/kubeconfig.yaml)");
   server->add_option("--tls-san", opts.tls_sans, "Additional host name or IP as a Subject Alternative Name in the serving certificate")

@@ -4,8 +4,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -34,6 +32,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/net_address.h"
 
 namespace capstan::pki {
 namespace {
@@ -316,27 +315,14 @@ bool skipHostAddress(const San& ip) {
 }
 
 void addHostAddresses(SanSet& out) {
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) {
+  auto addresses = hostAddresses();
+  if (!addresses) {
     LOG_WARN("pki: cannot list host addresses; serving certificate will lack them", "error",
-             std::strerror(errno));
+             addresses.status().message());
     return;
   }
-  for (ifaddrs* ifa = list; ifa != nullptr; ifa = ifa->ifa_next) {
-    if (ifa->ifa_addr == nullptr || (ifa->ifa_flags & IFF_LOOPBACK) != 0) continue;
-    San san{San::Kind::kIp, {}};
-    if (ifa->ifa_addr->sa_family == AF_INET) {
-      const auto* sin = reinterpret_cast<const sockaddr_in*>(ifa->ifa_addr);
-      san.value.assign(reinterpret_cast<const char*>(&sin->sin_addr), 4);
-    } else if (ifa->ifa_addr->sa_family == AF_INET6) {
-      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(ifa->ifa_addr);
-      san.value.assign(reinterpret_cast<const char*>(&sin6->sin6_addr), 16);
-    } else {
-      continue;
-    }
-    if (!skipHostAddress(san)) out.insert(std::move(san));
-  }
-  ::freeifaddrs(list);
+  for (const HostAddress& a : *addresses)
+    if (auto san = ipSan(a.ip); san && !skipHostAddress(*san)) out.insert(std::move(*san));
 }
 
 Result<SanSet> wantedSans(const std::vector<std::string>& extra) {

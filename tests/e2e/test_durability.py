@@ -190,6 +190,18 @@ class KillDuringWrites(unittest.TestCase):
         # The admin credentials and the CA survive too (same kubeconfig works).
         status, doc, _ = request_json(self.server, "GET", "/api/v1/namespaces/" + NS)
         self.assertEqual(status, 200, doc)
+        # The restarted server listens on another port (Server picks a free
+        # one each time, almost surely not the last): default/kubernetes
+        # follows it.
+        status, ep, _ = request_json(self.server, "GET", "/api/v1/namespaces/default/endpoints/kubernetes")
+        self.assertEqual(status, 200, ep)
+        self.assertEqual([p["port"] for s in ep["subsets"] for p in s["ports"]], [self.server.port])
+        status, eps, _ = request_json(self.server, "GET",
+                                      "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/kubernetes")
+        self.assertEqual(status, 200, eps)
+        self.assertEqual([p["port"] for p in eps["ports"]], [self.server.port])
+        status, svc, _ = request_json(self.server, "GET", "/api/v1/namespaces/default/services/kubernetes")
+        self.assertEqual(svc["spec"]["ports"][0]["targetPort"], self.server.port)
 
 
 if __name__ == "__main__":

@@ -434,8 +434,15 @@ TEST_F(EndpointsTest, SelectorlessServicesLeftAlone) {
   ASSERT_TRUE(slice_controller_->syncNow("default/manual"));
   EXPECT_EQ(rv(get(kEndpoints, "manual")), rv(*created));
   EXPECT_TRUE(slicesOf("manual").empty());
-  // default/kubernetes has no selector either.
-  EXPECT_TRUE(slicesOf("kubernetes").empty());
+  // default/kubernetes has no selector either: its Endpoints and
+  // EndpointSlice are the API server's, untouched.
+  Json kubernetes_endpoints = get(kEndpoints, "kubernetes");
+  Json kubernetes_slices = slicesOf("kubernetes");
+  ASSERT_TRUE(endpoints_controller_->syncNow("default/kubernetes"));
+  ASSERT_TRUE(slice_controller_->syncNow("default/kubernetes"));
+  EXPECT_EQ(get(kEndpoints, "kubernetes"), kubernetes_endpoints);
+  EXPECT_EQ(slicesOf("kubernetes"), kubernetes_slices);
+  for (const auto& slice : kubernetes_slices) EXPECT_EQ(slice["metadata"]["name"], "kubernetes");
 }
 
 TEST_F(EndpointsTest, HeadlessServiceHostnames) {
