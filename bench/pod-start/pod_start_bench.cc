@@ -21,6 +21,7 @@
 // usage: pod_start_bench --server URL --ca FILE --token T --server-pid PID
 //          --image IMAGE --work DIR --floor-subnet CIDR --floor-bridge NAME
 //          [--serial 30] [--burst 100] [--crash 10] [--floor 20] [--idle-seconds 10]
+//          [--sandbox-dir DIR: wait until it is empty after each phase's deletion]
 //        pod_start_bench --cleanup-floor --work DIR --floor-bridge NAME
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -60,6 +61,7 @@ namespace {
 
 struct Options {
   std::string server, ca, token, image = "capstan.test/busybox:1", work, floor_subnet, floor_bridge;
+  std::string sandbox_dir;  // the agent's pod sandboxes (/run/capstan/<node>/netns)
   std::string cni_bin = "/usr/lib/cni", crun = "/usr/bin/crun";
   int server_pid = 0, serial = 30, burst = 100, crash = 10, floor = 20, idle_seconds = 10;
   bool cleanup_floor = false;
@@ -137,7 +139,7 @@ void floorTeardown(const Options& o, const std::string& id) {
   auto nc = floorNetwork(o);
   std::string netns = "/run/netns/" + id;
   if (fs::exists(netns)) {
-    (void)agent::network::runCniPlugin(o.cni_bin, agent::network::bridgeConfig(nc), {"DEL", id, netns, "eth0"});
+    (void)agent::network::runCniPlugin(o.cni_bin, agent::network::bridgeConfig(nc, Json(), false), {"DEL", id, netns, "eth0"});
     (void)agent::network::runCniPlugin(o.cni_bin, agent::network::loopbackConfig(nc), {"DEL", id, netns, "lo"});
     runQuiet({"/usr/sbin/ip", "netns", "del", id});
   }
@@ -195,7 +197,7 @@ FloorResult measureFloor(const Options& o) {
     }
     auto t1 = Clock::now();
     auto lo = agent::network::runCniPlugin(o.cni_bin, agent::network::loopbackConfig(nc), {"ADD", id, netns, "lo"});
-    auto br = lo ? agent::network::runCniPlugin(o.cni_bin, agent::network::bridgeConfig(nc), {"ADD", id, netns, "eth0"})
+    auto br = lo ? agent::network::runCniPlugin(o.cni_bin, agent::network::bridgeConfig(nc, Json(), false), {"ADD", id, netns, "eth0"})
                  : Result<Json>(lo.status());
     auto t2 = Clock::now();
     if (!br) {
@@ -305,7 +307,11 @@ Json crashPod(const std::string& name, const std::string& image, const std::stri
   return pod;
 }
 
-Status deleteGroup(const client::Client& c, PodTracker& tracker, const std::string& group, size_t n) {
+// Deletes a phase's pods (grace 0) and waits until they are gone from the
+// API and, with --sandbox-dir, torn down on the node too, so that each
+// phase starts on an empty node rather than beside the last one's teardown.
+Status deleteGroup(const Options& o, const client::Client& c, PodTracker& tracker, const std::string& group,
+                   size_t n) {
   auto r = c.call({.method = "DELETE", .path = client::res::kPods.path("default", ""),
                    .query = {{"labelSelector", "group=" + group}, {"gracePeriodSeconds", "0"}}});
   if (!r) return r.status();
@@ -315,7 +321,14 @@ Status deleteGroup(const client::Client& c, PodTracker& tracker, const std::stri
       if (name.rfind(group + "-", 0) == 0 && p.deleted) ++d;
     return d >= n;
   });
-  return gone ? Status::ok() : Status(Code::kTimeout, "pods of group " + group + " not deleted");
+  if (!gone) return Status(Code::kTimeout, "pods of group " + group + " not deleted");
+  if (o.sandbox_dir.empty()) return Status::ok();
+  for (auto deadline = Clock::now() + std::chrono::seconds(120); Clock::now() < deadline;) {
+    std::error_code ec;
+    if (fs::is_empty(o.sandbox_dir, ec) || ec) return Status::ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status(Code::kTimeout, "pods of group " + group + " not torn down on the node");
 }
 
 // ---------------------------------------------------------------------------
@@ -439,6 +452,7 @@ int main(int argc, char** argv) {
     else if (k == "--floor-bridge") o.floor_bridge = v;
     else if (k == "--cni-bin") o.cni_bin = v;
     else if (k == "--crun") o.crun = v;
+    else if (k == "--sandbox-dir") o.sandbox_dir = v;
     else if (k == "--server-pid") o.server_pid = std::stoi(v);
     else if (k == "--serial") o.serial = std::stoi(v);
     else if (k == "--burst") o.burst = std::stoi(v);
@@ -516,7 +530,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "serial: Running p50 %.1f p99 %.1f ms; Ready p50 %.1f p99 %.1f ms\n", run_s.p50, run_s.p99,
                ready_s.p50, ready_s.p99);
   if (ok)
-    if (auto st = deleteGroup(c, tracker, "serial", to_running.size()); !st) {
+    if (auto st = deleteGroup(o, c, tracker, "serial", to_running.size()); !st) {
       std::fprintf(stderr, "%s\n", st.message().c_str());
       ok = false;
     }
@@ -584,7 +598,7 @@ int main(int argc, char** argv) {
       out["idle"]["pods"] = o.burst;
       std::fprintf(stderr, "idle: %s\n", out["idle"].dump().c_str());
     }
-    if (auto st = deleteGroup(c, tracker, "burst", static_cast<size_t>(o.burst)); !st) {
+    if (auto st = deleteGroup(o, c, tracker, "burst", static_cast<size_t>(o.burst)); !st) {
       std::fprintf(stderr, "%s\n", st.message().c_str());
       ok = false;
     }
@@ -659,7 +673,7 @@ int main(int argc, char** argv) {
     Summary rs = summarize(restart);
     out["crash_to_restart"] = toJson(rs);
     std::fprintf(stderr, "crash -> restart: p50 %.1f p99 %.1f ms\n", rs.p50, rs.p99);
-    (void)deleteGroup(c, tracker, "crash", restart.size());
+    (void)deleteGroup(o, c, tracker, "crash", restart.size());
   }
   watch.reset();
   out["ok"] = ok;

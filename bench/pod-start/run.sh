@@ -87,7 +87,8 @@ done
 
 rc=0
 "$bench" --server "$url" --ca "$tmp/data/tls/ca.crt" --token "$(cat "$tmp/data/token")" --server-pid "$server_pid" \
-  --work "$tmp/work" --floor-subnet "10.$a.255.0/24" --floor-bridge "$floor_bridge" "$@" || rc=$?
+  --work "$tmp/work" --floor-subnet "10.$a.255.0/24" --floor-bridge "$floor_bridge" \
+  --sandbox-dir "/run/capstan/$node/netns" "$@" || rc=$?
 if [[ -n "${METRICS_OUT:-}" ]]; then
   kubectl get --raw "/api/v1/nodes/$node/proxy/metrics" >"$METRICS_OUT" || echo "run.sh: no agent metrics" >&2
 fi

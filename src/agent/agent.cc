@@ -54,6 +54,13 @@ ObjectLookup AgentImpl::lookup() const {
         if (v.is_string()) out[k] = v.get<std::string>();
     return out;
   };
+  l.services = [this](const std::string& ns) -> Result<std::vector<Json>> {
+    if (!services_ || !services_->hasSynced())
+      return Status(Code::kUnavailable, "services have not yet been read at least once, cannot construct envvars");
+    std::vector<Json> out;
+    for (const auto& s : services_->list(ns)) out.push_back(*s);
+    return out;
+  };
   return l;
 }
 
@@ -98,6 +105,7 @@ Status AgentImpl::init() {
   nc.run_dir = "/run/capstan/" + opts_.node_name + "/netns";
   nc.isolate = opts_.isolate_pod_network;
   nc.isolate_allow = opts_.cluster_cidr;
+  nc.cluster_cidr = opts_.cluster_cidr;
   nc.create_bridge = true;
   auto net = network::Network::open(nc);
   if (!net) return net.status();
@@ -166,7 +174,7 @@ Status AgentImpl::init() {
   secrets_->start();
   pods_->start();
   if (!pods_->waitForSync(std::chrono::seconds(30)) || !config_maps_->waitForSync(std::chrono::seconds(30)) ||
-      !secrets_->waitForSync(std::chrono::seconds(30)))
+      !secrets_->waitForSync(std::chrono::seconds(30)) || !services_->waitForSync(std::chrono::seconds(30)))
     return Status(Code::kTimeout, "agent caches did not sync");
   // Containers of pods that vanished while the agent was down.
   for (const auto& c : runtime_->list()) {
@@ -254,24 +262,49 @@ std::string AgentImpl::podWorkerOperation(const std::string& key) {
 
 void AgentImpl::worker() {
   while (auto key = queue_.get()) {
-    Status st;
     std::string operation = podWorkerOperation(*key);
-    auto start = std::chrono::steady_clock::now();
-    try {
-      st = syncPod(*key);
-    } catch (const std::exception& e) {
-      st = Status(Code::kInternal, e.what());
-    }
-    metrics_->observePodWorker(operation,
-                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    if (st) {
-      queue_.forget(*key);
-    } else {
-      LOG_WARN("pod sync failed", "pod", *key, "error", st.message());
-      queue_.addRateLimited(*key);
-    }
-    queue_.done(*key);
+    if (operation == "kill") startTerminator(*key, operation);
+    else runPodWorker(*key, operation);
   }
+}
+
+// One syncPod of a key taken from the queue, then done(): the queue hands
+// the key to nobody else until then.
+void AgentImpl::runPodWorker(const std::string& key, const std::string& operation) {
+  Status st;
+  auto start = std::chrono::steady_clock::now();
+  try {
+    st = syncPod(key);
+  } catch (const std::exception& e) {
+    st = Status(Code::kInternal, e.what());
+  }
+  metrics_->observePodWorker(operation, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (st) {
+    queue_.forget(key);
+  } else {
+    LOG_WARN("pod sync failed", "pod", key, "error", st.message());
+    queue_.addRateLimited(key);
+  }
+  queue_.done(key);
+}
+
+void AgentImpl::startTerminator(const std::string& key, const std::string& operation) {
+  std::vector<std::thread> finished;
+  {
+    std::lock_guard lock(terminators_mu_);
+    for (uint64_t id : finished_terminators_) {
+      finished.push_back(std::move(terminators_[id]));
+      terminators_.erase(id);
+    }
+    finished_terminators_.clear();
+    uint64_t id = next_terminator_++;
+    terminators_.emplace(id, std::thread([this, key, operation, id] {
+                           runPodWorker(key, operation);
+                           std::lock_guard l(terminators_mu_);
+                           finished_terminators_.push_back(id);
+                         }));
+  }
+  for (auto& t : finished) t.join();  // they have pushed their id: exiting
 }
 
 void AgentImpl::stop() {
@@ -279,6 +312,13 @@ void AgentImpl::stop() {
   for (auto& t : workers_)
     if (t.joinable()) t.join();
   workers_.clear();
+  // The workers are gone, so no terminator starts now.
+  std::map<uint64_t, std::thread> terminators;
+  {
+    std::lock_guard lock(terminators_mu_);
+    terminators.swap(terminators_);
+  }
+  for (auto& [id, t] : terminators) t.join();
   if (pods_) pods_->stop();
   if (config_maps_) config_maps_->stop();
   if (secrets_) secrets_->stop();
@@ -314,6 +354,7 @@ Status cleanupNode(const AgentOptions& opts) {
   nc.ipam_data_dir = opts.data_dir + "/cni/ipam";
   nc.run_dir = "/run/capstan/" + opts.node_name + "/netns";
   nc.isolate = opts.isolate_pod_network;
+  nc.ip_masq = false;  // nothing to install: close() removes what the agent made
   if (auto net = network::Network::open(nc)) {
     for (const auto& sb : (*net)->list()) keep((*net)->removeSandbox(sb.id));
     keep((*net)->close(true));

@@ -105,6 +105,8 @@ class AgentImpl final : public Agent {
  private:
   friend class PodSync;
   void worker();
+  void runPodWorker(const std::string& key, const std::string& operation);
+  void startTerminator(const std::string& key, const std::string& operation);
   Prober::Hooks proberHooks();
   Status startNodeServices(const std::string& pod_cidr);
   Status publishDnsEndpoint(const std::string& address, int port);
@@ -133,6 +135,7 @@ class AgentImpl final : public Agent {
   std::unique_ptr<Prober> prober_;
   // Cluster-wide caches for node services (DNS; the service proxy).
   std::unique_ptr<client::InformerFactory> cluster_informers_;
+  client::Informer* services_ = nullptr;  // of cluster_informers_: containers' service variables
   std::unique_ptr<dns::DnsServer> dns_;
   std::unique_ptr<proxy::ServiceProxy> proxy_;
   std::unique_ptr<ingress::IngressController> ingress_;
@@ -141,6 +144,14 @@ class AgentImpl final : public Agent {
   std::unique_ptr<client::Informer> secrets_;
   client::WorkQueue queue_;
   std::vector<std::thread> workers_;
+  // Pods being torn down, each on a thread of its own while it waits out
+  // its grace period (kubelet's pod workers are one goroutine per pod), so
+  // that terminations hold none of the workers that start pods. Keyed by a
+  // serial; finished ones are joined at the next start and at stop().
+  std::mutex terminators_mu_;
+  std::map<uint64_t, std::thread> terminators_;
+  std::vector<uint64_t> finished_terminators_;
+  uint64_t next_terminator_ = 0;
 
   mutable std::mutex mu_;  // guards backoff_, image_backoff_
   std::map<std::string, Backoff> backoff_;  // "<uid>/<container>"

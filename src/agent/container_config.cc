@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+#include <set>
+
 #include "api/quantity.h"
 
 namespace capstan::agent {
@@ -82,12 +85,74 @@ std::string expandVars(const std::string& in, const std::map<std::string, std::s
   return out;
 }
 
+namespace {
+
+std::string envName(std::string name) {
+  for (char& c : name) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+void addServiceVars(const Json& service, std::map<std::string, std::string>& out) {
+  const Json& spec = objectAt(service, "spec");
+  std::string ip = getString(spec, "clusterIP");
+  const Json& ports = arrayAt(spec, "ports");
+  if (ip.empty() || ip == "None" || ports.empty()) return;
+  std::string prefix = envName(getString(objectAt(service, "metadata"), "name"));
+  std::string host = ip.find(':') == std::string::npos ? ip : "[" + ip + "]";
+  out[prefix + "_SERVICE_HOST"] = ip;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const Json& p = ports[i];
+    std::string port = std::to_string(p.value("port", 0));
+    std::string proto = getString(p, "protocol", "TCP");
+    std::string lower = proto;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string url = lower + "://" + host + ":" + port;
+    std::string name = getString(p, "name");
+    if (i == 0) {
+      out[prefix + "_SERVICE_PORT"] = port;
+      out[prefix + "_PORT"] = url;
+    }
+    if (!name.empty()) out[prefix + "_SERVICE_PORT_" + envName(name)] = port;
+    std::string link = prefix + "_PORT_" + port + "_" + proto;
+    out[link] = url;
+    out[link + "_PROTO"] = lower;
+    out[link + "_PORT"] = port;
+    out[link + "_ADDR"] = ip;
+  }
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::string>> serviceEnv(const Json& pod, const ObjectLookup& lookup) {
+  std::map<std::string, std::string> out;
+  if (!lookup.services) return out;
+  std::string ns = getString(objectAt(pod, "metadata"), "namespace");
+  std::map<std::string, Json> chosen;  // by name: a pod's own "kubernetes" Service wins
+  if (objectAt(pod, "spec").value("enableServiceLinks", true)) {
+    auto own = lookup.services(ns);
+    if (!own) return own.status();
+    for (auto& s : *own) chosen.emplace(getString(objectAt(s, "metadata"), "name"), std::move(s));
+  }
+  if (!chosen.count("kubernetes")) {
+    auto defaults = lookup.services("default");
+    if (!defaults) return defaults.status();
+    for (auto& s : *defaults)
+      if (getString(objectAt(s, "metadata"), "name") == "kubernetes") chosen.emplace("kubernetes", std::move(s));
+  }
+  for (const auto& [name, service] : chosen) addServiceVars(service, out);
+  return out;
+}
+
 Result<std::vector<std::string>> containerEnv(const Json& pod, const Json& container, const ObjectLookup& lookup) {
   std::string ns = getString(objectAt(pod, "metadata"), "namespace");
+  auto services = serviceEnv(pod, lookup);
+  if (!services) return services.status();
   std::vector<std::pair<std::string, std::string>> ordered;
-  std::map<std::string, std::string> values;
+  // $(VAR) sees the service variables too, as kubelet's expansion does.
+  std::map<std::string, std::string> values = *services;
+  std::set<std::string> own;
   auto set = [&](const std::string& k, const std::string& v) {
-    if (!values.count(k)) ordered.emplace_back(k, v);
+    if (own.insert(k).second) ordered.emplace_back(k, v);
     else
       for (auto& kv : ordered)
         if (kv.first == k) kv.second = v;
@@ -142,6 +207,8 @@ Result<std::vector<std::string>> containerEnv(const Json& pod, const Json& conta
       set(name, data->at(key));
     }
   }
+  for (const auto& [k, v] : *services)
+    if (!own.count(k)) ordered.emplace_back(k, v);
   std::vector<std::string> out;
   out.reserve(ordered.size());
   for (const auto& [k, v] : ordered) out.push_back(k + "=" + v);

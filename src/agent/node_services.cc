@@ -20,6 +20,7 @@ Status AgentImpl::startNodeServices(const std::string& pod_cidr) {
   auto gateway = network::gatewayAddress(pod_cidr);
   if (!gateway) return gateway.status();
   cluster_informers_ = std::make_unique<client::InformerFactory>(client_);
+  services_ = &cluster_informers_->get(client::res::kServices);
   dns::DnsServerOptions d;
   d.address = *gateway;
   d.port = opts_.dns_port;

@@ -3,8 +3,9 @@ proxy (nftables) spreading connections over the replicas from the host and
 from pods, cluster DNS from pods, NodePort and LoadBalancer from the host,
 refused connections without endpoints, a rolling update under load
 with no failed request, sessionAffinity ClientIP, hairpin traffic (a pod
-reaching itself through its service), and the built-in Ingress proxy routing two hosts
-to two services over HTTP and HTTPS (certificate chosen by SNI)."""
+reaching itself through its service), the built-in Ingress proxy routing two hosts
+to two services over HTTP and HTTPS (certificate chosen by SNI), and pods
+reaching the API server through the kubernetes Service."""
 import base64
 import os
 import shutil
@@ -129,7 +130,11 @@ def http_get(url, timeout=3):
 
 
 class ServicesTest(ClusterTestCase):
-    server_args = ("--ingress-http-port", str(INGRESS_HTTP_PORT), "--ingress-https-port", str(INGRESS_HTTPS_PORT))
+    # On every address (the harness's 127.0.0.1 is replaced, the last flag
+    # wins), so that pods reach the API server at the node's address through
+    # the kubernetes Service.
+    server_args = ("--ingress-http-port", str(INGRESS_HTTP_PORT), "--ingress-https-port", str(INGRESS_HTTPS_PORT),
+                   "--bind-address", "0.0.0.0")
 
     @classmethod
     def setUpClass(cls):
@@ -373,6 +378,41 @@ spec:
                                         check=False).stdout.strip() == me,
                    timeout=30, message="a pod reaches itself through its service")
         self.kubectl("delete", "service", "echo-sticky", "echo-self")
+
+    def test_h_kubernetes_service_leads_to_the_api_server(self):
+        # Endpoints and EndpointSlice as kube-apiserver keeps them: the
+        # advertise address (by default the node's address, as the server is
+        # bound to 0.0.0.0) and the port the server really listens on.
+        node = self.get("node", self.server.node_name)
+        node_ip = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"][0]
+        ports = [{"name": "https", "port": self.server.port, "protocol": "TCP"}]
+        ep = self.get("endpoints", "kubernetes")
+        self.assertEqual(ep["subsets"], [{"addresses": [{"ip": node_ip}], "ports": ports}])
+        socket.inet_aton(node_ip)  # IPv4
+        eps = self.get("endpointslice", "kubernetes")
+        self.assertEqual(eps["metadata"]["labels"], {"kubernetes.io/service-name": "kubernetes"})
+        self.assertEqual(eps["addressType"], "IPv4")
+        self.assertEqual([e["addresses"] for e in eps["endpoints"]], [[node_ip]])
+        self.assertTrue(eps["endpoints"][0]["conditions"]["ready"])
+        self.assertEqual(eps["ports"], ports)
+        svc = self.get("service", "kubernetes")
+        self.assertEqual(svc["spec"]["ports"][0]["targetPort"], self.server.port)
+
+        # A pod finds the API server as in-cluster clients do, from the
+        # variables kubelet sets in every container, and a TCP connection
+        # there reaches the server (busybox nc: -e runs `true` once
+        # connected, exit 0; a refused or timed-out connect exits 1).
+        wait_until(lambda: self.kubectl("get", "pod", "client", "-o", "jsonpath={.status.phase}").stdout == "Running",
+                   timeout=60, message="client pod running")
+        ip = svc["spec"]["clusterIP"]
+        env = dict(line.split("=", 1) for line in self.kubectl("exec", "client", "--", "env").stdout.splitlines()
+                   if "=" in line)
+        self.assertEqual(env.get("KUBERNETES_SERVICE_HOST"), ip)
+        self.assertEqual(env.get("KUBERNETES_SERVICE_PORT"), "443")
+        self.assertEqual(env.get("KUBERNETES_PORT_443_TCP"), f"tcp://{ip}:443")
+        connect = ["sh", "-c", 'nc -w 3 "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT" -e true']
+        wait_until(lambda: self.kubectl("exec", "client", "--", *connect, check=False).returncode == 0,
+                   timeout=30, message=f"a pod connects to the API server through {ip}:443")
 
 
 if __name__ == "__main__":

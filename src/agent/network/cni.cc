@@ -33,13 +33,13 @@ Json loopbackConfig(const NetworkConfig& config) {
   return {{"cniVersion", kCniVersion}, {"name", config.network_name + "-lo"}, {"type", "loopback"}};
 }
 
-Json bridgeConfig(const NetworkConfig& config, const Json& prev_result) {
+Json bridgeConfig(const NetworkConfig& config, const Json& prev_result, bool ip_masq) {
   Json c = {{"cniVersion", kCniVersion},
             {"name", config.network_name},
             {"type", "bridge"},
             {"bridge", config.bridge},
             {"isGateway", true},
-            {"ipMasq", config.ip_masq},
+            {"ipMasq", ip_masq},
             {"hairpinMode", config.hairpin_mode},
             {"ipam",
              {{"type", "host-local"},

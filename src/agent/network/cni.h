@@ -25,8 +25,10 @@ struct CniCall {
 Result<Json> runCniPlugin(const std::string& bin_dir, const Json& config, const CniCall& call);
 
 // The three network configs of a pod; prev_result empty for none.
+// ip_masq: the bridge plugin's own per-pod masquerade chain (sandboxes
+// made by older agents had it; today the node has one rule instead).
 Json loopbackConfig(const NetworkConfig& config);
-Json bridgeConfig(const NetworkConfig& config, const Json& prev_result = Json());
+Json bridgeConfig(const NetworkConfig& config, const Json& prev_result, bool ip_masq);
 Json portmapConfig(const NetworkConfig& config, const std::vector<PortMapping>& ports, const Json& prev_result);
 
 // The first IPv4 address of a result, without its prefix, and its gateway.

@@ -72,7 +72,8 @@ class CniNetwork final : public Network {
     if (ec) return Status(Code::kInternal, "mkdir " + config_.run_dir + ": " + ec.message());
     if (config_.create_bridge)
       if (auto st = ensureBridge(); !st) return st;
-    if (config_.isolate) return installIsolation();
+    for (const auto& rule : hostRules())
+      if (auto st = install(rule); !st) return st;
     return Status::ok();
   }
 
@@ -112,12 +113,14 @@ class CniNetwork final : public Network {
       return st;
     };
     // Recorded first, so a crash mid-way still gets its DELs on removal.
-    Json state = {{"hostname", hostname}, {"ports", portsToJson(ports)}};
+    // The bridge plugin masquerades nothing (ipMasq false: the node's one
+    // rule does it); recorded so that DEL undoes what ADD did.
+    Json state = {{"hostname", hostname}, {"ports", portsToJson(ports)}, {"pluginMasq", false}};
     if (auto st = save(dir, state); !st) return fail(st);
     CniCall call{"ADD", id, pins->net, "lo"};
     if (auto r = runCniPlugin(config_.cni_bin_dir, loopbackConfig(config_), call); !r) return fail(r.status());
     call.ifname = "eth0";
-    auto bridge = runCniPlugin(config_.cni_bin_dir, bridgeConfig(config_), call);
+    auto bridge = runCniPlugin(config_.cni_bin_dir, bridgeConfig(config_, Json(), false), call);
     if (!bridge) return fail(bridge.status());
     state["bridgeResult"] = *bridge;
     if (auto st = save(dir, state); !st) return fail(st);
@@ -147,7 +150,9 @@ class CniNetwork final : public Network {
     // DEL in reverse order while the netns is still pinned.
     CniCall call{"DEL", id, netns, "eth0"};
     if (!ports.empty()) note(runCniPlugin(config_.cni_bin_dir, portmapConfig(config_, ports, prev), call).status());
-    note(runCniPlugin(config_.cni_bin_dir, bridgeConfig(config_, prev), call).status());
+    // Sandboxes made before the node's masquerade rule had the plugin's.
+    bool plugin_masq = state.value("pluginMasq", true);
+    note(runCniPlugin(config_.cni_bin_dir, bridgeConfig(config_, prev, plugin_masq), call).status());
     call.ifname = "lo";
     note(runCniPlugin(config_.cni_bin_dir, loopbackConfig(config_), call).status());
     if (!first) {
@@ -170,8 +175,8 @@ class CniNetwork final : public Network {
   }
 
   Status close(bool delete_bridge) override {
-    if (config_.isolate)
-      if (auto st = removeIsolation(); !st) return st;
+    for (const char* kind : {kIsolate, kMasquerade})
+      if (auto st = removeTagged(kind); !st) return st;
     if (!delete_bridge) return Status::ok();
     if (!list().empty()) return Status(Code::kConflict, "sandboxes remain; bridge kept");
     removeIdlePortmapChains();
@@ -204,51 +209,81 @@ class CniNetwork final : public Network {
     return Status::ok();
   }
 
-  std::string isolationComment() const { return "capstan isolate " + config_.bridge; }
-  std::vector<std::string> isolationRule() const {
-    std::vector<std::string> r = {"FORWARD", "-i", config_.bridge};
-    if (config_.isolate_allow.empty()) r.insert(r.end(), {"!", "-o", config_.bridge});
-    else r.insert(r.end(), {"!", "-d", config_.isolate_allow});
-    r.insert(r.end(), {"-m", "comment", "--comment", isolationComment(), "-j", "DROP"});
-    return r;
+  // A rule of ours in the host's iptables, found again by its comment
+  // ("capstan <kind> <bridge>"), so that cleanup needs no other state.
+  struct HostRule {
+    const char* kind;
+    std::string table;
+    std::string chain;
+    std::vector<std::string> match;
+    std::string target;
+  };
+  static constexpr const char* kIsolate = "isolate";
+  static constexpr const char* kMasquerade = "masq";
+  static std::string tableOf(const char* kind) { return kind == kIsolate ? "filter" : "nat"; }
+  static std::string chainOf(const char* kind) { return kind == kIsolate ? "FORWARD" : "POSTROUTING"; }
+
+  std::string comment(const char* kind) const { return std::string("capstan ") + kind + " " + config_.bridge; }
+
+  std::vector<HostRule> hostRules() const {
+    std::vector<HostRule> rules;
+    if (config_.isolate) {
+      std::vector<std::string> m = {"-i", config_.bridge};
+      if (config_.isolate_allow.empty()) m.insert(m.end(), {"!", "-o", config_.bridge});
+      else m.insert(m.end(), {"!", "-d", config_.isolate_allow});
+      rules.push_back({kIsolate, tableOf(kIsolate), chainOf(kIsolate), m, "DROP"});
+    }
+    // Pod traffic leaving the cluster goes out with the node's address: one
+    // rule per node, as the bridge plugin's ipMasq would add (with a chain
+    // and two iptables runs) per pod. Traffic between pods keeps its source.
+    if (config_.ip_masq) {
+      std::string inside = config_.cluster_cidr.empty() ? config_.subnet : config_.cluster_cidr;
+      rules.push_back({kMasquerade, tableOf(kMasquerade), chainOf(kMasquerade),
+                       {"-s", config_.subnet, "!", "-d", inside, "-m", "addrtype", "!", "--dst-type", "MULTICAST"},
+                       "MASQUERADE"});
+    }
+    return rules;
   }
 
-  Result<int> iptables(const std::string& op, const std::vector<std::string>& rule, bool insert_first = false) {
-    std::vector<std::string> argv = {kIptables, "-w", op};
-    argv.push_back(rule[0]);
-    if (insert_first) argv.push_back("1");
-    argv.insert(argv.end(), rule.begin() + 1, rule.end());
+  Result<int> iptables(const HostRule& rule, const std::string& op) {
+    std::vector<std::string> argv = {kIptables, "-w", "-t", rule.table, op, rule.chain};
+    if (op == "-I") argv.push_back("1");
+    argv.insert(argv.end(), rule.match.begin(), rule.match.end());
+    argv.insert(argv.end(), {"-m", "comment", "--comment", comment(rule.kind), "-j", rule.target});
     auto r = runProcess(argv);
     if (!r) return r.status();
     return r->exit_code;
   }
 
-  Status installIsolation() {
+  Status install(const HostRule& rule) {
     std::lock_guard lock(mu_);
-    auto check = iptables("-C", isolationRule());
+    auto check = iptables(rule, "-C");
     if (!check) return check.status();
     if (*check == 0) return Status::ok();
-    auto add = iptables("-I", isolationRule(), true);
-    if (!add || *add != 0) return Status(Code::kInternal, "iptables: cannot install the isolation rule");
-    LOG_INFO("pod traffic beyond this machine is dropped", "bridge", config_.bridge);
+    auto add = iptables(rule, "-I");
+    if (!add || *add != 0)
+      return Status(Code::kInternal, "iptables: cannot install the rule \"" + comment(rule.kind) + "\"");
+    if (rule.kind == kIsolate) LOG_INFO("pod traffic beyond this machine is dropped", "bridge", config_.bridge);
     return Status::ok();
   }
 
-  // Every rule with this bridge's comment, whatever its match (cleanup
-  // need not know the cluster CIDR the agent ran with); highest number first.
-  Status removeIsolation() {
+  // Every rule with this bridge's comment of that kind, whatever its match
+  // (cleanup need not know the subnet or CIDR the agent ran with); highest
+  // number first.
+  Status removeTagged(const char* kind) {
     std::lock_guard lock(mu_);
-    auto listed = runProcess({kIptables, "-w", "-L", "FORWARD", "-n", "--line-numbers"});
+    std::string table = tableOf(kind), chain = chainOf(kind);
+    auto listed = runProcess({kIptables, "-w", "-t", table, "-L", chain, "-n", "--line-numbers"});
     if (!listed) return listed.status();
     std::vector<int> numbers;
     std::istringstream in(listed->out);
     std::string line;
-    std::string tag = "/* " + isolationComment() + " */";
+    std::string tag = "/* " + comment(kind) + " */";
     while (std::getline(in, line))
       if (line.find(tag) != std::string::npos) numbers.push_back(std::atoi(line.c_str()));
     std::sort(numbers.rbegin(), numbers.rend());
     for (int n : numbers) {
-      auto r = runProcess({kIptables, "-w", "-D", "FORWARD", std::to_string(n)});
+      auto r = runProcess({kIptables, "-w", "-t", table, "-D", chain, std::to_string(n)});
       if (!r) return r.status();
     }
     return Status::ok();
@@ -294,7 +329,7 @@ class CniNetwork final : public Network {
   }
 
   NetworkConfig config_;
-  std::mutex mu_;  // serialises the isolation rule's check-and-insert
+  std::mutex mu_;  // serialises the host rules' check-and-insert
 };
 
 }  // namespace

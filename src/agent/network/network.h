@@ -8,7 +8,7 @@
 // with host-local IPAM, then portmap when the pod has hostPorts; teardown
 // runs DEL in reverse order while the netns is still pinned (DEL after the
 // netns is gone leaks the bridge plugin's masquerade chain) and then
-// unpins. The CNI results are kept in <run_dir>/<id>/cni.json for DEL's
+// unpins. The CNI results are kept in <run_dir>/<id>/state.json for DEL's
 // prevResult and for list() after an agent restart.
 //
 // Threading: thread-safe; sandboxes are set up concurrently (host-local
@@ -30,7 +30,11 @@ struct NetworkConfig {
   std::string ipam_data_dir;  // required: host-local's state
   std::string run_dir;        // required: namespace pins and CNI results
   bool hairpin_mode = true;   // a pod reaches itself through a Service VIP
+  // One `iptables -t nat POSTROUTING -s <subnet> ! -d <cluster_cidr>
+  // MASQUERADE` rule for the node (tagged with a comment, removed by
+  // close()), instead of the bridge plugin's chain per pod.
   bool ip_masq = true;
+  std::string cluster_cidr;  // pod traffic to it keeps its source; empty: the subnet
   int mtu = 0;                // 0: the plugin's default
   // Installs `iptables -I FORWARD -i <bridge> ! -d <isolate_allow> -j DROP`
   // (one rule, tagged with a comment) so pods reach the host, each other and
@@ -68,7 +72,8 @@ class Network {
  public:
   virtual ~Network() = default;
 
-  // Checks the plugins, creates the dirs, installs the isolation rule.
+  // Checks the plugins, creates the dirs, installs the masquerade and
+  // isolation rules.
   static Result<std::unique_ptr<Network>> open(const NetworkConfig& config);
 
   // New namespaces (the UTS one gets `hostname`), CNI ADD. Idempotent for
@@ -83,7 +88,8 @@ class Network {
   // Sandboxes pinned under run_dir (e.g. after an agent restart).
   virtual std::vector<Sandbox> list() const = 0;
 
-  // Removes the isolation rule; with delete_bridge also the bridge link
+  // Removes the masquerade and isolation rules (whatever subnet they were
+  // made for); with delete_bridge also the bridge link
   // (only when no sandbox is left). Idempotent.
   virtual Status close(bool delete_bridge) = 0;
 };
