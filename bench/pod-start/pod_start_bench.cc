@@ -364,22 +364,26 @@ std::optional<ProcSample> sampleProc(int pid) {
   return s;
 }
 
-// The shims of this server's containers: forked from the server (no
-// exec), so they carry its command line.
-std::vector<int> shimPids(int server_pid) {
+// The shims of this server's containers: capstan-shim processes whose
+// arguments name the agent's crun root (beside --sandbox-dir).
+std::vector<int> shimPids(const Options& o) {
   std::vector<int> out;
-  std::string server_cmd = readFile(fmt::format("/proc/{}/cmdline", server_pid));
+  if (o.sandbox_dir.empty()) return out;
+  std::string root = (fs::path(o.sandbox_dir).parent_path() / "crun").string();
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/proc", ec)) {
     std::string n = e.path().filename();
-    if (n.empty() || !std::all_of(n.begin(), n.end(), ::isdigit) || std::stoi(n) == server_pid) continue;
-    if (readFile(e.path().string() + "/cmdline") == server_cmd) out.push_back(std::stoi(n));
+    if (n.empty() || !std::all_of(n.begin(), n.end(), ::isdigit)) continue;
+    std::string cmd = readFile(e.path().string() + "/cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find("capstan-shim ") != std::string::npos && cmd.find(" " + root + " ") != std::string::npos)
+      out.push_back(std::stoi(n));
   }
   return out;
 }
 
-// Proportional set size: a forked shim shares most of its pages with the
-// server, which RSS would count once per process.
+// Proportional set size: the shims share their program's pages, which RSS
+// would count once per process.
 double pssMib(int pid) {
   std::istringstream in(readFile(fmt::format("/proc/{}/smaps_rollup", pid)));
   for (std::string line; std::getline(in, line);)
@@ -389,7 +393,7 @@ double pssMib(int pid) {
 
 Json measureIdle(const Options& o) {
   auto before = sampleProc(o.server_pid);
-  auto shims = shimPids(o.server_pid);
+  auto shims = shimPids(o);
   std::map<int, ProcSample> shims_before;
   for (int p : shims)
     if (auto s = sampleProc(p)) shims_before[p] = *s;

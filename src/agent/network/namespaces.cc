@@ -3,12 +3,13 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <string>
+#include <thread>
 
 namespace capstan::agent::network {
 namespace fs = std::filesystem;
@@ -20,29 +21,33 @@ Result<PinnedNamespaces> pinNamespaces(const std::string& dir, const std::string
     if (fd < 0) return Status(Code::kInternal, "create " + *path + ": " + strerror(errno));
     ::close(fd);
   }
-  // The child runs only syscalls on strings prepared here (the agent is
-  // multi-threaded); it reports the failed step as its exit code.
-  const char* sources[3] = {"/proc/self/ns/net", "/proc/self/ns/ipc", "/proc/self/ns/uts"};
-  const char* targets[3] = {p.net.c_str(), p.ipc.c_str(), p.uts.c_str()};
-  const char* name = hostname.c_str();
-  size_t name_len = hostname.size();
-  pid_t pid = fork();
-  if (pid < 0) return Status(Code::kInternal, std::string("fork: ") + strerror(errno));
-  if (pid == 0) {
-    if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) != 0) _exit(10);
-    if (name_len > 0 && sethostname(name, name_len) != 0) _exit(11);
+  // A thread of our own makes the namespaces: unshare() of these three
+  // changes only the calling thread, which then pins them by bind mounts
+  // (the mount namespace stays the shared one) and ends. No fork: a fork
+  // of the agent would cost it a copy-on-write fault on every page it
+  // writes afterwards.
+  const char* step = nullptr;
+  int error = 0;
+  std::thread([&] {
+    if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) != 0) {
+      step = "unshare", error = errno;
+      return;
+    }
+    if (!hostname.empty() && sethostname(hostname.c_str(), hostname.size()) != 0) {
+      step = "sethostname", error = errno;
+      return;
+    }
+    const char* sources[3] = {"/proc/thread-self/ns/net", "/proc/thread-self/ns/ipc", "/proc/thread-self/ns/uts"};
+    const std::string* targets[3] = {&p.net, &p.ipc, &p.uts};
     for (int i = 0; i < 3; ++i)
-      if (mount(sources[i], targets[i], nullptr, MS_BIND, nullptr) != 0) _exit(12 + i);
-    _exit(0);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      if (mount(sources[i], targets[i]->c_str(), nullptr, MS_BIND, nullptr) != 0) {
+        step = "bind mount", error = errno;
+        return;
+      }
+  }).join();
+  if (step) {
     unpinNamespaces(dir).ignore();
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    const char* step = code == 10 ? "unshare" : code == 11 ? "sethostname" : "bind mount";
-    return Status(Code::kInternal, std::string("pinning pod namespaces failed at ") + step);
+    return Status(Code::kInternal, std::string("pinning pod namespaces failed at ") + step + ": " + strerror(error));
   }
   return p;
 }

@@ -95,6 +95,10 @@ class CrunRuntime final : public Runtime {
       if (auto st = fixHybridCgroups(); !st) return st;
     auto v = runProcess({config_.crun_path, "--version"});
     if (!v || v->exit_code != 0) return Status(Code::kInternal, "crun not usable at " + config_.crun_path);
+    if (config_.shim_path.empty()) config_.shim_path = defaultShimPath();
+    if (::access(config_.shim_path.c_str(), X_OK) != 0)
+      return Status(Code::kInternal, "the container shim is missing: " + config_.shim_path +
+                                         " (capstan-shim is built and installed beside capstan)");
     version_ = firstLine(v->out);
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -150,7 +154,7 @@ class CrunRuntime final : public Runtime {
     auto rootfs = mountRootfs(spec.rootfs.layer_dirs, dir);
     if (!rootfs) return fail(rootfs.status());
     if (auto st = writeFile(dir + "/config.json", config->dump(1)); !st) return fail(st);
-    ShimParams params{config_.crun_path, config_.crun_root, dir, spec.id, spec.log_path,
+    ShimParams params{config_.shim_path, config_.crun_path, config_.crun_root, dir, spec.id, spec.log_path,
                       controllerDir("memory", cgroup) + "/memory.oom_control"};
     params.log_max_bytes = config_.container_log_max_bytes;
     params.log_max_files = config_.container_log_max_files;

@@ -48,6 +48,9 @@ struct RuntimeConfig {
   // crun's own state (--root); a private one keeps `crun list` ours only.
   std::string crun_root = "/run/capstan/crun";
   std::string crun_path = "/usr/bin/crun";
+  // The per-container shim program; empty: capstan-shim beside the running
+  // executable.
+  std::string shim_path;
   // Absolute cgroup parent: containers go to <cgroup_parent>/<pod_uid>/<id>
   // in every v1 hierarchy.
   std::string cgroup_parent = "/capstan";

@@ -5,9 +5,8 @@
 // the CRI log file, reaps the container, records the exit, and exits --
 // so the agent can die and come back without the container noticing.
 //
-// It is forked from the (multi-threaded) agent without exec, so the code
-// after fork uses only async-signal-safe calls on memory prepared before
-// the fork.
+// It is a small program of its own, capstan-shim (shim_process.h), which
+// the agent spawns (posix_spawn, a new session) and which forks once more.
 //
 // Files in the bundle dir (all written by the shim or crun):
 //   shim.pid   "<pid> <starttime>"      the shim (starttime: /proc/<pid>/stat
@@ -29,6 +28,7 @@
 namespace capstan::agent::runtime {
 
 struct ShimParams {
+  std::string shim_path;  // the capstan-shim program (defaultShimPath())
   std::string crun_path;
   std::string crun_root;
   std::string bundle_dir;
@@ -47,8 +47,12 @@ struct ShimLaunch {
   int64_t started_ns = 0;
 };
 
-// Forks the shim and waits until the container runs or failed to start.
+// Spawns the shim and waits until the container runs or failed to start.
 Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::milliseconds timeout);
+
+// capstan-shim beside the running executable (the build and an install
+// put both programs in one directory).
+std::string defaultShimPath();
 
 struct ShimExit {
   int exit_code = 0;
