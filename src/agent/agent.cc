@@ -353,8 +353,10 @@ Status cleanupNode(const AgentOptions& opts) {
   nc.bridge = opts.cni_bridge;
   nc.ipam_data_dir = opts.data_dir + "/cni/ipam";
   nc.run_dir = "/run/capstan/" + opts.node_name + "/netns";
-  nc.isolate = opts.isolate_pod_network;
-  nc.ip_masq = false;  // nothing to install: close() removes what the agent made
+  // Nothing to install: close() removes the rules the agent made, found by
+  // their comments.
+  nc.isolate = false;
+  nc.ip_masq = false;
   if (auto net = network::Network::open(nc)) {
     for (const auto& sb : (*net)->list()) keep((*net)->removeSandbox(sb.id));
     keep((*net)->close(true));

@@ -366,7 +366,8 @@ int main(int argc, char** argv) {
   cleanup->add_option("-d,--data-dir", cleanup_opts.data_dir, "The node's data dir")->capture_default_str();
   cleanup->add_option("--node-name", cleanup_opts.node_name, "The node's name")->capture_default_str();
   cleanup->add_option("--cni-bridge", cleanup_opts.cni_bridge, "The pod bridge")->capture_default_str();
-  cleanup->add_flag("--isolate-pod-network", cleanup_opts.isolate_pod_network, "The agent ran with --isolate-pod-network");
+  cleanup->add_flag("--isolate-pod-network", cleanup_opts.isolate_pod_network,
+                    "Accepted for older scripts; the rules are found by their comments whatever the agent ran with");
 
   // capstan image import|ls|rm
   auto* image = app.add_subcommand("image", "Manage the node's image store");

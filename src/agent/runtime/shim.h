@@ -1,7 +1,7 @@
 #pragma once
 // The per-container shim (conmon's job): a process of its own session,
 // detached from the agent (double fork), a child subreaper. It runs
-// `crun create` + `crun start`, pumps the container's stdout/stderr into
+// `crun run --detach` (create and start in one crun process), pumps the container's stdout/stderr into
 // the CRI log file, reaps the container, records the exit, and exits --
 // so the agent can die and come back without the container noticing.
 //
@@ -12,10 +12,10 @@
 //   shim.pid   "<pid> <starttime>"      the shim (starttime: /proc/<pid>/stat
 //                                        field 22, guards against pid reuse)
 //   pid        the container init pid   (crun --pid-file)
-//   started    "<pid> <unix ns>"        after crun start succeeded
+//   started    "<pid> <unix ns>"        after crun run succeeded
 //   exit       "<code> <signal> <oom> <unix ns> <phase>"   written last,
-//              atomically; phase 0 = it ran, 1 = crun create failed,
-//              2 = crun start failed (crun's message is in crun.log)
+//              atomically; phase 0 = it ran, 1 = crun run failed
+//              (crun's message is in crun.log)
 //   crun.log   crun's own errors (JSON lines)
 
 #include <chrono>
@@ -42,7 +42,7 @@ struct ShimParams {
 
 struct ShimLaunch {
   int shim_pid = 0;
-  bool started = false;    // false: create/start failed (see exit + crun.log)
+  bool started = false;    // false: crun run failed (see exit + crun.log)
   int container_pid = 0;
   int64_t started_ns = 0;
 };

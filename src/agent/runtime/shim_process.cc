@@ -36,7 +36,7 @@ namespace {
 
 struct Prepared {
   std::vector<std::string> strings;  // owns everything the pointers below use
-  std::vector<char*> create_argv, start_argv, envp;
+  std::vector<char*> run_argv, envp;
   std::string shim_pid_path, pid_path, started_path, exit_path, exit_tmp_path, log_path, oom_path, proc_stat;
   RotatingLog log;  // over log_path
 };
@@ -183,20 +183,15 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
     _exit(1);
   }
 
-  pid_t create = spawn(p.create_argv.data(), p.envp.data(), devnull, out[1], err[1]);
+  // `crun run --detach`: create and start in one crun process (two would
+  // pay crun's start-up twice); it returns once the container runs.
+  pid_t run = spawn(p.run_argv.data(), p.envp.data(), devnull, out[1], err[1]);
   ::close(out[1]), ::close(err[1]);
-  int status = create > 0 ? waitFor(create) : -1;
-  if (status != 0) {
-    writeExit(p, 128, 0, false, 1);
-    writeAll(sync_fd, "fail\n", 5);
-    _exit(1);
-  }
+  int status = run > 0 ? waitFor(run) : -1;
   pid_t cpid = static_cast<pid_t>(readIntFile(p.pid_path.c_str()));
-  pid_t start = spawn(p.start_argv.data(), p.envp.data(), devnull, devnull, devnull);
-  status = start > 0 ? waitFor(start) : -1;
   if (status != 0 || cpid <= 0) {
     if (cpid > 0) kill(cpid, SIGKILL), waitFor(cpid);
-    writeExit(p, 128, 0, false, 2);
+    writeExit(p, 128, 0, false, 1);
     writeAll(sync_fd, "fail\n", 5);
     _exit(1);
   }
@@ -204,6 +199,7 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
     int64_t v[] = {cpid, nowNs()};
     size_t n = formatInts(buf, v, 2);
     writeSmallFile(p.started_path.c_str(), buf, n);
+
     char msg[160] = "ok ";
     memcpy(msg + 3, buf, n);
     writeAll(sync_fd, msg, n + 3);
@@ -299,10 +295,9 @@ bool prepare(const ShimParams& params, Prepared& p) {
     v.insert(v.end(), tail.begin(), tail.end());
     return v;
   };
-  std::vector<std::string> create = argv({"create", "--bundle", b, "--pid-file", p.pid_path, params.id});
-  std::vector<std::string> start = argv({"start", params.id});
+  std::vector<std::string> run = argv({"run", "--detach", "--bundle", b, "--pid-file", p.pid_path, params.id});
   std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-  p.strings.reserve(create.size() + start.size() + env.size());
+  p.strings.reserve(run.size() + env.size());
   auto fill = [&](const std::vector<std::string>& src, std::vector<char*>& dst) {
     for (const auto& s : src) {
       p.strings.push_back(s);
@@ -310,8 +305,7 @@ bool prepare(const ShimParams& params, Prepared& p) {
     }
     dst.push_back(nullptr);
   };
-  fill(create, p.create_argv);
-  fill(start, p.start_argv);
+  fill(run, p.run_argv);
   fill(env, p.envp);
   return true;
 }
