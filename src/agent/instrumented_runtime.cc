@@ -54,6 +54,9 @@ class InstrumentedRuntime final : public runtime::Runtime {
                                              const runtime::ExecOptions& options) override {
     return timed(*m_, "exec", [&] { return inner_->execStreaming(id, argv, options); });
   }
+  Result<runtime::ExecProcess> attach(const std::string& id) override {
+    return timed(*m_, "attach", [&] { return inner_->attach(id); });
+  }
   Result<runtime::ContainerStats> stats(const std::string& id) const override {
     return timed(*m_, "container_stats", [&] { return inner_->stats(id); });
   }

@@ -329,6 +329,9 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
   std::string wd = container.value("workingDir", "");
   cs.cwd = !wd.empty() ? wd : (!image.config.working_dir.empty() ? image.config.working_dir : "/");
   cs.hostname = spec_.value("hostname", name_).substr(0, 63);
+  cs.tty = container.value("tty", false);
+  cs.stdin = container.value("stdin", false);
+  cs.stdin_once = container.value("stdinOnce", false);
   cs.mounts = std::move(*mounts);
   cs.namespaces = {sandbox_.net_ns, sandbox_.ipc_ns, sandbox_.uts_ns};
   cs.resources = containerResources(container);

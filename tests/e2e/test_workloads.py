@@ -126,13 +126,61 @@ spec:
         self.wait_pod("shell", self.running_ready)
         for kubectl in (KUBECTL_NEWEST, KUBECTL_OLDEST):
             with self.subTest(kubectl=kubectl):
-                self.exec_on_terminal(kubectl)
+                self.shell_on_terminal([kubectl, "exec", "-it", "shell", "--", "/bin/sh"])
 
-    def exec_on_terminal(self, kubectl):
+    def test_run_and_attach_with_a_terminal(self):
+        """A container with `stdin` and `tty`: `kubectl run -it` and
+        `kubectl attach -it` reach its shell on its own terminal (window
+        size and changes included) through the container's shim; `kubectl
+        run -i` without a terminal feeds a script to its stdin and gets its
+        output; over WebSocket (newest kubectl) and SPDY (kubectl 1.27)."""
+        for i, kubectl in enumerate((KUBECTL_NEWEST, KUBECTL_OLDEST)):
+            with self.subTest(kubectl=kubectl):
+                run = f"runit{i}"
+                self.addCleanup(self.kubectl, "delete", "pod", run, "--grace-period=1", "--wait=false", check=False)
+                # The container's exit code is kubectl run's.
+                self.shell_on_terminal([kubectl, "run", run, f"--image={IMAGE}", "-it", "--restart=Never",
+                                        "--", "/bin/sh"], expect_exit=3)
+                self.wait_pod(run, lambda p: p.get("status", {}).get("phase") == "Failed", message=f"{run} failed")
+
+                held = f"held{i}"
+                self.kubectl("apply", "-f", "-", input=f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: {held}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["/bin/sh"]
+    stdin: true
+    tty: true
+""")
+                self.addCleanup(self.kubectl, "delete", "pod", held, "--grace-period=1", "--wait=false", check=False)
+                self.wait_pod(held, self.running_ready)
+                # attach's own exit code is 0 whatever the container's.
+                self.shell_on_terminal([kubectl, "attach", "-it", held], expect_exit=0)
+                self.wait_pod(held, lambda p: p.get("status", {}).get("phase") == "Failed", message=f"{held} ended")
+
+                piped = f"piped{i}"
+                self.addCleanup(self.kubectl, "delete", "pod", piped, "--grace-period=1", "--wait=false", check=False)
+                out = subprocess.run([kubectl, "run", piped, f"--image={IMAGE}", "-i", "--restart=Never", "--",
+                                      "/bin/sh"], env=self.env, input="echo piped-$((6*7)); echo to-err >&2\n",
+                                     capture_output=True, text=True, timeout=60)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertIn("piped-42", out.stdout)
+                self.assertIn("to-err", out.stderr)
+                self.wait_pod(piped, lambda p: p.get("status", {}).get("phase") == "Succeeded",
+                              message=f"{piped} succeeded once its stdin closed")
+
+    def shell_on_terminal(self, argv, expect_exit=3):
+        """Drives a shell that argv opens from a real terminal (a pty): tty,
+        the window size and a change of it, and `exit 3`."""
         master, slave = os.openpty()
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-        proc = subprocess.Popen([kubectl, "exec", "-it", "shell", "--", "/bin/sh"], env=self.env,
-                                stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        proc = subprocess.Popen(argv, env=self.env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
         os.close(slave)
         out = bytearray()
 
@@ -163,7 +211,7 @@ spec:
                     out.extend(os.read(master, 4096))
             self.assertIn("40 120", out.decode(errors="replace"))
             os.write(master, b"exit 3\n")
-            self.assertEqual(proc.wait(timeout=20), 3, bytes(out))
+            self.assertEqual(proc.wait(timeout=20), expect_exit, bytes(out))
         finally:
             if proc.poll() is None:
                 proc.kill()

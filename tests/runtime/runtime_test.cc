@@ -1,6 +1,10 @@
 // The runtime layer against the real crun, CNI plugins and iptables.
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -130,6 +134,91 @@ TEST_F(RuntimeTest, OomKilledIsReported) {
   EXPECT_EQ(done->exit_code, 137);
   EXPECT_TRUE(done->oom_killed);
   EXPECT_EQ(done->reason, "OOMKilled");
+}
+
+namespace {
+
+// Reads fd until `text` has come or 10 s passed; returns all read.
+std::string readUntil(int fd, const std::string& text) {
+  std::string got;
+  auto deadline = Clock::now() + 10s;
+  while (got.find(text) == std::string::npos && Clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) != 1) continue;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+void closeAll(const runtime::ExecProcess& p) {
+  for (int fd : {p.stdin_fd, p.stdout_fd, p.stderr_fd, p.tty_fd})
+    if (fd >= 0) close(fd);
+}
+
+}  // namespace
+
+// kubectl attach's path: the shim hands each client pipes to the
+// container's stdio; what clients type reaches its stdin, both see its
+// output (and the log keeps it); with stdin_once the stdin closes when the
+// first client closes its input, and the container then ends.
+TEST_F(RuntimeTest, AttachFeedsStdinAndSharesOutput) {
+  auto spec = containerSpec("cat", {"/bin/sh", "-c", "while read l; do echo got-$l; echo err-$l >&2; done; exit 7"});
+  spec.stdin = true;
+  spec.stdin_once = true;
+  ASSERT_TRUE(runtime_->start(spec));
+  auto a = runtime_->attach(spec.id);
+  ASSERT_TRUE(a) << a.status().message();
+  auto b = runtime_->attach(spec.id);
+  ASSERT_TRUE(b) << b.status().message();
+  EXPECT_EQ(a->pid, -1);
+  EXPECT_EQ(a->tty_fd, -1);
+  ASSERT_EQ(write(a->stdin_fd, "one\n", 4), 4);
+  EXPECT_NE(readUntil(a->stdout_fd, "got-one").find("got-one"), std::string::npos);
+  EXPECT_NE(readUntil(a->stderr_fd, "err-one").find("err-one"), std::string::npos);
+  EXPECT_NE(readUntil(b->stdout_fd, "got-one").find("got-one"), std::string::npos);
+  // b detaches its input: with stdin_once the container's stdin closes.
+  close(b->stdin_fd);
+  b->stdin_fd = -1;
+  auto done = runtime_->waitExit(spec.id, 10s);
+  ASSERT_TRUE(done) << done.status().message();
+  EXPECT_EQ(done->exit_code, 7);
+  // Both clients see EOF once it ended.
+  readUntil(a->stdout_fd, "never");
+  char c;
+  EXPECT_EQ(read(a->stdout_fd, &c, 1), 0);
+  closeAll(*a);
+  closeAll(*b);
+  EXPECT_NE(readLog("cat").find("stdout F got-one"), std::string::npos);
+  EXPECT_FALSE(runtime_->attach(spec.id));  // not running any more
+}
+
+// A tty container: crun makes the terminal, the shim holds its master;
+// an attached client talks to the shell on it and can resize it.
+TEST_F(RuntimeTest, AttachToATerminal) {
+  auto spec = containerSpec("tty", {"/bin/sh"});
+  spec.stdin = true;
+  spec.tty = true;
+  ASSERT_TRUE(runtime_->start(spec));
+  auto a = runtime_->attach(spec.id);
+  ASSERT_TRUE(a) << a.status().message();
+  EXPECT_EQ(a->stderr_fd, -1);
+  ASSERT_GE(a->tty_fd, 0);
+  winsize ws{};
+  ws.ws_row = 27;
+  ws.ws_col = 91;
+  ASSERT_EQ(ioctl(a->tty_fd, TIOCSWINSZ, &ws), 0);
+  std::string cmd = "tty; stty size; echo sum-$((6*7)); exit 5\n";
+  ASSERT_EQ(write(a->stdin_fd, cmd.data(), cmd.size()), static_cast<ssize_t>(cmd.size()));
+  std::string out = readUntil(a->stdout_fd, "sum-42");
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+  EXPECT_NE(out.find("27 91"), std::string::npos) << out;
+  auto done = runtime_->waitExit(spec.id, 10s);
+  ASSERT_TRUE(done) << done.status().message();
+  EXPECT_EQ(done->exit_code, 5);
+  closeAll(*a);
 }
 
 TEST_F(RuntimeTest, ReadonlyRootfsAndCompletedExit) {

@@ -109,11 +109,10 @@ Result<Json> buildOciConfig(const ContainerSpec& spec, const std::string& rootfs
   if (!validId(spec.id)) return Status(Code::kInvalid, "invalid container id: " + spec.id);
   if (!spec.pod_uid.empty() && !validId(spec.pod_uid)) return Status(Code::kInvalid, "invalid pod uid: " + spec.pod_uid);
   if (spec.args.empty()) return Status(Code::kInvalid, "container " + spec.id + " has no command");
-  if (spec.tty) return Status(Code::kInvalid, "tty containers are not supported yet");
   const auto& sec = spec.security;
   auto caps = effectiveCapabilities(sec);
   Json process = {
-      {"terminal", false},
+      {"terminal", spec.tty},
       {"user", {{"uid", sec.uid}, {"gid", sec.gid}}},
       {"args", spec.args},
       {"env", spec.env},

@@ -156,6 +156,9 @@ class CrunRuntime final : public Runtime {
     if (auto st = writeFile(dir + "/config.json", config->dump(1)); !st) return fail(st);
     ShimParams params{config_.shim_path, config_.crun_path, config_.crun_root, dir, spec.id, spec.log_path,
                       controllerDir("memory", cgroup) + "/memory.oom_control"};
+    params.tty = spec.tty;
+    params.stdin = spec.stdin;
+    params.stdin_once = spec.stdin_once;
     params.log_max_bytes = config_.container_log_max_bytes;
     params.log_max_files = config_.container_log_max_files;
     auto launch = launchShim(params, std::chrono::seconds(60));
@@ -290,6 +293,47 @@ class CrunRuntime final : public Runtime {
     auto p = spawnProcess(*args, {});
     if (!p) return p.status();
     return ExecProcess{p->pid, p->stdin_fd, p->stdout_fd, p->stderr_fd};
+  }
+
+  Result<ExecProcess> attach(const std::string& id) override {
+    std::string dir;
+    {
+      std::lock_guard lock(mu_);
+      auto it = containers_.find(id);
+      if (it == containers_.end() || it->second.status.state != ContainerState::kRunning)
+        return Status(Code::kConflict, "container " + id + " is not running");
+      dir = it->second.dir;
+    }
+    // Through /proc/self/fd: the bundle's path may exceed sun_path.
+    int dirfd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return Status(Code::kNotFound, "container " + id + " has no bundle");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd, kAttachSocket);
+    int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool connected = s >= 0 && ::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(dirfd);
+    if (!connected) {
+      if (s >= 0) ::close(s);
+      return Status(Code::kNotFound, "the shim of container " + id + " serves no attach socket");
+    }
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+    ::close(s);
+    cmsghdr* c = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int)))
+      return Status(Code::kInternal, "the shim of container " + id + " refused the attach");
+    int fds[3];
+    std::memcpy(fds, CMSG_DATA(c), sizeof fds);
+    if (byte == 't') return ExecProcess{-1, fds[0], fds[1], -1, fds[2]};
+    return ExecProcess{-1, fds[0], fds[1], fds[2], -1};
   }
 
   Result<ContainerStats> stats(const std::string& id) const override {

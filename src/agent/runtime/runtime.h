@@ -123,7 +123,9 @@ struct ContainerSpec {
   PodNamespaces namespaces;       // pid and mount are always new
   Resources resources;
   SecurityOptions security;
-  bool tty = false;               // not yet supported by the shim (Invalid)
+  bool tty = false;               // a terminal made by crun inside the container
+  bool stdin = false;             // stdin from attached clients (else /dev/null)
+  bool stdin_once = false;        // closed when the first attached client detaches
   // CRI-format log file the shim appends to (created if missing).
   std::string log_path;
   // Kept with the container and returned by status()/list(): pod name,
@@ -241,6 +243,14 @@ class Runtime {
   // Starts argv in the container with pipes for the caller to stream.
   virtual Result<ExecProcess> execStreaming(const std::string& id, const std::vector<std::string>& argv,
                                             const ExecOptions& options = {}) = 0;
+
+  // Attaches to a running container's stdio through its shim (kubectl
+  // attach): pid -1; stdin_fd feeds the container's stdin (or terminal),
+  // stdout_fd carries its output (all of it on a terminal) from now on,
+  // stderr_fd its stderr (-1 on a terminal), tty_fd the terminal's master
+  // for resizing. All reach EOF when the container exits. NotFound for a
+  // container whose shim serves no attach socket.
+  virtual Result<ExecProcess> attach(const std::string& id) = 0;
 
   // Usage from the container's v1 cgroups. NotFound once removed.
   virtual Result<ContainerStats> stats(const std::string& id) const = 0;

@@ -39,7 +39,9 @@ Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::millisecond
                                    b,                  "--id",            params.id,
                                    "--log",            params.log_path,   "--oom",
                                    params.oom_control_path, "--log-max-bytes", std::to_string(params.log_max_bytes),
-                                   "--log-max-files",  std::to_string(params.log_max_files)};
+                                   "--log-max-files",  std::to_string(params.log_max_files),
+                                   "--tty", params.tty ? "1" : "0", "--stdin", params.stdin ? "1" : "0",
+                                   "--stdin-once", params.stdin_once ? "1" : "0"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -17,6 +17,7 @@
 //              atomically; phase 0 = it ran, 1 = crun run failed
 //              (crun's message is in crun.log)
 //   crun.log   crun's own errors (JSON lines)
+//   attach.sock  kubectl attach's way in (kAttachSocket), while it runs
 
 #include <chrono>
 #include <cstdint>
@@ -38,7 +39,20 @@ struct ShimParams {
   // Rotation of log_path (kubelet's containerLogMaxSize/containerLogMaxFiles).
   size_t log_max_bytes = 10 * 1024 * 1024;
   int log_max_files = 5;
+  // The container's stdio: a terminal (crun makes it; its master comes to
+  // the shim), or stdin from attached clients (else /dev/null); stdin_once
+  // closes it when the first client detaches.
+  bool tty = false;
+  bool stdin = false;
+  bool stdin_once = false;
 };
+
+// In the bundle dir: the shim's attach socket (root only). A connection
+// gets, with one byte ('t' on a terminal, else 'p'), three fds by
+// SCM_RIGHTS: the write end of the container's input, the read end of its
+// output (all of it on a terminal), and the read end of its stderr, or on
+// a terminal its master (for TIOCSWINSZ).
+inline constexpr const char* kAttachSocket = "attach.sock";
 
 struct ShimLaunch {
   int shim_pid = 0;

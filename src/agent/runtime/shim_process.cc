@@ -10,6 +10,8 @@
 #include "agent/runtime/shim_process.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -35,9 +38,9 @@ namespace {
 // ---- helpers ----
 
 struct Prepared {
-  std::vector<std::string> strings;  // owns everything the pointers below use
-  std::vector<char*> run_argv, envp;
-  std::string shim_pid_path, pid_path, started_path, exit_path, exit_tmp_path, log_path, oom_path, proc_stat;
+  std::vector<std::string> run_args;  // crun ... run --detach ... (without the console socket)
+  std::string bundle_dir, shim_pid_path, pid_path, started_path, exit_path, exit_tmp_path, log_path, oom_path;
+  bool tty = false, stdin = false, stdin_once = false;
   RotatingLog log;  // over log_path
 };
 
@@ -152,13 +155,124 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
   ::rename(p.exit_tmp_path.c_str(), p.exit_path.c_str());
 }
 
+// A unix socket bound at <dir>/<name> through /proc/self/fd (a data dir's
+// paths can be longer than sun_path's 108 bytes); -1 on failure.
+int listenIn(int dirfd, const char* name) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "/proc/self/fd/%d/%s", dirfd, name);
+  ::unlinkat(dirfd, name, 0);
+  int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0) return -1;
+  if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(s, 8) != 0) {
+    ::close(s);
+    return -1;
+  }
+  return s;
+}
+
+void setNonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// The terminal's master, sent by crun over the console socket.
+int receiveConsole(int listener) {
+  pollfd pf{listener, POLLIN, 0};
+  if (::poll(&pf, 1, 5000) != 1) return -1;
+  int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) return -1;
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  int fd = -1;
+  if (::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) >= 0)
+    if (cmsghdr* c = CMSG_FIRSTHDR(&msg); c && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  ::close(conn);
+  return fd;
+}
+
+// One `kubectl attach` (through the agent): its ends of three pipes (and
+// the terminal, for resizing) went to it over the attach socket.
+struct AttachClient {
+  int in = -1;   // its input, for the container's stdin
+  int out = -1;  // the container's output (everything, on a terminal)
+  int err = -1;  // the container's stderr (none on a terminal)
+};
+
+void closeFd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+// Takes one connection on the attach socket: root only; it gets
+// [stdin write end, stdout read end, stderr read end | terminal] and one
+// byte, 't' (terminal: no stderr, the last fd is the master) or 'p'.
+void acceptAttach(int listener, int master, std::vector<AttachClient>& clients) {
+  int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (conn < 0) return;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  bool ok = ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == 0 &&
+            pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 && (master >= 0 || pipe2(err, O_CLOEXEC) == 0);
+  if (ok) {
+    int fds[3] = {in[1], out[0], master >= 0 ? master : err[0]};
+    char byte = master >= 0 ? 't' : 'p';
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    ok = ::sendmsg(conn, &msg, MSG_NOSIGNAL) == 1;
+  }
+  closeFd(in[1]), closeFd(out[0]), closeFd(err[0]);
+  ::close(conn);
+  if (!ok) {
+    closeFd(in[0]), closeFd(out[1]), closeFd(err[1]);
+    return;
+  }
+  for (int fd : {in[0], out[1], err[1]})
+    if (fd >= 0) setNonBlocking(fd);
+  clients.push_back({in[0], out[1], err[1]});
+}
+
+// Writes what the container said to every attached client; one that is
+// gone (EPIPE) or too slow to take it (a full pipe) stops getting output.
+void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* data, size_t n) {
+  for (auto& c : clients) {
+    int& fd = to_stderr && c.err >= 0 ? c.err : c.out;
+    if (fd < 0) continue;
+    ssize_t w = ::write(fd, data, n);
+    if (w != static_cast<ssize_t>(n)) {
+      closeFd(c.out);
+      closeFd(c.err);
+    }
+  }
+}
+
 [[noreturn]] void runShim(Prepared& p, int sync_fd) {
   // Our own fds only: the sync pipe stays, everything inherited goes.
   if (sync_fd > 3) syscall(SYS_close_range, 3U, static_cast<unsigned>(sync_fd - 1), 0U);
   syscall(SYS_close_range, static_cast<unsigned>(sync_fd + 1), ~0U, 0U);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  signal(SIGPIPE, SIG_IGN);
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+  auto fail = [&](int phase) {
+    writeExit(p, phase == 1 ? 128 : 255, 0, false, 1);
+    writeAll(sync_fd, "fail\n", 5);
+    _exit(1);
+  };
 
   char buf[512];
   {
@@ -177,64 +291,106 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   bool log_open = p.log.open();
   int out[2], err[2];
-  if (sfd < 0 || !log_open || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-    writeExit(p, 255, 0, false, 1);
-    writeAll(sync_fd, "fail\n", 5);
-    _exit(1);
+  if (sfd < 0 || !log_open || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) fail(0);
+  int dirfd = ::open(p.bundle_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int attach = dirfd >= 0 ? listenIn(dirfd, kAttachSocket) : -1;
+  if (attach < 0) fail(0);
+  // The container's stdin: a pipe we write what attached clients type
+  // into, else /dev/null. On a terminal, crun makes the terminal inside the
+  // container and sends us its master.
+  int stdin_r = devnull, stdin_w = -1, console = -1;
+  std::vector<std::string> args = p.run_args;
+  if (p.tty) {
+    console = listenIn(dirfd, "console.sock");
+    if (console < 0) fail(0);
+    auto at = std::find(args.begin(), args.end(), "--detach");
+    args.insert(at + 1, {"--console-socket", "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(dirfd) +
+                                                 "/console.sock"});
+  } else if (p.stdin) {
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0) fail(0);
+    stdin_r = in[0], stdin_w = in[1];
+    setNonBlocking(stdin_w);
   }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char path_env[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  char* envp[] = {path_env, nullptr};
 
   // `crun run --detach`: create and start in one crun process (two would
   // pay crun's start-up twice); it returns once the container runs.
-  pid_t run = spawn(p.run_argv.data(), p.envp.data(), devnull, out[1], err[1]);
+  pid_t run = spawn(argv.data(), envp, stdin_r, out[1], err[1]);
   ::close(out[1]), ::close(err[1]);
+  if (stdin_r != devnull) ::close(stdin_r);
   int status = run > 0 ? waitFor(run) : -1;
   pid_t cpid = static_cast<pid_t>(readIntFile(p.pid_path.c_str()));
-  if (status != 0 || cpid <= 0) {
+  int master = -1;
+  if (status == 0 && console >= 0) {
+    master = receiveConsole(console);
+    ::close(console);
+    ::unlinkat(dirfd, "console.sock", 0);
+  }
+  if (status != 0 || cpid <= 0 || (p.tty && master < 0)) {
     if (cpid > 0) kill(cpid, SIGKILL), waitFor(cpid);
-    writeExit(p, 128, 0, false, 1);
-    writeAll(sync_fd, "fail\n", 5);
-    _exit(1);
+    fail(1);
   }
   {
     int64_t v[] = {cpid, nowNs()};
     size_t n = formatInts(buf, v, 2);
     writeSmallFile(p.started_path.c_str(), buf, n);
-
     char msg[160] = "ok ";
     memcpy(msg + 3, buf, n);
     writeAll(sync_fd, msg, n + 3);
     ::close(sync_fd);
   }
 
+  // The container's output: its stdout and stderr pipes, or the terminal
+  // (then crun's own stdout and stderr, which close as it exits).
   CriStream streams[2] = {{"stdout", RotatingLog::sink, &p.log}, {"stderr", RotatingLog::sink, &p.log}};
-  int fds[2] = {out[0], err[0]};
+  struct Source {
+    int fd;
+    int stream;  // 0 stdout, 1 stderr
+  };
+  std::vector<Source> sources = {{out[0], 0}, {err[0], 1}};
+  if (master >= 0) sources.push_back({master, 0});
+  int input = master >= 0 ? master : stdin_w;  // where clients' input goes
+  std::vector<AttachClient> clients;
   bool exited = false;
   int cstatus = 0;
   char data[8192];
+  std::vector<pollfd> pfds;
   for (;;) {
-    pollfd pfds[3] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}, {sfd, POLLIN, 0}};
-    if (exited) {
-      // The container is gone: take what its pipes still hold, then stop
-      // (a leftover writer must not keep the exit from being reported).
-      for (auto& pf : pfds) pf.events = pf.fd == sfd ? 0 : POLLIN;
-      if (poll(pfds, 2, 0) <= 0) break;
-    } else if (poll(pfds, 3, -1) < 0) {
+    // [sources..., signalfd, attach listener, each client's input]
+    pfds.clear();
+    for (const auto& src : sources) pfds.push_back({src.fd, POLLIN, 0});
+    pfds.push_back({exited ? -1 : sfd, POLLIN, 0});
+    pfds.push_back({exited ? -1 : attach, POLLIN, 0});
+    for (const auto& c : clients) pfds.push_back({exited ? -1 : c.in, POLLIN, 0});
+    // Once the container is gone: take what its pipes still hold, then
+    // stop (a leftover writer must not keep the exit from being reported).
+    if (::poll(pfds.data(), pfds.size(), exited ? 0 : -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i] < 0 || !pfds[i].revents) continue;
-      ssize_t r = ::read(fds[i], data, sizeof data);
+    bool any = false;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      if (sources[i].fd < 0 || !pfds[i].revents) continue;
+      any = true;
+      ssize_t r = ::read(sources[i].fd, data, sizeof data);
       if (r > 0) {
         timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        streams[i].feed(data, static_cast<size_t>(r), ts.tv_sec, ts.tv_nsec);
-      } else if (r == 0 || errno != EINTR) {
-        ::close(fds[i]);
-        fds[i] = -1;
+        streams[sources[i].stream].feed(data, static_cast<size_t>(r), ts.tv_sec, ts.tv_nsec);
+        broadcast(clients, sources[i].stream == 1, data, static_cast<size_t>(r));
+      } else if (r == 0 || errno != EINTR) {  // EOF; EIO from a terminal whose other side closed
+        if (sources[i].fd == master) input = -1;
+        ::close(sources[i].fd);
+        sources[i].fd = -1;
       }
     }
-    if (!exited && pfds[2].revents) {
+    size_t base = sources.size();
+    if (!exited && pfds[base].revents) {
       signalfd_siginfo si;
       while (::read(sfd, &si, sizeof si) > 0) {
       }
@@ -245,8 +401,30 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
         if (w == cpid) exited = true, cstatus = st;
       }
     }
-    if (fds[0] < 0 && fds[1] < 0 && exited) break;
+    if (exited) {
+      if (!any) break;
+      continue;
+    }
+    if (pfds[base + 1].revents) acceptAttach(attach, master, clients);
+    for (size_t k = 0; k < clients.size() && base + 2 + k < pfds.size(); ++k) {
+      auto& c = clients[k];
+      if (c.in < 0 || !pfds[base + 2 + k].revents) continue;
+      ssize_t r = ::read(c.in, data, sizeof data);
+      if (r > 0) {
+        // A container that does not read its input loses what does not fit.
+        if (input >= 0 && ::write(input, data, static_cast<size_t>(r)) < 0 && errno != EAGAIN) input = -1;
+      } else if (r == 0 || errno != EINTR) {
+        closeFd(c.in);
+        // stdinOnce: the container's stdin closes with the first client's.
+        if (p.stdin_once && stdin_w >= 0) closeFd(stdin_w), input = -1;
+      }
+    }
+    std::erase_if(clients, [](const AttachClient& c) { return c.in < 0 && c.out < 0 && c.err < 0; });
   }
+  // Clients see EOF; nobody attaches any more.
+  for (auto& c : clients) closeFd(c.in), closeFd(c.out), closeFd(c.err);
+  ::close(attach);
+  ::unlinkat(dirfd, kAttachSocket, 0);
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   streams[0].flush(ts.tv_sec, ts.tv_nsec);
@@ -257,7 +435,6 @@ void writeExit(const Prepared& p, int code, int sig, bool oom, int phase) {
   writeExit(p, code, sig, oomKilledFrom(p.oom_path.c_str()), 0);
   _exit(0);
 }
-
 
 // capstan-shim --crun PATH --root DIR --bundle DIR --id ID --log FILE
 //   --oom FILE --log-max-bytes N --log-max-files N   (sync pipe: fd 3)
@@ -272,6 +449,9 @@ bool parseArgs(int argc, char** argv, ShimParams& p) {
     else if (k == "--oom") p.oom_control_path = v;
     else if (k == "--log-max-bytes") p.log_max_bytes = std::strtoull(v.c_str(), nullptr, 10);
     else if (k == "--log-max-files") p.log_max_files = std::atoi(v.c_str());
+    else if (k == "--tty") p.tty = v == "1";
+    else if (k == "--stdin") p.stdin = v == "1";
+    else if (k == "--stdin-once") p.stdin_once = v == "1";
     else return false;
   }
   return argc % 2 == 1 && !p.crun_path.empty() && !p.crun_root.empty() && !p.bundle_dir.empty() && !p.id.empty() &&
@@ -280,33 +460,20 @@ bool parseArgs(int argc, char** argv, ShimParams& p) {
 
 bool prepare(const ShimParams& params, Prepared& p) {
   const std::string& b = params.bundle_dir;
+  p.bundle_dir = b;
   p.shim_pid_path = b + "/shim.pid";
   p.pid_path = b + "/pid";
   p.started_path = b + "/started";
   p.exit_path = b + "/exit";
   p.exit_tmp_path = b + "/exit.tmp";
   p.log_path = params.log_path;
+  p.tty = params.tty;
+  p.stdin = params.stdin;
+  p.stdin_once = params.stdin_once;
   if (!p.log.prepare(p.log_path.c_str(), params.log_max_bytes, params.log_max_files)) return false;
   p.oom_path = params.oom_control_path;
-  std::vector<std::string> common = {params.crun_path, "--root", params.crun_root, "--log=" + b + "/crun.log",
-                                     "--log-format=json"};
-  auto argv = [&](std::vector<std::string> tail) {
-    auto v = common;
-    v.insert(v.end(), tail.begin(), tail.end());
-    return v;
-  };
-  std::vector<std::string> run = argv({"run", "--detach", "--bundle", b, "--pid-file", p.pid_path, params.id});
-  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-  p.strings.reserve(run.size() + env.size());
-  auto fill = [&](const std::vector<std::string>& src, std::vector<char*>& dst) {
-    for (const auto& s : src) {
-      p.strings.push_back(s);
-      dst.push_back(p.strings.back().data());
-    }
-    dst.push_back(nullptr);
-  };
-  fill(run, p.run_argv);
-  fill(env, p.envp);
+  p.run_args = {params.crun_path, "--root", params.crun_root, "--log=" + b + "/crun.log", "--log-format=json",
+                "run", "--detach", "--bundle", b, "--pid-file", p.pid_path, params.id};
   return true;
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "agent/streaming/channel.h"
@@ -64,10 +65,10 @@ struct WsAttach : std::enable_shared_from_this<WsAttach> {
   }
 };
 
-}  // namespace
-
-void serveWebSocketExec(runtime::Runtime& runtime, std::shared_ptr<DuplexStream> ws, bool v5, ExecRequest request) {
-  auto proc = runtime.execStreaming(request.container_id, request.command, {.tty = request.tty});
+// A process's (or an attached container's: pid -1) stdio over the channel
+// protocol, until it exits or the client goes away.
+void serveWebSocketProcess(std::shared_ptr<DuplexStream> ws, bool v5, ExecRequest request,
+                           Result<runtime::ExecProcess> proc) {
   if (!proc) {
     ws->write(encodeChannelMessage(Channel::kError, failureStatusJson(proc.status().message())));
     ws->close();
@@ -97,15 +98,27 @@ void serveWebSocketExec(runtime::Runtime& runtime, std::shared_ptr<DuplexStream>
       },
       [session](int exit_code) {
         session->finished = true;
-        session->ws->write(encodeChannelMessage(Channel::kError, exitStatusJson(exit_code)));
+        // An attach (no process of its own) ends when the container does.
+        session->ws->write(encodeChannelMessage(Channel::kError, exitStatusJson(std::max(exit_code, 0))));
         session->ws->close();
       });
   if (!request.stdin) session->pump->closeInput();
   session->readLoop();
 }
 
-void serveWebSocketAttach(runtime::Runtime& runtime, std::shared_ptr<DuplexStream> ws, LogSource source,
+}  // namespace
+
+void serveWebSocketExec(runtime::Runtime& runtime, std::shared_ptr<DuplexStream> ws, bool v5, ExecRequest request) {
+  auto proc = runtime.execStreaming(request.container_id, request.command, {.tty = request.tty});
+  serveWebSocketProcess(std::move(ws), v5, std::move(request), std::move(proc));
+}
+
+void serveWebSocketAttach(runtime::Runtime& runtime, std::shared_ptr<DuplexStream> ws, bool v5, LogSource source,
                           ExecRequest request) {
+  // Through the shim: the container's stdio itself, stdin and terminal too.
+  if (auto proc = runtime.attach(request.container_id); proc || proc.status().code() != Code::kNotFound)
+    return serveWebSocketProcess(std::move(ws), v5, std::move(request), std::move(proc));
+  // A container whose shim has no attach socket: its output, from its log.
   auto session = std::make_shared<WsAttach>();
   session->ws = ws;
   LogOptions opts;

@@ -1,9 +1,8 @@
 #pragma once
 // exec and attach over an upgraded connection: the WebSocket channel
 // protocols (v4/v5.channel.k8s.io) here; SPDY in spdy_exec.h. The process
-// (crun exec) is driven by an FdPump; attach follows the container's log
-// from its end (the shim owns the container's stdio, so attach shows the
-// output; stdin is not wired to the container).
+// (crun exec) is driven by an FdPump, and so is attach, over the pipes the
+// container's shim hands out (runtime::Runtime::attach).
 //
 // Threading: the functions return at once; the session lives on the
 // stream's callbacks and the pump's or follower's thread, and ends when the
@@ -25,12 +24,15 @@ struct ExecRequest {
   bool stdin = false;
   bool stdout = true;
   bool stderr = true;
-  bool tty = false;  // accepted; the runtime's exec has no terminal yet, so output is not a tty
+  bool tty = false;
 };
 
 void serveWebSocketExec(runtime::Runtime& runtime, std::shared_ptr<apiserver::DuplexStream> ws, bool v5,
                         ExecRequest request);
-void serveWebSocketAttach(runtime::Runtime& runtime, std::shared_ptr<apiserver::DuplexStream> ws,
+// Attach: the container's stdio through its shim (runtime.attach), with
+// stdin and terminal resizing; for a container whose shim has no attach
+// socket, its output followed from the log.
+void serveWebSocketAttach(runtime::Runtime& runtime, std::shared_ptr<apiserver::DuplexStream> ws, bool v5,
                           LogSource source, ExecRequest request);
 
 }  // namespace capstan::agent::streaming

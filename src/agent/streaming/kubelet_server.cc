@@ -221,7 +221,7 @@ class KubeletServer::Impl {
       bool v5 = *proto == kChannelV5;
       LogSource source{c->log_path, c->id, c->pid, true};
       r.upgrade = [rt, v5, er, attach, source](std::shared_ptr<DuplexStream> ws) {
-        if (attach) serveWebSocketAttach(*rt, std::move(ws), source, er);
+        if (attach) serveWebSocketAttach(*rt, std::move(ws), v5, source, er);
         else serveWebSocketExec(*rt, std::move(ws), v5, er);
       };
       return done(std::move(r));

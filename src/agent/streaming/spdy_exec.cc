@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -86,7 +87,10 @@ struct SpdyExec : std::enable_shared_from_this<SpdyExec> {
 
   void begin() {
     auto self = shared_from_this();
-    if (attach) {
+    Result<runtime::ExecProcess> proc = Status(Code::kNotFound, "");
+    if (attach) proc = runtime->attach(request.container_id);
+    if (attach && !proc && proc.status().code() == Code::kNotFound) {
+      // No attach socket: the container's output, from its log.
       LogOptions opts;
       opts.follow = true;
       auto f = LogFollower::start(
@@ -102,7 +106,7 @@ struct SpdyExec : std::enable_shared_from_this<SpdyExec> {
       follower = f;
       return;
     }
-    auto proc = runtime->execStreaming(request.container_id, request.command, {.tty = request.tty});
+    if (!attach) proc = runtime->execStreaming(request.container_id, request.command, {.tty = request.tty});
     if (!proc) return finishAll(failureStatusJson(proc.status().message()));
     {
       std::lock_guard lock(mu);
@@ -120,7 +124,8 @@ struct SpdyExec : std::enable_shared_from_this<SpdyExec> {
           if (!id) return pump.consumed(n);
           self->conn->write(id, std::move(data), [p = pump.shared_from_this(), n](Status) { p->consumed(n); });
         },
-        [self](int exit_code) { self->finishAll(exitStatusJson(exit_code)); });
+        // An attach (no process of its own) ends when the container does.
+        [self](int exit_code) { self->finishAll(exitStatusJson(std::max(exit_code, 0))); });
     bool close_stdin;
     {
       std::lock_guard lock(mu);

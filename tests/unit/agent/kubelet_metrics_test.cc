@@ -99,6 +99,7 @@ class FakeRuntime final : public runtime::Runtime {
                                              const runtime::ExecOptions&) override {
     return runtime::ExecProcess{};
   }
+  Result<runtime::ExecProcess> attach(const std::string&) override { return runtime::ExecProcess{}; }
   Result<runtime::ContainerStats> stats(const std::string&) const override { return runtime::ContainerStats{}; }
   std::string version() const override { return "fake 1"; }
 };

@@ -57,6 +57,7 @@ class ScriptedRuntime final : public runtime::Runtime {
                                              const runtime::ExecOptions&) override {
     return Status(Code::kInvalid, "scripted");
   }
+  Result<runtime::ExecProcess> attach(const std::string&) override { return Status(Code::kInvalid, "scripted"); }
   Result<runtime::ContainerStats> stats(const std::string& id) const override {
     return Status(Code::kNotFound, id);
   }
