@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 
 #include <atomic>
+#include <deque>
+#include <optional>
 #include <boost/asio.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -87,6 +89,49 @@ awaitable<void> pump(From& from, To& to, std::chrono::milliseconds idle) {
   }
 }
 
+// Idle upstream connections, kept after a complete keep-alive answer and
+// reused by the next request to the same endpoint (nginx's upstream
+// keepalive): at most kIdlePerEndpoint each, none idle longer than asked.
+class UpstreamPool {
+ public:
+  static constexpr size_t kIdlePerEndpoint = 32;
+
+  std::optional<tcp::socket> take(const std::string& endpoint, std::chrono::milliseconds max_idle) {
+    std::lock_guard lock(mu_);
+    auto it = idle_.find(endpoint);
+    while (it != idle_.end() && !it->second.empty()) {
+      Idle idle = std::move(it->second.back());
+      it->second.pop_back();
+      if (std::chrono::steady_clock::now() - idle.since > max_idle || !usable(idle.socket)) continue;
+      return std::move(idle.socket);
+    }
+    return std::nullopt;
+  }
+
+  void put(const std::string& endpoint, tcp::socket socket) {
+    std::lock_guard lock(mu_);
+    auto& list = idle_[endpoint];
+    if (list.size() >= kIdlePerEndpoint) list.pop_front();  // the oldest goes
+    list.push_back({std::move(socket), std::chrono::steady_clock::now()});
+  }
+
+ private:
+  // Still open, with nothing unasked-for to read (an upstream that closed
+  // an idle connection has sent its FIN).
+  static bool usable(tcp::socket& s) {
+    char byte;
+    ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  struct Idle {
+    tcp::socket socket;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::mutex mu_;
+  std::map<std::string, std::deque<Idle>> idle_;
+};
+
 std::string appendForwardedFor(std::string_view existing, const std::string& ip) {
   if (existing.empty()) return ip;
   return std::string(existing) + ", " + ip;
@@ -110,6 +155,7 @@ class ReverseProxy::Impl {
   std::vector<std::thread> threads_;
   std::atomic<bool> stopped_{false};
   std::atomic<size_t> next_endpoint_{0};
+  UpstreamPool pool_;
 
   std::mutex mu_;  // guards routes_ and tls_contexts_
   std::shared_ptr<const RouteTable> routes_;
@@ -132,6 +178,16 @@ class ReverseProxy::Impl {
   template <class Stream>
   awaitable<void> answer(Stream& stream, http::status status, std::string_view text, unsigned version,
                          bool keep);
+  // A new connection to `to` within the connect timeout.
+  awaitable<bool> connect(beast::tcp_stream& upstream, const tcp::endpoint& to) {
+    upstream.expires_after(opts_.connect_timeout);
+    auto [ec] = co_await upstream.async_connect(to, kTuple);
+    if (ec) upstream.close();  // the next async_connect opens it again
+    co_return !ec;
+  }
+  static std::string endpointKey(const tcp::endpoint& e) {
+    return e.address().to_string() + ":" + std::to_string(e.port());
+  }
 };
 
 namespace {
@@ -336,24 +392,30 @@ awaitable<bool> ReverseProxy::Impl::proxyRequest(Stream& stream, beast::flat_buf
                                                  const Backend& backend, bool tls) {
   auto& h = req.get();
   bool keep = h.keep_alive();
+  bool upgrade = !h[http::field::upgrade].empty();
   beast::tcp_stream upstream(co_await net::this_coro::executor);
   size_t n = backend.endpoints.size();
   size_t first = next_endpoint_.fetch_add(1, std::memory_order_relaxed);
-  bool connected = false;
-  for (size_t i = 0; i < n && !connected; ++i) {
+  std::optional<tcp::endpoint> target;
+  bool reused = false;
+  for (size_t i = 0; i < n && !target; ++i) {
     const Endpoint& ep = backend.endpoints[(first + i) % n];
     beast::error_code aec;
     auto addr = net::ip::make_address(ep.ip, aec);
     if (aec) continue;
-    upstream.expires_after(opts_.connect_timeout);
-    auto [ec] = co_await upstream.async_connect(tcp::endpoint(addr, static_cast<uint16_t>(ep.port)), kTuple);
-    if (!ec) {
-      connected = true;
-    } else {
-      upstream.close();  // the next async_connect opens it again
-    }
+    tcp::endpoint candidate(addr, static_cast<uint16_t>(ep.port));
+    // An idle connection to it first (never for an upgrade: that one
+    // becomes a tunnel).
+    if (!upgrade)
+      if (auto idle = pool_.take(endpointKey(candidate), opts_.idle_timeout)) {
+        upstream.socket() = std::move(*idle);
+        target = candidate;
+        reused = true;
+        break;
+      }
+    if (co_await connect(upstream, candidate)) target = candidate;
   }
-  if (!connected) {
+  if (!target) {
     bool can_keep = keep && req.is_done();
     co_await answer(stream, http::status::bad_gateway, "Bad Gateway\n", h.version(), can_keep);
     co_return can_keep;
@@ -369,9 +431,9 @@ awaitable<bool> ReverseProxy::Impl::proxyRequest(Stream& stream, beast::flat_buf
   h.set("X-Forwarded-Port", std::to_string(ec ? 0 : local.port()));
   h.set("X-Forwarded-Proto", tls ? "https" : "http");
   h.set("X-Real-Ip", client_ip);
-  bool upgrade = !h[http::field::upgrade].empty();
-  if (!upgrade) h.keep_alive(false);  // one upstream connection per request
+  if (!upgrade) h.keep_alive(true);  // the upstream connection may serve the next request too
   bool head = h.method() == http::verb::head;
+  bool bodiless = req.is_done();
   // A client that waits for "100 Continue" before its body hears it from
   // us once the request is routed and the upstream connected (as Go's
   // server does when a handler reads the body); the upstream gets the body
@@ -386,14 +448,34 @@ awaitable<bool> ReverseProxy::Impl::proxyRequest(Stream& stream, beast::flat_buf
     }
   }
 
-  co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
-
   beast::flat_buffer up_buffer;
   http::response_parser<http::buffer_body> res;
   res.body_limit(boost::none);
   if (head) res.skip(true);
-  expire(upstream, opts_.idle_timeout);
-  auto [rec, rn] = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
+  bool sent = false;
+  try {
+    co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
+    sent = true;
+  } catch (const ConnectionClosed&) {
+    if (!reused || !bodiless) throw;
+  }
+  beast::error_code rec;
+  if (sent) {
+    expire(upstream, opts_.idle_timeout);
+    std::tie(rec, std::ignore) = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
+  }
+  // A reused connection the upstream had closed meanwhile: a request
+  // without a body goes again, on a new one (as Go's transport retries).
+  if ((!sent || rec) && reused && bodiless && up_buffer.size() == 0) {
+    upstream.close();
+    if (co_await connect(upstream, *target)) {
+      co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
+      expire(upstream, opts_.idle_timeout);
+      std::tie(rec, std::ignore) = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
+    } else {
+      rec = net::error::connection_refused;
+    }
+  }
   if (rec) {
     co_await answer(stream, http::status::bad_gateway, "Bad Gateway\n", h.version(), false);
     co_return false;
@@ -414,9 +496,15 @@ awaitable<bool> ReverseProxy::Impl::proxyRequest(Stream& stream, beast::flat_buf
   // Without a length or chunking the body ends with the connection: the
   // client's connection must end with it.
   bool client_keep = keep && !res.need_eof();
+  bool upstream_keep = res.get().keep_alive() && !res.need_eof();
   res.get().keep_alive(client_keep);
   co_await relayMessage(res, upstream, up_buffer, stream, opts_.idle_timeout);
-  upstream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  if (upstream_keep && up_buffer.size() == 0) {
+    upstream.expires_never();
+    pool_.put(endpointKey(*target), upstream.release_socket());
+  } else {
+    upstream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
   co_return client_keep;
 }
 

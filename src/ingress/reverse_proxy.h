@@ -11,9 +11,14 @@
 //   malformed request: 400, then close.
 // - The upstream request keeps the client's Host and gains X-Forwarded-For,
 //   X-Forwarded-Host, X-Forwarded-Port, X-Forwarded-Proto and X-Real-Ip.
-//   Client connections are kept alive; each request gets its own upstream
-//   connection (no pooling yet). A 101 Switching Protocols answer (e.g.
-//   WebSocket) turns the connection into a byte tunnel both ways.
+//   Client connections are kept alive, and so are upstream connections:
+//   after a complete keep-alive answer the connection goes to a pool (up
+//   to 32 idle per endpoint, closed after the idle timeout) and the next
+//   request to that endpoint, from any client, reuses it. If a reused
+//   connection turns out closed, a request without a body is sent again on
+//   a new one; one with a body gets 502 rather than being sent twice. A
+//   101 Switching Protocols answer (e.g. WebSocket) turns the connection
+//   into a byte tunnel both ways (never from the pool).
 // - HTTPS: the certificate is chosen by SNI (RouteTable::certificateFor),
 //   else the default certificate from the options.
 //

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 namespace capstan::ingress {
 namespace {
@@ -135,6 +137,56 @@ class Backend {
   std::string name_;
   int fd_ = -1, port_ = 0;
   std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+// A backend that keeps its connections open (HTTP/1.1 keep-alive) and
+// counts them. With `close_on_reuse` it answers only the first request of
+// each connection and closes it, unanswered, on the next one, as an
+// upstream does when its idle timeout strikes just as a request comes.
+class KeepAliveBackend {
+ public:
+  explicit KeepAliveBackend(bool close_on_reuse = false) : close_on_reuse_(close_on_reuse) {
+    fd_ = listenLoopback(&port_);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~KeepAliveBackend() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    std::lock_guard lock(mu_);
+    for (int c : open_) shutdown(c, SHUT_RDWR);
+    for (auto& t : connections_) t.join();
+  }
+  int port() const { return port_; }
+  int connections() const { return accepted_; }
+
+ private:
+  void run() {
+    for (;;) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      ++accepted_;
+      std::lock_guard lock(mu_);
+      open_.push_back(c);
+      connections_.emplace_back([this, c] { serve(c); });
+    }
+  }
+  void serve(int c) {
+    for (int n = 0;; ++n) {
+      std::string req = receive(c, [](const std::string& s) { return s.find("\r\n\r\n") != std::string::npos; });
+      if (req.find("\r\n\r\n") == std::string::npos || (close_on_reuse_ && n > 0)) break;
+      std::string body = "served " + req.substr(0, req.find("\r\n"));
+      sendAll(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    }
+    shutdown(c, SHUT_RDWR);
+  }
+  bool close_on_reuse_;
+  int fd_ = -1, port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::mutex mu_;  // guards open_, connections_
+  std::vector<int> open_;
+  std::vector<std::thread> connections_;
   std::thread thread_;
 };
 
@@ -297,6 +349,35 @@ TEST_F(ReverseProxyTest, UpgradeBecomesATunnel) {
   std::string echo = receive(fd, [](const std::string& s) { return s.size() >= 4; });
   EXPECT_EQ(echo, "ping");
   close(fd);
+}
+
+// Upstream connections are kept after a keep-alive answer and reused by
+// later requests, whichever client sends them.
+TEST_F(ReverseProxyTest, UpstreamConnectionsAreReused) {
+  KeepAliveBackend backend;
+  proxy_->setRoutes(routesTo({{"k", {backend.port()}}}));
+  for (int i = 0; i < 5; ++i) {
+    std::string r = roundTrip("GET /n" + std::to_string(i) + " HTTP/1.1\r\nHost: k.test\r\n\r\n");
+    ASSERT_NE(r.find("200 OK"), std::string::npos) << i << r;
+    EXPECT_NE(r.find("served GET /n" + std::to_string(i)), std::string::npos) << r;
+  }
+  EXPECT_EQ(backend.connections(), 1);
+}
+
+// A kept connection the upstream closes as the next request comes: a
+// request without a body goes again on a new connection; one with a body
+// is not sent twice (502).
+TEST_F(ReverseProxyTest, AClosedKeptConnectionIsRetriedForRequestsWithoutBody) {
+  KeepAliveBackend backend(/*close_on_reuse=*/true);
+  proxy_->setRoutes(routesTo({{"k", {backend.port()}}}));
+  for (int i = 0; i < 3; ++i) {
+    std::string r = roundTrip("GET /r" + std::to_string(i) + " HTTP/1.1\r\nHost: k.test\r\n\r\n");
+    ASSERT_NE(r.find("200 OK"), std::string::npos) << i << r;
+    EXPECT_NE(r.find("served GET /r" + std::to_string(i)), std::string::npos) << r;
+  }
+  EXPECT_EQ(backend.connections(), 3);
+  std::string post = roundTrip("POST /p HTTP/1.1\r\nHost: k.test\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(post.rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << post;
 }
 
 }  // namespace
