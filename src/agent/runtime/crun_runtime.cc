@@ -26,6 +26,7 @@
 
 #include "agent/runtime/bundle.h"
 #include "agent/runtime/cgroups.h"
+#include "agent/runtime/fd_passing.h"
 #include "agent/runtime/process.h"
 #include "agent/runtime/rootfs.h"
 #include "agent/runtime/runtime.h"
@@ -318,20 +319,13 @@ class CrunRuntime final : public Runtime {
       return Status(Code::kNotFound, "the shim of container " + id + " serves no attach socket");
     }
     char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-    ::close(s);
-    cmsghdr* c = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
-    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int)))
-      return Status(Code::kInternal, "the shim of container " + id + " refused the attach");
     int fds[3];
-    std::memcpy(fds, CMSG_DATA(c), sizeof fds);
+    int n = receiveFds(s, &byte, fds, 3);
+    ::close(s);
+    if (n != 3) {
+      for (int i = 0; i < n; ++i) ::close(fds[i]);
+      return Status(Code::kInternal, "the shim of container " + id + " refused the attach");
+    }
     if (byte == 't') return ExecProcess{-1, fds[0], fds[1], -1, fds[2]};
     return ExecProcess{-1, fds[0], fds[1], fds[2], -1};
   }
@@ -430,20 +424,11 @@ class CrunRuntime final : public Runtime {
     if (ready <= 0 || !(fds[0].revents & POLLIN)) return fail("no terminal from crun");
     int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (conn < 0) return fail(std::string("accept: ") + std::strerror(errno));
-    char byte[64];
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    iovec iov{byte, sizeof byte};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t got = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-    ::close(conn);
-    cmsghdr* cm = got > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
-    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return fail("no terminal from crun");
+    char byte = 0;
     int master = -1;
-    std::memcpy(&master, CMSG_DATA(cm), sizeof master);
+    int got = receiveFds(conn, &byte, &master, 1);
+    ::close(conn);
+    if (got != 1) return fail("no terminal from crun");
     cleanup();
     int in = ::fcntl(master, F_DUPFD_CLOEXEC, 0);
     int resize = ::fcntl(master, F_DUPFD_CLOEXEC, 0);

@@ -33,33 +33,6 @@ std::vector<char*> cStrings(const std::vector<std::string>& v) {
 }
 
 // Spawns with the given pipes as fds 0/1/2; returns pid or -errno.
-int spawnWithPipes(const std::vector<std::string>& argv, const std::vector<std::string>& env, Pipe in, Pipe out,
-                   Pipe err) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in.r, 0);
-  posix_spawn_file_actions_adddup2(&fa, out.w, 1);
-  posix_spawn_file_actions_adddup2(&fa, err.w, 2);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // The child starts with default signal dispositions and an empty mask,
-  // whatever the agent's threads have blocked.
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  auto args = cStrings(argv);
-  std::vector<char*> envp = env.empty() ? std::vector<char*>() : cStrings(env);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), env.empty() ? environ : envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  return rc == 0 ? pid : -rc;
-}
-
 bool makePipe(Pipe& p) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return false;
@@ -83,6 +56,34 @@ std::string firstLine(const std::string& text) {
   return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
 }
 
+Result<int> spawnWithFds(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                         const std::vector<int>& fds, bool new_session) {
+  if (argv.empty()) return Status(Code::kInvalid, "empty argv");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  for (size_t i = 0; i < fds.size(); ++i) posix_spawn_file_actions_adddup2(&fa, fds[i], static_cast<int>(i));
+  posix_spawn_file_actions_addclosefrom_np(&fa, static_cast<int>(fds.size()));
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The child starts with default signal dispositions and an empty mask,
+  // whatever the agent's threads have blocked.
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+                                      (new_session ? POSIX_SPAWN_SETSID : 0));
+  auto args = cStrings(argv);
+  std::vector<char*> envp = env.empty() ? std::vector<char*>() : cStrings(env);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), env.empty() ? environ : envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status(Code::kInternal, "spawn " + argv[0] + ": " + strerror(rc));
+  return pid;
+}
+
 Result<SpawnedProcess> spawnProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   if (argv.empty()) return Status(Code::kInvalid, "empty argv");
   Pipe in, out, err;
@@ -91,13 +92,13 @@ Result<SpawnedProcess> spawnProcess(const std::vector<std::string>& argv, const 
     closeFd(in.r), closeFd(in.w), closeFd(out.r), closeFd(out.w), closeFd(err.r), closeFd(err.w);
     return Status(Code::kInternal, std::string("pipe: ") + strerror(e));
   }
-  int pid = spawnWithPipes(argv, env, in, out, err);
+  auto pid = spawnWithFds(argv, env, {in.r, out.w, err.w});
   closeFd(in.r), closeFd(out.w), closeFd(err.w);
-  if (pid < 0) {
+  if (!pid) {
     closeFd(in.w), closeFd(out.r), closeFd(err.r);
-    return Status(Code::kInternal, "spawn " + argv[0] + ": " + strerror(-pid));
+    return pid.status();
   }
-  return SpawnedProcess{pid, in.w, out.r, err.r};
+  return SpawnedProcess{*pid, in.w, out.r, err.r};
 }
 
 Result<ProcessResult> runProcess(const std::vector<std::string>& argv, const ProcessOptions& options) {

@@ -38,6 +38,12 @@ struct SpawnedProcess {
 };
 Result<SpawnedProcess> spawnProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
+// Starts argv (posix_spawn) with fds[i] as its fd i and nothing else open,
+// default signal handling, in a new session when asked; env empty: the
+// agent's environment. Returns its pid.
+Result<int> spawnWithFds(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                         const std::vector<int>& fds, bool new_session = false);
+
 // "crun failed: <first line of err or out>" style summaries.
 std::string firstLine(const std::string& text);
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "agent/runtime/process.h"
 #include "agent/runtime/shim_process.h"
 #include "common/json.h"
 
@@ -42,40 +42,20 @@ Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::millisecond
                                    "--log-max-files",  std::to_string(params.log_max_files),
                                    "--tty", params.tty ? "1" : "0", "--stdin", params.stdin ? "1" : "0",
                                    "--stdin-once", params.stdin_once ? "1" : "0"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  char path_env[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  char* envp[] = {path_env, nullptr};
-
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) != 0) return Status(Code::kInternal, std::string("pipe: ") + strerror(errno));
-  // The shim gets the pipe's write end as fd 3, /dev/null as 0-2, nothing
-  // else; in a session of its own, with default signal handling.
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-  posix_spawn_file_actions_adddup2(&fa, 0, 1);
-  posix_spawn_file_actions_adddup2(&fa, 0, 2);
-  posix_spawn_file_actions_adddup2(&fa, sync[1], 3);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
-  pid_t first = 0;
-  int rc = posix_spawn(&first, argv[0], &fa, &attr, argv.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  // The shim gets /dev/null as 0-2 and the pipe's write end as fd 3, in a
+  // session of its own.
+  auto spawned = spawnWithFds(args, {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+                              {devnull, devnull, devnull, sync[1]}, /*new_session=*/true);
+  if (devnull >= 0) ::close(devnull);
   ::close(sync[1]);
-  if (rc != 0) {
+  if (!spawned) {
     ::close(sync[0]);
-    return Status(Code::kInternal, "cannot run the shim " + params.shim_path + ": " + strerror(rc));
+    return Status(Code::kInternal, "cannot run the shim " + params.shim_path + ": " + spawned.status().message());
   }
+  pid_t first = *spawned;
   // It forks the shim proper and exits.
   int status = 0;
   while (waitpid(first, &status, 0) < 0 && errno == EINTR) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "agent/runtime/cri_log.h"
+#include "agent/runtime/fd_passing.h"
 #include "agent/runtime/shim.h"
 
 namespace capstan::agent::runtime {
@@ -180,16 +181,8 @@ int receiveConsole(int listener) {
   int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
   if (conn < 0) return -1;
   char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
   int fd = -1;
-  if (::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC) >= 0)
-    if (cmsghdr* c = CMSG_FIRSTHDR(&msg); c && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  if (receiveFds(conn, &byte, &fd, 1) != 1) fd = -1;
   ::close(conn);
   return fd;
 }
@@ -220,20 +213,7 @@ void acceptAttach(int listener, int master, std::vector<AttachClient>& clients) 
             pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0 && (master >= 0 || pipe2(err, O_CLOEXEC) == 0);
   if (ok) {
     int fds[3] = {in[1], out[0], master >= 0 ? master : err[0]};
-    char byte = master >= 0 ? 't' : 'p';
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-    ok = ::sendmsg(conn, &msg, MSG_NOSIGNAL) == 1;
+    ok = sendFds(conn, master >= 0 ? 't' : 'p', fds, 3);
   }
   closeFd(in[1]), closeFd(out[0]), closeFd(err[0]);
   ::close(conn);
