@@ -12,6 +12,9 @@ PACKAGES=(
   nlohmann-json3-dev libsqlite3-dev libssl-dev libyaml-cpp-dev
   libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
   libprotobuf-dev
+  # the memory allocator of the capstan binary: glibc's malloc took about
+  # 30 % of the server's CPU under load (docs/performance.md)
+  libjemalloc-dev
   # SPDY header compression (kubectl exec/port-forward over SPDY/3.1)
   zlib1g-dev
   # cluster DNS: query parsing

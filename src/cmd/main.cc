@@ -272,6 +272,12 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
 
 }  // namespace
 
+// jemalloc's options (it reads this symbol at start; MALLOC_CONF still
+// overrides): an arena per core rather than four, and freed memory handed
+// back within a second, so that an idle agent stays small.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = "narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:1000";
+
 int main(int argc, char** argv) {
   using namespace capstan;
   CLI::App app{"capstan: a container orchestrator that speaks the Kubernetes API, in one small binary"};
