@@ -175,8 +175,8 @@ class CniNetwork final : public Network {
   }
 
   Status close(bool delete_bridge) override {
-    for (const char* kind : {kIsolate, kMasquerade})
-      if (auto st = removeTagged(kind); !st) return st;
+    for (const RuleKind* kind : {&kIsolate, &kMasquerade})
+      if (auto st = removeTagged(*kind); !st) return st;
     if (!delete_bridge) return Status::ok();
     if (!list().empty()) return Status(Code::kConflict, "sandboxes remain; bridge kept");
     removeIdlePortmapChains();
@@ -209,21 +209,26 @@ class CniNetwork final : public Network {
     return Status::ok();
   }
 
-  // A rule of ours in the host's iptables, found again by its comment
-  // ("capstan <kind> <bridge>"), so that cleanup needs no other state.
+  // The kinds of rule this network puts in the host's iptables, and where
+  // each lives. A rule is found again by its comment ("capstan <kind>
+  // <bridge>"), so that cleanup needs no other state.
+  struct RuleKind {
+    const char* name;
+    const char* table;
+    const char* chain;
+  };
+  static constexpr RuleKind kIsolate{"isolate", "filter", "FORWARD"};
+  static constexpr RuleKind kMasquerade{"masq", "nat", "POSTROUTING"};
+
   struct HostRule {
-    const char* kind;
-    std::string table;
-    std::string chain;
+    const RuleKind& kind;
     std::vector<std::string> match;
     std::string target;
   };
-  static constexpr const char* kIsolate = "isolate";
-  static constexpr const char* kMasquerade = "masq";
-  static std::string tableOf(const char* kind) { return kind == kIsolate ? "filter" : "nat"; }
-  static std::string chainOf(const char* kind) { return kind == kIsolate ? "FORWARD" : "POSTROUTING"; }
 
-  std::string comment(const char* kind) const { return std::string("capstan ") + kind + " " + config_.bridge; }
+  std::string comment(const RuleKind& kind) const {
+    return std::string("capstan ") + kind.name + " " + config_.bridge;
+  }
 
   std::vector<HostRule> hostRules() const {
     std::vector<HostRule> rules;
@@ -231,14 +236,14 @@ class CniNetwork final : public Network {
       std::vector<std::string> m = {"-i", config_.bridge};
       if (config_.isolate_allow.empty()) m.insert(m.end(), {"!", "-o", config_.bridge});
       else m.insert(m.end(), {"!", "-d", config_.isolate_allow});
-      rules.push_back({kIsolate, tableOf(kIsolate), chainOf(kIsolate), m, "DROP"});
+      rules.push_back({kIsolate, m, "DROP"});
     }
     // Pod traffic leaving the cluster goes out with the node's address: one
     // rule per node, as the bridge plugin's ipMasq would add (with a chain
     // and two iptables runs) per pod. Traffic between pods keeps its source.
     if (config_.ip_masq) {
       std::string inside = config_.cluster_cidr.empty() ? config_.subnet : config_.cluster_cidr;
-      rules.push_back({kMasquerade, tableOf(kMasquerade), chainOf(kMasquerade),
+      rules.push_back({kMasquerade,
                        {"-s", config_.subnet, "!", "-d", inside, "-m", "addrtype", "!", "--dst-type", "MULTICAST"},
                        "MASQUERADE"});
     }
@@ -246,7 +251,7 @@ class CniNetwork final : public Network {
   }
 
   Result<int> iptables(const HostRule& rule, const std::string& op) {
-    std::vector<std::string> argv = {kIptables, "-w", "-t", rule.table, op, rule.chain};
+    std::vector<std::string> argv = {kIptables, "-w", "-t", rule.kind.table, op, rule.kind.chain};
     if (op == "-I") argv.push_back("1");
     argv.insert(argv.end(), rule.match.begin(), rule.match.end());
     argv.insert(argv.end(), {"-m", "comment", "--comment", comment(rule.kind), "-j", rule.target});
@@ -263,16 +268,16 @@ class CniNetwork final : public Network {
     auto add = iptables(rule, "-I");
     if (!add || *add != 0)
       return Status(Code::kInternal, "iptables: cannot install the rule \"" + comment(rule.kind) + "\"");
-    if (rule.kind == kIsolate) LOG_INFO("pod traffic beyond this machine is dropped", "bridge", config_.bridge);
+    if (&rule.kind == &kIsolate) LOG_INFO("pod traffic beyond this machine is dropped", "bridge", config_.bridge);
     return Status::ok();
   }
 
   // Every rule with this bridge's comment of that kind, whatever its match
   // (cleanup need not know the subnet or CIDR the agent ran with); highest
   // number first.
-  Status removeTagged(const char* kind) {
+  Status removeTagged(const RuleKind& kind) {
     std::lock_guard lock(mu_);
-    std::string table = tableOf(kind), chain = chainOf(kind);
+    std::string table = kind.table, chain = kind.chain;
     auto listed = runProcess({kIptables, "-w", "-t", table, "-L", chain, "-n", "--line-numbers"});
     if (!listed) return listed.status();
     std::vector<int> numbers;

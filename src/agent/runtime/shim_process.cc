@@ -248,8 +248,10 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
   signal(SIGPIPE, SIG_IGN);
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
-  auto fail = [&](int phase) {
-    writeExit(p, phase == 1 ? 128 : 255, 0, false, 1);
+  // Either way the exit file says the container never ran (phase 1):
+  // exit code 128 when crun failed, 255 when the shim could not set up.
+  auto fail = [&](bool crun_failed) {
+    writeExit(p, crun_failed ? 128 : 255, 0, false, 1);
     writeAll(sync_fd, "fail\n", 5);
     _exit(1);
   };
@@ -271,10 +273,10 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   bool log_open = p.log.open();
   int out[2], err[2];
-  if (sfd < 0 || !log_open || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) fail(0);
+  if (sfd < 0 || !log_open || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) fail(false);
   int dirfd = ::open(p.bundle_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   int attach = dirfd >= 0 ? listenIn(dirfd, kAttachSocket) : -1;
-  if (attach < 0) fail(0);
+  if (attach < 0) fail(false);
   // The container's stdin: a pipe we write what attached clients type
   // into, else /dev/null. On a terminal, crun makes the terminal inside the
   // container and sends us its master.
@@ -282,13 +284,13 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
   std::vector<std::string> args = p.run_args;
   if (p.tty) {
     console = listenIn(dirfd, "console.sock");
-    if (console < 0) fail(0);
+    if (console < 0) fail(false);
     auto at = std::find(args.begin(), args.end(), "--detach");
     args.insert(at + 1, {"--console-socket", "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(dirfd) +
                                                  "/console.sock"});
   } else if (p.stdin) {
     int in[2];
-    if (pipe2(in, O_CLOEXEC) != 0) fail(0);
+    if (pipe2(in, O_CLOEXEC) != 0) fail(false);
     stdin_r = in[0], stdin_w = in[1];
     setNonBlocking(stdin_w);
   }
@@ -313,7 +315,7 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
   }
   if (status != 0 || cpid <= 0 || (p.tty && master < 0)) {
     if (cpid > 0) kill(cpid, SIGKILL), waitFor(cpid);
-    fail(1);
+    fail(true);
   }
   {
     int64_t v[] = {cpid, nowNs()};
