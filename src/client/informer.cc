@@ -245,6 +245,8 @@ void Informer::run() {
         // The stream ended: a timeout re-watches from rv, an error re-lists.
         watching = false;
         if (!ev.end_status) need_list = true;
+        LOG_DEBUG("informer watch ended", "resource", resource_.resource, "rv", rv, "relist", need_list, "status",
+                  ev.end_status.message());
         break;
       }
       if (ev.type == "ERROR") {

@@ -11,6 +11,7 @@ namespace capstan::log {
 namespace {
 std::atomic<Level> g_level{Level::kInfo};
 std::mutex g_mu;
+Sink g_sink = nullptr;
 const char* name(Level l) {
   switch (l) {
     case Level::kDebug: return "DEBUG";
@@ -25,10 +26,19 @@ const char* name(Level l) {
 void setLevel(Level level) { g_level = level; }
 bool enabled(Level level) { return level >= g_level.load(std::memory_order_relaxed); }
 
-void write(Level level, std::string_view line) {
-  std::string ts = formatRfc3339Micro(std::chrono::system_clock::now());
+void setSink(Sink sink) {
   std::lock_guard lock(g_mu);
-  std::fprintf(stderr, "%s %s %.*s\n", ts.c_str(), name(level), static_cast<int>(line.size()), line.data());
+  g_sink = sink;
+}
+
+void write(Level level, std::string_view line) {
+  std::string formatted = fmt::format("{} {} {}\n", formatRfc3339Micro(std::chrono::system_clock::now()), name(level), line);
+  std::lock_guard lock(g_mu);
+  if (g_sink != nullptr) {
+    g_sink(formatted);
+    return;
+  }
+  std::fwrite(formatted.data(), 1, formatted.size(), stderr);
 }
 
 }  // namespace capstan::log

@@ -15,6 +15,11 @@ void setLevel(Level level);
 bool enabled(Level level);
 void write(Level level, std::string_view line);
 
+// Where formatted lines go: stderr unless replaced (the unit tests keep each
+// test's lines and print them only when it fails). Called under the log's lock.
+using Sink = void (*)(std::string_view formatted_line);
+void setSink(Sink sink);
+
 namespace detail {
 inline void appendFields(std::string&) {}
 template <typename K, typename V, typename... Rest>

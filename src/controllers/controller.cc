@@ -35,11 +35,14 @@ void Controller::worker() {
       st = Status(Code::kInternal, e.what());
     }
     if (st) {
+      LOG_DEBUG("synced", "controller", name_, "key", *key);
       queue_.forget(*key);
     } else {
       // Conflicts are expected under concurrency: retry quietly.
       if (st.code() != Code::kConflict)
         LOG_WARN("sync failed", "controller", name_, "key", *key, "error", st.message());
+      else
+        LOG_DEBUG("sync conflict, retrying", "controller", name_, "key", *key, "error", st.message());
       queue_.addRateLimited(*key);
     }
     queue_.done(*key);

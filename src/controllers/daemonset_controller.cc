@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/log.h"
 #include "controllers/controller_revision.h"
 #include "controllers/node_fit.h"
 #include "controllers/object_fields.h"
@@ -134,13 +135,19 @@ Status DaemonSetController::createPod(const Json& ds, const std::string& key, co
   return Status::ok();
 }
 
-Status DaemonSetController::deletePod(const Json& ds, const Json& pod) {
+Status DaemonSetController::deletePod(const Json& ds, const std::string& key, const Json& pod) {
   Json opts = {
       {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", client::uidOf(pod)}}}};
   auto r = ctx_.client.remove(client::res::kPods, client::namespaceOf(pod), client::nameOf(pod), opts);
-  if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
-    ctx_.events.record(withTypeMeta(ds, kDaemonSetKind), "Warning", "FailedDelete", "Error deleting: " + r.status().message());
-    return r.status();
+  if (!r) {
+    // No delete event will meet this expectation: the pod was already gone
+    // (or replaced), or it stays; either way the owner must not wait 5 min.
+    expectations_.deletionObserved(key, client::keyOf(pod));
+    if (r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
+      ctx_.events.record(withTypeMeta(ds, kDaemonSetKind), "Warning", "FailedDelete",
+                         "Error deleting: " + r.status().message());
+      return r.status();
+    }
   }
   ctx_.events.record(withTypeMeta(ds, kDaemonSetKind), "Normal", "SuccessfulDelete", "Deleted pod: " + client::nameOf(pod));
   return Status::ok();
@@ -273,13 +280,19 @@ Status DaemonSetController::sync(const std::string& key) {
     if (!r) return r.status();
   }
 
-  if (!expectations_.satisfied(key)) return Status::ok();  // our last writes are not in the cache yet
+  if (!expectations_.satisfied(key)) {  // our last writes are not in the cache yet
+    LOG_DEBUG("daemonset waits for its pod writes to show", "key", key, "create", create_on.size(), "delete",
+              to_delete.size());
+    return Status::ok();
+  }
   if (!to_delete.empty()) {
     std::vector<std::string> keys;
     for (const auto& p : to_delete) keys.push_back(client::keyOf(*p));
     expectations_.expectDeletions(key, keys);
+    Status first_error;
     for (const auto& p : to_delete)
-      if (Status st = deletePod(ds, *p); !st) return st;
+      if (Status st = deletePod(ds, key, *p); !st && first_error) first_error = st;
+    if (!first_error) return first_error;
   } else if (!create_on.empty()) {
     expectations_.expectCreations(key, static_cast<int>(create_on.size()));
     for (size_t i = 0; i < create_on.size(); ++i)

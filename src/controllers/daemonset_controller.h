@@ -26,7 +26,7 @@ class DaemonSetController final : public Controller {
   void podChanged(const ObjectPtr& old_pod, const ObjectPtr& pod, bool deleted);
   void enqueueAll();
   Status createPod(const Json& ds, const std::string& key, const std::string& node, const std::string& hash);
-  Status deletePod(const Json& ds, const Json& pod);
+  Status deletePod(const Json& ds, const std::string& key, const Json& pod);
 
   ControllerExpectations expectations_;
 };

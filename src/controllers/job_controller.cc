@@ -102,16 +102,21 @@ Status JobController::releaseOrphans(const std::string& key, const std::string& 
 
 Status JobController::deletePod(const Json& job, const std::string& key, const Json& pod) {
   // Pods the controller deletes itself are not failures: release them first.
-  if (Status st = removeTrackingFinalizer(pod); !st) return st;
+  if (Status st = removeTrackingFinalizer(pod); !st) {
+    expectations_.deletionObserved(key, client::keyOf(pod));
+    return st;
+  }
   Json opts = {
       {"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", client::uidOf(pod)}}}};
   auto r = ctx_.client.remove(client::res::kPods, client::namespaceOf(pod), client::nameOf(pod), opts);
-  if (!r && r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
-    ctx_.events.record(withTypeMeta(job, kJobKind), "Warning", "FailedDelete", "Error deleting: " + r.status().message());
-    return r.status();
+  if (!r) {
+    // Already gone, or not deleted: no delete event will meet the expectation.
+    expectations_.deletionObserved(key, client::keyOf(pod));
+    if (r.status().code() != Code::kNotFound && r.status().code() != Code::kConflict) {
+      ctx_.events.record(withTypeMeta(job, kJobKind), "Warning", "FailedDelete", "Error deleting: " + r.status().message());
+      return r.status();
+    }
   }
-  // Already gone: no delete event will come to meet the expectation.
-  if (!r) expectations_.deletionObserved(key, client::keyOf(pod));
   ctx_.events.record(withTypeMeta(job, kJobKind), "Normal", "SuccessfulDelete", "Deleted pod: " + client::nameOf(pod));
   return Status::ok();
 }
@@ -405,8 +410,10 @@ Status JobController::sync(const std::string& key) {
     std::vector<std::string> keys;
     for (const auto& p : to_delete) keys.push_back(client::keyOf(*p));
     expectations_.expectDeletions(key, keys);
+    Status first_error;
     for (const auto& p : to_delete)
-      if (Status st = deletePod(job, key, *p); !st) return st;
+      if (Status st = deletePod(job, key, *p); !st && first_error) first_error = st;
+    if (!first_error) return first_error;
   }
   if (to_create > 0) {
     expectations_.expectCreations(key, to_create);
