@@ -19,7 +19,7 @@ server_pid=""
 tmp=""
 cleanup() {
   stop_server "$server_pid" 100
-  [[ -n "$tmp" ]] && rm -rf "$tmp"
+  if [[ -n "$tmp" ]]; then rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -4,6 +4,7 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 #include <libnftnl/set.h>
+#include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -13,6 +14,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "proxy/nftables.h"
 
 namespace capstan::proxy {
 namespace {
@@ -98,6 +101,9 @@ constexpr size_t kScratch = kMessageBudget + 8 * 1024;
 
 struct SetFree {
   void operator()(nftnl_set* s) const { nftnl_set_free(s); }
+};
+struct TableFree {
+  void operator()(nftnl_table* t) const { nftnl_table_free(t); }
 };
 
 }  // namespace
@@ -233,7 +239,38 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
   }
   append(nftnl_batch_end(scratch.data(), seq_++));
   if (acks == 0) return Status::ok();
+  return send(batch, acks);
+}
 
+Status NftElements::switchTables(const std::string& wake, const std::string& remove) {
+  if (!nl_) {
+    Status st = connect();
+    if (!st) return st;
+  }
+  std::vector<char> batch;
+  std::vector<char> scratch(MNL_SOCKET_BUFFER_SIZE);
+  auto append = [&](const nlmsghdr* nlh) {
+    const char* p = reinterpret_cast<const char*>(nlh);
+    batch.insert(batch.end(), p, p + NLMSG_ALIGN(nlh->nlmsg_len));
+  };
+  auto table_message = [&](uint16_t type, const std::string& name, bool with_flags) {
+    std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
+    if (!t) return false;
+    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, name.c_str());
+    if (with_flags) nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, 0);  // not dormant
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), type, NFPROTO_IPV4, NLM_F_ACK, seq_++);
+    nftnl_table_nlmsg_build_payload(nlh, t.get());
+    append(nlh);
+    return true;
+  };
+  append(nftnl_batch_begin(scratch.data(), seq_++));
+  if (!table_message(NFT_MSG_NEWTABLE, wake, true) || !table_message(NFT_MSG_DELTABLE, remove, false))
+    return Status(Code::kInternal, "nftnl_table_alloc failed");
+  append(nftnl_batch_end(scratch.data(), seq_++));
+  return send(batch, 2);
+}
+
+Status NftElements::send(const std::vector<char>& batch, uint32_t acks) {
   int fd = mnl_socket_get_fd(nl_);
   if (batch.size() > 200 * 1024) {
     int size = static_cast<int>(batch.size() + 4096);
@@ -268,6 +305,13 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
   // Answers may still be queued: do not let them meet the next batch.
   disconnect();
   return Status(Code::kInternal, std::string("nft elements: ") + std::strerror(error));
+}
+
+Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan) {
+  Status st = nft.run(plan.text);
+  if (st) st = elements.apply(plan.table, plan.elements);
+  if (st) st = elements.switchTables(plan.table, plan.replacing);
+  return st;
 }
 
 }  // namespace capstan::proxy

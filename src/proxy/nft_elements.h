@@ -4,7 +4,8 @@
 // read of the kernel's ruleset first, which is what libnftables spends
 // ~10 µs per element and 40-60 ms per command on with 10,000 services (see
 // docs/performance.md, Services). Chains, rules and the table skeleton stay
-// on the text path (proxy/nftables.h).
+// on the text path (proxy/nftables.h); a full sync's switch from one table
+// to its replacement is sent from here too.
 //
 // Only the element kinds the rule generator writes are known here (the key
 // and data types of its maps and sets, by name: proxy/rule_generator.h);
@@ -55,14 +56,28 @@ class NftElements {
   // kernel's error otherwise.
   Status apply(const std::string& table, const ElementChanges& changes);
 
+  // One transaction: table `wake` (dormant) becomes active and table
+  // `remove` is deleted, so that traffic moves from one to the other at
+  // once (RuleGenerator::planFullSync). Both must exist.
+  Status switchTables(const std::string& wake, const std::string& remove);
+
  private:
   NftElements() = default;
   Status connect();
   void disconnect();
+  // Sends a whole batch and reads its `acks` answers.
+  Status send(const std::vector<char>& batch, uint32_t acks);
 
   mnl_socket* nl_ = nullptr;
   uint32_t portid_ = 0;
   uint32_t seq_ = 1;
 };
+
+class Nftables;
+
+// Applies RuleGenerator::planFullSync's plan: its text through `nft`, its
+// elements, then the switch of tables. Invalid (from an element that
+// cannot be encoded) means the live table was not touched.
+Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan);
 
 }  // namespace capstan::proxy

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace capstan::proxy {
 
@@ -33,6 +34,17 @@ Status Nftables::run(const std::string& text) {
   // follow-on errors does not help a log reader.
   if (msg.size() > 4096) msg = msg.substr(0, 4096) + "...";
   return Status(Code::kInternal, "nft: " + msg);
+}
+
+Result<bool> Nftables::hasTable(const std::string& name) {
+  Status st = run("list tables ip");
+  const char* out = nft_ctx_get_output_buffer(ctx_);  // and empties it
+  if (!st) return st;
+  std::string want = "table ip " + name + "\n";
+  std::string_view listed = out ? out : "";
+  for (size_t at = listed.find(want); at != std::string_view::npos; at = listed.find(want, at + 1))
+    if (at == 0 || listed[at - 1] == '\n') return true;
+  return false;
 }
 
 Status enterNetworkNamespace(const std::string& path) {

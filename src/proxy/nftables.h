@@ -29,6 +29,8 @@ class Nftables {
   // Runs the commands in `text` as one transaction. On failure the Status
   // carries nft's error messages (with the offending line).
   Status run(const std::string& text);
+  // Whether table `name` of family ip exists (`list tables`).
+  Result<bool> hasTable(const std::string& name);
 
  private:
   explicit Nftables(nft_ctx* ctx) : ctx_(ctx) {}

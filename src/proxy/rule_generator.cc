@@ -34,10 +34,22 @@ std::string backendsMapDeclaration(const std::string& name) {
 }
 constexpr const char* kReject = "goto reject-chain";
 
+// Element keys of the maps that share a key space: an address . proto .
+// port belongs to one service only, whichever map it is in; so does a
+// node port.
+std::string ownerKey(const std::string& map, const std::string& key) {
+  bool by_port = map == kServiceNodePorts || map == kNoEndpointNodePorts;
+  return (by_port ? "port|" : "addr|") + key;
+}
+
+bool owned(const std::string& map) { return map.rfind("backends-", 0) != 0; }
+
+}  // namespace
+
 // Commands of one transaction grouped by phase, so that nothing is deleted
 // while referenced and nothing is referenced before it exists, whatever
 // order the services were visited in.
-struct Transaction {
+struct RuleGenerator::Transaction {
   ElementChanges elements;  // deletions first, additions after the chains
   std::vector<std::string> add_maps;                                // "name { decl }"
   std::vector<std::string> add_sets;                                // "name { decl }"
@@ -51,7 +63,9 @@ struct Transaction {
            delete_chains.empty() && delete_sets.empty();
   }
 
-  void write(const std::string& table, std::string& out) const {
+  // with_added_elements false: all but the element additions (which the
+  // caller sends another way).
+  void write(const std::string& table, std::string& out, bool with_added_elements = true) const {
     for (const auto& [map, keys] : elements.remove)
       if (!keys.empty())
         fmt::format_to(std::back_inserter(out), "delete element ip {} {} {{ {} }}\n", table, map,
@@ -70,7 +84,7 @@ struct Transaction {
       out += "}\n";
     }
     for (const auto& [map, items] : elements.add) {
-      if (items.empty()) continue;
+      if (items.empty() || !with_added_elements) continue;
       fmt::format_to(std::back_inserter(out), "add element ip {} {} {{ ", table, map);
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += ", ";
@@ -88,30 +102,21 @@ struct Transaction {
   }
 };
 
-// Element keys of the maps that share a key space: an address . proto .
-// port belongs to one service only, whichever map it is in; so does a
-// node port.
-std::string ownerKey(const std::string& map, const std::string& key) {
-  bool by_port = map == kServiceNodePorts || map == kNoEndpointNodePorts;
-  return (by_port ? "port|" : "addr|") + key;
-}
+RuleGenerator::RuleGenerator(GeneratorOptions options)
+    : options_(std::move(options)), table_(options_.table) {}
 
-bool owned(const std::string& map) { return map.rfind("backends-", 0) != 0; }
-
-}  // namespace
-
-RuleGenerator::RuleGenerator(GeneratorOptions options) : options_(std::move(options)) {}
+std::string alternateTable(const std::string& table) { return table + "__2"; }
 
 std::string RuleGenerator::deleteTableText(const std::string& table) {
   return fmt::format("add table ip {0}\ndelete table ip {0}\n", table);
 }
 
-std::string RuleGenerator::skeleton() const {
-  const std::string& t = options_.table;
+std::string RuleGenerator::skeleton(bool dormant) const {
+  const std::string& t = table_;
   std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
   std::string out = deleteTableText(t);
   fmt::format_to(std::back_inserter(out),
-                 R"(table ip {t} {{
+                 R"(table ip {t} {{{flags}
   map {sips} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
   map {snp} {{ type inet_proto . inet_service : verdict; }}
   map {nes} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
@@ -146,7 +151,7 @@ std::string RuleGenerator::skeleton() const {
 )",
                  fmt::arg("t", t), fmt::arg("sips", kServiceIps), fmt::arg("snp", kServiceNodePorts),
                  fmt::arg("nes", kNoEndpointServices), fmt::arg("nenp", kNoEndpointNodePorts),
-                 fmt::arg("mark", mark));
+                 fmt::arg("mark", mark), fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
   return out;
 }
 
@@ -282,7 +287,8 @@ void RuleGenerator::hairpinDiff(const std::map<std::string, bool>& was_present, 
   }
 }
 
-std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& services) {
+std::map<std::string, const ServiceInfo*> RuleGenerator::resetTo(
+    const std::map<std::string, ServiceInfo>& services) {
   services_.clear();
   group_ids_.clear();
   free_ids_.clear();
@@ -293,10 +299,47 @@ std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& se
   valid_ = true;
   std::map<std::string, const ServiceInfo*> all;
   for (const auto& [key, info] : services) all[key] = &info;
-  return skeleton() + update(all);
+  return all;
+}
+
+std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& services) {
+  auto all = resetTo(services);
+  return skeleton(/*dormant=*/false) + update(all);
+}
+
+FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo>& services,
+                                         const std::string& into, const std::string& replacing) {
+  FullSyncPlan out{into, replacing, {}, {}};
+  table_ = into;
+  auto all = resetTo(services);
+  Transaction tx;
+  diff(all, tx);
+  // Every table block of the transaction says dormant: a block without
+  // flags would wake the table before its maps are filled.
+  out.text = fmt::format("add table ip {}\n", out.replacing) + skeleton(/*dormant=*/true);
+  std::string rest;
+  tx.write(table_, rest, /*with_added_elements=*/false);
+  const std::string block = fmt::format("table ip {} {{\n", table_);
+  for (size_t at = rest.find(block); at != std::string::npos; at = rest.find(block, at + block.size()))
+    rest.insert(at + block.size(), "  flags dormant;\n");
+  out.text += rest;
+  out.elements = std::move(tx.elements);
+  return out;
 }
 
 SyncPlan RuleGenerator::plan(const std::map<std::string, const ServiceInfo*>& changes) {
+  Transaction tx;
+  diff(changes, tx);
+  SyncPlan plan;
+  tx.write(table_, plan.text);
+  if (!plan.text.empty() && tx.elementsOnly()) {
+    plan.elements_only = true;
+    plan.elements = std::move(tx.elements);
+  }
+  return plan;
+}
+
+void RuleGenerator::diff(const std::map<std::string, const ServiceInfo*>& changes, Transaction& tx) {
   // Hairpin addresses touched by this update and whether each was in the
   // set before: only those can change (copying all of hairpin_refs_ cost
   // ~40 ms of a one-service change among 10,000 services).
@@ -324,7 +367,6 @@ SyncPlan RuleGenerator::plan(const std::map<std::string, const ServiceInfo*>& ch
   }
 
   static const ServiceRules kEmpty;
-  Transaction tx;
   for (const auto& [key, info] : changes) {
     ServiceRules next;
     if (info) {
@@ -386,13 +428,6 @@ SyncPlan RuleGenerator::plan(const std::map<std::string, const ServiceInfo*>& ch
   }
 
   hairpinDiff(hairpin_before, tx.elements);
-  SyncPlan plan;
-  tx.write(options_.table, plan.text);
-  if (!plan.text.empty() && tx.elementsOnly()) {
-    plan.elements_only = true;
-    plan.elements = std::move(tx.elements);
-  }
-  return plan;
 }
 
 }  // namespace capstan::proxy

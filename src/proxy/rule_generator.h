@@ -35,7 +35,8 @@
 //                    ct status dnat and saddr . daddr in @hairpin, this
 //                    node's endpoint IPs) and the 0x4000 mark: masquerade
 //
-// Updates: fullSync() replaces the whole table in one transaction; update()
+// Updates: fullSync() replaces the whole table in one transaction (or
+// planFullSync() builds a replacement table and switches to it); update()
 // after it writes only what changed for the given services (their chains,
 // sets and map elements), computed against the state kept here. Both texts
 // are one nft transaction, so the kernel switches atomically. plan() is
@@ -76,6 +77,24 @@ struct ElementChanges {
   bool empty() const { return remove.empty() && add.empty(); }
 };
 
+// A full sync in three steps, for a proxy that sends elements by nfnetlink
+// (they are most of a full sync, and nft's parser takes ~10 µs each):
+// `text` builds `table` anew with its base chains but dormant (its hooks not
+// registered, so no packet sees it half-built) and its maps empty;
+// `elements` fill the maps; then one batch wakes `table` and deletes
+// `replacing` (proxy/nft_elements.h), which switches atomically. `text`
+// also creates `replacing` if it is absent, so that the delete cannot fail.
+// The name a proxy whose table is `table` builds its next full sync in
+// while `table` is live (and back again): table + "__2".
+std::string alternateTable(const std::string& table);
+
+struct FullSyncPlan {
+  std::string table;
+  std::string replacing;
+  std::string text;
+  ElementChanges elements;  // additions only
+};
+
 // One incremental sync. `text` is always the whole transaction (empty: no
 // change); when elements_only, `elements` holds all of it too and no chain,
 // set or map is created, changed or deleted.
@@ -89,9 +108,14 @@ class RuleGenerator {
  public:
   explicit RuleGenerator(GeneratorOptions options);
 
-  // Text that replaces the table with exactly these services (keyed
-  // "ns/name"). Resets the kept state to them.
+  // Text that replaces table() with exactly these services (keyed
+  // "ns/name") in one transaction. Resets the kept state to them.
   std::string fullSync(const std::map<std::string, ServiceInfo>& services);
+  // The same services built into table `into` in three steps, as above,
+  // replacing table `replacing` (the live one, or the name to keep free);
+  // table() is `into` afterwards. Precondition: into != replacing.
+  FullSyncPlan planFullSync(const std::map<std::string, ServiceInfo>& services, const std::string& into,
+                            const std::string& replacing);
 
   // Text that moves the table from the kept state to one where each given
   // key has its new info (nullptr: the service is gone). Keys not given are
@@ -103,6 +127,15 @@ class RuleGenerator {
 
   // The kernel may not match the kept state (a failed transaction).
   void invalidate() { valid_ = false; }
+  // The table the kept state describes, which every text names:
+  // options.table until planFullSync moves to another. retarget() points it
+  // at `table` again (the live one, after a switch that failed) and
+  // invalidates.
+  const std::string& table() const { return table_; }
+  void retarget(const std::string& table) {
+    table_ = table;
+    valid_ = false;
+  }
   bool needsFullSync() const { return !valid_; }
   size_t serviceCount() const { return services_.size(); }
 
@@ -126,12 +159,18 @@ class RuleGenerator {
               const std::vector<Endpoint>& eps, const std::string& prefix, int affinity_timeout);
   uint32_t groupId(const std::string& group);
   void releaseGroups(const ServiceRules& r, const ServiceRules* keep);
-  std::string skeleton() const;
+  std::string skeleton(bool dormant) const;
+  void reset();
+  std::map<std::string, const ServiceInfo*> resetTo(const std::map<std::string, ServiceInfo>& services);
+  // The transaction of plan(), not yet written as text.
+  struct Transaction;
+  void diff(const std::map<std::string, const ServiceInfo*>& changes, Transaction& tx);
   void hairpinDiff(const std::map<std::string, bool>& was_present, ElementChanges& out) const;
   // Element keys claimed by another service are not taken (first one wins).
   void claim(const std::string& key, ServiceRules& r);
 
   GeneratorOptions options_;
+  std::string table_;
   bool valid_ = false;
   std::map<std::string, ServiceRules> services_;
   std::map<std::string, uint32_t> group_ids_;

@@ -176,6 +176,19 @@ class ServiceProxyImpl final : public ServiceProxy {
         st = nft.status();
     }
     if (st) {
+      // The table a previous run left serving, if any.
+      auto base = nft_->hasTable(options_.table);
+      auto alternate = nft_->hasTable(alternateTable(options_.table));
+      if (!base)
+        st = base.status();
+      else if (!alternate)
+        st = alternate.status();
+      else if (*base)
+        live_table_ = options_.table;
+      else if (*alternate)
+        live_table_ = alternateTable(options_.table);
+    }
+    if (st) {
       // Element-only changes skip libnftables; without the socket they
       // take the text path like everything else.
       auto elements = NftElements::open();
@@ -316,6 +329,47 @@ class ServiceProxyImpl final : public ServiceProxy {
     return serviceInfoOf(service, ptrs, node);
   }
 
+  // A full sync by elements_: the services built into the table that is
+  // not live (dormant), then one batch that wakes it and deletes the live
+  // one (RuleGenerator::planFullSync). Element additions are most of a
+  // full sync, and nft's parser is most of their cost. `text` gets the
+  // nft text that was run.
+  Status switchToNewTable(const std::map<std::string, ServiceInfo>& services, std::string& text) {
+    const std::string alternate = alternateTable(options_.table);
+    // Nothing live (a first start): build the usual name.
+    std::string into = live_table_ == options_.table ? alternate : options_.table;
+    // With nothing live, the alternate is the one replaced: planFullSync's
+    // text creates it, so that deleting it cannot fail.
+    FullSyncPlan p = generator_.planFullSync(services, into, into == options_.table ? alternate : options_.table);
+    text = p.text;
+    Status st = applyFullSync(*nft_, *elements_, p);
+    if (st.code() == Code::kInvalid) {
+      // An element the encoder does not know: the whole text in one
+      // transaction on the live table instead.
+      LOG_WARN("service proxy: element change not encodable, using nft text", "error", st.message());
+      return replaceLiveTable(services, text);
+    }
+    if (!st) {
+      // The dormant table is replaced by the next attempt.
+      generator_.retarget(live_table_.empty() ? options_.table : live_table_);
+      return st;
+    }
+    live_table_ = p.table;
+    return st;
+  }
+
+  // A full sync as one nft text that replaces the live table (the usual
+  // name when none is) in place; the other name is deleted.
+  Status replaceLiveTable(const std::map<std::string, ServiceInfo>& services, std::string& text) {
+    generator_.retarget(live_table_.empty() ? options_.table : live_table_);
+    const std::string& other =
+        generator_.table() == options_.table ? alternateTable(options_.table) : options_.table;
+    text = generator_.fullSync(services) + RuleGenerator::deleteTableText(other);
+    Status st = nft_->run(text);
+    if (st) live_table_ = generator_.table();
+    return st;
+  }
+
   // One sync: a transaction for the changed services (or all of them),
   // then the LoadBalancer statuses they need.
   Status syncOnce(bool full, std::set<std::string>& keys, bool nodes_changed) {
@@ -327,6 +381,7 @@ class ServiceProxyImpl final : public ServiceProxy {
     std::vector<ObjectPtr> published;
     std::map<std::string, ServiceInfo> full_infos;      // the services read for this sync
     std::map<std::string, const ServiceInfo*> changed;  // key -> its programming, null when deleted
+    Status st;
     if (full || generator_.needsFullSync()) {
       full = true;
       for (const auto& svc : services_.list()) {
@@ -336,7 +391,7 @@ class ServiceProxyImpl final : public ServiceProxy {
       for (const auto& [key, info] : full_infos) changed[key] = &info;
       for (const auto& [key, ports] : udp_programmed_)
         if (!full_infos.count(key)) changed[key] = nullptr;
-      text = generator_.fullSync(full_infos);
+      st = elements_ ? switchToNewTable(full_infos, text) : replaceLiveTable(full_infos, text);
     } else {
       if (nodes_changed)
         for (const auto& svc : services_.list())
@@ -353,11 +408,12 @@ class ServiceProxyImpl final : public ServiceProxy {
       plan = generator_.plan(changed);
       text = std::move(plan.text);
     }
-    Status st;
-    if (plan.elements_only && elements_) {
+    if (full) {
+      // applied above
+    } else if (plan.elements_only && elements_) {
       // Same transaction as the text, without nft's parser and cache read.
       // An element the encoder does not know sent nothing: use the text.
-      st = elements_->apply(options_.table, plan.elements);
+      st = elements_->apply(generator_.table(), plan.elements);
       if (st.code() == Code::kInvalid) {
         LOG_WARN("service proxy: element change not encodable, using nft text", "error", st.message());
         st = nft_->run(text);
@@ -402,6 +458,9 @@ class ServiceProxyImpl final : public ServiceProxy {
   client::Informer& nodes_;
   // Sync thread only.
   RuleGenerator generator_;
+  // options_.table or its alternate, whichever holds the rules now (a full
+  // sync builds the other one and switches); empty when neither exists.
+  std::string live_table_;
   std::unique_ptr<Nftables> nft_;
   std::unique_ptr<NftElements> elements_;  // null: element changes go through nft_ too
   std::unique_ptr<Conntrack> conntrack_;   // null: stale UDP flows time out by themselves
@@ -449,7 +508,7 @@ Status ServiceProxy::cleanup(const std::string& table, const std::string& netns)
     if (!st) return st;
     auto nft = Nftables::open();
     if (!nft) return nft.status();
-    return (*nft)->run(RuleGenerator::deleteTableText(table));
+    return (*nft)->run(RuleGenerator::deleteTableText(table) + RuleGenerator::deleteTableText(alternateTable(table)));
   };
   if (netns.empty()) return remove();
   Status st;

@@ -54,7 +54,9 @@ struct ProxyOptions {
   // masqueraded. Empty: none is (only the external path and hairpin are).
   std::string cluster_cidr;
   // One table per proxy instance ("capstan", or "capstan_<node>" when
-  // several agents share a machine). [A-Za-z_][A-Za-z0-9_]*.
+  // several agents share a machine). [A-Za-z_][A-Za-z0-9_]*. A full sync
+  // builds the rules in alternateTable(table) (proxy/rule_generator.h) when `table` is live (and
+  // back), then switches to it in one transaction.
   std::string table = "capstan";
   // The rules go into this network namespace (a /run/netns/<name> file)
   // instead of the agent's own. Tests use it.
@@ -94,7 +96,7 @@ class ServiceProxy {
   // readiness.
   virtual bool waitForSync(std::chrono::milliseconds timeout) const = 0;
 
-  // Deletes `table` (and so every rule of a proxy that used it) in the
+  // Deletes `table` and its alternate (and so every rule of a proxy that used it) in the
   // network namespace `netns` (empty: this one). Succeeds when absent.
   static Status cleanup(const std::string& table, const std::string& netns = "");
 };

@@ -421,9 +421,9 @@ TEST_F(ServiceProxyTest, EndpointReplacedGoesThroughNetlinkBatch) {
                      {"spec", {{"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", 8080}}}}}}});
   create(client::res::kEndpointSlices, slice("web", {"10.250.0.2"}));
   std::string vip = getString(web["spec"], "clusterIP");
+  std::string live = table_;
   auto map = [&](const std::string& name) {
-    return out(
-        {"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "list", "map", "ip", table_, name});
+    return out({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "list", "map", "ip", live, name});
   };
   auto set = [&](const std::string& name) {
     return out(
@@ -460,16 +460,48 @@ TEST_F(ServiceProxyTest, EndpointReplacedGoesThroughNetlinkBatch) {
               static_cast<long long>(proxy_->lastSyncDuration().count()));
 
   // Someone deletes the element: the next batch's delete fails, the whole
-  // batch with it, and a full resync puts the table right.
+  // batch with it, and a full resync puts the rules right. It builds them
+  // in the alternate table (dormant, then woken as the first one is
+  // deleted, in one transaction), so the first table is gone after it.
   ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "delete", "element", "ip",
                   table_, "backends-tcp-1", "{ 4096 }"}));
   replace("10.250.0.2");
   ASSERT_TRUE(eventually([&] { return proxy_->lastSyncWasFull() && proxy_->waitForSync(0ms); }))
       << proxy_->lastSyncStatus().message();
+  std::string listed = tables("r");
+  EXPECT_EQ(listed.find("table ip " + table_ + "\n"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("table ip " + alternateTable(table_) + "\n"), std::string::npos) << listed;
+  live = alternateTable(table_);
   m = map("backends-tcp-1");
   EXPECT_NE(m.find("elements = { 4096 : 10.250.0.2 . 8080 }"), std::string::npos) << m;
+  EXPECT_EQ(table().find("flags dormant"), std::string::npos);
   seen = spread("c", vip, 80, 5);
   EXPECT_EQ(seen, (std::map<std::string, int>{{"ep1", 5}}));
+
+  // Changes after the switch go to the live table.
+  replace("10.250.0.3");
+  ASSERT_TRUE(eventually([&] { return map("backends-tcp-1").find("10.250.0.3 . 8080") != std::string::npos; }))
+      << map("backends-tcp-1");
+  EXPECT_FALSE(proxy_->lastSyncWasFull());
+  seen = spread("c", vip, 80, 5);
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"ep2", 5}}));
+
+  // A proxy started again adopts the alternate as live and switches back;
+  // stop(true) removes whichever tables exist.
+  ASSERT_TRUE(proxy_->stop(/*remove_rules=*/false));
+  proxy_.reset();
+  informers_ = std::make_unique<client::InformerFactory>(*client_, 0ms);
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  ASSERT_TRUE(eventually([&] { return proxy_->syncCount() > 0 && proxy_->waitForSync(0ms); }));
+  listed = tables("r");
+  EXPECT_NE(listed.find("table ip " + table_ + "\n"), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("table ip " + alternateTable(table_) + "\n"), std::string::npos) << listed;
+  live = table_;
+  EXPECT_NE(map("backends-tcp-1").find("10.250.0.3 . 8080"), std::string::npos) << map("backends-tcp-1");
+  seen = spread("c", vip, 80, 5);
+  EXPECT_EQ(seen, (std::map<std::string, int>{{"ep2", 5}}));
+  ASSERT_TRUE(proxy_->stop(/*remove_rules=*/true));
+  EXPECT_EQ(tables("r").find(table_), std::string::npos) << tables("r");
 }
 
 // The nfnetlink element path on its own, against a table the generator's

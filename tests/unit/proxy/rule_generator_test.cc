@@ -237,6 +237,67 @@ TEST_F(RuleGeneratorTest, SessionAffinityUsesPerEndpointChainsAndTimeoutSets) {
       << text;
 }
 
+// planFullSync: the same rules as fullSync, built into the other table,
+// dormant in every table block, with the map elements apart (for
+// nfnetlink); later incremental texts name the new table.
+TEST_F(RuleGeneratorTest, PlannedFullSyncBuildsTheOtherTableDormantWithElementsApart) {
+  std::map<std::string, ServiceInfo> all;
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "s" + std::to_string(i);
+    auto svc = service(name, {{"type", "NodePort"},
+                              {"clusterIP", "10.43.0." + std::to_string(20 + i)},
+                              {"ports", {tcpPort("http", 80, 30080 + i)}}});
+    all["default/" + name] = info(svc, {httpSlice(name, {endpoint("10.42.1." + std::to_string(10 + i), "node-a")})});
+  }
+  const std::string live = gen_.table();
+  std::string in_place = full(all);
+
+  const std::string next = alternateTable(live);
+  EXPECT_EQ(next, live + "__2");
+  FullSyncPlan plan = gen_.planFullSync(all, next, live);
+  EXPECT_EQ(plan.table, next);
+  EXPECT_EQ(plan.replacing, live);
+  EXPECT_EQ(gen_.table(), next);
+  EXPECT_FALSE(gen_.needsFullSync());
+  EXPECT_EQ(plan.text.rfind("add table ip " + live + "\n", 0), 0u) << plan.text;
+  EXPECT_FALSE(has(plan.text, "add element")) << plan.text;
+  EXPECT_FALSE(has(plan.text, "table ip " + live + " {")) << plan.text;
+  // Every block of the new table keeps it dormant.
+  const std::string block = "table ip " + next + " {\n";
+  size_t blocks = 0;
+  for (size_t at = plan.text.find(block); at != std::string::npos; at = plan.text.find(block, at + 1)) {
+    ++blocks;
+    EXPECT_EQ(plan.text.compare(at + block.size(), 17, "  flags dormant;\n"), 0) << plan.text.substr(at, 80);
+  }
+  EXPECT_EQ(blocks, 2u) << plan.text;  // the skeleton and the services' chains
+  expectAccepted(plan.text);
+
+  // The elements are exactly those the in-place text adds.
+  EXPECT_TRUE(plan.elements.remove.empty());
+  size_t count = 0;
+  for (const auto& [map, items] : plan.elements.add)
+    for (const auto& [k, v] : items) {
+      ++count;
+      std::string element = v.empty() ? k : k + " : " + v;
+      EXPECT_TRUE(has(in_place, element)) << map << ": " << element;
+    }
+  std::string maps;
+  for (const auto& [map, items] : plan.elements.add) maps += map + ":" + std::to_string(items.size()) + " ";
+  EXPECT_EQ(count, 3u /*service-ips*/ + 3u /*node ports*/ + 3u /*backends*/ + 3u /*hairpin*/) << maps;
+
+  // Incremental changes now name the new table; retarget() goes back.
+  auto svc =
+      service("s1", {{"type", "NodePort"}, {"clusterIP", "10.43.0.21"}, {"ports", {tcpPort("http", 80, 30081)}}});
+  auto changed = info(svc, {httpSlice("s1", {endpoint("10.42.1.99", "node-a")})});
+  SyncPlan update = gen_.plan({{"default/s1", &changed}});
+  EXPECT_TRUE(update.elements_only);
+  EXPECT_TRUE(has(update.text, "ip " + next + " ")) << update.text;
+  EXPECT_FALSE(has(update.text, "ip " + live + " ")) << update.text;
+  gen_.retarget(live);
+  EXPECT_TRUE(gen_.needsFullSync());
+  EXPECT_TRUE(has(gen_.fullSync(all), "table ip " + live + " {"));
+}
+
 TEST_F(RuleGeneratorTest, HeadlessAndExternalNameGetNothing) {
   auto headless = service("hl", {{"clusterIP", "None"}, {"ports", {tcpPort("http", 80)}}});
   auto ext = service("en", {{"type", "ExternalName"}, {"externalName", "example.com"}});
