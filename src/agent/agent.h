@@ -35,6 +35,9 @@ struct AgentOptions {
   // node's endpoint of the kube-dns Service (internalTrafficPolicy Local).
   int dns_port = 53;
   std::vector<std::string> dns_upstreams;  // names outside the cluster; empty: the node's /etc/resolv.conf
+  // The service proxy's kernel interface: auto, nftables or iptables
+  // (proxy::parseProxyMode); auto takes nftables when the kernel has it.
+  std::string proxy_mode = "auto";
   DnsConfig dns;
   // The built-in Ingress controller (ingress/ingress_controller.h) on these
   // ports of every address; < 0 serves none (the default here: tests run

@@ -34,6 +34,9 @@ Status AgentImpl::startNodeServices(const std::string& pod_cidr) {
   p.node_ips = {node_->nodeIp()};
   p.cluster_cidr = opts_.cluster_cidr;
   p.table = proxyTable(opts_.node_name);
+  auto mode = proxy::parseProxyMode(opts_.proxy_mode);
+  if (!mode) return mode.status();
+  p.mode = *mode;
   auto px = proxy::ServiceProxy::start(p, client_, *cluster_informers_);
   if (!px) return px.status();
   proxy_ = std::move(*px);

@@ -124,6 +124,11 @@ void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
   app->add_option("--dns-upstream", ao.dns_upstreams,
                   "Resolver (ip:port) for names outside the cluster (default: the nameservers of /etc/resolv.conf)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app->add_option("--proxy-mode", ao.proxy_mode,
+                  "How the service proxy programs the kernel: auto (nftables when the kernel has it), nftables or "
+                  "iptables")
+      ->check(CLI::IsMember({"auto", "nftables", "iptables"}))
+      ->capture_default_str();
   app->add_option("--insecure-registry", ao.insecure_registries, "Registry host:port spoken to over plain HTTP")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app->add_option("--container-log-max-size", ao.container_log_max_bytes,

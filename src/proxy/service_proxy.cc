@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "proxy/conntrack.h"
+#include "proxy/iptables.h"
 #include "proxy/load_balancer_status.h"
 #include "proxy/nft_elements.h"
 #include "proxy/nftables.h"
@@ -136,7 +137,7 @@ class ServiceProxyImpl final : public ServiceProxy {
     pending_->cv.notify_all();
     if (thread_.joinable()) thread_.join();
     if (!remove_rules) return Status::ok();
-    return cleanup(options_.table, options_.netns);
+    return cleanup(options_.table, options_.netns, options_.iptables_tool);
   }
 
   uint64_t syncCount() const override {
@@ -155,6 +156,7 @@ class ServiceProxyImpl final : public ServiceProxy {
     std::lock_guard lock(stats_mu_);
     return last_status_;
   }
+  ProxyMode mode() const override { return mode_; }
   bool waitForSync(milliseconds timeout) const override {
     uint64_t want;
     {
@@ -166,38 +168,52 @@ class ServiceProxyImpl final : public ServiceProxy {
   }
 
  private:
+  // nftables when the mode allows and the kernel answers (and then the
+  // table a previous run left serving, if any), else iptables.
+  Status openRules() {
+    if (options_.mode != ProxyMode::kIptables) {
+      Status st;
+      auto nft = Nftables::open();
+      if (!nft) st = nft.status();
+      auto base = nft ? (*nft)->hasTable(options_.table) : Result<bool>(st);
+      auto alternate = nft ? (*nft)->hasTable(alternateTable(options_.table)) : Result<bool>(st);
+      if (!base) st = base.status();
+      if (st && !alternate) st = alternate.status();
+      if (st) {
+        nft_ = std::move(*nft);
+        if (*base)
+          live_table_ = options_.table;
+        else if (*alternate)
+          live_table_ = alternateTable(options_.table);
+        // Element-only changes skip libnftables; without the socket they
+        // take the text path like everything else.
+        auto elements = NftElements::open();
+        if (elements)
+          elements_ = std::move(*elements);
+        else
+          LOG_WARN("service proxy: no nfnetlink socket, element changes go through nft text", "error",
+                   elements.status().message());
+        mode_ = ProxyMode::kNftables;
+        return Status::ok();
+      }
+      if (options_.mode == ProxyMode::kNftables) return st;
+      LOG_WARN("service proxy: nftables not usable, using iptables", "error", st.message());
+    }
+    IptablesOptions io;
+    io.prefix = iptablesPrefix(options_.table);
+    io.cluster_cidr = options_.cluster_cidr;
+    io.node_name = options_.node_name;
+    auto ipt = Iptables::open(io, options_.iptables_tool);
+    if (!ipt) return ipt.status();
+    iptables_ = std::move(*ipt);
+    mode_ = ProxyMode::kIptables;
+    LOG_INFO("service proxy: iptables mode", "tool", options_.iptables_tool, "chains", io.prefix + "-*");
+    return Status::ok();
+  }
+
   void run(std::promise<Status>& ready) {
     Status st = enterNetworkNamespace(options_.netns);
-    if (st) {
-      auto nft = Nftables::open();
-      if (nft)
-        nft_ = std::move(*nft);
-      else
-        st = nft.status();
-    }
-    if (st) {
-      // The table a previous run left serving, if any.
-      auto base = nft_->hasTable(options_.table);
-      auto alternate = nft_->hasTable(alternateTable(options_.table));
-      if (!base)
-        st = base.status();
-      else if (!alternate)
-        st = alternate.status();
-      else if (*base)
-        live_table_ = options_.table;
-      else if (*alternate)
-        live_table_ = alternateTable(options_.table);
-    }
-    if (st) {
-      // Element-only changes skip libnftables; without the socket they
-      // take the text path like everything else.
-      auto elements = NftElements::open();
-      if (elements)
-        elements_ = std::move(*elements);
-      else
-        LOG_WARN("service proxy: no nfnetlink socket, element changes go through nft text", "error",
-                 elements.status().message());
-    }
+    if (st) st = openRules();
     if (st) {
       auto ct = Conntrack::open();
       if (ct)
@@ -376,6 +392,7 @@ class ServiceProxyImpl final : public ServiceProxy {
     auto t0 = clock_.monotonic();
     NodeContext node = nodeContext();
     if (node.node_ips != last_node_ips_) full = true;  // every LoadBalancer service moves
+    if (iptables_) full = true;                         // its syncs write everything
     std::string text;
     SyncPlan plan;
     std::vector<ObjectPtr> published;
@@ -391,7 +408,12 @@ class ServiceProxyImpl final : public ServiceProxy {
       for (const auto& [key, info] : full_infos) changed[key] = &info;
       for (const auto& [key, ports] : udp_programmed_)
         if (!full_infos.count(key)) changed[key] = nullptr;
-      st = elements_ ? switchToNewTable(full_infos, text) : replaceLiveTable(full_infos, text);
+      if (iptables_)
+        st = iptables_->sync(full_infos);
+      else if (elements_)
+        st = switchToNewTable(full_infos, text);
+      else
+        st = replaceLiveTable(full_infos, text);
     } else {
       if (nodes_changed)
         for (const auto& svc : services_.list())
@@ -461,6 +483,8 @@ class ServiceProxyImpl final : public ServiceProxy {
   // options_.table or its alternate, whichever holds the rules now (a full
   // sync builds the other one and switches); empty when neither exists.
   std::string live_table_;
+  ProxyMode mode_ = ProxyMode::kAuto;
+  std::unique_ptr<Iptables> iptables_;  // the iptables mode; nft_ and elements_ are null then
   std::unique_ptr<Nftables> nft_;
   std::unique_ptr<NftElements> elements_;  // null: element changes go through nft_ too
   std::unique_ptr<Conntrack> conntrack_;   // null: stale UDP flows time out by themselves
@@ -501,14 +525,27 @@ Result<std::unique_ptr<ServiceProxy>> ServiceProxy::start(ProxyOptions options, 
   return std::unique_ptr<ServiceProxy>(std::move(proxy));
 }
 
-Status ServiceProxy::cleanup(const std::string& table, const std::string& netns) {
+Result<ProxyMode> parseProxyMode(const std::string& text) {
+  if (text == "auto") return ProxyMode::kAuto;
+  if (text == "nftables") return ProxyMode::kNftables;
+  if (text == "iptables") return ProxyMode::kIptables;
+  return Status(Code::kInvalid, "proxy mode must be auto, nftables or iptables, not " + text);
+}
+
+Status ServiceProxy::cleanup(const std::string& table, const std::string& netns, const std::string& iptables_tool) {
   if (!validTable(table)) return Status(Code::kInvalid, "proxy: invalid nft table name " + table);
   auto remove = [&] {
     Status st = enterNetworkNamespace(netns);
     if (!st) return st;
+    // nftables, when the kernel answers at all (without it there is no
+    // table of ours either).
     auto nft = Nftables::open();
     if (!nft) return nft.status();
-    return (*nft)->run(RuleGenerator::deleteTableText(table) + RuleGenerator::deleteTableText(alternateTable(table)));
+    if (auto answers = (*nft)->hasTable(table); answers.isOk()) {
+      st = (*nft)->run(RuleGenerator::deleteTableText(table) + RuleGenerator::deleteTableText(alternateTable(table)));
+      if (!st) return st;
+    }
+    return Iptables::cleanup(iptablesPrefix(table), iptables_tool);
   };
   if (netns.empty()) return remove();
   Status st;

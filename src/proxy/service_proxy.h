@@ -45,6 +45,12 @@
 
 namespace capstan::proxy {
 
+// How the proxy programs the kernel: nftables (libnftables and nfnetlink),
+// or iptables-restore where nftables is missing (proxy/iptables.h); auto
+// takes nftables when the kernel answers it.
+enum class ProxyMode { kAuto, kNftables, kIptables };
+Result<ProxyMode> parseProxyMode(const std::string& text);  // auto, nftables or iptables
+
 struct ProxyOptions {
   std::string node_name;
   // IPv4 addresses LoadBalancer services are published on. Empty: the
@@ -61,6 +67,11 @@ struct ProxyOptions {
   // The rules go into this network namespace (a /run/netns/<name> file)
   // instead of the agent's own. Tests use it.
   std::string netns;
+  ProxyMode mode = ProxyMode::kAuto;
+  // The iptables tools of the iptables mode: "iptables" (the machine's
+  // alternative), "iptables-legacy" or "iptables-nft". Chains are named
+  // after the table (iptablesPrefix, proxy/iptables_rules.h).
+  std::string iptables_tool = "iptables";
   std::chrono::milliseconds full_resync_period = std::chrono::hours(1);  // 0: only after errors
   // Waited after the first event of a burst before syncing; 0 syncs at once
   // (events arriving during a sync are still batched into the next one).
@@ -88,17 +99,22 @@ class ServiceProxy {
   // Wall time of the last successful sync: generating the text plus the
   // nft transaction.
   virtual std::chrono::microseconds lastSyncDuration() const = 0;
-  // Whether the last sync was a full one, and its error if it failed.
+  // Whether the last sync was a full one (in the iptables mode every sync
+  // is), and its error if it failed.
   virtual bool lastSyncWasFull() const = 0;
   virtual Status lastSyncStatus() const = 0;
   // Blocks until every change seen before the call is in the kernel (a
   // successful sync started after it), or the timeout. For tests and
   // readiness.
   virtual bool waitForSync(std::chrono::milliseconds timeout) const = 0;
+  // The mode the proxy chose (never kAuto once start() returned).
+  virtual ProxyMode mode() const = 0;
 
-  // Deletes `table` and its alternate (and so every rule of a proxy that used it) in the
+  // Deletes `table` and its alternate, and the iptables chains named after
+  // `table` (and so every rule of a proxy that used it, in either mode) in the
   // network namespace `netns` (empty: this one). Succeeds when absent.
-  static Status cleanup(const std::string& table, const std::string& netns = "");
+  static Status cleanup(const std::string& table, const std::string& netns = "",
+                        const std::string& iptables_tool = "iptables");
 };
 
 }  // namespace capstan::proxy

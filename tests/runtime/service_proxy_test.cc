@@ -35,6 +35,7 @@
 #include "apiserver/api_server.h"
 #include "client/client.h"
 #include "client/informer.h"
+#include "proxy/iptables_rules.h"
 #include "proxy/nft_elements.h"
 #include "proxy/nftables.h"
 #include "proxy/rule_generator.h"
@@ -161,6 +162,18 @@ std::string out(const std::vector<std::string>& argv) {
   return r ? r->out + r->err : r.status().message();
 }
 
+Json slice(const std::string& service, const std::vector<std::string>& ips) {
+  Json eps = Json::array();
+  for (const auto& ip : ips)
+    eps.push_back({{"addresses", {ip}}, {"nodeName", "node-a"}, {"conditions", {{"ready", true}}}});
+  return {{"apiVersion", "discovery.k8s.io/v1"},
+          {"kind", "EndpointSlice"},
+          {"metadata", {{"name", service + "-abc"}, {"labels", {{"kubernetes.io/service-name", service}}}}},
+          {"addressType", "IPv4"},
+          {"ports", {{{"name", "http"}, {"port", 8080}, {"protocol", "TCP"}}}},
+          {"endpoints", eps}};
+}
+
 class ServiceProxyTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -256,6 +269,8 @@ class ServiceProxyTest : public ::testing::Test {
     po.cluster_cidr = "10.250.0.0/16";
     po.table = table_;
     po.netns = path("r");
+    po.mode = mode_;
+    po.iptables_tool = "iptables-legacy";
     auto p = ServiceProxy::start(po, *client_, *informers_);
     ASSERT_TRUE(p) << p.status().message();
     proxy_ = std::move(*p);
@@ -295,7 +310,61 @@ class ServiceProxyTest : public ::testing::Test {
     return seen;
   }
 
+  // Node "node-a" (InternalIP 10.251.0.1); "web" of `type` with e1 and e2
+  // as endpoints; "empty", which selects nothing.
+  struct WebAndEmpty {
+    std::string vip, empty_vip;
+    int node_port = 0;
+  };
+  WebAndEmpty createWebAndEmpty(const std::string& type) {
+    create(client::res::kNodes, {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-a"}}}});
+    auto st = client_->patch(
+        client::res::kNodes, "", "node-a", client::PatchType::kMerge,
+        {{"status", {{"addresses", {{{"type", "InternalIP"}, {"address", "10.251.0.1"}}}}}}}, "status");
+    EXPECT_TRUE(st) << st.status().message();
+    Json web = create(client::res::kServices,
+                      {{"apiVersion", "v1"},
+                       {"kind", "Service"},
+                       {"metadata", {{"name", "web"}}},
+                       {"spec", {{"type", type}, {"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", 8080}}}}}}});
+    Json empty =
+        create(client::res::kServices,
+               {{"apiVersion", "v1"},
+                {"kind", "Service"},
+                {"metadata", {{"name", "empty"}}},
+                {"spec", {{"selector", {{"app", "none"}}}, {"ports", {{{"name", "http"}, {"port", 80}}}}}}});
+    create(client::res::kEndpointSlices, slice("web", {"10.250.0.2", "10.250.0.3"}));
+    WebAndEmpty out{getString(web["spec"], "clusterIP"), getString(empty["spec"], "clusterIP"),
+                    web["spec"]["ports"][0].value("nodePort", 0)};
+    EXPECT_FALSE(out.vip.empty());
+    EXPECT_GT(out.node_port, 0);
+    return out;
+  }
+
+  // Both of web's endpoints answer its cluster IP from the node (output
+  // hook), from another netns (prerouting, masqueraded as it is outside
+  // the cluster CIDR) and from an endpoint itself (hairpin), and its node
+  // port on the node IP; "empty" refuses at once, from the node and
+  // through it.
+  void expectServedAndRefused(const WebAndEmpty& s) {
+    auto both = [](const std::map<std::string, int>& seen) {
+      return seen.size() == 2 && seen.count("ep1") && seen.count("ep2");
+    };
+    for (const char* from : {"r", "c", "e1"}) {
+      auto seen = spread(from, s.vip, 80, 30);
+      EXPECT_TRUE(both(seen)) << from << ": " << ::testing::PrintToString(seen);
+    }
+    auto seen = spread("c", "10.251.0.1", s.node_port, 30);
+    EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
+    for (const char* from : {"r", "c"}) {
+      auto d = dial(path(from), s.empty_vip, 80);
+      EXPECT_EQ(d.error, ECONNREFUSED) << from;
+      EXPECT_LT(d.ms, 500) << from;
+    }
+  }
+
   std::string token_, table_, dir_;
+  ProxyMode mode_ = ProxyMode::kAuto;
   std::map<std::string, std::string> ns_;
   std::vector<std::string> created_;
   std::unique_ptr<NameServer> e1_, e2_;
@@ -305,78 +374,25 @@ class ServiceProxyTest : public ::testing::Test {
   std::unique_ptr<ServiceProxy> proxy_;
 };
 
-Json slice(const std::string& service, const std::vector<std::string>& ips) {
-  Json eps = Json::array();
-  for (const auto& ip : ips)
-    eps.push_back({{"addresses", {ip}}, {"nodeName", "node-a"}, {"conditions", {{"ready", true}}}});
-  return {{"apiVersion", "discovery.k8s.io/v1"},
-          {"kind", "EndpointSlice"},
-          {"metadata", {{"name", service + "-abc"}, {"labels", {{"kubernetes.io/service-name", service}}}}},
-          {"addressType", "IPv4"},
-          {"ports", {{{"name", "http"}, {"port", 8080}, {"protocol", "TCP"}}}},
-          {"endpoints", eps}};
-}
 
 TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
-
-  create(client::res::kNodes, {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-a"}}}});
-  auto st = client_->patch(
-      client::res::kNodes, "", "node-a", client::PatchType::kMerge,
-      {{"status", {{"addresses", {{{"type", "InternalIP"}, {"address", "10.251.0.1"}}}}}}}, "status");
-  ASSERT_TRUE(st) << st.status().message();
-  Json web = create(
-      client::res::kServices,
-      {{"apiVersion", "v1"},
-       {"kind", "Service"},
-       {"metadata", {{"name", "web"}}},
-       {"spec",
-        {{"type", "LoadBalancer"}, {"ports", {{{"name", "http"}, {"port", 80}, {"targetPort", 8080}}}}}}});
-  Json empty =
-      create(client::res::kServices,
-             {{"apiVersion", "v1"},
-              {"kind", "Service"},
-              {"metadata", {{"name", "empty"}}},
-              {"spec", {{"selector", {{"app", "none"}}}, {"ports", {{{"name", "http"}, {"port", 80}}}}}}});
-  create(client::res::kEndpointSlices, slice("web", {"10.250.0.2", "10.250.0.3"}));
-  std::string vip = getString(web["spec"], "clusterIP"), empty_vip = getString(empty["spec"], "clusterIP");
-  int node_port = web["spec"]["ports"][0].value("nodePort", 0);
-  ASSERT_FALSE(vip.empty());
-  ASSERT_GT(node_port, 0);
-
+  WebAndEmpty svc = createWebAndEmpty("LoadBalancer");
+  std::string vip = svc.vip;
   ASSERT_TRUE(eventually([&] {
     std::string t = table();
-    return t.find(empty_vip + " . tcp . 80 : goto reject-chain") != std::string::npos &&
+    return t.find(svc.empty_vip + " . tcp . 80 : goto reject-chain") != std::string::npos &&
            t.find("10.250.0.3 . 8080") != std::string::npos;
   })) << table();
   std::printf("[timing] proxy sync %lld us (syncs %llu)\n",
               static_cast<long long>(proxy_->lastSyncDuration().count()),
               static_cast<unsigned long long>(proxy_->syncCount()));
+  EXPECT_EQ(proxy_->mode(), ProxyMode::kNftables);
 
-  auto both = [](const std::map<std::string, int>& seen) {
-    return seen.size() == 2 && seen.count("ep1") && seen.count("ep2");
-  };
-  // ClusterIP from the node itself (output hook) and from another netns
-  // (prerouting, masqueraded as it is outside the cluster CIDR).
-  auto seen = spread("r", vip, 80, 30);
-  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
-  seen = spread("c", vip, 80, 30);
-  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
-  // NodePort and LoadBalancer on the node IP.
-  seen = spread("c", "10.251.0.1", node_port, 30);
-  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
-  seen = spread("c", "10.251.0.1", 80, 30);
-  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
-  // Hairpin: an endpoint reaches itself through its own service.
-  seen = spread("e1", vip, 80, 30);
-  EXPECT_TRUE(both(seen)) << ::testing::PrintToString(seen);
-
-  // No endpoints: refused at once, from the node and through it.
-  for (const char* from : {"r", "c"}) {
-    auto d = dial(path(from), empty_vip, 80);
-    EXPECT_EQ(d.error, ECONNREFUSED) << from;
-    EXPECT_LT(d.ms, 500) << from;
-  }
+  expectServedAndRefused(svc);
+  // LoadBalancer: published on the node IP.
+  auto seen = spread("c", "10.251.0.1", 80, 30);
+  EXPECT_TRUE(seen.size() == 2 && seen.count("ep1") && seen.count("ep2")) << ::testing::PrintToString(seen);
 
   // The LoadBalancer status lists the node's address.
   EXPECT_TRUE(eventually([&] {
@@ -402,6 +418,55 @@ TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
   EXPECT_TRUE(ServiceProxy::cleanup(table_, path("r")));
   EXPECT_EQ(tables("r").find(table_), std::string::npos);
   EXPECT_TRUE(ServiceProxy::cleanup(table_, path("r")));
+}
+
+// The iptables mode (hosts without nftables), with the legacy tools so that
+// nothing of it goes through nf_tables: the same traffic as above reaches
+// the same endpoints, an empty service refuses, and cleanup leaves no chain
+// and no hook behind.
+TEST_F(ServiceProxyTest, IptablesModeSpreadsRefusesAndCleansUp) {
+  mode_ = ProxyMode::kIptables;
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  EXPECT_EQ(proxy_->mode(), ProxyMode::kIptables);
+  auto saved = [&] {
+    return out({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/iptables-legacy-save"});
+  };
+  const std::string prefix = iptablesPrefix(table_);
+
+  WebAndEmpty svc = createWebAndEmpty("NodePort");
+  const std::string vip = svc.vip;
+  ASSERT_TRUE(eventually([&] {
+    std::string s = saved();
+    return s.find("--to-destination 10.250.0.3:8080") != std::string::npos &&
+           s.find("-d " + svc.empty_vip + "/32") != std::string::npos;
+  })) << saved();
+  ASSERT_TRUE(proxy_->waitForSync(10s));
+  std::string s = saved();
+  EXPECT_NE(s.find("-A PREROUTING -m comment --comment \"capstan service proxy\" -j " + prefix + "-SERVICES"),
+            std::string::npos)
+      << s;
+  EXPECT_EQ(tables("r").find(table_), std::string::npos);  // no nftables table
+  expectServedAndRefused(svc);
+
+  // web loses its endpoints: refused too, and its endpoint chains are gone.
+  auto sl = client_->get(client::res::kEndpointSlices, "default", "web-abc");
+  ASSERT_TRUE(sl);
+  Json changed = *sl;
+  changed["endpoints"] = Json::array();
+  ASSERT_TRUE(client_->update(client::res::kEndpointSlices, "default", changed));
+  ASSERT_TRUE(eventually([&] { return dial(path("c"), vip, 80).error == ECONNREFUSED; }));
+  ASSERT_TRUE(proxy_->waitForSync(10s));
+  s = saved();
+  EXPECT_EQ(s.find("--to-destination 10.250.0."), std::string::npos) << s;  // (the API server's own service stays)
+
+  // stop(false) leaves the rules; cleanup() removes chains and hooks, twice.
+  ASSERT_TRUE(proxy_->stop(/*remove_rules=*/false));
+  EXPECT_NE(saved().find(prefix + "-SERVICES"), std::string::npos);
+  EXPECT_TRUE(ServiceProxy::cleanup(table_, path("r"), "iptables-legacy"));
+  s = saved();
+  EXPECT_EQ(s.find(prefix), std::string::npos) << s;
+  EXPECT_EQ(s.find("capstan service proxy"), std::string::npos) << s;
+  EXPECT_TRUE(ServiceProxy::cleanup(table_, path("r"), "iptables-legacy"));
 }
 
 // An endpoint replaced (a rolling update) changes map elements only: the
