@@ -20,17 +20,57 @@ Request toRequest(client::HttpCall call, const UserInfo& user) {
   return req;
 }
 
+// The object without metadata.managedFields, which no component reads (the
+// client's watch decoder skips them too).
+Json withoutManagedFields(const Json& obj) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object() || !m->contains("managedFields")) return obj;
+  Json out = Json::object();
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (it.key() != "metadata") {
+      out[it.key()] = *it;
+      continue;
+    }
+    Json& meta = out["metadata"] = Json::object();
+    for (auto f = it->begin(); f != it->end(); ++f)
+      if (f.key() != "managedFields") meta[f.key()] = *f;
+  }
+  return out;
+}
+
 // Receives a streamed response directly from the producer (the watch
-// stream): chunks are handed on synchronously, so nothing queues here.
+// stream): chunks, or with on_event the events' objects themselves, are
+// handed on synchronously, so nothing queues here.
 class DirectSink final : public StreamSink {
  public:
-  DirectSink(std::function<void(std::string_view)> on_chunk, std::function<void(client::HttpReply)> on_end)
-      : on_chunk_(std::move(on_chunk)), on_end_(std::move(on_end)) {}
+  using OnEvent = std::function<void(std::string_view, Json)>;
+  DirectSink(std::function<void(std::string_view)> on_chunk, OnEvent on_event,
+             std::function<void(client::HttpReply)> on_end)
+      : on_chunk_(std::move(on_chunk)), on_event_(std::move(on_event)), on_end_(std::move(on_end)) {}
 
   bool write(std::string chunk) override {
     std::lock_guard lock(mu_);
     if (closed_) return false;
-    on_chunk_(chunk);
+    if (!on_event_) {
+      on_chunk_(chunk);
+      return true;
+    }
+    // An object sink gets text only for whole event lines (errors, say).
+    size_t start = 0;
+    for (size_t nl; (nl = chunk.find('\n', start)) != std::string::npos; start = nl + 1) {
+      Json ev = Json::parse(std::string_view(chunk).substr(start, nl - start), nullptr, false);
+      auto type = ev.is_object() ? ev.find("type") : ev.end();
+      if (type == ev.end() || !type->is_string() || !ev.contains("object")) continue;
+      on_event_(type->get<std::string>(), withoutManagedFields(ev["object"]));
+    }
+    return true;
+  }
+  bool takesObjects() const override { return static_cast<bool>(on_event_); }
+  bool writeObject(std::string_view type, const Json& obj) override {
+    Json copy = withoutManagedFields(obj);
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    on_event_(type, std::move(copy));
     return true;
   }
   void close() override { end({200, ""}); }
@@ -51,6 +91,7 @@ class DirectSink final : public StreamSink {
   std::mutex mu_;
   bool closed_ = false;
   std::function<void(std::string_view)> on_chunk_;
+  OnEvent on_event_;
   std::function<void(client::HttpReply)> on_end_;
 };
 
@@ -99,7 +140,17 @@ class InProcessTransport final : public client::Transport {
   std::unique_ptr<client::StreamHandle> stream(client::HttpCall call,
                                                std::function<void(std::string_view)> on_chunk,
                                                std::function<void(client::HttpReply)> on_end) override {
-    auto sink = std::make_shared<DirectSink>(std::move(on_chunk), std::move(on_end));
+    return open(std::move(call), std::make_shared<DirectSink>(std::move(on_chunk), nullptr, std::move(on_end)));
+  }
+
+  std::unique_ptr<client::StreamHandle> watchObjects(client::HttpCall call,
+                                                     std::function<void(std::string_view, Json)> on_event,
+                                                     std::function<void(client::HttpReply)> on_end) override {
+    return open(std::move(call), std::make_shared<DirectSink>(nullptr, std::move(on_event), std::move(on_end)));
+  }
+
+ private:
+  std::unique_ptr<client::StreamHandle> open(client::HttpCall call, std::shared_ptr<DirectSink> sink) {
     auto handle = std::make_unique<InProcessStream>(sink);
     auto* raw = handle.get();
     // The handler answers before this returns for cache-served watches; the
@@ -119,7 +170,6 @@ class InProcessTransport final : public client::Transport {
     return handle;
   }
 
- private:
   Handler handler_;
   UserInfo user_;
 };

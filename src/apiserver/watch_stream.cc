@@ -28,6 +28,10 @@ bool WatchStream::matches(const Json& obj) const {
 // Caller holds mu_.
 void WatchStream::send(const char* type, const CachedObject& o) {
   if (!sink_) return;
+  if (!opts_.table && sink_->takesObjects()) {
+    sink_->writeObject(type, o.obj);
+    return;
+  }
   std::string line;
   if (opts_.table) {
     Json t = api::toTable(*opts_.info, {&o.obj}, opts_.include, clock_.now(), !sent_columns_);

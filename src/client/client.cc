@@ -221,6 +221,8 @@ std::unique_ptr<StreamHandle> Client::watch(const ResourceRef& r, std::string_vi
   c.query.emplace_back("watch", "true");
   if (opts.allow_bookmarks) c.query.emplace_back("allowWatchBookmarks", "true");
   if (opts.timeout_seconds > 0) c.query.emplace_back("timeoutSeconds", std::to_string(opts.timeout_seconds));
+  auto end = [on_end](HttpReply reply) { on_end(statusFromReply(reply)); };
+  if (auto handle = transport_->watchObjects(c, on_event, end)) return handle;
   auto decoder = std::make_shared<WatchDecoder>();
   decoder->on_event = std::move(on_event);
   return transport_->stream(

@@ -2,7 +2,9 @@
 // How a Client reaches an API server. Two implementations: in-process
 // (ApiServer::transport(), every call still passes the full request chain)
 // and HTTPS for agents on other machines. Both carry the same bytes, so a
-// component behaves the same in either place.
+// component behaves the same in either place; except that an in-process
+// watch may hand over its events as decoded objects (watchObjects), the
+// same events without the serialising and parsing between.
 
 #include <functional>
 #include <memory>
@@ -10,6 +12,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "common/json.h"
 
 namespace capstan::client {
 
@@ -45,6 +49,15 @@ class Transport {
   // thread and must not block.
   virtual std::unique_ptr<StreamHandle> stream(HttpCall call, std::function<void(std::string_view)> on_chunk,
                                                std::function<void(HttpReply)> on_end) = 0;
+  // A watch whose events come decoded: `on_event` gets each event's type
+  // and object (without metadata.managedFields, as Client::watch gives
+  // them), `on_end` as above. Null when the transport has no such path
+  // (then nothing was sent): use stream().
+  virtual std::unique_ptr<StreamHandle> watchObjects(HttpCall call,
+                                                     std::function<void(std::string_view, Json)> on_event,
+                                                     std::function<void(HttpReply)> on_end) {
+    return nullptr;
+  }
 };
 
 }  // namespace capstan::client

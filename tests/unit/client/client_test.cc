@@ -142,6 +142,46 @@ TEST_F(ClientTest, WatchEventsComeWithoutManagedFields) {
   EXPECT_EQ(seen[0]["data"]["managedFields"], "kept");
 }
 
+// In process, a watch hands over the cache's objects without their JSON
+// round trip (Transport::watchObjects): the same events, in order, with the
+// objects a GET returns, less managedFields.
+TEST_F(ClientTest, InProcessWatchEventsAreTheObjectsAGetReturns) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, Json>> seen;
+  auto handle = client_->watch(
+      res::kConfigMaps, "default", {.resource_version = "0"},
+      [&](std::string_view type, Json obj) {
+        std::lock_guard lock(mu);
+        seen.emplace_back(std::string(type), std::move(obj));
+      },
+      [](Status) {});
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return seen.size();
+  };
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "default", configMap("e", "1")));
+  ASSERT_TRUE(eventually([&] { return count() == 1; }));
+  auto got = client_->get(res::kConfigMaps, "default", "e");
+  ASSERT_TRUE(got);
+  ASSERT_TRUE(client_->patch(res::kConfigMaps, "default", "e", PatchType::kMerge, {{"data", {{"k", "2"}}}}));
+  ASSERT_TRUE(eventually([&] { return count() == 2; }));
+  auto patched = client_->get(res::kConfigMaps, "default", "e");
+  ASSERT_TRUE(client_->remove(res::kConfigMaps, "default", "e"));
+  ASSERT_TRUE(eventually([&] { return count() == 3; }));
+
+  auto lessManagedFields = [](Json obj) {
+    obj["metadata"].erase("managedFields");
+    return obj;
+  };
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen[0].first, "ADDED");
+  EXPECT_EQ(seen[0].second, lessManagedFields(*got));
+  EXPECT_EQ(seen[1].first, "MODIFIED");
+  EXPECT_EQ(seen[1].second, lessManagedFields(*patched));
+  EXPECT_EQ(seen[2].first, "DELETED");
+  EXPECT_EQ(seen[2].second["metadata"]["name"], "e");
+}
+
 TEST_F(ClientTest, InformerResyncReplaysObjects) {
   ASSERT_TRUE(client_->create(res::kConfigMaps, "default", configMap("r", "1")));
   Informer inf(*client_, res::kConfigMaps, "default", {}, 20ms);
