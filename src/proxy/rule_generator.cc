@@ -64,8 +64,10 @@ struct RuleGenerator::Transaction {
   }
 
   // with_added_elements false: all but the element additions (which the
-  // caller sends another way).
-  void write(const std::string& table, std::string& out, bool with_added_elements = true) const {
+  // caller sends another way). dormant: the table block says so (a block
+  // without the flag would wake a dormant table).
+  void write(const std::string& table, std::string& out, bool with_added_elements = true,
+             bool dormant = false) const {
     for (const auto& [map, keys] : elements.remove)
       if (!keys.empty())
         fmt::format_to(std::back_inserter(out), "delete element ip {} {} {{ {} }}\n", table, map,
@@ -78,6 +80,7 @@ struct RuleGenerator::Transaction {
       // One table block: the parser handles it much faster than a command
       // per rule, and it creates the chains that do not exist yet.
       fmt::format_to(std::back_inserter(out), "table ip {} {{\n", table);
+      if (dormant) out += "  flags dormant;\n";
       for (const auto& [name, rules] : fill_chains)
         fmt::format_to(std::back_inserter(out), "  chain {} {{\n    {}\n  }}\n", name,
                        fmt::join(*rules, "\n    "));
@@ -317,12 +320,7 @@ FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo
   // Every table block of the transaction says dormant: a block without
   // flags would wake the table before its maps are filled.
   out.text = fmt::format("add table ip {}\n", out.replacing) + skeleton(/*dormant=*/true);
-  std::string rest;
-  tx.write(table_, rest, /*with_added_elements=*/false);
-  const std::string block = fmt::format("table ip {} {{\n", table_);
-  for (size_t at = rest.find(block); at != std::string::npos; at = rest.find(block, at + block.size()))
-    rest.insert(at + block.size(), "  flags dormant;\n");
-  out.text += rest;
+  tx.write(table_, out.text, /*with_added_elements=*/false, /*dormant=*/true);
   out.elements = std::move(tx.elements);
   return out;
 }

@@ -168,33 +168,39 @@ class ServiceProxyImpl final : public ServiceProxy {
   }
 
  private:
-  // nftables when the mode allows and the kernel answers (and then the
-  // table a previous run left serving, if any), else iptables.
+  // nftables: the context, the table a previous run left serving (if
+  // any) and the nfnetlink socket. An error means the kernel does not
+  // answer nftables.
+  Status openNftables() {
+    auto nft = Nftables::open();
+    if (!nft) return nft.status();
+    auto base = (*nft)->hasTable(options_.table);
+    if (!base) return base.status();
+    auto alternate = (*nft)->hasTable(alternateTable(options_.table));
+    if (!alternate) return alternate.status();
+    nft_ = std::move(*nft);
+    if (*base)
+      live_table_ = options_.table;
+    else if (*alternate)
+      live_table_ = alternateTable(options_.table);
+    // Element-only changes skip libnftables; without the socket they take
+    // the text path like everything else.
+    auto elements = NftElements::open();
+    if (elements)
+      elements_ = std::move(*elements);
+    else
+      LOG_WARN("service proxy: no nfnetlink socket, element changes go through nft text", "error",
+               elements.status().message());
+    return Status::ok();
+  }
+
+  // nftables when the mode allows and the kernel answers, else iptables.
   Status openRules() {
     if (options_.mode != ProxyMode::kIptables) {
-      Status st;
-      auto nft = Nftables::open();
-      if (!nft) st = nft.status();
-      auto base = nft ? (*nft)->hasTable(options_.table) : Result<bool>(st);
-      auto alternate = nft ? (*nft)->hasTable(alternateTable(options_.table)) : Result<bool>(st);
-      if (!base) st = base.status();
-      if (st && !alternate) st = alternate.status();
+      Status st = openNftables();
       if (st) {
-        nft_ = std::move(*nft);
-        if (*base)
-          live_table_ = options_.table;
-        else if (*alternate)
-          live_table_ = alternateTable(options_.table);
-        // Element-only changes skip libnftables; without the socket they
-        // take the text path like everything else.
-        auto elements = NftElements::open();
-        if (elements)
-          elements_ = std::move(*elements);
-        else
-          LOG_WARN("service proxy: no nfnetlink socket, element changes go through nft text", "error",
-                   elements.status().message());
         mode_ = ProxyMode::kNftables;
-        return Status::ok();
+        return st;
       }
       if (options_.mode == ProxyMode::kNftables) return st;
       LOG_WARN("service proxy: nftables not usable, using iptables", "error", st.message());

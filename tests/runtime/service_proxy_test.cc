@@ -363,6 +363,16 @@ class ServiceProxyTest : public ::testing::Test {
     }
   }
 
+  // web's slice loses its endpoints; returns once its cluster IP refuses.
+  void removeWebEndpoints(const std::string& vip) {
+    auto sl = client_->get(client::res::kEndpointSlices, "default", "web-abc");
+    ASSERT_TRUE(sl);
+    Json changed = *sl;
+    changed["endpoints"] = Json::array();
+    ASSERT_TRUE(client_->update(client::res::kEndpointSlices, "default", changed));
+    ASSERT_TRUE(eventually([&] { return dial(path("c"), vip, 80).error == ECONNREFUSED; }));
+  }
+
   std::string token_, table_, dir_;
   ProxyMode mode_ = ProxyMode::kAuto;
   std::map<std::string, std::string> ns_;
@@ -402,12 +412,7 @@ TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
   }));
 
   // An incremental change: web loses its endpoints and refuses too.
-  auto sl = client_->get(client::res::kEndpointSlices, "default", "web-abc");
-  ASSERT_TRUE(sl);
-  Json changed = *sl;
-  changed["endpoints"] = Json::array();
-  ASSERT_TRUE(client_->update(client::res::kEndpointSlices, "default", changed));
-  ASSERT_TRUE(eventually([&] { return dial(path("c"), vip, 80).error == ECONNREFUSED; }));
+  ASSERT_NO_FATAL_FAILURE(removeWebEndpoints(vip));
   EXPECT_FALSE(proxy_->lastSyncWasFull());
   std::printf("[timing] incremental sync %lld us\n",
               static_cast<long long>(proxy_->lastSyncDuration().count()));
@@ -449,12 +454,7 @@ TEST_F(ServiceProxyTest, IptablesModeSpreadsRefusesAndCleansUp) {
   expectServedAndRefused(svc);
 
   // web loses its endpoints: refused too, and its endpoint chains are gone.
-  auto sl = client_->get(client::res::kEndpointSlices, "default", "web-abc");
-  ASSERT_TRUE(sl);
-  Json changed = *sl;
-  changed["endpoints"] = Json::array();
-  ASSERT_TRUE(client_->update(client::res::kEndpointSlices, "default", changed));
-  ASSERT_TRUE(eventually([&] { return dial(path("c"), vip, 80).error == ECONNREFUSED; }));
+  ASSERT_NO_FATAL_FAILURE(removeWebEndpoints(vip));
   ASSERT_TRUE(proxy_->waitForSync(10s));
   s = saved();
   EXPECT_EQ(s.find("--to-destination 10.250.0."), std::string::npos) << s;  // (the API server's own service stays)
