@@ -66,7 +66,8 @@ Status Iptables::sync(const std::map<std::string, ServiceInfo>& services) {
     if (!ours) return ours.status();
     existing_ = std::move(*ours);
   }
-  std::string text = iptablesRestoreText(services, options_, existing_);
+  std::map<std::string, std::set<std::string>> wanted;
+  std::string text = iptablesRestoreText(services, options_, existing_, &wanted);
   Status st = run({tool_ + "-restore", "-w", "5", "--noflush"}, text);
   // Every sync, as kube-proxy does: someone may have flushed a built-in chain.
   if (st)
@@ -76,13 +77,7 @@ Status Iptables::sync(const std::map<std::string, ServiceInfo>& services) {
       if (!st) break;
     }
   known_ = static_cast<bool>(st);
-  if (st) {
-    // What the text declared and did not delete.
-    existing_ = ourChains(text, options_.prefix);
-    for (auto& [table, chains] : existing_)
-      for (auto it = chains.begin(); it != chains.end();)
-        it = text.find("\n-X " + *it + "\n") != std::string::npos ? chains.erase(it) : std::next(it);
-  }
+  if (st) existing_ = std::move(wanted);
   return st;
 }
 

@@ -108,12 +108,17 @@ class Writer {
     }
   }
 
-  std::string text(const std::map<std::string, std::set<std::string>>& existing) {
+  std::string text(const std::map<std::string, std::set<std::string>>& existing,
+                   std::map<std::string, std::set<std::string>>* wanted) {
     // Last in P-SERVICES: node ports on any local address but loopback.
     nat_.add(services_, fmt::format("-m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j {}", node_ports_));
     std::string out;
     write("nat", nat_, existing, out);
     write("filter", filter_table_, existing, out);
+    if (wanted) {
+      (*wanted)["nat"] = {nat_.order.begin(), nat_.order.end()};
+      (*wanted)["filter"] = {filter_table_.order.begin(), filter_table_.order.end()};
+    }
     return out;
   }
 
@@ -208,10 +213,11 @@ std::map<std::string, std::set<std::string>> ourChains(const std::string& save, 
 }
 
 std::string iptablesRestoreText(const std::map<std::string, ServiceInfo>& services, const IptablesOptions& options,
-                                const std::map<std::string, std::set<std::string>>& existing) {
+                                const std::map<std::string, std::set<std::string>>& existing,
+                                std::map<std::string, std::set<std::string>>* wanted) {
   Writer w(options);
   for (const auto& [key, info] : services) w.service(info);
-  return w.text(existing);
+  return w.text(existing, wanted);
 }
 
 std::string iptablesDeleteText(const std::map<std::string, std::set<std::string>>& existing) {

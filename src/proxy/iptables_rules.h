@@ -69,9 +69,10 @@ std::map<std::string, std::set<std::string>> ourChains(const std::string& iptabl
 
 // iptables-restore --noflush input that makes our chains exactly these
 // services; `existing` (ourChains of the kernel) are deleted unless still
-// wanted.
+// wanted. `wanted`, when given, gets the chains the text leaves, by table.
 std::string iptablesRestoreText(const std::map<std::string, ServiceInfo>& services, const IptablesOptions& options,
-                                const std::map<std::string, std::set<std::string>>& existing);
+                                const std::map<std::string, std::set<std::string>>& existing,
+                                std::map<std::string, std::set<std::string>>* wanted = nullptr);
 
 // Input that flushes and deletes `existing` (after the hooks are removed).
 std::string iptablesDeleteText(const std::map<std::string, std::set<std::string>>& existing);
