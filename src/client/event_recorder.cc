@@ -17,6 +17,17 @@ Json objectReference(const Json& obj) {
 EventRecorder::EventRecorder(const Client& client, std::string component, std::string host, const Clock& clock)
     : client_(client), component_(std::move(component)), host_(std::move(host)), clock_(clock) {}
 
+void EventRecorder::forgetOld(WallTime now) {
+  // order_ runs from the newest repeat to the oldest, so the stale ones and
+  // the ones past the bound are all at its back.
+  while (!order_.empty()) {
+    auto it = seen_.find(order_.back());
+    if (seen_.size() <= kMaxRemembered && now - it->second.seen.last <= std::chrono::minutes(10)) break;
+    seen_.erase(it);
+    order_.pop_back();
+  }
+}
+
 void EventRecorder::record(const Json& involved, const std::string& type, const std::string& reason,
                            const std::string& message) {
   Json ref = objectReference(involved);
@@ -31,21 +42,22 @@ void EventRecorder::record(const Json& involved, const std::string& type, const 
   bool repeat = false;
   {
     std::lock_guard lock(mu_);
-    // Forget aggregation state after 10 minutes, as client-go's cache does.
-    for (auto it = seen_.begin(); it != seen_.end();)
-      it = now - it->second.last > std::chrono::minutes(10) ? seen_.erase(it) : std::next(it);
+    forgetOld(now);
     auto it = seen_.find(key);
     if (it != seen_.end()) {
       repeat = true;
-      it->second.count++;
-      it->second.last = now;
-      seen = it->second;
+      it->second.seen.count++;
+      it->second.seen.last = now;
+      order_.splice(order_.begin(), order_, it->second.place);
+      seen = it->second.seen;
     } else {
       auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
       // The sequence number keeps names unique when the clock stands still
       // (a test clock) or two events share a nanosecond.
       seen = {fmt::format("{}.{:x}", ref.value("name", "object"), nanos + static_cast<int64_t>(++sequence_)), 1, now};
-      seen_[key] = seen;
+      order_.push_front(key);
+      seen_.emplace(std::move(key), Remembered{seen, order_.begin()});
+      forgetOld(now);
     }
   }
   if (repeat) {

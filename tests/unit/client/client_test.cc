@@ -5,13 +5,16 @@
 #include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "apiserver/api_server.h"
 #include "client/client.h"
+#include "client/event_recorder.h"
 #include "client/informer.h"
 #include "client/leader_election.h"
 #include "client/work_queue.h"
+#include "unit/testing/fake_clock.h"
 #include "unit/testing/test_api_server.h"
 
 namespace capstan::client {
@@ -191,6 +194,52 @@ TEST_F(ClientTest, InformerResyncReplaysObjects) {
   }});
   inf.start();
   EXPECT_TRUE(eventually([&] { return updates.load() >= 2; }));
+}
+
+// The count of each Event in default with this message, in no order.
+static std::multiset<int64_t> eventCounts(const Client& c, const std::string& message) {
+  std::multiset<int64_t> out;
+  if (auto l = c.list(res::kEvents, "default"))
+    for (const auto& e : (*l)["items"])
+      if (e.value("message", "") == message) out.insert(e.value("count", int64_t{0}));
+  return out;
+}
+
+TEST_F(ClientTest, EventRecorderAggregatesRepeatsAndForgetsTheOldest) {
+  using Counts = std::multiset<int64_t>;
+  test_support::FakeClock clock;
+  EventRecorder events(*client_, "test", "", clock);
+  auto pod = [](const std::string& name) {
+    return Json{{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"namespace", "default"}, {"uid", "uid-" + name}}}};
+  };
+  events.record(pod("a"), "Normal", "Started", "first");
+  ASSERT_TRUE(eventually([&] { return eventCounts(*client_, "first") == Counts{1}; }));
+  events.record(pod("a"), "Normal", "Started", "first");
+  ASSERT_TRUE(eventually([&] { return eventCounts(*client_, "first") == Counts{2}; })) << "a repeat bumps count";
+
+  // Ten minutes without a repeat: forgotten, so the next one starts a new Event.
+  clock.advance(std::chrono::minutes(11));
+  events.record(pod("a"), "Normal", "Started", "first");
+  ASSERT_TRUE(eventually([&] { return eventCounts(*client_, "first") == Counts{1, 2}; }));
+
+  // Past the bound the least recently seen goes first: "second" is
+  // forgotten, the "first" repeated just after it is kept.
+  events.record(pod("b"), "Normal", "Started", "second");
+  ASSERT_TRUE(eventually([&] { return eventCounts(*client_, "second") == Counts{1}; }));
+  events.record(pod("a"), "Normal", "Started", "first");
+  ASSERT_TRUE(eventually([&] { return eventCounts(*client_, "first") == Counts{2, 2}; }));
+  for (size_t i = 0; i + 1 < EventRecorder::kMaxRemembered; i++)
+    events.record(pod("p" + std::to_string(i)), "Normal", "Scheduled", "flood");
+  ASSERT_TRUE(eventually([&] { return eventCounts(*client_, "flood").size() == EventRecorder::kMaxRemembered - 1; },
+                         30s));
+  events.record(pod("a"), "Normal", "Started", "first");
+  events.record(pod("b"), "Normal", "Started", "second");
+  EXPECT_TRUE(eventually([&] { return eventCounts(*client_, "first") == Counts{2, 3}; }))
+      << "the kept one is bumped";
+  EXPECT_TRUE(eventually([&] { return eventCounts(*client_, "second") == Counts{1, 1}; }))
+      << "the forgotten one is created again";
 }
 
 TEST(WorkQueueTest, DeduplicatesAndHoldsKeysBeingProcessed) {

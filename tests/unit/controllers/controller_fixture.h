@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 
 #include "apiserver/api_server.h"
@@ -16,35 +15,14 @@
 #include "client/event_recorder.h"
 #include "client/informer.h"
 #include "controllers/controller.h"
+#include "unit/testing/fake_clock.h"
 #include "unit/testing/test_api_server.h"
 
 namespace capstan::controllers::testing {
 
 using namespace std::chrono_literals;
 
-// Starts at the real time; advances only when told. Thread-safe.
-class FakeClock final : public Clock {
- public:
-  WallTime now() const override {
-    std::lock_guard lock(mu_);
-    return now_;
-  }
-  std::chrono::steady_clock::time_point monotonic() const override {
-    std::lock_guard lock(mu_);
-    return std::chrono::steady_clock::now() + offset_;
-  }
-  void set(WallTime t) {
-    std::lock_guard lock(mu_);
-    offset_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(t - now_);
-    now_ = t;
-  }
-  void advance(std::chrono::seconds d) { set(now() + d); }
-
- private:
-  mutable std::mutex mu_;
-  WallTime now_ = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  std::chrono::steady_clock::duration offset_{0};
-};
+using test_support::FakeClock;
 
 class ControllerFixture : public ::testing::Test {
  protected:
