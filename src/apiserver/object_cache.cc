@@ -17,12 +17,16 @@ class ObjectCache::Handle final : public CacheWatch {
   uint64_t id_;
 };
 
-Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resource_version) {
-  auto parsed = parseJson(kv.value);
-  if (!parsed) return parsed.status();
+Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resource_version, const Json* decoded) {
   auto obj = std::make_shared<CachedObject>();
+  if (decoded) {
+    obj->obj = *decoded;
+  } else {
+    auto parsed = parseJson(kv.value);
+    if (!parsed) return parsed.status();
+    obj->obj = std::move(*parsed);
+  }
   obj->key = kv.key;
-  obj->obj = std::move(*parsed);
   obj->obj["metadata"]["resourceVersion"] = std::to_string(resource_version);
   obj->json = obj->obj.dump();
   obj->create_revision = kv.create_revision;
@@ -84,7 +88,11 @@ void ObjectCache::apply(const std::vector<store::Event>& evs) {
   {
     std::unique_lock lock(mu_);
     for (const auto& e : evs) {
-      auto o = decode(e.kv, e.kv.mod_revision);
+      auto cur = objects_.find(e.kv.key);
+      // A delete's last state is the object held here: copied, not parsed.
+      const Json* decoded = e.decoded.get();
+      if (!decoded && e.type == store::EventType::kDelete && cur != objects_.end()) decoded = &cur->second->obj;
+      auto o = decode(e.kv, e.kv.mod_revision, decoded);
       if (!o) {
         LOG_WARN("skipping undecodable event", "key", e.kv.key, "error", o.status().message());
         continue;
@@ -92,7 +100,6 @@ void ObjectCache::apply(const std::vector<store::Event>& evs) {
       CacheEvent ce;
       ce.obj = *o;
       ce.revision = e.kv.mod_revision;
-      auto cur = objects_.find(e.kv.key);
       if (cur != objects_.end()) ce.prev = cur->second;
       if (e.type == store::EventType::kDelete) {
         ce.type = CacheEvent::Type::kDeleted;

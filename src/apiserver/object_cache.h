@@ -65,8 +65,10 @@ class ObjectCache {
   // if events after `after` have left the window.
   Result<std::unique_ptr<CacheWatch>> watch(const std::string& prefix, int64_t after, Callback cb);
 
-  // Builds a cached object from a store value (parse + resourceVersion).
-  static Result<ObjectPtr> decode(const store::KeyValue& kv, int64_t resource_version);
+  // Builds a cached object from a store value (parse + resourceVersion);
+  // from a copy of `decoded` instead of parsing, when the writer gave it.
+  static Result<ObjectPtr> decode(const store::KeyValue& kv, int64_t resource_version,
+                                  const Json* decoded = nullptr);
 
  private:
   class Handle;

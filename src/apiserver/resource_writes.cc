@@ -24,10 +24,19 @@ namespace {
 
 constexpr int kMaxUpdateAttempts = 16;
 
-Response objectResponse(int code, const Json& obj, const std::vector<std::string>& warnings) {
-  Response r = jsonResponse(code, obj.dump());
+Response objectResponse(int code, std::string text, const std::vector<std::string>& warnings) {
+  Response r = jsonResponse(code, std::move(text));
   for (const auto& w : warnings) r.headers.emplace_back("Warning", warningHeader(w));
   return r;
+}
+
+// An outcome object that is not (or not yet) the cache's.
+ObjectPtr uncached(std::string key, Json obj) {
+  auto o = std::make_shared<CachedObject>();
+  o->key = std::move(key);
+  o->json = obj.dump();
+  o->obj = std::move(obj);
+  return o;
 }
 
 void runRollbacks(Rollbacks& rb) {
@@ -239,7 +248,7 @@ static WriteDone respondWritten(Responder done, std::vector<std::string> warning
   return [done = std::move(done), warnings = std::move(warnings), rollbacks, dry_run](Result<WriteOutcome> r) {
     runRollbacks(*rollbacks);
     if (!r) return done(errorResponse(r.status()));
-    done(objectResponse(r->created && !dry_run ? 201 : 200, r->obj, warnings));
+    done(objectResponse(r->created && !dry_run ? 201 : 200, r->obj->json, warnings));
   };
 }
 
@@ -262,25 +271,30 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
     Json obj = decision->obj;
     if (current) obj["metadata"]["resourceVersion"] = std::to_string(current->mod_revision);
     else obj["metadata"].erase("resourceVersion");
-    return done(WriteOutcome{std::move(obj), current == nullptr, decision->op == WriteDecision::Op::kDelete});
+    return done(WriteOutcome{uncached(key, std::move(obj)), current == nullptr,
+                             decision->op == WriteDecision::Op::kDelete});
   }
   if (decision->op == WriteDecision::Op::kNone) {
-    return done(WriteOutcome{current ? current->obj : decision->obj, false, false});
+    return done(WriteOutcome{current ? current : uncached(key, std::move(decision->obj)), false, false});
   }
   store::Txn txn;
   txn.compares.push_back({key, current ? current->mod_revision : 0});
+  // A put hands its object to the cache with the bytes, so that the cache
+  // copies it instead of parsing them again.
+  std::shared_ptr<const Json> stored;
   if (decision->op == WriteDecision::Op::kDelete) {
     txn.ops.push_back({store::Op::Type::kDelete, key, ""});
   } else {
-    // Stored without its resourceVersion (the store's revision is one),
-    // which the outcome gets back below; erased in place, not on a copy.
+    // Stored without its resourceVersion (the store's revision is one).
     decision->obj["metadata"].erase("resourceVersion");
-    txn.ops.push_back({store::Op::Type::kPut, key, decision->obj.dump()});
+    stored = std::make_shared<const Json>(std::move(decision->obj));
+    txn.ops.push_back({store::Op::Type::kPut, key, stored->dump(), stored});
   }
   auto started = std::chrono::steady_clock::now();
   bool creating = current == nullptr;
   ctx_.store->txn(std::move(txn), [this, &info, key = std::move(key), mutate = std::move(mutate), done = std::move(done),
-                                   d = std::move(*decision), attempt, started, creating](Result<store::TxnResult> r) mutable {
+                                   d = std::move(*decision), stored = std::move(stored), attempt, started,
+                                   creating](Result<store::TxnResult> r) mutable {
     ctx_.metrics->observeStore(d.op == WriteDecision::Op::kDelete ? "delete" : (creating ? "create" : "update"),
                                info.resource,
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -294,7 +308,14 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
       return guaranteedUpdate(info, std::move(key), std::move(mutate), std::move(done), attempt + 1);
     }
     WriteOutcome out;
-    out.obj = withResourceVersion(std::move(d.obj), r->revision);
+    if (d.op == WriteDecision::Op::kDelete) {
+      out.obj = uncached(key, withResourceVersion(std::move(d.obj), r->revision));
+    } else {
+      // The store handed the write to the cache before answering; only a
+      // newer write landing in between makes the cache's object another.
+      out.obj = ctx_.cache->get(key);
+      if (!out.obj || out.obj->mod_revision != r->revision) out.obj = uncached(key, withResourceVersion(*stored, r->revision));
+    }
     out.created = creating;
     out.deleted = d.op == WriteDecision::Op::kDelete;
     done(std::move(out));
@@ -322,7 +343,7 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
   FieldOwnership(info, "", *ctx_.clock).recordUpdate(obj, nullptr, recorded, fieldManagerOf(req));
   if (isDryRun(req)) {
     runRollbacks(*rollbacks);
-    return done(objectResponse(201, obj, warnings));
+    return done(objectResponse(201, obj.dump(), warnings));
   }
   std::string key = info.storeKey(api::namespaceOf(obj), api::nameOf(obj));
   std::string name = api::nameOf(obj);
@@ -342,7 +363,7 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
           if (r.status().code() == Code::kConflict) return done(errorResponse(alreadyExists(info.qualifiedResource(), name)));
           return done(errorResponse(r.status()));
         }
-        done(objectResponse(201, r->obj, warnings));
+        done(objectResponse(201, r->obj->json, warnings));
       });
 }
 
@@ -580,8 +601,8 @@ void Resources::remove(const RequestInfo& ri, const api::ResourceInfo& info, con
         // A deletion still pending (grace period, finalizers) answers with
         // the object; a finished one with a Status naming it, except for
         // the kinds whose upstream storage returns the deleted object.
-        if (*pending || returnsDeletedObject(info)) return done(jsonResponse(200, r->obj.dump()));
-        const Json& meta = objectAt(r->obj, "metadata");
+        if (*pending || returnsDeletedObject(info)) return done(jsonResponse(200, r->obj->json));
+        const Json& meta = objectAt(r->obj->obj, "metadata");
         Json details = {{"name", getString(meta, "name")}, {"kind", info.resource}, {"uid", getString(meta, "uid")}};
         if (!info.group.empty()) details["group"] = info.group;
         done(jsonResponse(200, Json({{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()},
@@ -719,7 +740,7 @@ void Resources::scale(const RequestInfo& ri, const api::ResourceInfo& info, cons
       },
       [done = std::move(done), toScale](Result<WriteOutcome> r) {
         if (!r) return done(errorResponse(r.status()));
-        done(jsonResponse(200, toScale(r->obj).dump()));
+        done(jsonResponse(200, toScale(r->obj->obj).dump()));
       });
 }
 

@@ -46,7 +46,9 @@ struct WriteDecision {
 };
 
 struct WriteOutcome {
-  Json obj;  // as stored, with resourceVersion
+  // As stored, with resourceVersion, and its text: after a write, the watch
+  // cache's own object, so an answer need not serialise it again.
+  ObjectPtr obj;
   bool created = false;
   bool deleted = false;
 };

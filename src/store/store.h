@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/status.h"
 
 namespace capstan::store {
@@ -42,6 +44,8 @@ struct Event {
   // delete in mod_revision, and the deleted value in value.
   KeyValue kv;
   bool is_create = false;  // a put that created the key
+  // A put's Op::decoded, when the writer gave one; never for replayed history.
+  std::shared_ptr<const nlohmann::json> decoded;
 };
 
 struct RangeRequest {
@@ -70,6 +74,10 @@ struct Op {
   Type type = Type::kPut;
   std::string key;
   std::string value;
+  // For a put, optionally: the value as the writer already holds it
+  // decoded. The store never reads it; it rides on the put's Event so that
+  // a watcher need not parse the value again.
+  std::shared_ptr<const nlohmann::json> decoded;
 };
 
 struct Txn {

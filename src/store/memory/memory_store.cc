@@ -71,7 +71,7 @@ void MemoryStore::txn(Txn t, TxnCallback done) {
         if (op.type == Op::Type::kPut) {
           KeyValue kv{op.key, op.value, cur ? cur->kv.create_revision : rev, rev};
           vs.push_back({kv, false});
-          events.push_back({EventType::kPut, kv, cur == nullptr});
+          events.push_back({EventType::kPut, kv, cur == nullptr, op.decoded});
           res.kvs.push_back(kv);
           wrote = true;
         } else {
@@ -90,8 +90,9 @@ void MemoryStore::txn(Txn t, TxnCallback done) {
       if (wrote) revision_ = rev;
       res.succeeded = true;
       res.revision = revision_;
-      log_.insert(log_.end(), events.begin(), events.end());
       watchers_->deliver(events);
+      for (auto& e : events) e.decoded.reset();  // history keeps the bytes only
+      log_.insert(log_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
     }
   }
   done(std::move(res));

@@ -215,7 +215,7 @@ void SqliteStore::commitBatch(std::deque<Pending>& batch) {
         if (ins.step() != SQLITE_DONE) st = Status(Code::kInternal, fmt::format("sqlite insert: {}", sqlite3_errmsg(wdb_)));
         ins.reset();
         remember(op.key);
-        events.push_back(Event{EventType::kPut, kv, cur == nullptr});
+        events.push_back(Event{EventType::kPut, kv, cur == nullptr, op.decoded});
         live_[op.key] = LiveKey{kv.create_revision, this_rev};
         res.kvs.push_back(std::move(kv));
         wrote = true;
