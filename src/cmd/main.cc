@@ -17,6 +17,7 @@
 #include "api/registry.h"
 #include "apiserver/api_server.h"
 #include "client/https_transport.h"
+#include "cmd/allocator.h"
 #include "cmd/config_file.h"
 #include "common/duration.h"
 #include "common/log.h"
@@ -216,6 +217,7 @@ int runAgent(const std::string& url, capstan::agent::AgentOptions ao, int hollow
 int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRoles& roles) {
   using namespace capstan;
   sigset_t set = blockStopSignals();
+  keepFreedMemoryLonger();
   auto server = apiserver::ApiServer::start(opts);
   if (!server) {
     LOG_ERROR("server failed to start", "error", server.status().message());
@@ -276,12 +278,6 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
 }
 
 }  // namespace
-
-// jemalloc's options (it reads this symbol at start; MALLOC_CONF still
-// overrides): an arena per core rather than four, and freed memory handed
-// back within a second, so that an idle agent stays small.
-extern "C" const char* malloc_conf;
-const char* malloc_conf = "narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:1000";
 
 int main(int argc, char** argv) {
   using namespace capstan;
