@@ -118,6 +118,13 @@ void Client::callAsync(HttpCall call, std::function<void(Result<Json>)> done) co
   });
 }
 
+void Client::sendAsync(HttpCall call, std::function<void(Status)> done) const {
+  transport_->send(std::move(call), [done = std::move(done)](HttpReply reply) {
+    Status st = statusFromReply(reply);
+    if (done) done(std::move(st));
+  });
+}
+
 Result<Json> Client::call(HttpCall call) const {
   std::promise<Result<Json>> p;
   auto f = p.get_future();

@@ -73,6 +73,8 @@ class Client {
   // The raw call, synchronous and asynchronous (the callback must not block).
   Result<Json> call(HttpCall call) const;
   void callAsync(HttpCall call, std::function<void(Result<Json>)> done) const;
+  // When only the outcome matters: a success's body is not parsed.
+  void sendAsync(HttpCall call, std::function<void(Status)> done = nullptr) const;
 
   // A watch; on_event gets (type, object) for ADDED/MODIFIED/DELETED/
   // BOOKMARK/ERROR in order, on_end once when it ends. Callbacks come from

@@ -64,7 +64,7 @@ void EventRecorder::record(const Json& involved, const std::string& type, const 
     Json patch = {{"count", seen.count}, {"lastTimestamp", stamp}};
     HttpCall c{.method = "PATCH", .path = res::kEvents.path(ns, seen.name), .body = patch.dump(),
                .content_type = "application/merge-patch+json"};
-    client_.callAsync(std::move(c), [](Result<Json>) {});
+    client_.sendAsync(std::move(c));
     return;
   }
   Json ev = {{"apiVersion", "v1"},
@@ -83,7 +83,7 @@ void EventRecorder::record(const Json& involved, const std::string& type, const 
              {"reportingInstance", host_}};
   if (!host_.empty()) ev["source"]["host"] = host_;
   HttpCall c{.method = "POST", .path = res::kEvents.path(ns), .body = ev.dump()};
-  client_.callAsync(std::move(c), [](Result<Json>) {});
+  client_.sendAsync(std::move(c));
 }
 
 }  // namespace capstan::client

@@ -253,17 +253,17 @@ Status ReplicaSetController::deletePods(const Json& rs, const std::string& key,
                           .path = client::res::kPods.path(client::namespaceOf(*p), client::nameOf(*p))};
     std::string name = client::nameOf(*p);
     std::string pod_key = client::keyOf(*p);
-    ctx_.client.callAsync(std::move(call), [&, name, pod_key](Result<Json> r) {
-      if (r) {
+    ctx_.client.sendAsync(std::move(call), [&, name, pod_key](Status st) {
+      if (st) {
         events_.record(involved, "Normal", "SuccessfulDelete", "Deleted pod: " + name);
       } else {
         // The informer will not show a deletion that did not happen.
         expectations_.deletionObserved(key, pod_key);
-        if (r.status().code() != Code::kNotFound)
-          events_.record(involved, "Warning", "FailedDelete", "Error deleting: " + r.status().message());
+        if (st.code() != Code::kNotFound)
+          events_.record(involved, "Warning", "FailedDelete", "Error deleting: " + st.message());
       }
       std::lock_guard lock(mu);
-      if (!r && r.status().code() != Code::kNotFound && first_error) first_error = r.status();
+      if (!st && st.code() != Code::kNotFound && first_error) first_error = st;
       if (--pending == 0) cv.notify_all();
     });
   }

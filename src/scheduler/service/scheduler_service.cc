@@ -292,17 +292,15 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod, Clock::time_point start
         events_.record(*victim, "Normal", "Preempted",
                        fmt::format("Preempted by pod {} on node {}", client::uidOf(*pod), pre->nominated_node));
         Json opts = {{"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", client::uidOf(*victim)}}}};
-        client_.callAsync({.method = "DELETE",
+        client_.sendAsync({.method = "DELETE",
                            .path = client::res::kPods.path(client::namespaceOf(*victim), client::nameOf(*victim)),
-                           .body = opts.dump()},
-                          [](Result<Json>) {});
+                           .body = opts.dump()});
       }
       Json patch = {{"status", {{"nominatedNodeName", pre->nominated_node}}}};
-      client_.callAsync({.method = "PATCH",
+      client_.sendAsync({.method = "PATCH",
                          .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "status"),
                          .body = patch.dump(),
-                         .content_type = "application/merge-patch+json"},
-                        [](Result<Json>) {});
+                         .content_type = "application/merge-patch+json"});
     } else if (pre && !pre->message.empty()) {
       FitError with_post = result->fit_error;
       with_post.post_filter_msg = pre->message;
@@ -326,12 +324,12 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod, Clock::time_point start
                   {"kind", "Binding"},
                   {"metadata", {{"name", client::nameOf(*pod)}, {"namespace", client::namespaceOf(*pod)}}},
                   {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
-  client_.callAsync({.method = "POST",
+  client_.sendAsync({.method = "POST",
                      .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "binding"),
                      .body = binding.dump()},
-                    [this, key, pod, node, started](Result<Json> r) {
+                    [this, key, pod, node, started](Status st) {
                       std::lock_guard lock(queue_mu_);
-                      completions_.push_back({key, pod, node, r.status(), started});
+                      completions_.push_back({key, pod, node, std::move(st), started});
                       queue_cv_.notify_one();
                     });
 }
@@ -382,11 +380,10 @@ void SchedulerService::reportUnschedulable(const ObjectPtr& pod, const std::stri
                      {"message", message},
                      {"lastProbeTime", nullptr},
                      {"lastTransitionTime", formatRfc3339(SystemClock::instance().now())}}}}}}};
-  client_.callAsync({.method = "PATCH",
+  client_.sendAsync({.method = "PATCH",
                      .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "status"),
                      .body = patch.dump(),
-                     .content_type = "application/strategic-merge-patch+json"},
-                    [](Result<Json>) {});
+                     .content_type = "application/strategic-merge-patch+json"});
 }
 
 }  // namespace capstan::scheduler

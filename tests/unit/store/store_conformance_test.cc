@@ -9,6 +9,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "store/memory/memory_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -161,6 +163,36 @@ TEST_P(StoreConformance, WatchResumesFromRevisionExactlyOnce) {
   EXPECT_EQ(revs[0], r2.revision);
   EXPECT_EQ(revs[2], r4.revision);
   (void)r1;
+}
+
+TEST_P(StoreConformance, APutsDecodedFormRidesOnItsLiveEventOnly) {
+  auto decoded = std::make_shared<const nlohmann::json>(nlohmann::json{{"v", 1}});
+  Txn t;
+  t.ops.push_back({Op::Type::kPut, "/d/a", R"({"v":1})", decoded});
+  ASSERT_TRUE(store_->txnSync(std::move(t)).isOk());
+  std::mutex mu;
+  std::vector<Event> live;
+  std::vector<Event> replayed;
+  bool replaying = true;
+  auto w = store_->watch("/d/", 1, [&](const std::vector<Event>& evs) {
+    std::lock_guard l(mu);
+    (replaying ? replayed : live).insert((replaying ? replayed : live).end(), evs.begin(), evs.end());
+  });
+  ASSERT_TRUE(w.isOk());
+  {
+    std::lock_guard l(mu);
+    replaying = false;
+  }
+  Txn t2;
+  t2.ops.push_back({Op::Type::kPut, "/d/a", R"({"v":1})", decoded});
+  ASSERT_TRUE(store_->txnSync(std::move(t2)).isOk());
+  del("/d/a");
+  std::lock_guard l(mu);
+  ASSERT_EQ(replayed.size(), 1u);
+  EXPECT_EQ(replayed[0].decoded, nullptr) << "history keeps the bytes only";
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0].decoded, decoded) << "the writer's object, not a copy";
+  EXPECT_EQ(live[1].decoded, nullptr) << "a delete has none";
 }
 
 TEST_P(StoreConformance, CompactionMakesOldRevisionsGone) {
