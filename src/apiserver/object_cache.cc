@@ -17,9 +17,12 @@ class ObjectCache::Handle final : public CacheWatch {
   uint64_t id_;
 };
 
-Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resource_version, const Json* decoded) {
+Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resource_version, Json* decoded,
+                                      bool take) {
   auto obj = std::make_shared<CachedObject>();
-  if (decoded) {
+  if (decoded && take) {
+    obj->obj = std::move(*decoded);
+  } else if (decoded) {
     obj->obj = *decoded;
   } else {
     auto parsed = parseJson(kv.value);
@@ -89,10 +92,14 @@ void ObjectCache::apply(const std::vector<store::Event>& evs) {
     std::unique_lock lock(mu_);
     for (const auto& e : evs) {
       auto cur = objects_.find(e.kv.key);
-      // A delete's last state is the object held here: copied, not parsed.
-      const Json* decoded = e.decoded.get();
-      if (!decoded && e.type == store::EventType::kDelete && cur != objects_.end()) decoded = &cur->second->obj;
-      auto o = decode(e.kv, e.kv.mod_revision, decoded);
+      // A put's object as its writer gave it: taken when nobody else holds
+      // it, else copied (see store::Event). A delete's last state is the
+      // object held here: copied. Parsed only when neither is at hand.
+      Json* decoded = e.decoded && e.decoded->is_object() ? e.decoded.get() : nullptr;
+      bool take = decoded && e.decoded.use_count() == 1;
+      if (!decoded && e.type == store::EventType::kDelete && cur != objects_.end())
+        decoded = const_cast<Json*>(&cur->second->obj);  // copied, never moved: take is false
+      auto o = decode(e.kv, e.kv.mod_revision, decoded, take);
       if (!o) {
         LOG_WARN("skipping undecodable event", "key", e.kv.key, "error", o.status().message());
         continue;

@@ -66,9 +66,10 @@ class ObjectCache {
   Result<std::unique_ptr<CacheWatch>> watch(const std::string& prefix, int64_t after, Callback cb);
 
   // Builds a cached object from a store value (parse + resourceVersion);
-  // from a copy of `decoded` instead of parsing, when the writer gave it.
+  // from `decoded` instead of parsing when given: moved from it when `take`,
+  // copied otherwise.
   static Result<ObjectPtr> decode(const store::KeyValue& kv, int64_t resource_version,
-                                  const Json* decoded = nullptr);
+                                  Json* decoded = nullptr, bool take = false);
 
  private:
   class Handle;

@@ -279,22 +279,20 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
   }
   store::Txn txn;
   txn.compares.push_back({key, current ? current->mod_revision : 0});
-  // A put hands its object to the cache with the bytes, so that the cache
-  // copies it instead of parsing them again.
-  std::shared_ptr<const Json> stored;
   if (decision->op == WriteDecision::Op::kDelete) {
     txn.ops.push_back({store::Op::Type::kDelete, key, ""});
   } else {
-    // Stored without its resourceVersion (the store's revision is one).
+    // Stored without its resourceVersion (the store's revision is one). The
+    // object goes to the cache with the bytes, which takes it instead of
+    // parsing them again; the answer below is the cache's.
     decision->obj["metadata"].erase("resourceVersion");
-    stored = std::make_shared<const Json>(std::move(decision->obj));
-    txn.ops.push_back({store::Op::Type::kPut, key, stored->dump(), stored});
+    std::string value = decision->obj.dump();
+    txn.ops.push_back({store::Op::Type::kPut, key, std::move(value), std::make_shared<Json>(std::move(decision->obj))});
   }
   auto started = std::chrono::steady_clock::now();
   bool creating = current == nullptr;
   ctx_.store->txn(std::move(txn), [this, &info, key = std::move(key), mutate = std::move(mutate), done = std::move(done),
-                                   d = std::move(*decision), stored = std::move(stored), attempt, started,
-                                   creating](Result<store::TxnResult> r) mutable {
+                                   d = std::move(*decision), attempt, started, creating](Result<store::TxnResult> r) mutable {
     ctx_.metrics->observeStore(d.op == WriteDecision::Op::kDelete ? "delete" : (creating ? "create" : "update"),
                                info.resource,
                                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -314,7 +312,12 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
       // The store handed the write to the cache before answering; only a
       // newer write landing in between makes the cache's object another.
       out.obj = ctx_.cache->get(key);
-      if (!out.obj || out.obj->mod_revision != r->revision) out.obj = uncached(key, withResourceVersion(*stored, r->revision));
+      if (!out.obj || out.obj->mod_revision != r->revision) {
+        auto written = r->kvs.empty() ? Result<ObjectPtr>(Status(Code::kInternal, "the store returned no value"))
+                                      : ObjectCache::decode(r->kvs.front(), r->revision);
+        if (!written) return done(written.status());
+        out.obj = *written;
+      }
     }
     out.created = creating;
     out.deleted = d.op == WriteDecision::Op::kDelete;
@@ -349,10 +352,12 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
   std::string name = api::nameOf(obj);
   guaranteedUpdate(
       info, key,
-      [&info, obj = std::move(obj), name](const ObjectPtr& current) -> Result<WriteDecision> {
+      // Runs once: a create never retries (client_precondition), so the
+      // object is moved into the write, not copied.
+      [&info, obj = std::move(obj), name](const ObjectPtr& current) mutable -> Result<WriteDecision> {
         if (current) return alreadyExists(info.qualifiedResource(), name);
         WriteDecision d;
-        d.obj = obj;
+        d.obj = std::move(obj);
         d.client_precondition = true;
         return d;
       },

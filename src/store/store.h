@@ -44,8 +44,11 @@ struct Event {
   // delete in mod_revision, and the deleted value in value.
   KeyValue kv;
   bool is_create = false;  // a put that created the key
-  // A put's Op::decoded, when the writer gave one; never for replayed history.
-  std::shared_ptr<const nlohmann::json> decoded;
+  // A put's Op::decoded, moved here by the store; never for replayed
+  // history. Handed over: a watcher that is its only holder
+  // (use_count() == 1) may move the object out, leaving JSON null, so a
+  // watcher uses it only while it is an object and otherwise parses `kv`.
+  std::shared_ptr<nlohmann::json> decoded;
 };
 
 struct RangeRequest {
@@ -75,9 +78,9 @@ struct Op {
   std::string key;
   std::string value;
   // For a put, optionally: the value as the writer already holds it
-  // decoded. The store never reads it; it rides on the put's Event so that
-  // a watcher need not parse the value again.
-  std::shared_ptr<const nlohmann::json> decoded;
+  // decoded, given up by the writer. The store never reads it; it moves it
+  // to the put's Event so that a watcher need not parse the value again.
+  std::shared_ptr<nlohmann::json> decoded;
 };
 
 struct Txn {

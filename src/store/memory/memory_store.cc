@@ -65,13 +65,13 @@ void MemoryStore::txn(Txn t, TxnCallback done) {
     } else {
       int64_t rev = revision_ + 1;
       bool wrote = false;
-      for (const auto& op : t.ops) {
+      for (auto& op : t.ops) {
         auto& vs = versions_[op.key];
         const Version* cur = at(vs, revision_);
         if (op.type == Op::Type::kPut) {
           KeyValue kv{op.key, op.value, cur ? cur->kv.create_revision : rev, rev};
           vs.push_back({kv, false});
-          events.push_back({EventType::kPut, kv, cur == nullptr, op.decoded});
+          events.push_back({EventType::kPut, kv, cur == nullptr, std::move(op.decoded)});
           res.kvs.push_back(kv);
           wrote = true;
         } else {

@@ -203,7 +203,7 @@ void SqliteStore::commitBatch(std::deque<Pending>& batch) {
     }
     int64_t this_rev = rev + 1;
     bool wrote = false;
-    for (const auto& op : p.txn.ops) {
+    for (auto& op : p.txn.ops) {
       const LiveKey* cur = lookup(op.key);
       if (op.type == Op::Type::kPut) {
         KeyValue kv{op.key, op.value, cur ? cur->create_revision : this_rev, this_rev};
@@ -215,7 +215,7 @@ void SqliteStore::commitBatch(std::deque<Pending>& batch) {
         if (ins.step() != SQLITE_DONE) st = Status(Code::kInternal, fmt::format("sqlite insert: {}", sqlite3_errmsg(wdb_)));
         ins.reset();
         remember(op.key);
-        events.push_back(Event{EventType::kPut, kv, cur == nullptr, op.decoded});
+        events.push_back(Event{EventType::kPut, kv, cur == nullptr, std::move(op.decoded)});
         live_[op.key] = LiveKey{kv.create_revision, this_rev};
         res.kvs.push_back(std::move(kv));
         wrote = true;

@@ -158,6 +158,37 @@ TEST_F(ObjectCacheTest, DeleteRemovesObject) {
   EXPECT_EQ(list_rev, rev);
 }
 
+// A writer's decoded object rides on its put (store::Op::decoded): taken
+// when the cache is its only holder, copied when not, and the bytes parsed
+// when it is not an object (another watcher took it first).
+TEST_F(ObjectCacheTest, PutsDecodedObjectIsTakenOnlyWhenNobodyElseHoldsIt) {
+  auto cache = start(100);
+  ASSERT_TRUE(cache);
+  auto putDecoded = [&](const std::string& key, std::shared_ptr<Json> decoded) {
+    Txn t;
+    std::string bytes = decoded->is_object() ? decoded->dump() : pod("bytes", 7);
+    t.ops.push_back({Op::Type::kPut, key, bytes, std::move(decoded)});
+    auto r = store_.txnSync(std::move(t));
+    EXPECT_TRUE(r.isOk() && r->succeeded);
+    return r.isOk() ? r->revision : 0;
+  };
+  int64_t rev = putDecoded(kPods + "ns/a", std::make_shared<Json>(*parseJson(pod("a", 1))));
+  ObjectPtr a = cache->get(kPods + "ns/a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->obj["spec"]["generation"], 1);
+  EXPECT_EQ(rv(a), std::to_string(rev));
+  EXPECT_EQ(*parseJson(a->json), a->obj);
+
+  auto kept = std::make_shared<Json>(*parseJson(pod("b", 2)));
+  putDecoded(kPods + "ns/b", kept);
+  EXPECT_EQ(cache->get(kPods + "ns/b")->obj["spec"]["generation"], 2);
+  EXPECT_EQ((*kept)["spec"]["generation"], 2) << "still held by the writer: copied, not taken";
+  EXPECT_FALSE((*kept)["metadata"].contains("resourceVersion"));
+
+  putDecoded(kPods + "ns/c", std::make_shared<Json>());  // taken already: null
+  EXPECT_EQ(cache->get(kPods + "ns/c")->obj["spec"]["generation"], 7) << "parsed from the bytes";
+}
+
 TEST_F(ObjectCacheTest, ListIsInKeyOrderUnderPrefixOnly) {
   auto cache = start(100);
   ASSERT_TRUE(cache);

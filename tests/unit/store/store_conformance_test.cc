@@ -166,7 +166,7 @@ TEST_P(StoreConformance, WatchResumesFromRevisionExactlyOnce) {
 }
 
 TEST_P(StoreConformance, APutsDecodedFormRidesOnItsLiveEventOnly) {
-  auto decoded = std::make_shared<const nlohmann::json>(nlohmann::json{{"v", 1}});
+  auto decoded = std::make_shared<nlohmann::json>(nlohmann::json{{"v", 1}});
   Txn t;
   t.ops.push_back({Op::Type::kPut, "/d/a", R"({"v":1})", decoded});
   ASSERT_TRUE(store_->txnSync(std::move(t)).isOk());
