@@ -17,19 +17,16 @@ class ObjectCache::Handle final : public CacheWatch {
   uint64_t id_;
 };
 
-Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resource_version, Json* decoded,
-                                      bool take) {
+Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resource_version) {
+  auto parsed = parseJson(kv.value);
+  if (!parsed) return parsed.status();
+  return fromDecoded(kv, resource_version, std::move(*parsed));
+}
+
+ObjectPtr ObjectCache::fromDecoded(const store::KeyValue& kv, int64_t resource_version, Json decoded) {
   auto obj = std::make_shared<CachedObject>();
-  if (decoded && take) {
-    obj->obj = std::move(*decoded);
-  } else if (decoded) {
-    obj->obj = *decoded;
-  } else {
-    auto parsed = parseJson(kv.value);
-    if (!parsed) return parsed.status();
-    obj->obj = std::move(*parsed);
-  }
   obj->key = kv.key;
+  obj->obj = std::move(decoded);
   obj->obj["metadata"]["resourceVersion"] = std::to_string(resource_version);
   obj->json = obj->obj.dump();
   obj->create_revision = kv.create_revision;
@@ -95,11 +92,13 @@ void ObjectCache::apply(const std::vector<store::Event>& evs) {
       // A put's object as its writer gave it: taken when nobody else holds
       // it, else copied (see store::Event). A delete's last state is the
       // object held here: copied. Parsed only when neither is at hand.
-      Json* decoded = e.decoded && e.decoded->is_object() ? e.decoded.get() : nullptr;
-      bool take = decoded && e.decoded.use_count() == 1;
-      if (!decoded && e.type == store::EventType::kDelete && cur != objects_.end())
-        decoded = const_cast<Json*>(&cur->second->obj);  // copied, never moved: take is false
-      auto o = decode(e.kv, e.kv.mod_revision, decoded, take);
+      Result<ObjectPtr> o = Status(Code::kInternal, "");
+      if (e.decoded && e.decoded->is_object())
+        o = fromDecoded(e.kv, e.kv.mod_revision, e.decoded.use_count() == 1 ? std::move(*e.decoded) : *e.decoded);
+      else if (e.type == store::EventType::kDelete && cur != objects_.end())
+        o = fromDecoded(e.kv, e.kv.mod_revision, cur->second->obj);
+      else
+        o = decode(e.kv, e.kv.mod_revision);
       if (!o) {
         LOG_WARN("skipping undecodable event", "key", e.kv.key, "error", o.status().message());
         continue;

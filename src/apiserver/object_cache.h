@@ -65,11 +65,10 @@ class ObjectCache {
   // if events after `after` have left the window.
   Result<std::unique_ptr<CacheWatch>> watch(const std::string& prefix, int64_t after, Callback cb);
 
-  // Builds a cached object from a store value (parse + resourceVersion);
-  // from `decoded` instead of parsing when given: moved from it when `take`,
-  // copied otherwise.
-  static Result<ObjectPtr> decode(const store::KeyValue& kv, int64_t resource_version,
-                                  Json* decoded = nullptr, bool take = false);
+  // Builds a cached object from a store value (parse + resourceVersion).
+  static Result<ObjectPtr> decode(const store::KeyValue& kv, int64_t resource_version);
+  // The same from the value already decoded.
+  static ObjectPtr fromDecoded(const store::KeyValue& kv, int64_t resource_version, Json obj);
 
  private:
   class Handle;
