@@ -12,9 +12,16 @@
 //
 // Usage: dns_bench [--services 1000] [--threads 2] [--server-threads 2]
 //                  [--window 64] [--seconds 3] [--rounds 3]
-// Loopback only; no root needed.
+//                  [--address 127.0.0.1] [--client-netns NAME]
+// By default on loopback, from the host; no root needed. From a pod:
+// bench/service/run.sh runs it in one network namespace with the servers on
+// that namespace's veth address (--address) and the load client's threads
+// in another namespace joined by the veth (--client-netns), as a pod's
+// queries reach the node.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,6 +51,8 @@ namespace {
 
 struct Args {
   int services = 1000, threads = 2, server_threads = 2, window = 64, seconds = 3, rounds = 3;
+  std::string address = "127.0.0.1";  // where the DNS server and the echo floor listen
+  std::string client_netns;           // the load client's network namespace (ip netns name)
 };
 
 // A DNS query for an A record, id filled in per send.
@@ -72,23 +81,30 @@ int udpSocket() {
   return fd;
 }
 
-sockaddr_in loopback(int port) {
+sockaddr_in socketAddress(const std::string& address, int port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, address.c_str(), &a.sin_addr) != 1) throw std::runtime_error("bad address " + address);
   a.sin_port = htons(static_cast<uint16_t>(port));
   return a;
+}
+
+// Moves the calling thread (only it) into a named network namespace.
+void enterNetns(const std::string& name) {
+  int fd = open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) throw std::runtime_error("cannot enter network namespace " + name);
+  close(fd);
 }
 
 // The floor: `threads` SO_REUSEPORT sockets that send every datagram back.
 class EchoServer {
  public:
-  explicit EchoServer(int threads) {
+  EchoServer(const std::string& address, int threads) {
     for (int i = 0; i < threads; ++i) {
       int fd = udpSocket();
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-      sockaddr_in a = loopback(port_);
+      sockaddr_in a = socketAddress(address, port_);
       if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("echo bind");
       if (port_ == 0) {
         socklen_t len = sizeof a;
@@ -150,8 +166,9 @@ LoadResult load(int port, const std::vector<std::string>& queries, const Args& a
   std::vector<std::thread> ts;
   for (int t = 0; t < a.threads; ++t) {
     ts.emplace_back([&, t] {
+      if (!a.client_netns.empty()) enterNetns(a.client_netns);
       int fd = udpSocket();
-      sockaddr_in to = loopback(port);
+      sockaddr_in to = socketAddress(a.address, port);
       connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
       std::mt19937 rng(t + 1);
       uint16_t id = 0;
@@ -220,7 +237,7 @@ int run(const Args& a) {
     }
     client::InformerFactory informers(client, std::chrono::milliseconds(0));
     dns::DnsServerOptions d;
-    d.address = "127.0.0.1";
+    d.address = a.address;
     d.port = 0;
     d.upstreams = std::vector<std::string>{};  // cluster names only; nothing is forwarded
     d.threads = a.server_threads;
@@ -241,7 +258,7 @@ int run(const Args& a) {
     std::vector<std::string> last = {queries.back()};
     for (int i = 0; i < 50 && load((*dns)->port(), last, probe, true).bad > 0; ++i) {
     }
-    EchoServer echo(a.server_threads);
+    EchoServer echo(a.address, a.server_threads);
     std::vector<double> capstan_rates, echo_rates;
     uint64_t bad = 0;
     for (int r = 0; r < a.rounds; ++r) {
@@ -254,9 +271,10 @@ int run(const Args& a) {
     }
     double c = median(capstan_rates), e = median(echo_rates);
     fmt::print(
-        "{{\"services\": {}, \"client_threads\": {}, \"server_threads\": {}, \"window\": {}, "
+        "{{\"services\": {}, \"client_threads\": {}, \"server_threads\": {}, \"window\": {}, \"from\": \"{}\", "
         "\"capstan_answers_per_s\": {:.0f}, \"echo_floor_per_s\": {:.0f}, \"ratio\": {:.2f}, \"bad_answers\": {}}}\n",
-        a.services, a.threads, a.server_threads, a.window, c, e, e > 0 ? c / e : 0, bad);
+        a.services, a.threads, a.server_threads, a.window, a.client_netns.empty() ? "host" : "pod", c, e,
+        e > 0 ? c / e : 0, bad);
     if (bad > 0) rc = 1;
     (*dns)->stop();
     informers.stop();
@@ -273,7 +291,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (k == "--services") a.services = v;
+    if (k == "--address") a.address = argv[i + 1];
+    else if (k == "--client-netns") a.client_netns = argv[i + 1];
+    else if (k == "--services") a.services = v;
     else if (k == "--threads") a.threads = v;
     else if (k == "--server-threads") a.server_threads = v;
     else if (k == "--window") a.window = v;
@@ -283,6 +303,15 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "unknown flag {}\n", k);
       return 2;
     }
+  }
+  sockaddr_in probe{};
+  if (inet_pton(AF_INET, a.address.c_str(), &probe.sin_addr) != 1) {
+    fmt::print(stderr, "--address: not an IPv4 address: {}\n", a.address);
+    return 2;
+  }
+  if (!a.client_netns.empty() && access(("/var/run/netns/" + a.client_netns).c_str(), R_OK) != 0) {
+    fmt::print(stderr, "--client-netns: no network namespace {}\n", a.client_netns);
+    return 2;
   }
   return run(a);
 }

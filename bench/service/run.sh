@@ -29,7 +29,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${BUILD:-build}"
 [[ "$build" = /* ]] || build="$root/$build"
 bench="$build/bin/service_bench"
-[[ -x "$bench" ]] || ninja -C "$build" service_bench
+[[ -x "$bench" && -x "$build/bin/dns_bench" ]] || ninja -C "$build" service_bench dns_bench
 [[ $EUID -eq 0 ]] || { echo "run.sh: needs root (network namespaces, nftables)" >&2; exit 1; }
 
 programming=1
@@ -110,6 +110,14 @@ if [[ $data_path -eq 1 ]]; then
         --label "$target" --json "$json"
     done
   done
+  # Cluster DNS from a pod: the servers on the server namespace's veth
+  # address, the load client in the client namespace, as a pod's queries
+  # cross its veth to the node (bench/service/dns_bench.cc).
+  echo "cluster DNS from a pod (client namespace -> 10.254.0.2 over veth):"
+  dns_out="$(ip netns exec "$ns_server" "$build/bin/dns_bench" --address 10.254.0.2 --client-netns "$ns_client" \
+    --seconds "${SECONDS_EACH:-3}" --rounds "${DATA_ROUNDS:-3}")"
+  echo "$dns_out"
+  grep '^{' <<<"$dns_out" >>"$json"
   python3 - "$json" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if '"data_path"' in l]
