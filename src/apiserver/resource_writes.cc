@@ -313,8 +313,8 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
       // newer write landing in between makes the cache's object another.
       out.obj = ctx_.cache->get(key);
       if (!out.obj || out.obj->mod_revision != r->revision) {
-        auto written = r->kvs.empty() ? Result<ObjectPtr>(Status(Code::kInternal, "the store returned no value"))
-                                      : ObjectCache::decode(r->kvs.front(), r->revision);
+        if (r->kvs.empty()) return done(Status(Code::kInternal, "the store returned no written value"));
+        auto written = ObjectCache::decode(r->kvs.front(), r->revision);
         if (!written) return done(written.status());
         out.obj = *written;
       }
