@@ -550,8 +550,8 @@ int main(int argc, char** argv) {
 
   PodTracker tracker;
   auto watch = c.watch(client::res::kPods, "default", {.label_selector = "bench=pod-start"},
-                       [&](std::string_view type, Json obj) {
-                         if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") tracker.event(type, obj);
+                       [&](std::string_view type, client::ObjectPtr obj) {
+                         if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") tracker.event(type, *obj);
                        },
                        [](Status) {});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the watch is established

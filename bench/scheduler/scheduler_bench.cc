@@ -155,11 +155,11 @@ int main(int argc, char** argv) {
   auto start = Clock::now();
   Clock::time_point last_bound = start;
   auto watch = c.watch(client::res::kPods, "default", {.label_selector = "group=sched"},
-                       [&](std::string_view type, Json obj) {
+                       [&](std::string_view type, client::ObjectPtr obj) {
                          if (type != "MODIFIED" && type != "ADDED") return;
-                         if (objectAt(obj, "spec").value("nodeName", "").empty()) return;
+                         if (objectAt(*obj, "spec").value("nodeName", "").empty()) return;
                          std::lock_guard lock(mu);
-                         if (!seen.insert(client::nameOf(obj)).second) return;
+                         if (!seen.insert(client::nameOf(*obj)).second) return;
                          ++bound;
                          last_bound = Clock::now();
                          cv.notify_all();

@@ -55,9 +55,10 @@ class StreamSink {
   // Bytes queued but not yet written: lets producers detect slow readers.
   virtual size_t pendingBytes() const = 0;
   // A sink of an in-process watch may take each event as the object itself
-  // instead of its JSON line (write() still works for the rest).
+  // (without metadata.managedFields, shared with other watchers) instead of
+  // its JSON line (write() still works for the rest).
   virtual bool takesObjects() const { return false; }
-  virtual bool writeObject(std::string_view type, const Json& obj) { return false; }
+  virtual bool writeObject(std::string_view type, std::shared_ptr<const Json> obj) { return false; }
 };
 
 // The producer of a streaming response (e.g. a watch), implemented above

@@ -20,30 +20,12 @@ Request toRequest(client::HttpCall call, const UserInfo& user) {
   return req;
 }
 
-// The object without metadata.managedFields, which no component reads (the
-// client's watch decoder skips them too).
-Json withoutManagedFields(const Json& obj) {
-  auto m = obj.find("metadata");
-  if (m == obj.end() || !m->is_object() || !m->contains("managedFields")) return obj;
-  Json out = Json::object();
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (it.key() != "metadata") {
-      out[it.key()] = *it;
-      continue;
-    }
-    Json& meta = out["metadata"] = Json::object();
-    for (auto f = it->begin(); f != it->end(); ++f)
-      if (f.key() != "managedFields") meta[f.key()] = *f;
-  }
-  return out;
-}
-
 // Receives a streamed response directly from the producer (the watch
 // stream): chunks, or with on_event the events' objects themselves, are
 // handed on synchronously, so nothing queues here.
 class DirectSink final : public StreamSink {
  public:
-  using OnEvent = std::function<void(std::string_view, Json)>;
+  using OnEvent = std::function<void(std::string_view, std::shared_ptr<const Json>)>;
   DirectSink(std::function<void(std::string_view)> on_chunk, OnEvent on_event,
              std::function<void(client::HttpReply)> on_end)
       : on_chunk_(std::move(on_chunk)), on_event_(std::move(on_event)), on_end_(std::move(on_end)) {}
@@ -61,16 +43,17 @@ class DirectSink final : public StreamSink {
       Json ev = Json::parse(std::string_view(chunk).substr(start, nl - start), nullptr, false);
       auto type = ev.is_object() ? ev.find("type") : ev.end();
       if (type == ev.end() || !type->is_string() || !ev.contains("object")) continue;
-      on_event_(type->get<std::string>(), withoutManagedFields(ev["object"]));
+      Json obj = std::move(ev["object"]);
+      if (auto m = obj.find("metadata"); m != obj.end() && m->is_object()) m->erase("managedFields");
+      on_event_(type->get<std::string>(), std::make_shared<const Json>(std::move(obj)));
     }
     return true;
   }
   bool takesObjects() const override { return static_cast<bool>(on_event_); }
-  bool writeObject(std::string_view type, const Json& obj) override {
-    Json copy = withoutManagedFields(obj);
+  bool writeObject(std::string_view type, std::shared_ptr<const Json> obj) override {
     std::lock_guard lock(mu_);
     if (closed_) return false;
-    on_event_(type, std::move(copy));
+    on_event_(type, std::move(obj));
     return true;
   }
   void close() override { end({200, ""}); }
@@ -144,7 +127,7 @@ class InProcessTransport final : public client::Transport {
   }
 
   std::unique_ptr<client::StreamHandle> watchObjects(client::HttpCall call,
-                                                     std::function<void(std::string_view, Json)> on_event,
+                                                     std::function<void(std::string_view, std::shared_ptr<const Json>)> on_event,
                                                      std::function<void(client::HttpReply)> on_end) override {
     return open(std::move(call), std::make_shared<DirectSink>(nullptr, std::move(on_event), std::move(on_end)));
   }

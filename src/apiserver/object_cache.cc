@@ -17,6 +17,32 @@ class ObjectCache::Handle final : public CacheWatch {
   uint64_t id_;
 };
 
+std::shared_ptr<const Json> CachedObject::withoutManagedFields() const {
+  std::weak_ptr<const Json> seen = lean_.load(std::memory_order_acquire);
+  if (auto held = seen.lock()) return held;
+  std::shared_ptr<const Json> made;
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object() || !m->contains("managedFields")) {
+    made = std::make_shared<const Json>(obj);
+  } else {
+    Json out = Json::object();
+    for (auto it = obj.begin(); it != obj.end(); ++it) {
+      if (it.key() != "metadata") {
+        out[it.key()] = *it;
+        continue;
+      }
+      Json& meta = out["metadata"] = Json::object();
+      for (auto f = it->begin(); f != it->end(); ++f)
+        if (f.key() != "managedFields") meta[f.key()] = *f;
+    }
+    made = std::make_shared<const Json>(std::move(out));
+  }
+  // Two callers at once: both made one, and the first stored is kept.
+  while (!lean_.compare_exchange_weak(seen, made, std::memory_order_acq_rel, std::memory_order_acquire))
+    if (auto held = seen.lock()) return held;
+  return made;
+}
+
 Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resource_version) {
   auto parsed = parseJson(kv.value);
   if (!parsed) return parsed.status();

@@ -10,6 +10,7 @@
 // shared. Because the store hands events to watchers before it answers a
 // txn, a client that heard "created" finds the object here.
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -30,6 +31,15 @@ struct CachedObject {
   std::string json;  // obj serialized
   int64_t create_revision = 0;
   int64_t mod_revision = 0;
+
+  // obj without metadata.managedFields, as in-process watches hand it on:
+  // made by the first watcher that asks and shared by the rest while any
+  // holds it, so that a write costs one such copy however many components
+  // watch its kind (and the cache's window does not keep it alive).
+  std::shared_ptr<const Json> withoutManagedFields() const;
+
+ private:
+  mutable std::atomic<std::weak_ptr<const Json>> lean_;
 };
 using ObjectPtr = std::shared_ptr<const CachedObject>;
 

@@ -29,7 +29,7 @@ bool WatchStream::matches(const Json& obj) const {
 void WatchStream::send(const char* type, const CachedObject& o) {
   if (!sink_) return;
   if (!opts_.table && sink_->takesObjects()) {
-    sink_->writeObject(type, o.obj);
+    sink_->writeObject(type, o.withoutManagedFields());
     return;
   }
   std::string line;

@@ -179,7 +179,7 @@ Result<Json> Client::post(const ResourceRef& r, std::string_view ns, std::string
 namespace {
 // Splits the watch body into lines and decodes each event.
 struct WatchDecoder {
-  std::function<void(std::string_view, Json)> on_event;
+  std::function<void(std::string_view, ObjectPtr)> on_event;
   std::string buffer;
   std::mutex mu;  // chunks may arrive from different threads, but in order
 
@@ -213,7 +213,7 @@ struct WatchDecoder {
       auto type = ev.find("type");
       auto obj = ev.find("object");
       if (type == ev.end() || !type->is_string() || obj == ev.end()) continue;
-      on_event(type->get<std::string>(), std::move(*obj));
+      on_event(type->get<std::string>(), std::make_shared<const Json>(std::move(*obj)));
     }
     buffer.erase(0, start);
   }
@@ -221,7 +221,7 @@ struct WatchDecoder {
 }  // namespace
 
 std::unique_ptr<StreamHandle> Client::watch(const ResourceRef& r, std::string_view ns, const ListOptions& opts,
-                                            std::function<void(std::string_view, Json)> on_event,
+                                            std::function<void(std::string_view, ObjectPtr)> on_event,
                                             std::function<void(Status)> on_end) const {
   HttpCall c{.method = "GET", .path = r.path(ns)};
   addListQuery(c, opts);

@@ -48,6 +48,10 @@ struct ListOptions {
 
 enum class PatchType { kJson, kMerge, kStrategic, kApply };
 
+// An object as watches and informers hand it over: shared and never
+// changed, so that one decoded object can serve every holder.
+using ObjectPtr = std::shared_ptr<const Json>;
+
 // Maps an HTTP answer to a Status (the Kubernetes Status body's message and
 // reason when there is one).
 Status statusFromReply(const HttpReply& reply);
@@ -77,10 +81,11 @@ class Client {
   void sendAsync(HttpCall call, std::function<void(Status)> done = nullptr) const;
 
   // A watch; on_event gets (type, object) for ADDED/MODIFIED/DELETED/
-  // BOOKMARK/ERROR in order, on_end once when it ends. Callbacks come from
-  // the transport's threads and must not block.
+  // BOOKMARK/ERROR in order, on_end once when it ends. The object never
+  // has metadata.managedFields, and in process it may be shared with other
+  // watchers. Callbacks come from the transport's threads and must not block.
   std::unique_ptr<StreamHandle> watch(const ResourceRef& r, std::string_view ns, const ListOptions& opts,
-                                      std::function<void(std::string_view type, Json object)> on_event,
+                                      std::function<void(std::string_view type, ObjectPtr object)> on_event,
                                       std::function<void(Status)> on_end) const;
 
   Transport& transport() const { return *transport_; }

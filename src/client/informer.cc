@@ -214,8 +214,9 @@ void Informer::run() {
       events_cv_.notify_one();
     };
     auto handle = client_.watch(
-        resource_, ns_, opts, [push](std::string_view type, Json obj) { push({std::string(type), std::move(obj), {}, 0}); },
-        [push](Status st) { push({"", Json::object(), std::move(st), 0}); });
+        resource_, ns_, opts,
+        [push](std::string_view type, ObjectPtr obj) { push({std::string(type), std::move(obj), {}, 0}); },
+        [push](Status st) { push({"", nullptr, std::move(st), 0}); });
     bool watching = true;
     while (watching) {
       Event ev;
@@ -250,16 +251,16 @@ void Informer::run() {
         break;
       }
       if (ev.type == "ERROR") {
-        LOG_DEBUG("informer watch error", "resource", resource_.resource, "status", ev.object.dump());
+        LOG_DEBUG("informer watch error", "resource", resource_.resource, "status", ev.object->dump());
         watching = false;
         need_list = true;
         break;
       }
-      std::string obj_rv = rvOf(ev.object);
+      std::string obj_rv = rvOf(*ev.object);
       if (!obj_rv.empty()) rv = obj_rv;
       if (ev.type == "BOOKMARK") continue;
       backoff = std::chrono::milliseconds(50);
-      apply(ev.type, std::make_shared<const Json>(std::move(ev.object)));
+      apply(ev.type, std::move(ev.object));
     }
     handle.reset();
   }

@@ -25,8 +25,6 @@
 
 namespace capstan::client {
 
-using ObjectPtr = std::shared_ptr<const Json>;
-
 struct InformerHandlers {
   std::function<void(const ObjectPtr&)> on_add;
   std::function<void(const ObjectPtr& old_obj, const ObjectPtr& new_obj)> on_update;
@@ -65,7 +63,7 @@ class Informer {
  private:
   struct Event {
     std::string type;  // ADDED, MODIFIED, DELETED, BOOKMARK, ERROR, or "" for end of stream
-    Json object;
+    ObjectPtr object;
     Status end_status;
     uint64_t generation = 0;  // which watch it came from
   };

@@ -51,10 +51,11 @@ class Transport {
                                                std::function<void(HttpReply)> on_end) = 0;
   // A watch whose events come decoded: `on_event` gets each event's type
   // and object (without metadata.managedFields, as Client::watch gives
-  // them), `on_end` as above. Null when the transport has no such path
+  // them; one object may go to several watchers, so it is shared and
+  // const), `on_end` as above. Null when the transport has no such path
   // (then nothing was sent): use stream().
   virtual std::unique_ptr<StreamHandle> watchObjects(HttpCall call,
-                                                     std::function<void(std::string_view, Json)> on_event,
+                                                     std::function<void(std::string_view, std::shared_ptr<const Json>)> on_event,
                                                      std::function<void(HttpReply)> on_end) {
     return nullptr;
   }

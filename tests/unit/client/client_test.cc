@@ -130,9 +130,9 @@ TEST_F(ClientTest, WatchEventsComeWithoutManagedFields) {
   std::vector<Json> seen;
   auto handle = client_->watch(
       res::kConfigMaps, "default", {.resource_version = "0"},
-      [&](std::string_view, Json obj) {
+      [&](std::string_view, ObjectPtr obj) {
         std::lock_guard lock(mu);
-        seen.push_back(std::move(obj));
+        seen.push_back(*obj);
       },
       [](Status) {});
   ASSERT_TRUE(eventually([&] {
@@ -153,9 +153,9 @@ TEST_F(ClientTest, InProcessWatchEventsAreTheObjectsAGetReturns) {
   std::vector<std::pair<std::string, Json>> seen;
   auto handle = client_->watch(
       res::kConfigMaps, "default", {.resource_version = "0"},
-      [&](std::string_view type, Json obj) {
+      [&](std::string_view type, ObjectPtr obj) {
         std::lock_guard lock(mu);
-        seen.emplace_back(std::string(type), std::move(obj));
+        seen.emplace_back(std::string(type), *obj);
       },
       [](Status) {});
   auto count = [&] {
@@ -183,6 +183,33 @@ TEST_F(ClientTest, InProcessWatchEventsAreTheObjectsAGetReturns) {
   EXPECT_EQ(seen[1].second, lessManagedFields(*patched));
   EXPECT_EQ(seen[2].first, "DELETED");
   EXPECT_EQ(seen[2].second["metadata"]["name"], "e");
+}
+
+// Two in-process watches of one kind are handed the same object for an
+// event: a write costs one copy without managedFields, not one per watcher.
+TEST_F(ClientTest, InProcessWatchersShareEachEventsObject) {
+  std::mutex mu;
+  std::vector<ObjectPtr> first, second;
+  auto watchInto = [&](std::vector<ObjectPtr>& into) {
+    return client_->watch(
+        res::kConfigMaps, "default", {.resource_version = "0"},
+        [&mu, &into](std::string_view, ObjectPtr obj) {
+          std::lock_guard lock(mu);
+          if (nameOf(*obj) == "shared") into.push_back(std::move(obj));
+        },
+        [](Status) {});
+  };
+  auto a = watchInto(first);
+  auto b = watchInto(second);
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "default", configMap("shared", "1")));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return first.size() == 1 && second.size() == 1;
+  }));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(first[0], second[0]);
+  EXPECT_FALSE((*first[0])["metadata"].contains("managedFields"));
+  EXPECT_EQ((*first[0])["data"]["k"], "1");
 }
 
 TEST_F(ClientTest, InformerResyncReplaysObjects) {

@@ -61,9 +61,9 @@ TEST_F(HttpsTransportTest, CreatesListsWithSelectorsAndWatches) {
   std::condition_variable cv;
   std::vector<std::string> seen;
   auto w = c->watch(res::kConfigMaps, "default", {.label_selector = "app in (a,b)"},
-                    [&](std::string_view type, Json obj) {
+                    [&](std::string_view type, ObjectPtr obj) {
                       std::lock_guard lock(mu);
-                      seen.push_back(std::string(type) + " " + nameOf(obj));
+                      seen.push_back(std::string(type) + " " + nameOf(*obj));
                       cv.notify_all();
                     },
                     [](Status) {});
