@@ -139,10 +139,6 @@ void RotatingLog::write(const char* data, size_t n) {
   }
 }
 
-void RotatingLog::sync() {
-  if (fd_ >= 0) ::fsync(fd_);
-}
-
 void RotatingLog::close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

@@ -55,7 +55,6 @@ class RotatingLog {
   // Opens (appends to) the file and counts what it holds. False on error.
   bool open();
   void write(const char* data, size_t n);
-  void sync();
   void close();
   // The CriSink that writes to a RotatingLog* ctx.
   static void sink(void* ctx, const char* data, size_t n);

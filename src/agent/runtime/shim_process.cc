@@ -81,11 +81,14 @@ void writeAll(int fd, const char* data, size_t n) {
   }
 }
 
+// Not fsynced: these files describe processes that only a crash of the
+// whole machine could outlive the page cache, and such a crash ends the
+// processes too. (An fsync here cost 0.3 ms typically, 18 ms under load,
+// three times on the way from a container's exit to its restart.)
 void writeSmallFile(const char* path, const char* data, size_t n) {
   int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   writeAll(fd, data, n);
-  ::fsync(fd);
   ::close(fd);
 }
 
@@ -411,7 +414,6 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
   clock_gettime(CLOCK_REALTIME, &ts);
   streams[0].flush(ts.tv_sec, ts.tv_nsec);
   streams[1].flush(ts.tv_sec, ts.tv_nsec);
-  p.log.sync();
   int code = WIFEXITED(cstatus) ? WEXITSTATUS(cstatus) : 128 + WTERMSIG(cstatus);
   int sig = WIFSIGNALED(cstatus) ? WTERMSIG(cstatus) : 0;
   writeExit(p, code, sig, oomKilledFrom(p.oom_path.c_str()), 0);
