@@ -55,6 +55,9 @@ cleanup() {
     "$capstan" cleanup --data-dir "$tmp/data" --node-name "$node" --cni-bridge "$bridge" --isolate-pod-network \
       >"$tmp/cleanup.log" 2>&1 || cat "$tmp/cleanup.log" >&2
     "$bench" --cleanup-floor --work "$tmp/work" --floor-bridge "$floor_bridge"
+    # The iptables-nft tables the agent's rules brought, if now empty.
+    [[ -f "$tmp/netfilter-before.json" ]] &&
+      /usr/bin/python3 "$root/tests/netfilter_tables.py" sweep "$tmp/netfilter-before.json" >/dev/null
     rm -rf "$tmp"
   fi
   rm -f "$reservation"
@@ -65,6 +68,7 @@ trap 'exit 130' INT TERM
 mkdir -p "${BENCH_DIR:-$build}"
 tmp="$(mktemp -d "${BENCH_DIR:-$build}/pod-bench.XXXXXX")"
 mkdir -p "$tmp/data" "$tmp/work"
+/usr/bin/python3 "$root/tests/netfilter_tables.py" record "$tmp/netfilter-before.json"
 /usr/bin/python3 "$root/tests/images/build_busybox_image.py" --archive "$tmp/busybox.tar" --tag 1 >/dev/null
 "$capstan" image import "$tmp/busybox.tar" --name capstan.test/busybox:1 --data-dir "$tmp/data" >/dev/null
 # A loopback port nobody listens on: the cluster DNS's upstream (pods here resolve nothing).
