@@ -136,6 +136,36 @@ TEST_F(ObjectCacheTest, ResourceVersionIsModRevision) {
   EXPECT_EQ(*reparsed, o->obj);
 }
 
+// The served text is the stored text with resourceVersion spliced into the
+// top-level metadata, whatever comes before it (strings that say
+// "metadata", nested objects with such a key, escapes), and a dump of the
+// object when the stored text already has a version or no metadata object.
+TEST(ObjectCacheTextTest, ServedTextIsTheStoredTextWithItsResourceVersion) {
+  auto served = [](const std::string& stored) {
+    store::KeyValue kv{.key = "/registry/x/ns/a", .value = stored, .create_revision = 3, .mod_revision = 7};
+    auto o = ObjectCache::decode(kv, 7);
+    EXPECT_TRUE(o.isOk()) << stored;
+    auto reparsed = parseJson((*o)->json);
+    EXPECT_TRUE(reparsed.isOk()) << (*o)->json;
+    EXPECT_EQ(*reparsed, (*o)->obj) << (*o)->json;
+    EXPECT_EQ((*o)->obj["metadata"]["resourceVersion"], "7");
+    return (*o)->json;
+  };
+  EXPECT_EQ(served(R"({"kind":"Pod","metadata":{"name":"a"},"spec":{}})"),
+            R"({"kind":"Pod","metadata":{"resourceVersion":"7","name":"a"},"spec":{}})");
+  EXPECT_EQ(served(R"({"metadata":{}})"), R"({"metadata":{"resourceVersion":"7"}})");
+  EXPECT_EQ(served(R"({"a":{"metadata":{"x":1}},"b":["metadata",{"metadata":{}}],"c":"m\"etadata\\","kind":"metadata",)"
+                   R"("metadata":{"name":"a"}})"),
+            R"({"a":{"metadata":{"x":1}},"b":["metadata",{"metadata":{}}],"c":"m\"etadata\\","kind":"metadata",)"
+            R"("metadata":{"resourceVersion":"7","name":"a"}})");
+  EXPECT_EQ(served(R"( { "metadata" : { "name" : "a" } } )"),
+            R"( { "metadata" : {"resourceVersion":"7", "name" : "a" } } )");
+  // Already versioned, or no metadata object: the object's own dump.
+  EXPECT_EQ(served(R"({"metadata":{"name":"a","resourceVersion":"2"}})"),
+            R"({"metadata":{"name":"a","resourceVersion":"7"}})");
+  EXPECT_EQ(served(R"({"kind":"Pod"})"), R"({"kind":"Pod","metadata":{"resourceVersion":"7"}})");
+}
+
 TEST_F(ObjectCacheTest, CachedObjectsAreSnapshots) {
   auto cache = start(100);
   ASSERT_TRUE(cache);
