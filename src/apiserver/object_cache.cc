@@ -51,13 +51,13 @@ Result<ObjectPtr> ObjectCache::decode(const store::KeyValue& kv, int64_t resourc
 
 namespace {
 // Where the value of the top-level "metadata" object begins in JSON text
-// (just past its '{'), or npos. Scans only up to it: the keys before it,
-// with their values skipped by depth, strings and escapes respected.
+// (just past its '{'), or npos. Scans only up to it: the values before it
+// are skipped by their depth, strings and escapes respected.
 size_t metadataBody(std::string_view text) {
   int depth = 0;
   bool in_string = false, escaped = false;
-  size_t key_start = std::string_view::npos;
-  std::string_view last_key;
+  bool after_metadata = false;  // the last top-level string was "metadata"
+  size_t string_start = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
@@ -65,32 +65,32 @@ size_t metadataBody(std::string_view text) {
       else if (c == '\\') escaped = true;
       else if (c == '"') {
         in_string = false;
-        if (depth == 1 && key_start != std::string_view::npos) last_key = text.substr(key_start, i - key_start);
+        if (depth == 1) after_metadata = text.substr(string_start, i - string_start) == "metadata";
       }
       continue;
     }
     switch (c) {
       case '"':
         in_string = true;
-        key_start = depth == 1 ? i + 1 : std::string_view::npos;
+        string_start = i + 1;
         break;
       case '{':
-        if (depth == 1 && last_key == "metadata") return i + 1;
-        [[fallthrough]];
+        if (depth == 1 && after_metadata) return i + 1;
+        ++depth;
+        break;
       case '[':
         ++depth;
         break;
       case '}':
       case ']':
-        --depth;
+        if (--depth == 0) return std::string_view::npos;  // the top level ended without one
         break;
       case ',':
-        if (depth == 1) last_key = {};
+        after_metadata = false;  // a value was "metadata", not a key
         break;
       default:
         break;
     }
-    if (depth <= 0 && c != ' ' && c != '\n' && c != '\t' && c != '\r' && i > 0) return std::string_view::npos;
   }
   return std::string_view::npos;
 }
