@@ -106,6 +106,11 @@ spec:
                    ["status"].get("numberReady") == 2, timeout=30, message="DaemonSet status numberReady 2")
         self.assertEqual(ds["status"]["desiredNumberScheduled"], 2)
         self.kubectl("delete", "daemonset", "everywhere", "--wait=true", "--timeout=60s")
+        # --wait waits for the DaemonSet only; its pods go after it (background
+        # propagation), and a drain that finds one still terminating fails
+        # (as kubectl's does against any cluster): wait for them all.
+        wait_until(lambda: not json.loads(self.kubectl("get", "pods", "-l", "app=everywhere", "-o", "json").stdout)
+                   ["items"], timeout=60, message="the DaemonSet's pods gone, terminating ones too")
 
     def test_c_drain_moves_pods_off_a_node(self):
         self.kubectl("create", "deployment", "drained", f"--image={IMAGE}", "--replicas=4", "--", *HTTPD)
