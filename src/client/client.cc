@@ -9,7 +9,7 @@ namespace capstan::client {
 
 std::string ResourceRef::path(std::string_view ns, std::string_view name, std::string_view subresource) const {
   std::string p = group.empty() ? "/api/" + version : fmt::format("/apis/{}/{}", group, version);
-  if (namespaced && !ns.empty()) fmt::format_to(std::back_inserter(p), "/namespaces/{}", ns);
+  if (namespaced && !ns.empty()) p.append("/namespaces/").append(ns);
   p += '/';
   p += resource;
   if (!name.empty()) {
