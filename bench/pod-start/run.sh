@@ -16,7 +16,9 @@
 # Env:   BUILD (build dir, default build), BENCH_DIR (where the temporary
 #        data dir goes; default the build dir), METRICS_OUT (a file to keep
 #        the agent's /metrics in after the run: its runtime operation and
-#        pod worker histograms break the pod start down).
+#        pod worker histograms break the pod start down), SERVER_FLAGS
+#        (more `capstan server` flags, e.g. --prepare-restarts=false to
+#        compare restarts made from scratch).
 set -euo pipefail
 
 # shellcheck source=../api/server.sh
@@ -76,7 +78,7 @@ dns_port="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SO
 
 "$capstan" --log-level warn server --data-dir "$tmp/data" --https-listen-port 0 --bind-address 127.0.0.1 \
   --node-name "$node" --cni-bridge "$bridge" --cluster-cidr "10.$a.0.0/16" --service-cidr "10.$((a + 64)).0.0/16" \
-  --isolate-pod-network --dns-upstream "127.0.0.1:$dns_port" --kubelet-port 0 --disable-ingress \
+  --isolate-pod-network --dns-upstream "127.0.0.1:$dns_port" --kubelet-port 0 --disable-ingress ${SERVER_FLAGS:-} \
   >"$tmp/server.log" 2>&1 &
 server_pid=$!
 url="$(server_url "$server_pid" 300)" || exit 1

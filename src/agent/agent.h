@@ -67,6 +67,11 @@ struct AgentOptions {
   std::chrono::milliseconds backoff_initial{10000};
   std::chrono::milliseconds backoff_max{300000};
   std::chrono::milliseconds backoff_reset{600000};
+  // Each running app container that may restart gets its next attempt
+  // created ahead of time (Runtime::prepare): a restart then takes
+  // milliseconds instead of a whole `crun run`, for one more waiting
+  // process, overlay mount and cgroup per such container.
+  bool prepare_restarts = true;
   int workers = 4;
 };
 

@@ -24,6 +24,10 @@ class InstrumentedRuntime final : public runtime::Runtime {
   Result<runtime::ContainerStatus> start(const runtime::ContainerSpec& spec) override {
     return timed(*m_, "start_container", [&] { return inner_->start(spec); });
   }
+  // Queued for the runtime's own thread: nothing here to time.
+  void prepare(const std::string& after, const runtime::ContainerSpec& next) override { inner_->prepare(after, next); }
+  bool hasPrepared(const std::string& after) const override { return inner_->hasPrepared(after); }
+  void discardPrepared(const std::string& after) override { inner_->discardPrepared(after); }
   Result<runtime::ContainerStatus> stop(const std::string& id, std::chrono::milliseconds grace) override {
     return timed(*m_, "stop_container", [&] { return inner_->stop(id, grace); });
   }

@@ -227,15 +227,21 @@ bool PodSync::ensureContainer(const Json& container, ContainerView& view, bool i
     auto it = last->labels.find(kLabelImageId);
     if (it != last->labels.end()) view.image_id = it->second;
   }
-  if (last && last->state == runtime::ContainerState::kRunning) return true;
+  if (last && last->state == runtime::ContainerState::kRunning) {
+    if (!init && spec_.value("restartPolicy", "Always") != "Never") prepareRestart(container, view, *last);
+    return true;
+  }
   if (last && last->state == runtime::ContainerState::kExited) {
     std::string tm = readSmall(fmt::format("{}/containers/{}/{}-termination-log", a_.podDir(uid_), view.name,
                                            last->labels.count(kLabelAttempt) ? last->labels.at(kLabelAttempt) : "0"),
                                4096);
     view.termination_message = tm;
-    if (!shouldRestart(*last) && last->reason != "StartError") return true;  // finished for good
-    if (init && last->exit_code == 0 && last->reason != "StartError") return true;
-    if (!shouldRestart(*last)) return true;
+    bool finished = (!shouldRestart(*last) && last->reason != "StartError") ||
+                    (init && last->exit_code == 0 && last->reason != "StartError") || !shouldRestart(*last);
+    if (finished) {  // for good: no restart will want what was prepared
+      a_.runtime_->discardPrepared(last->id);
+      return true;
+    }
   }
   std::string bkey = uid_ + "/" + view.name;
   auto now = std::chrono::steady_clock::now();
@@ -288,12 +294,10 @@ bool PodSync::ensureContainer(const Json& container, ContainerView& view, bool i
   return view.attempts[0].state == runtime::ContainerState::kRunning;
 }
 
-Status PodSync::startContainer(const Json& container, ContainerView& view, const runtime::Image& image, int attempt) {
+Result<runtime::ContainerSpec> PodSync::containerSpec(const Json& container, const ContainerView& view,
+                                                      const runtime::Image& image, int attempt) {
   auto env = containerEnv(*pod_, container, a_.lookup());
-  if (!env) {
-    a_.events_.record(podRef(), "Warning", "Failed", "Error: " + env.status().message());
-    return env.status();
-  }
+  if (!env) return env.status();
   std::map<std::string, std::string> env_map;
   std::vector<std::string> final_env;
   auto put = [&](const std::string& kv) {
@@ -347,6 +351,16 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
                {kLabelImageId, image.manifest_digest}};
   if (view.init) cs.labels[kLabelInit] = "true";
   for (auto& [k, v] : hookLabels(container, sandbox_.ip)) cs.labels[k] = v;
+  return cs;
+}
+
+Status PodSync::startContainer(const Json& container, ContainerView& view, const runtime::Image& image, int attempt) {
+  auto spec = containerSpec(container, view, image, attempt);
+  if (!spec) {
+    a_.events_.record(podRef(), "Warning", "Failed", "Error: " + spec.status().message());
+    return spec.status();
+  }
+  const runtime::ContainerSpec& cs = *spec;
   std::error_code ec;
   fs::create_directories(fs::path(cs.log_path).parent_path(), ec);
 
@@ -370,6 +384,22 @@ Status PodSync::startContainer(const Json& container, ContainerView& view, const
     a_.events_.record(podRef(), "Warning", "Failed", "Error: " + started->message);
   }
   return Status::ok();
+}
+
+void PodSync::prepareRestart(const Json& container, const ContainerView& view, const runtime::ContainerStatus& running) {
+  if (!a_.opts_.prepare_restarts || a_.runtime_->hasPrepared(running.id)) return;
+  // The image it runs, if it is still what the image name resolves to
+  // here; a restart that pulls another image makes its container afresh.
+  auto image = a_.images_->resolve(container.value("image", ""));
+  auto image_id = running.labels.find(kLabelImageId);
+  if (!image || image_id == running.labels.end() || image->manifest_digest != image_id->second) return;
+  auto attempt = running.labels.find(kLabelAttempt);
+  int next = (attempt == running.labels.end() ? 0 : std::atoi(attempt->second.c_str())) + 1;
+  auto spec = containerSpec(container, view, *image, next);
+  if (!spec) return;  // the restart reports it
+  std::error_code ec;
+  fs::create_directories(fs::path(spec->log_path).parent_path(), ec);
+  a_.runtime_->prepare(running.id, *spec);
 }
 
 // The postStart hook, on this pass: the status reports the container only

@@ -20,6 +20,13 @@ class PodSync {
   bool ensureContainer(const Json& container, ContainerView& view, bool init);
   Result<runtime::Image> ensureImage(const Json& container, ContainerView& view);
   Status startContainer(const Json& container, ContainerView& view, const runtime::Image& image, int attempt);
+  // The runtime's spec of a container's attempt (env, command, mounts,
+  // security, labels, log file), as started now.
+  Result<runtime::ContainerSpec> containerSpec(const Json& container, const ContainerView& view,
+                                               const runtime::Image& image, int attempt);
+  // Has the runtime make the next attempt of a running app container ahead
+  // of time (Runtime::prepare), so that a restart only starts it.
+  void prepareRestart(const Json& container, const ContainerView& view, const runtime::ContainerStatus& running);
   void runPostStart(const Json& container, ContainerView& view);
   // Starts the probes of a running app container (once per container).
   void trackProbes(const Json& container, const runtime::ContainerStatus& running);

@@ -75,13 +75,25 @@ spec:
         name = target["metadata"]["name"]
         out = self.kubectl("get", "pod", name, "-o", "jsonpath={.status.containerStatuses[0].containerID}").stdout
         container_id = out.replace("crun://", "")
-        state = subprocess.run(["crun", "--root", f"/run/capstan/{self.server.node_name}/crun", "state", container_id],
-                               capture_output=True, text=True, check=True)
-        pid = json.loads(state.stdout)["pid"]
+        crun_root = f"/run/capstan/{self.server.node_name}/crun"
+
+        def crun_state(cid):
+            r = subprocess.run(["crun", "--root", crun_root, "state", cid], capture_output=True, text=True)
+            return json.loads(r.stdout) if r.returncode == 0 else {}
+        pid = crun_state(container_id)["pid"]
+        # Its next attempt is made ahead of time: created by crun, not started.
+        stem, attempt = container_id.rsplit("_", 1)
+        next_id = f"{stem}_{int(attempt) + 1}"
+        prepared = wait_until(lambda: crun_state(next_id).get("status") == "created" and crun_state(next_id),
+                              timeout=30, message="the next attempt prepared")
         os.kill(pid, signal.SIGKILL)
         pod = self.wait_pod(name, lambda p: p["status"]["containerStatuses"][0]["restartCount"] == 1
                             and self.running_ready(p), message="container restarted")
-        self.assertEqual(pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 137)
+        cs = pod["status"]["containerStatuses"][0]
+        self.assertEqual(cs["lastState"]["terminated"]["exitCode"], 137)
+        # The restart started that very container.
+        self.assertEqual(cs["containerID"], f"crun://{next_id}")
+        self.assertEqual(crun_state(next_id), dict(prepared, status="running"))
         self.kubectl("delete", "deployment", "heal")
         wait_until(lambda: not json.loads(self.kubectl("get", "pods", "-l", "app=heal", "-o", "json").stdout)["items"],
                    timeout=60, message="pods of the deleted deployment gone")

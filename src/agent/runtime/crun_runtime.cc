@@ -18,10 +18,12 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -119,8 +121,10 @@ class CrunRuntime final : public Runtime {
       }
       if (::write(wake_fd_, &one, sizeof one) < 0) {
       }
+      cv_.notify_all();
       watcher_.join();
     }
+    if (preparer_.joinable()) preparer_.join();
     for (auto& [id, e] : containers_)
       if (e.pidfd >= 0) ::close(e.pidfd);
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -154,6 +158,7 @@ class CrunRuntime final : public Runtime {
     epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
     recover();
     watcher_ = std::thread([this] { watch(); });
+    preparer_ = std::thread([this] { prepareLoop(); });
     return Status::ok();
   }
 
@@ -169,6 +174,8 @@ class CrunRuntime final : public Runtime {
     if (!config) return config.status();
     if (spec.log_path.empty() || spec.log_path.front() != '/')
       return Status(Code::kInvalid, "log path must be absolute");
+    if (auto prepared = startPrepared(spec, fingerprintOf(spec, *config))) return std::move(*prepared);
+    StartingGuard starting(*this);
     {
       std::lock_guard lock(mu_);
       if (containers_.count(spec.id) || fs::exists(dir))
@@ -195,18 +202,8 @@ class CrunRuntime final : public Runtime {
     };
     std::error_code ec;
     fs::create_directories(dir, ec);
-    fs::create_directories(fs::path(spec.log_path).parent_path(), ec);
-    auto rootfs = mountRootfs(spec.rootfs.layer_dirs, dir);
-    if (!rootfs) return fail(rootfs.status());
-    if (auto st = writeFile(dir + "/config.json", config->dump(1)); !st) return fail(st);
-    ShimParams params{config_.shim_path, crun(), config_.crun_root, dir, spec.id, spec.log_path,
-                      controllerDir("memory", cgroup) + "/memory.oom_control"};
-    params.tty = spec.tty;
-    params.stdin = spec.stdin;
-    params.stdin_once = spec.stdin_once;
-    params.log_max_bytes = config_.container_log_max_bytes;
-    params.log_max_files = config_.container_log_max_files;
-    auto launch = launchShim(params, std::chrono::seconds(60));
+    if (auto st = writeBundle(spec, dir, *config); !st) return fail(st);
+    auto launch = launchShim(shimParamsOf(spec, dir, cgroup), std::chrono::seconds(60));
     if (!launch) return fail(launch.status());
     int pidfd = launch->started ? pidfdOpen(launch->shim_pid) : -1;
     std::unique_lock lock(mu_);
@@ -269,10 +266,12 @@ class CrunRuntime final : public Runtime {
   }
 
   Status remove(const std::string& id) override {
+    dropSuccessorOf(id);
     std::string dir = containersDir() + "/" + id;
     std::string cgroup;
     {
       std::lock_guard lock(mu_);
+      tried_.erase(id);
       auto it = containers_.find(id);
       if (it != containers_.end()) cgroup = it->second.cgroup;
     }
@@ -307,16 +306,47 @@ class CrunRuntime final : public Runtime {
   Result<ContainerStatus> status(const std::string& id) const override {
     std::lock_guard lock(mu_);
     auto it = containers_.find(id);
-    if (it == containers_.end()) return Status(Code::kNotFound, "container " + id + " not found");
+    if (it == containers_.end() || !it->second.prepared_for.empty())
+      return Status(Code::kNotFound, "container " + id + " not found");
     return it->second.status;
   }
 
   std::vector<ContainerStatus> list() const override {
     std::lock_guard lock(mu_);
     std::vector<ContainerStatus> out;
-    for (const auto& [id, e] : containers_) out.push_back(e.status);
+    for (const auto& [id, e] : containers_)
+      if (e.prepared_for.empty()) out.push_back(e.status);
     return out;
   }
+
+  void prepare(const std::string& after, const ContainerSpec& next) override {
+    std::lock_guard lock(mu_);
+    if (stopping_ || tried_.count(after) || containers_.count(next.id)) return;
+    auto a = containers_.find(after);
+    if (a == containers_.end() || a->second.status.state != ContainerState::kRunning || !a->second.prepared_for.empty())
+      return;
+    tried_.insert(after);
+    Entry& e = containers_[next.id];
+    e.dir = containersDir() + "/" + next.id;
+    e.cgroup = cgroupPathOf(config_.cgroup_parent, next.pod_uid, next.id);
+    e.status.id = next.id;
+    e.status.pod_uid = next.pod_uid;
+    e.status.state = ContainerState::kCreated;
+    e.status.labels = next.labels;
+    e.status.log_path = next.log_path;
+    e.prepared_for = after;
+    e.prep = Prep::kQueued;
+    e.spec = std::make_shared<const ContainerSpec>(next);
+    prep_queue_.push_back(next.id);
+    cv_.notify_all();
+  }
+
+  bool hasPrepared(const std::string& after) const override {
+    std::lock_guard lock(mu_);
+    return tried_.count(after) > 0;
+  }
+
+  void discardPrepared(const std::string& after) override { dropSuccessorOf(after); }
 
   Result<ExecResult> exec(const std::string& id, const std::vector<std::string>& argv,
                           const ExecOptions& options) override {
@@ -390,13 +420,241 @@ class CrunRuntime final : public Runtime {
   std::string version() const override { return version_; }
 
  private:
+  // A prepared successor's progress: queued for the preparer thread, being
+  // created by it, or created and waiting for start().
+  enum class Prep { kNone, kQueued, kCreating, kReady };
+
   struct Entry {
     ContainerStatus status;
     std::string dir;
     std::string cgroup;
     int shim_pid = 0;
+    int pidfd = -1;  // a prepared one's is not in the epoll set until it starts
+    // Non-empty: a successor prepared for that container, hidden from
+    // status() and list() until start() takes it.
+    std::string prepared_for;
+    Prep prep = Prep::kNone;
+    std::string fingerprint;                     // what it was created from
+    std::shared_ptr<const ContainerSpec> spec;   // what to create
+  };
+
+  // Preparing waits while starts happen and for this long after the last
+  // one: a successor must not slow down a pod that is starting.
+  static constexpr std::chrono::milliseconds kPrepareQuiet{100};
+  // crun's work for a successor runs at this niceness (the shim resets the
+  // container to 0 before it runs anything).
+  static constexpr int kPrepareNice = 10;
+  // The marker of a prepared container's bundle: an agent that restarts
+  // removes such containers (recover()).
+  static constexpr const char* kPreparedMarker = "prepared";
+
+  // Counts a start() in progress, and when the last one ended.
+  class StartingGuard {
+   public:
+    explicit StartingGuard(CrunRuntime& rt) : rt_(rt) {
+      std::lock_guard lock(rt_.mu_);
+      ++rt_.starting_;
+    }
+    ~StartingGuard() {
+      std::lock_guard lock(rt_.mu_);
+      --rt_.starting_;
+      rt_.last_start_ = std::chrono::steady_clock::now();
+      rt_.cv_.notify_all();
+    }
+
+   private:
+    CrunRuntime& rt_;
+  };
+
+  // The bundle in `dir`: the rootfs mounted and config.json written.
+  Status writeBundle(const ContainerSpec& spec, const std::string& dir, const Json& config) {
+    std::error_code ec;
+    fs::create_directories(fs::path(spec.log_path).parent_path(), ec);
+    auto rootfs = mountRootfs(spec.rootfs.layer_dirs, dir);
+    if (!rootfs) return rootfs.status();
+    return writeFile(dir + "/config.json", config.dump(1));
+  }
+
+  ShimParams shimParamsOf(const ContainerSpec& spec, const std::string& dir, const std::string& cgroup) const {
+    ShimParams params{config_.shim_path, crun(), config_.crun_root, dir, spec.id, spec.log_path,
+                      controllerDir("memory", cgroup) + "/memory.oom_control"};
+    params.tty = spec.tty;
+    params.stdin = spec.stdin;
+    params.stdin_once = spec.stdin_once;
+    params.log_max_bytes = config_.container_log_max_bytes;
+    params.log_max_files = config_.container_log_max_files;
+    return params;
+  }
+
+  // Everything a container is made from: its OCI config (args, env,
+  // mounts, resources, labels...), and what the shim and the rootfs get.
+  static std::string fingerprintOf(const ContainerSpec& spec, const Json& config) {
+    std::string f = config.dump();
+    f += '\n';
+    f += spec.log_path;
+    for (const auto& layer : spec.rootfs.layer_dirs) f += '\n' + layer;
+    f += spec.tty ? "\nt" : "\n-";
+    f += spec.stdin ? 's' : '-';
+    f += spec.stdin_once ? 'o' : '-';
+    return f;
+  }
+
+  // start() of a prepared container: nullopt when there is none to use
+  // (then start() makes the container as usual; a stale one is removed).
+  std::optional<Result<ContainerStatus>> startPrepared(const ContainerSpec& spec, const std::string& fingerprint) {
+    int cpid = 0;
+    std::string dir;
+    {
+      std::unique_lock lock(mu_);
+      auto it = containers_.find(spec.id);
+      if (it == containers_.end() || it->second.prepared_for.empty()) return std::nullopt;
+      if (it->second.prep == Prep::kQueued) {  // nothing made yet
+        containers_.erase(it);
+        return std::nullopt;
+      }
+      cv_.wait(lock, [&] {
+        auto i = containers_.find(spec.id);
+        return i == containers_.end() || i->second.prep != Prep::kCreating;
+      });
+      it = containers_.find(spec.id);
+      if (it == containers_.end()) return std::nullopt;
+      Entry& e = it->second;
+      pollfd pf{e.pidfd, POLLIN, 0};
+      bool alive = e.pidfd >= 0 && ::poll(&pf, 1, 0) == 0;
+      if (e.prep != Prep::kReady || e.fingerprint != fingerprint || !alive) {
+        e.prepared_for.clear();  // remove() may take it now
+        lock.unlock();
+        if (auto st = remove(spec.id); !st) LOG_WARN("removing a stale prepared container", "id", spec.id, "error", st.message());
+        return std::nullopt;
+      }
+      // Claimed: from now on it is listed (as created, then running).
+      e.prepared_for.clear();
+      e.prep = Prep::kNone;
+      cpid = e.status.pid;
+      dir = e.dir;
+    }
+    auto r = runProcess({crun(), "--root", config_.crun_root, "start", spec.id});
+    if (!r || r->exit_code != 0) {
+      LOG_WARN("crun start of a prepared container failed; starting it afresh", "id", spec.id, "error",
+               r ? firstLine(r->err) : r.status().message());
+      if (auto st = remove(spec.id); !st) return Result<ContainerStatus>(st);
+      return std::nullopt;
+    }
+    int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    writeFile(dir + "/started", fmt::format("{} {}\n", cpid, now_ns)).ignore();
+    ::unlink((dir + "/" + kPreparedMarker).c_str());
+    std::lock_guard lock(mu_);
+    auto it = containers_.find(spec.id);
+    if (it == containers_.end()) return Result<ContainerStatus>(Status(Code::kNotFound, "container " + spec.id + " was removed"));
+    Entry& e = it->second;
+    e.status.state = ContainerState::kRunning;
+    e.status.started_at = fromNs(now_ns);
+    // Level-triggered: a container that already exited is reported at once.
+    watchLocked(spec.id, e, e.pidfd);
+    last_start_ = std::chrono::steady_clock::now();
+    return Result<ContainerStatus>(e.status);
+  }
+
+  // Removes the successor prepared for `after`, if there is one; waits for
+  // one being created, so that nothing of it outlives the call.
+  void dropSuccessorOf(const std::string& after) {
+    std::string id;
+    {
+      std::unique_lock lock(mu_);
+      for (auto& [cid, e] : containers_)
+        if (e.prepared_for == after) id = cid;
+      if (id.empty()) return;
+      if (containers_[id].prep == Prep::kQueued) {  // nothing made yet
+        containers_.erase(id);
+        return;
+      }
+      cv_.wait(lock, [&] {
+        auto it = containers_.find(id);
+        return it == containers_.end() || it->second.prep != Prep::kCreating;
+      });
+      auto it = containers_.find(id);
+      if (it == containers_.end() || it->second.prepared_for != after) return;
+      it->second.prepared_for.clear();  // remove() may take it now
+    }
+    if (auto st = remove(id); !st) LOG_WARN("removing a prepared container", "id", id, "error", st.message());
+  }
+
+  // What the preparer thread makes of a queued successor.
+  struct Made {
+    std::string fingerprint;
+    int shim_pid = 0;
+    int container_pid = 0;
     int pidfd = -1;
   };
+
+  Result<Made> createPrepared(const ContainerSpec& spec, const std::string& dir, const std::string& cgroup) {
+    auto config = buildOciConfig(spec, dir + "/rootfs", cgroup);
+    if (!config) return config.status();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    // First, so that an agent killed from here on finds it out.
+    if (auto st = writeFile(dir + "/" + kPreparedMarker, ""); !st) return st;
+    if (auto st = writeBundle(spec, dir, *config); !st) return st;
+    ShimParams params = shimParamsOf(spec, dir, cgroup);
+    params.create_only = true;
+    params.nice = kPrepareNice;
+    auto launch = launchShim(params, std::chrono::seconds(60));
+    if (!launch) return launch.status();
+    if (!launch->created) return Status(Code::kInternal, "crun create: " + lastCrunError(dir));
+    int pidfd = pidfdOpen(launch->shim_pid);
+    if (pidfd < 0) return Status(Code::kInternal, "the prepared container's shim is gone");
+    return Made{fingerprintOf(spec, *config), launch->shim_pid, launch->container_pid, pidfd};
+  }
+
+  // The preparer thread: one successor at a time, while no start() runs.
+  void prepareLoop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stopping_ || !prep_queue_.empty(); });
+      if (stopping_) return;
+      auto quiet_at = last_start_ + kPrepareQuiet;
+      auto now = std::chrono::steady_clock::now();
+      if (starting_ > 0 || now < quiet_at) {
+        cv_.wait_until(lock, starting_ > 0 ? now + kPrepareQuiet : quiet_at);
+        continue;
+      }
+      std::string id = prep_queue_.front();
+      prep_queue_.pop_front();
+      auto it = containers_.find(id);
+      if (it == containers_.end() || it->second.prep != Prep::kQueued) continue;
+      it->second.prep = Prep::kCreating;
+      auto spec = it->second.spec;
+      std::string dir = it->second.dir, cgroup = it->second.cgroup;
+      lock.unlock();
+      auto made = createPrepared(*spec, dir, cgroup);
+      lock.lock();
+      it = containers_.find(id);
+      if (it == containers_.end()) {  // not expected: dropSuccessorOf() and start() wait for kCreating
+        if (made) ::close(made->pidfd);
+        continue;
+      }
+      Entry& e = it->second;
+      e.spec.reset();
+      if (!made) {
+        // Still kCreating, so that nobody else removes it meanwhile;
+        // remove() erases the entry and wakes those waiting for it.
+        LOG_WARN("preparing a container's restart failed", "id", id, "error", made.status().message());
+        lock.unlock();
+        if (auto st = remove(id); !st) LOG_WARN("removing a prepared container", "id", id, "error", st.message());
+        lock.lock();
+        containers_.erase(id);
+        cv_.notify_all();
+        continue;
+      }
+      e.fingerprint = std::move(made->fingerprint);
+      e.shim_pid = made->shim_pid;
+      e.status.pid = made->container_pid;
+      e.pidfd = made->pidfd;
+      e.prep = Prep::kReady;
+      cv_.notify_all();
+    }
+  }
 
   std::string containersDir() const { return config_.state_dir + "/containers"; }
 
@@ -542,12 +800,15 @@ class CrunRuntime final : public Runtime {
     }
   }
 
-  // Adopts containers left by an earlier agent.
+  // Adopts containers left by an earlier agent, and removes the restarts
+  // it had prepared (the pod workers prepare them again).
   void recover() {
     std::error_code ec;
+    std::vector<std::string> prepared;
     for (const auto& d : fs::directory_iterator(containersDir(), ec)) {
       std::string dir = d.path().string();
       std::string id = d.path().filename().string();
+      if (fs::exists(dir + "/" + kPreparedMarker, ec)) prepared.push_back(id);
       std::ifstream in(dir + "/config.json");
       std::stringstream ss;
       ss << in.rdbuf();
@@ -587,7 +848,8 @@ class CrunRuntime final : public Runtime {
           unwatchLocked(slot);
           applyExit(slot.status, *ex, dir);
         }
-        LOG_INFO("adopted running container", "id", id, "pid", slot.status.pid);
+        if (prepared.empty() || prepared.back() != id)
+          LOG_INFO("adopted running container", "id", id, "pid", slot.status.pid);
         continue;
       }
       if (pidfd >= 0) ::close(pidfd);
@@ -600,6 +862,8 @@ class CrunRuntime final : public Runtime {
         slot.status.message = "the container's shim is gone";
       }
     }
+    for (const auto& id : prepared)
+      if (auto st = remove(id); !st) LOG_WARN("removing a prepared container", "id", id, "error", st.message());
   }
 
   // The crun to execute: the sealed copy when there is one.
@@ -618,6 +882,13 @@ class CrunRuntime final : public Runtime {
   std::map<int, std::string> by_fd_;  // pidfd -> container id
   ExitHandler handler_;
   bool stopping_ = false;
+  // Prepared restarts: ids waiting for the preparer, the containers one
+  // was prepared (or tried) for, and the starts that hold it back.
+  std::deque<std::string> prep_queue_;
+  std::set<std::string> tried_;
+  int starting_ = 0;
+  std::chrono::steady_clock::time_point last_start_{};
+  std::thread preparer_;
 };
 
 }  // namespace

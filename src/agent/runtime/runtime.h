@@ -210,12 +210,28 @@ class Runtime {
   // are only visible through status()/waitExit().
   virtual void setExitHandler(ExitHandler handler) = 0;
 
-  // Mounts the rootfs, writes the bundle, runs the shim (crun create +
-  // start) and returns once the container runs (kRunning with pid). On
+  // Mounts the rootfs, writes the bundle, runs the shim (crun run) and
+  // returns once the container runs (kRunning with pid); or starts the
+  // container prepared under this id when its spec is the same. On
   // failure the status says StartError; the container stays listed (as
   // kExited) until remove(), so the worker can report it. AlreadyExists
   // if the id is in use; Invalid for a bad spec.
   virtual Result<ContainerStatus> start(const ContainerSpec& spec) = 0;
+
+  // A restart made ahead of time. prepare() creates `next` -- bundle,
+  // rootfs, cgroup, shim, and a container crun has created but not started
+  // -- as the successor of the running container `after`, in the
+  // background, at a low priority, and only while no start() ran in the
+  // last moments. A later start(next) with the same spec then only has to
+  // `crun start` it: a restart costs the exit notice, a sync and that,
+  // instead of a whole `crun run`. A prepared container is in no list() or
+  // status(); it goes with remove(after) or discardPrepared(after), or when
+  // start() finds the spec changed. hasPrepared(after): one was prepared
+  // or tried for `after` (a failed try is not repeated). A runtime that
+  // cannot prepare ignores these.
+  virtual void prepare(const std::string& after, const ContainerSpec& next) {}
+  virtual bool hasPrepared(const std::string& after) const { return false; }
+  virtual void discardPrepared(const std::string& after) {}
 
   // SIGTERM, then SIGKILL after `grace` if still running; returns when the
   // container has exited (or at once if it already has). Idempotent.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -41,7 +42,8 @@ Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::millisecond
                                    params.oom_control_path, "--log-max-bytes", std::to_string(params.log_max_bytes),
                                    "--log-max-files",  std::to_string(params.log_max_files),
                                    "--tty", params.tty ? "1" : "0", "--stdin", params.stdin ? "1" : "0",
-                                   "--stdin-once", params.stdin_once ? "1" : "0"};
+                                   "--stdin-once", params.stdin_once ? "1" : "0",
+                                   "--create", params.create_only ? "1" : "0", "--nice", std::to_string(params.nice)};
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) != 0) return Status(Code::kInternal, std::string("pipe: ") + strerror(errno));
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -93,8 +95,11 @@ Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::millisecond
     std::istringstream in(reply.substr(3));
     in >> launch.container_pid >> launch.started_ns;
     launch.started = launch.container_pid > 0;
+  } else if (reply.rfind("created ", 0) == 0) {
+    launch.container_pid = std::atoi(reply.c_str() + 8);
+    launch.created = launch.container_pid > 0;
   }
-  if (!launch.started && !readShimExit(b))
+  if (!launch.started && !launch.created && !readShimExit(b))
     return Status(Code::kInternal, "shim for " + params.id + " died before the container started");
   return launch;
 }

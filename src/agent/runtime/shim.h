@@ -12,7 +12,8 @@
 //   shim.pid   "<pid> <starttime>"      the shim (starttime: /proc/<pid>/stat
 //                                        field 22, guards against pid reuse)
 //   pid        the container init pid   (crun --pid-file)
-//   started    "<pid> <unix ns>"        after crun run succeeded
+//   started    "<pid> <unix ns>"        after crun run succeeded (a created-only
+//                                        container: after the runtime's crun start)
 //   exit       "<code> <signal> <oom> <unix ns> <phase>"   written last,
 //              atomically; phase 0 = it ran, 1 = crun run failed
 //              (crun's message is in crun.log)
@@ -45,6 +46,14 @@ struct ShimParams {
   bool tty = false;
   bool stdin = false;
   bool stdin_once = false;
+  // Create only (`crun create`): the container waits to be started by
+  // `crun start`, which the runtime runs on a restart (a successor made
+  // ahead of time). The shim then writes no `started` file (the runtime
+  // does) and answers "created <pid>". With `nice`, crun's work runs at
+  // that niceness; the container itself is put back to 0 before anything
+  // of it runs.
+  bool create_only = false;
+  int nice = 0;
 };
 
 // In the bundle dir: the shim's attach socket (root only). A connection
@@ -57,11 +66,13 @@ inline constexpr const char* kAttachSocket = "attach.sock";
 struct ShimLaunch {
   int shim_pid = 0;
   bool started = false;    // false: crun run failed (see exit + crun.log)
+  bool created = false;    // create_only: crun create succeeded
   int container_pid = 0;
   int64_t started_ns = 0;
 };
 
-// Spawns the shim and waits until the container runs or failed to start.
+// Spawns the shim and waits until the container runs (or, create_only, is
+// created) or failed to.
 Result<ShimLaunch> launchShim(const ShimParams& params, std::chrono::milliseconds timeout);
 
 // capstan-shim beside the running executable (the build and an install

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -42,6 +43,8 @@ struct Prepared {
   std::vector<std::string> run_args;  // crun ... run --detach ... (without the console socket)
   std::string bundle_dir, shim_pid_path, pid_path, started_path, exit_path, exit_tmp_path, log_path, oom_path;
   bool tty = false, stdin = false, stdin_once = false;
+  bool create_only = false;
+  int nice = 0;
   RotatingLog log;  // over log_path
 };
 
@@ -288,7 +291,7 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
   if (p.tty) {
     console = listenIn(dirfd, "console.sock");
     if (console < 0) fail(false);
-    auto at = std::find(args.begin(), args.end(), "--detach");
+    auto at = std::find(args.begin(), args.end(), p.create_only ? "create" : "--detach");
     args.insert(at + 1, {"--console-socket", "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(dirfd) +
                                                  "/console.sock"});
   } else if (p.stdin) {
@@ -304,7 +307,9 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
   char* envp[] = {path_env, nullptr};
 
   // `crun run --detach`: create and start in one crun process (two would
-  // pay crun's start-up twice); it returns once the container runs.
+  // pay crun's start-up twice); it returns once the container runs. Or
+  // `crun create`, for a container the runtime starts later.
+  if (p.nice > 0) setpriority(PRIO_PROCESS, 0, p.nice);
   pid_t run = spawn(argv.data(), envp, stdin_r, out[1], err[1]);
   ::close(out[1]), ::close(err[1]);
   if (stdin_r != devnull) ::close(stdin_r);
@@ -320,7 +325,19 @@ void broadcast(std::vector<AttachClient>& clients, bool to_stderr, const char* d
     if (cpid > 0) kill(cpid, SIGKILL), waitFor(cpid);
     fail(true);
   }
-  {
+  if (p.nice > 0) {
+    // The container waits on crun's exec fifo: back to the usual
+    // niceness before it runs anything, and the shim with it.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(cpid), 0);
+    setpriority(PRIO_PROCESS, 0, 0);
+  }
+  if (p.create_only) {
+    char msg[48] = "created ";
+    int64_t v[] = {cpid};
+    size_t n = formatInts(msg + 8, v, 1);
+    writeAll(sync_fd, msg, n + 8);
+    ::close(sync_fd);
+  } else {
     int64_t v[] = {cpid, nowNs()};
     size_t n = formatInts(buf, v, 2);
     writeSmallFile(p.started_path.c_str(), buf, n);
@@ -436,6 +453,8 @@ bool parseArgs(int argc, char** argv, ShimParams& p) {
     else if (k == "--tty") p.tty = v == "1";
     else if (k == "--stdin") p.stdin = v == "1";
     else if (k == "--stdin-once") p.stdin_once = v == "1";
+    else if (k == "--create") p.create_only = v == "1";
+    else if (k == "--nice") p.nice = std::atoi(v.c_str());
     else return false;
   }
   return argc % 2 == 1 && !p.crun_path.empty() && !p.crun_root.empty() && !p.bundle_dir.empty() && !p.id.empty() &&
@@ -454,10 +473,14 @@ bool prepare(const ShimParams& params, Prepared& p) {
   p.tty = params.tty;
   p.stdin = params.stdin;
   p.stdin_once = params.stdin_once;
+  p.create_only = params.create_only;
+  p.nice = std::clamp(params.nice, 0, 19);
   if (!p.log.prepare(p.log_path.c_str(), params.log_max_bytes, params.log_max_files)) return false;
   p.oom_path = params.oom_control_path;
-  p.run_args = {params.crun_path, "--root", params.crun_root, "--log=" + b + "/crun.log", "--log-format=json",
-                "run", "--detach", "--bundle", b, "--pid-file", p.pid_path, params.id};
+  p.run_args = {params.crun_path, "--root", params.crun_root, "--log=" + b + "/crun.log", "--log-format=json"};
+  if (params.create_only) p.run_args.push_back("create");
+  else p.run_args.insert(p.run_args.end(), {"run", "--detach"});
+  p.run_args.insert(p.run_args.end(), {"--bundle", b, "--pid-file", p.pid_path, params.id});
   return true;
 }
 
