@@ -120,13 +120,8 @@ void RuntimeFixture::SetUp() {
   ASSERT_TRUE(imported) << imported.status().message();
   image_ = (*imported)[0];
 
-  runtime::RuntimeConfig rc;
-  rc.state_dir = root_ + "/state";
-  rc.crun_root = root_ + "/crun";
-  rc.cgroup_parent = cgroup_parent_;
-  auto rt = runtime::Runtime::open(rc);
-  ASSERT_TRUE(rt) << rt.status().message();
-  runtime_ = std::move(*rt);
+  openRuntime();
+  if (!runtime_) return;
 
   network::NetworkConfig nc;
   nc.network_name = network_name_;
@@ -138,6 +133,17 @@ void RuntimeFixture::SetUp() {
   auto net = network::Network::open(nc);
   ASSERT_TRUE(net) << net.status().message();
   network_ = std::move(*net);
+}
+
+void RuntimeFixture::openRuntime() {
+  runtime_.reset();
+  runtime::RuntimeConfig rc;
+  rc.state_dir = root_ + "/state";
+  rc.crun_root = root_ + "/crun";
+  rc.cgroup_parent = cgroup_parent_;
+  auto rt = runtime::Runtime::open(rc);
+  ASSERT_TRUE(rt) << rt.status().message();
+  runtime_ = std::move(*rt);
 }
 
 void RuntimeFixture::TearDown() {

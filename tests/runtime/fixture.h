@@ -30,6 +30,9 @@ class RuntimeFixture : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
+  // Opens runtime_ on this test's dirs, dropping the one it had first: as
+  // an agent that restarts does.
+  void openRuntime();
   // A container spec over the imported busybox image.
   runtime::ContainerSpec containerSpec(const std::string& name, std::vector<std::string> args,
                                        const network::Sandbox* sandbox = nullptr);

@@ -30,6 +30,13 @@ class PreparedRestartTest : public RuntimeFixture {
     return spec;
   }
 
+  // Attempt `attempt` of a container that says its FOO and sleeps.
+  runtime::ContainerSpec sayingSpec(int attempt, const std::string& foo) {
+    auto spec = attemptSpec(attempt, {"/bin/sh", "-c", "echo ran $FOO; sleep 3600"});
+    spec.env.push_back("FOO=" + foo);
+    return spec;
+  }
+
   // crun's view of a container: {status, pid}; status "" when crun has none.
   std::pair<std::string, int> crunState(const std::string& id) {
     auto r = runtime::runProcess({"/usr/bin/crun", "--root", root_ + "/crun", "state", id});
@@ -74,11 +81,9 @@ class PreparedRestartTest : public RuntimeFixture {
 };
 
 TEST_F(PreparedRestartTest, ThePreparedContainerIsOnlyStarted) {
-  auto first = attemptSpec(0, {"/bin/sh", "-c", "echo ran $FOO; sleep 3600"});
-  first.env.push_back("FOO=one");
+  auto first = sayingSpec(0, "one");
   ASSERT_TRUE(runtime_->start(first));
-  auto next = attemptSpec(1, first.args);
-  next.env = first.env;
+  auto next = sayingSpec(1, "one");
   EXPECT_FALSE(runtime_->hasPrepared(first.id));
   runtime_->prepare(first.id, next);
   EXPECT_TRUE(runtime_->hasPrepared(first.id));
@@ -113,11 +118,9 @@ TEST_F(PreparedRestartTest, ThePreparedContainerIsOnlyStarted) {
 }
 
 TEST_F(PreparedRestartTest, AChangedSpecIsStartedAfresh) {
-  auto first = attemptSpec(0, {"/bin/sh", "-c", "echo ran $FOO; sleep 3600"});
-  first.env.push_back("FOO=old");
+  auto first = sayingSpec(0, "old");
   ASSERT_TRUE(runtime_->start(first));
-  auto next = attemptSpec(1, first.args);
-  next.env = first.env;
+  auto next = sayingSpec(1, "old");
   runtime_->prepare(first.id, next);
   int created_pid = waitCreated(next.id);
   ASSERT_GT(created_pid, 0);
@@ -163,14 +166,8 @@ TEST_F(PreparedRestartTest, AnAgentRestartRemovesPreparedContainers) {
   runtime_->prepare(first.id, next);
   ASSERT_GT(waitCreated(next.id), 0);
 
-  runtime_.reset();
-  runtime::RuntimeConfig rc;
-  rc.state_dir = root_ + "/state";
-  rc.crun_root = root_ + "/crun";
-  rc.cgroup_parent = cgroup_parent_;
-  auto rt = runtime::Runtime::open(rc);
-  ASSERT_TRUE(rt) << rt.status().message();
-  runtime_ = std::move(*rt);
+  openRuntime();  // the agent restarts
+  ASSERT_TRUE(runtime_);
 
   EXPECT_EQ(crunState(next.id).first, "");
   EXPECT_FALSE(fs::exists(bundleDir(next.id)));

@@ -283,14 +283,8 @@ TEST_F(RuntimeTest, AgentRestartAdoptsRunningContainers) {
   ASSERT_TRUE(runtime_->waitExit(done_early.id, 5s));
 
   // "Restart the agent": drop the runtime, open a new one on the same dirs.
-  runtime_.reset();
-  runtime::RuntimeConfig rc;
-  rc.state_dir = root_ + "/state";
-  rc.crun_root = root_ + "/crun";
-  rc.cgroup_parent = cgroup_parent_;
-  auto rt = runtime::Runtime::open(rc);
-  ASSERT_TRUE(rt) << rt.status().message();
-  runtime_ = std::move(*rt);
+  openRuntime();
+  ASSERT_TRUE(runtime_);
 
   auto s = runtime_->status(spec.id);
   ASSERT_TRUE(s);
