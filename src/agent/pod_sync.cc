@@ -43,6 +43,12 @@ std::string readSmall(const std::string& path, size_t limit) {
   return s;
 }
 
+// The attempt number after this container's.
+int nextAttempt(const runtime::ContainerStatus& c) {
+  auto it = c.labels.find(kLabelAttempt);
+  return (it == c.labels.end() ? 0 : std::atoi(it->second.c_str())) + 1;
+}
+
 }  // namespace
 
 PodSync::PodSync(AgentImpl& agent, ObjectPtr pod)
@@ -236,8 +242,7 @@ bool PodSync::ensureContainer(const Json& container, ContainerView& view, bool i
                                            last->labels.count(kLabelAttempt) ? last->labels.at(kLabelAttempt) : "0"),
                                4096);
     view.termination_message = tm;
-    bool finished = (!shouldRestart(*last) && last->reason != "StartError") ||
-                    (init && last->exit_code == 0 && last->reason != "StartError") || !shouldRestart(*last);
+    bool finished = !shouldRestart(*last) || (init && last->exit_code == 0 && last->reason != "StartError");
     if (finished) {  // for good: no restart will want what was prepared
       a_.runtime_->discardPrepared(last->id);
       return true;
@@ -267,12 +272,7 @@ bool PodSync::ensureContainer(const Json& container, ContainerView& view, bool i
   auto image = ensureImage(container, view);
   if (!image) return false;
   view.image_id = image->manifest_digest;
-  int attempt = 0;
-  if (last) {
-    auto it = last->labels.find(kLabelAttempt);
-    attempt = (it == last->labels.end() ? 0 : std::atoi(it->second.c_str())) + 1;
-  }
-  Status st = startContainer(container, view, *image, attempt);
+  Status st = startContainer(container, view, *image, last ? nextAttempt(*last) : 0);
   if (last) {
     std::lock_guard lock(a_.mu_);
     Backoff& b = a_.backoff_[bkey];
@@ -393,13 +393,9 @@ void PodSync::prepareRestart(const Json& container, const ContainerView& view, c
   auto image = a_.images_->resolve(container.value("image", ""));
   auto image_id = running.labels.find(kLabelImageId);
   if (!image || image_id == running.labels.end() || image->manifest_digest != image_id->second) return;
-  auto attempt = running.labels.find(kLabelAttempt);
-  int next = (attempt == running.labels.end() ? 0 : std::atoi(attempt->second.c_str())) + 1;
-  auto spec = containerSpec(container, view, *image, next);
+  auto spec = containerSpec(container, view, *image, nextAttempt(running));
   if (!spec) return;  // the restart reports it
-  std::error_code ec;
-  fs::create_directories(fs::path(spec->log_path).parent_path(), ec);
-  a_.runtime_->prepare(running.id, *spec);
+  a_.runtime_->prepare(running.id, *spec);  // which makes the log's dir, as start() does
 }
 
 // The postStart hook, on this pass: the status reports the container only
