@@ -19,6 +19,8 @@ PACKAGES=(
   zlib1g-dev
   # cluster DNS: query parsing
   libldns-dev
+  # service-account tokens (JWT, ES256)
+  libjwt-dev
   # fuzzing (libFuzzer ships with clang's runtime)
   clang libclang-rt-14-dev
   # end-to-end tests: the official Python client, openssl CLI, curl

@@ -25,6 +25,8 @@ API_PACKAGES = {
     "scheduling/v1": "io.k8s.api.scheduling.v1",
     "events/v1": "io.k8s.api.events.v1",
     "authentication/v1": "io.k8s.api.authentication.v1",
+    "authorization/v1": "io.k8s.api.authorization.v1",
+    "rbac/v1": "io.k8s.api.rbac.v1",
 }
 MACHINERY_PACKAGES = {"pkg/apis/meta/v1": "io.k8s.apimachinery.pkg.apis.meta.v1"}
 

@@ -54,6 +54,9 @@ ObjectLookup AgentImpl::lookup() const {
         if (v.is_string()) out[k] = v.get<std::string>();
     return out;
   };
+  l.service_account_token = [this](const Json& pod, const std::string& audience, int64_t seconds) {
+    return serviceAccountToken(pod, audience, seconds);
+  };
   l.services = [this](const std::string& ns) -> Result<std::vector<Json>> {
     if (!services_ || !services_->hasSynced())
       return Status(Code::kUnavailable, "services have not yet been read at least once, cannot construct envvars");
@@ -62,6 +65,42 @@ ObjectLookup AgentImpl::lookup() const {
     return out;
   };
   return l;
+}
+
+Result<std::string> AgentImpl::serviceAccountToken(const Json& pod, const std::string& audience,
+                                                   int64_t expiration_seconds) const {
+  const Json& meta = objectAt(pod, "metadata");
+  std::string uid = getString(meta, "uid");
+  std::string key = fmt::format("{}/{}/{}", uid, audience, expiration_seconds);
+  auto now = std::chrono::system_clock::now();
+  {
+    std::lock_guard lock(tokens_mu_);
+    // Tokens of pods long gone expire out of the map.
+    std::erase_if(tokens_, [&](const auto& e) { return e.second.expires_at <= now; });
+    if (auto it = tokens_.find(key); it != tokens_.end() && now < it->second.renew_at) return it->second.token;
+  }
+  std::string ns = getString(meta, "namespace");
+  std::string sa = getString(objectAt(pod, "spec"), "serviceAccountName", "default");
+  Json spec = {{"expirationSeconds", expiration_seconds},
+               {"boundObjectRef", {{"kind", "Pod"}, {"apiVersion", "v1"}, {"name", getString(meta, "name")}, {"uid", uid}}}};
+  if (!audience.empty()) spec["audiences"] = Json::array({audience});
+  Json request = {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}};
+  auto r = client_.post(client::res::kServiceAccounts, ns, sa, "token", request);
+  if (!r)
+    return Status(r.status().code(),
+                  fmt::format("failed to fetch token for service account \"{}\": {}", sa, r.status().message()));
+  std::string token = getString(objectAt(*r, "status"), "token");
+  auto expires = parseRfc3339(getString(objectAt(*r, "status"), "expirationTimestamp"));
+  if (token.empty() || !expires) return Status(Code::kInternal, "the TokenRequest answer holds no token");
+  auto renew_at = now + (*expires - now) * 4 / 5;
+  {
+    std::lock_guard lock(tokens_mu_);
+    tokens_[key] = {token, renew_at, *expires};
+  }
+  // Sync the pod again when the token is due for renewal.
+  queue_.addAfter(ns + "/" + getString(meta, "name"),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(renew_at - now) + std::chrono::seconds(1));
+  return token;
 }
 
 Status AgentImpl::init() {

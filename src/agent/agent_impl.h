@@ -120,6 +120,10 @@ class AgentImpl final : public Agent {
   Result<runtime::ContainerStatus> killContainer(const runtime::ContainerStatus& c, std::chrono::milliseconds grace,
                                                  const std::string& message = "");
   ObjectLookup lookup() const;
+  // A service-account token bound to the pod, from the TokenRequest API,
+  // reused until 80 % of its life has passed (kubelet's token manager); the
+  // pod is synced again then, so its projected file is renewed in time.
+  Result<std::string> serviceAccountToken(const Json& pod, const std::string& audience, int64_t expiration_seconds) const;
   std::string podDir(const std::string& uid) const;
   std::string logPath(const Json& pod, const std::string& container, int attempt) const;
 
@@ -142,7 +146,7 @@ class AgentImpl final : public Agent {
   std::unique_ptr<client::Informer> pods_;
   std::unique_ptr<client::Informer> config_maps_;
   std::unique_ptr<client::Informer> secrets_;
-  client::WorkQueue queue_;
+  mutable client::WorkQueue queue_;  // thread-safe; the token lookup schedules renewals from const code
   std::vector<std::thread> workers_;
   // Pods being torn down, each on a thread of its own while it waits out
   // its grace period (kubelet's pod workers are one goroutine per pod), so
@@ -152,6 +156,14 @@ class AgentImpl final : public Agent {
   std::map<uint64_t, std::thread> terminators_;
   std::vector<uint64_t> finished_terminators_;
   uint64_t next_terminator_ = 0;
+
+  struct IssuedToken {
+    std::string token;
+    std::chrono::system_clock::time_point renew_at;
+    std::chrono::system_clock::time_point expires_at;
+  };
+  mutable std::mutex tokens_mu_;
+  mutable std::map<std::string, IssuedToken> tokens_;  // "<pod uid>/<audience>/<seconds>"
 
   mutable std::mutex mu_;  // guards backoff_, image_backoff_
   std::map<std::string, Backoff> backoff_;  // "<uid>/<container>"

@@ -27,6 +27,10 @@ struct ObjectLookup {
   std::function<Result<std::map<std::string, std::string>>(const std::string& ns, const std::string& name)> config_map;
   std::function<Result<std::map<std::string, std::string>>(const std::string& ns, const std::string& name)> secret;
   std::function<Result<std::vector<Json>>(const std::string& ns)> services;
+  // A token of the pod's service account bound to the pod, for `audience`
+  // ("" for the API server's), valid for about `expiration_seconds`.
+  std::function<Result<std::string>(const Json& pod, const std::string& audience, int64_t expiration_seconds)>
+      service_account_token;
 };
 
 // The environment of a container, in order, after valueFrom and $(VAR)

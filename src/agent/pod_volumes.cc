@@ -201,7 +201,8 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
       pv.read_only = true;
     } else if (v.contains("projected")) {
       Payload p;
-      for (const auto& source : arrayAt(objectAt(v, "projected"), "sources")) {
+      const Json& projected = objectAt(v, "projected");
+      for (const auto& source : arrayAt(projected, "sources")) {
         if (source.contains("configMap") || source.contains("secret")) {
           bool is_cm = source.contains("configMap");
           const Json& src = objectAt(source, is_cm ? "configMap" : "secret");
@@ -215,8 +216,16 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
           if (auto st = addKeys(p, src, *data, optional, obj_name); !st) return st;
         } else if (source.contains("downwardAPI")) {
           (void)addDownward(p, pod, objectAt(source, "downwardAPI"));
+        } else if (source.contains("serviceAccountToken")) {
+          const Json& src = objectAt(source, "serviceAccountToken");
+          int64_t seconds = 3600;
+          if (const Json* e = find(src, "expirationSeconds"); e && e->is_number_integer()) seconds = e->get<int64_t>();
+          if (!lookup.service_account_token)
+            return Status(Code::kUnavailable, "service-account tokens are not available on this node");
+          auto token = lookup.service_account_token(pod, getString(src, "audience"), seconds);
+          if (!token) return token.status();
+          p.files[getString(src, "path", "token")] = {*token, modeOf(projected, nullptr)};
         }
-        // serviceAccountToken sources need the TokenRequest API (not served yet).
       }
       fs::path dir = fs::path(pod_dir) / "volumes" / "projected" / name;
       if (auto st = atomicWrite(dir, p); !st) return st;

@@ -4,6 +4,8 @@
 #include "api/alerting.h"
 #include "api/registry.h"
 
+#include <tuple>
+
 namespace capstan::api {
 namespace {
 
@@ -196,6 +198,14 @@ Registry Registry::builtin() {
     r.has_generation = true;
     r.short_names = {"pdb"};
     r.has_status = true;
+    reg.add(r);
+  }
+  // rbac.authorization.k8s.io/v1
+  for (const auto& [resource, singular, kind_name, scope] :
+       {std::tuple{"roles", "role", "Role", kNs}, std::tuple{"rolebindings", "rolebinding", "RoleBinding", kNs},
+        std::tuple{"clusterroles", "clusterrole", "ClusterRole", kCluster},
+        std::tuple{"clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", kCluster}}) {
+    auto r = kind("rbac.authorization.k8s.io", "v1", resource, singular, kind_name, scope);
     reg.add(r);
   }
   // scheduling.k8s.io/v1

@@ -529,6 +529,20 @@ void defaultHorizontalPodAutoscaler(Json& obj) {
           {"resource", {{"name", "cpu"}, {"target", {{"type", "Utilization"}, {"averageUtilization", 80}}}}}}});
 }
 
+// RoleBinding and ClusterRoleBinding: roleRef and User/Group subjects are
+// in the RBAC group unless they say otherwise; service accounts in the core group.
+void defaultBinding(Json& obj) {
+  constexpr const char* kRbacGroup = "rbac.authorization.k8s.io";
+  if (obj.contains("roleRef") && obj["roleRef"].is_object() && getString(obj["roleRef"], "apiGroup").empty())
+    obj["roleRef"]["apiGroup"] = kRbacGroup;
+  if (!obj.contains("subjects") || !obj["subjects"].is_array()) return;
+  for (auto& s : obj["subjects"]) {
+    if (!s.is_object() || !getString(s, "apiGroup").empty()) continue;
+    std::string kind = getString(s, "kind");
+    if (kind == "User" || kind == "Group") s["apiGroup"] = kRbacGroup;
+  }
+}
+
 }  // namespace
 
 void applyDefaults(const ResourceInfo& info, Json& obj) {
@@ -568,6 +582,8 @@ void applyDefaults(const ResourceInfo& info, Json& obj) {
     if (k == "HorizontalPodAutoscaler") defaultHorizontalPodAutoscaler(obj);
   } else if (g == "discovery.k8s.io") {
     if (k == "EndpointSlice") defaultEndpointSlice(obj);
+  } else if (g == "rbac.authorization.k8s.io") {
+    if (k == "RoleBinding" || k == "ClusterRoleBinding") defaultBinding(obj);
   }
 }
 

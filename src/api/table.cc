@@ -45,6 +45,12 @@ Column ageCol() {
   return col("Age", "string", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.",
              [](const Json& o, WallTime now) { return Json(age(o, "metadata.creationTimestamp", now)); });
 }
+// The generic table kube-apiserver gives kinds without a printer (Name and
+// Created At, an RFC 3339 timestamp) ends with this column.
+Column createdAtCol() {
+  return col("Created At", "date", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.",
+             [](const Json& o, WallTime) { return Json(str(o, "metadata.creationTimestamp")); });
+}
 
 std::string joinStrings(const std::vector<std::string>& v, std::string_view sep) {
   std::string out;
@@ -413,6 +419,30 @@ std::string jobStatus(const Json& job) {
   return "Running";
 }
 
+// printRoleBinding and printClusterRoleBinding: ROLE as "Kind/name", then
+// (wide) the subjects by kind, as rbac.SubjectsStrings sorts them; service
+// accounts as namespace/name, subjects of other kinds left out.
+std::vector<Column> roleBindingColumns(const std::string& what) {
+  auto subjects = [](std::string kind) {
+    return [kind](const Json& o, WallTime) {
+      std::vector<std::string> out;
+      for (const auto& s : items(o, "subjects")) {
+        if (getString(s, "kind") != kind) continue;
+        out.push_back(kind == "ServiceAccount" ? getString(s, "namespace") + "/" + getString(s, "name")
+                                               : getString(s, "name"));
+      }
+      return Json(joinStrings(out, ", "));
+    };
+  };
+  return {nameCol(),
+          col("Role", "string", 0, "The role the " + what + " grants, as Kind/name.",
+              [](const Json& o, WallTime) { return Json(str(o, "roleRef.kind") + "/" + str(o, "roleRef.name")); }),
+          ageCol(),
+          col("Users", "string", 1, "Users in the " + what, subjects("User")),
+          col("Groups", "string", 1, "Groups in the " + what, subjects("Group")),
+          col("ServiceAccounts", "string", 1, "ServiceAccounts in the " + what, subjects("ServiceAccount"))};
+}
+
 std::map<std::string, std::vector<Column>> buildColumns() {
   std::map<std::string, std::vector<Column>> m;
   m["/pods"] = podColumns();
@@ -731,6 +761,11 @@ std::map<std::string, std::vector<Column>> buildColumns() {
             return Json(g && g->is_boolean() && g->get<bool>());
           }),
       ageCol()};
+  // Roles and ClusterRoles have no printer upstream: the generic table.
+  m["rbac.authorization.k8s.io/roles"] = {nameCol(), createdAtCol()};
+  m["rbac.authorization.k8s.io/clusterroles"] = {nameCol(), createdAtCol()};
+  m["rbac.authorization.k8s.io/rolebindings"] = roleBindingColumns("roleBinding");
+  m["rbac.authorization.k8s.io/clusterrolebindings"] = roleBindingColumns("clusterRoleBinding");
   m["policy/poddisruptionbudgets"] = {
       nameCol(),
       col("Min Available", "string", 0, "The minimum number of pods that must be available simultaneously.",

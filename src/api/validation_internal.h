@@ -191,6 +191,16 @@ void validateCoreEvent(const Json& obj, ErrorList& errs);
 void validateEventsV1Event(const Json& obj, ErrorList& errs);  // legacyValidateEvent
 void validateEventsV1EventStrict(const Json& obj, const Json* old, ErrorList& errs);
 void validateLease(const Json& obj, ErrorList& errs);
+
+// ---- rbac.authorization.k8s.io (validation_rbac.cc) ----
+
+std::vector<std::string> nameIsPathSegment(std::string_view name, bool prefix);
+void validateRole(const Json& obj, ErrorList& errs);
+void validateClusterRole(const Json& obj, ErrorList& errs);
+void validateRoleBinding(const Json& obj, ErrorList& errs);
+void validateRoleBindingUpdate(const Json& obj, const Json& old, ErrorList& errs);
+void validateClusterRoleBinding(const Json& obj, ErrorList& errs);
+void validateClusterRoleBindingUpdate(const Json& obj, const Json& old, ErrorList& errs);
 void validateEndpointSlice(const Json& obj, const Json* old, ErrorList& errs);
 
 // autoscaling/v2 (validation_minor_kinds.cc)

@@ -238,6 +238,67 @@ void defaultServiceAccount(Json& pod) {
   spec["serviceAccount"] = spec["serviceAccountName"];
 }
 
+// ServiceAccount admission's API access: unless the pod (or else its
+// service account) sets automountServiceAccountToken false, every
+// container that mounts nothing at /var/run/secrets/kubernetes.io/serviceaccount
+// gets a projected volume kube-api-access-XXXXX there, read-only: a token
+// bound to the pod, the cluster CA (kube-root-ca.crt) and the namespace.
+// This is what in-cluster clients (client-go, the Python client) read.
+void mountServiceAccountToken(const ServerContext& ctx, Json& pod) {
+  constexpr const char* kMountPath = "/var/run/secrets/kubernetes.io/serviceaccount";
+  constexpr const char* kVolumePrefix = "kube-api-access-";
+  Json& spec = pod["spec"];
+  if (!spec.is_object()) return;
+  const Json& annotations = pod["metadata"].value("annotations", Json::object());
+  if (annotations.is_object() && annotations.contains("kubernetes.io/config.mirror")) return;
+  if (const Json* own = find(spec, "automountServiceAccountToken"); own && own->is_boolean()) {
+    if (!own->get<bool>()) return;
+  } else if (ctx.cache) {
+    std::string key = "/registry/core/serviceaccounts/" + getString(pod["metadata"], "namespace") + "/" +
+                      getString(spec, "serviceAccountName");
+    if (auto sa = ctx.cache->get(key)) {
+      const Json* theirs = find(sa->obj, "automountServiceAccountToken");
+      if (theirs && theirs->is_boolean() && !theirs->get<bool>()) return;
+    }
+  }
+  std::string volume_name;
+  if (spec.contains("volumes") && spec["volumes"].is_array())
+    for (const auto& v : spec["volumes"])
+      if (getString(v, "name").rfind(kVolumePrefix, 0) == 0) {
+        volume_name = getString(v, "name");
+        break;
+      }
+  bool has_volume = !volume_name.empty();
+  if (!has_volume) volume_name = kVolumePrefix + api::randomNameSuffix();
+  bool needed = false;
+  for (const char* list : {"initContainers", "containers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (auto& c : spec[list]) {
+      if (!c.is_object()) continue;
+      bool mounted = false;
+      for (const auto& m : arrayAt(c, "volumeMounts"))
+        if (getString(m, "mountPath") == kMountPath) mounted = true;
+      if (mounted) continue;
+      if (!c.contains("volumeMounts") || !c["volumeMounts"].is_array()) c["volumeMounts"] = Json::array();
+      c["volumeMounts"].push_back({{"name", volume_name}, {"readOnly", true}, {"mountPath", kMountPath}});
+      needed = true;
+    }
+  }
+  if (has_volume || !needed) return;
+  if (!spec.contains("volumes") || !spec["volumes"].is_array()) spec["volumes"] = Json::array();
+  spec["volumes"].push_back(
+      {{"name", volume_name},
+       {"projected",
+        {{"defaultMode", 420},
+         {"sources",
+          Json::array({{{"serviceAccountToken", {{"expirationSeconds", 3607}, {"path", "token"}}}},
+                       {{"configMap",
+                         {{"name", "kube-root-ca.crt"}, {"items", Json::array({{{"key", "ca.crt"}, {"path", "ca.crt"}}})}}}},
+                       {{"downwardAPI",
+                         {{"items", Json::array({{{"path", "namespace"},
+                                                  {"fieldRef", {{"apiVersion", "v1"}, {"fieldPath", "metadata.namespace"}}}}})}}}}})}}}});
+}
+
 // Priority admission: spec.priority from the pod's PriorityClass (or the
 // global default class), as Kubernetes resolves it at creation.
 Status resolvePriority(const ServerContext& ctx, Json& pod) {
@@ -314,6 +375,7 @@ Status admitCreate(const ServerContext& ctx, const api::ResourceInfo& info, Json
     obj["status"] = {{"phase", "Pending"}, {"qosClass", qosClass(obj)}};
     addDefaultTolerations(ctx, obj);
     defaultServiceAccount(obj);
+    mountServiceAccountToken(ctx, obj);
     if (auto st = resolvePriority(ctx, obj); !st) return st;
   }
   if (info.kind == "Service" && info.group.empty()) {

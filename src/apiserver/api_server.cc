@@ -9,8 +9,10 @@
 #include <future>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "api/registry.h"
+#include "apiserver/access_review.h"
 #include "apiserver/cluster_state_metrics.h"
 #include "apiserver/dashboard.h"
 #include "apiserver/discovery.h"
@@ -22,10 +24,12 @@
 #include "apiserver/metrics.h"
 #include "apiserver/metrics_api.h"
 #include "apiserver/object_cache.h"
+#include "apiserver/rbac.h"
 #include "apiserver/request_info.h"
 #include "apiserver/resources.h"
 #include "apiserver/responses.h"
 #include "apiserver/self_subject_review.h"
+#include "apiserver/service_account_tokens.h"
 #include "apiserver/service_ips.h"
 #include "common/log.h"
 #include "common/pki.h"
@@ -132,6 +136,8 @@ struct ApiServer::Impl {
   Metrics metrics;
   const Clock* clock = &SystemClock::instance();
   std::unique_ptr<KubeletClient> kubelet;
+  std::unique_ptr<RbacAuthorizer> rbac;
+  std::unique_ptr<ServiceAccountTokens> sa_tokens;
   std::unique_ptr<Resources> resources;
   std::unique_ptr<MetricsApi> metrics_api;  // nodes/proxy and metrics.k8s.io
   std::unique_ptr<Discovery> discovery;
@@ -147,7 +153,7 @@ struct ApiServer::Impl {
   std::thread compactor;
 
   void handle(Request req, Responder done);
-  void serveAuthenticated(Request req, Responder done);
+  void serveAuthenticated(Request req, RequestInfo ri, Responder done);
   void compactLoop();
 };
 
@@ -159,8 +165,11 @@ void ApiServer::Impl::handle(Request req, Responder done) {
     } else {
       std::string auth = req.header("authorization");
       if (auth.rfind("Bearer ", 0) == 0) {
-        auto it = tokens.find(auth.substr(7));
-        if (it != tokens.end()) req.user = it->second;
+        std::string bearer = auth.substr(7);
+        if (auto it = tokens.find(bearer); it != tokens.end())
+          req.user = it->second;
+        else
+          req.user = authenticateServiceAccount(bearer, *cache, *sa_tokens, clock->now());
       }
     }
   }
@@ -168,14 +177,25 @@ void ApiServer::Impl::handle(Request req, Responder done) {
     Status st(Code::kUnauthorized, "Unauthorized");
     return done(errorResponse(st));
   }
-  // Authorization: every authenticated user may do everything until RBAC
-  // lands; this is where it plugs in.
-  serveAuthenticated(std::move(req), std::move(done));
+  RequestInfo ri;
+  if (req.user) {
+    if (auto st = impersonate(req, *rbac); !st) return done(errorResponse(st));
+    ri = parseRequestInfo(req);
+    // Authorization: RBAC over the stored roles and bindings. The public
+    // paths above are answered to anyone, as system:public-info-viewer
+    // grants them.
+    if (!isPublicPath(req.path)) {
+      AccessAttributes a = AccessAttributes::of(ri, req);
+      if (!rbac->authorize(*req.user, a).allowed) return done(errorResponse(forbidden(*req.user, a)));
+    }
+  } else {
+    ri = parseRequestInfo(req);
+  }
+  serveAuthenticated(std::move(req), std::move(ri), std::move(done));
 }
 
-void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
+void ApiServer::Impl::serveAuthenticated(Request req, RequestInfo ri, Responder done) {
   auto started = std::chrono::steady_clock::now();
-  RequestInfo ri = parseRequestInfo(req);
   if (isHpaV1Create(ri, req)) {
     // `kubectl autoscale` posts autoscaling/v1: created as v2, answered as v1.
     Json body = Json::parse(req.body, nullptr, false);
@@ -273,6 +293,8 @@ void ApiServer::Impl::serveAuthenticated(Request req, Responder done) {
   try {
     if (MetricsApi::handles(ri)) return metrics_api->serve(ri, req, guarded);
     if (isSelfSubjectReview(ri)) return guarded(serveSelfSubjectReview(ri, req, clock->now()));
+    if (isAccessReview(ri)) return guarded(serveAccessReview(ri, req, *rbac));
+    if (isTokenRequest(ri)) return guarded(serveTokenRequest(ri, req, *cache, *sa_tokens, clock->now()));
     resources->serve(ri, *info, std::move(req), guarded);
   } catch (const nlohmann::json::exception& e) {
     // An object of a shape our typed checks did not foresee.
@@ -328,6 +350,7 @@ void ApiServer::stop() {
 
 uint16_t ApiServer::port() const { return impl_->http->port(); }
 std::string ApiServer::kubeconfigPath() const { return impl_->kubeconfig; }
+const std::string& ApiServer::caPem() const { return impl_->ca_pem; }
 prometheus::Registry& ApiServer::metricsRegistry() { return impl_->metrics.registry(); }
 
 void ApiServer::handle(Request req, Responder done) { impl_->handle(std::move(req), std::move(done)); }
@@ -386,6 +409,22 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
     r.verbs = {"get", "list"};
     impl->registry.add(r);
   }
+  // authorization.k8s.io access reviews (`kubectl auth can-i`): create-only,
+  // answered by the authorizer, never stored.
+  for (const auto& [resource, singular, kind_name] :
+       {std::tuple{"selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview"},
+        std::tuple{"subjectaccessreviews", "subjectaccessreview", "SubjectAccessReview"},
+        std::tuple{"selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview"}}) {
+    api::ResourceInfo r;
+    r.group = kAuthorizationGroup;
+    r.version = "v1";
+    r.resource = resource;
+    r.singular = singular;
+    r.kind = kind_name;
+    r.namespaced = false;
+    r.verbs = {"create"};
+    impl->registry.add(r);
+  }
   // authentication.k8s.io SelfSubjectReview (`kubectl auth whoami`):
   // create-only, answered from the request's user, never stored.
   for (const auto& version : selfSubjectReviewVersions()) {
@@ -429,6 +468,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   // join token, which every agent knows.
   std::string token = joinSecret(fs::path(opts.data_dir) / "token", opts.token);
   impl->kubelet = KubeletClient::create({token, ""});
+  impl->rbac = std::make_unique<RbacAuthorizer>(*impl->cache);
   ServerContext ctx{&impl->registry,
                     impl->store.get(),
                     impl->cache.get(),
@@ -436,6 +476,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
                     impl->clock,
                     impl->services.get(),
                     impl->kubelet.get(),
+                    impl->rbac.get(),
                     opts.default_not_ready_toleration_seconds,
                     opts.default_unreachable_toleration_seconds};
   impl->resources = std::make_unique<Resources>(ctx);
@@ -450,6 +491,9 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   sans.push_back(impl->services->firstIp());
   auto bundle = pki::ensure({fs::path(opts.data_dir) / "tls", sans, nullptr});
   if (!bundle) return bundle.status();
+  auto sa_tokens = ServiceAccountTokens::open(fs::path(opts.data_dir) / "tls" / "service-account.key");
+  if (!sa_tokens) return sa_tokens.status();
+  impl->sa_tokens = std::move(*sa_tokens);
   pki::JoinToken join{pki::sha256Hex(bundle->ca_cert_pem), token};
   writeJoinToken(fs::path(opts.data_dir) / "token", join);
   impl->ca_pem = bundle->ca_cert_pem;
@@ -478,6 +522,18 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
                    Json({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}).dump());
     if (r.status != 201 && r.status != 409)
       return Status(Code::kInternal, "bootstrap namespace " + std::string(ns) + ": " + r.body);
+  }
+
+  // The default RBAC policy: the roles and bindings kube-apiserver
+  // bootstraps, created when missing (an admin's changes to them stay).
+  for (const Json& obj : bootstrapPolicy()) {
+    bool binding = getString(obj, "kind") == "ClusterRoleBinding";
+    std::string resource = binding ? "clusterrolebindings" : "clusterroles";
+    std::string name = getString(obj["metadata"], "name");
+    if (self->impl_->cache->get("/registry/rbac.authorization.k8s.io/" + resource + "/" + name)) continue;
+    Response r = self->call("POST", "/apis/rbac.authorization.k8s.io/v1/" + resource, obj.dump());
+    if (r.status != 201 && r.status != 409)
+      return Status(Code::kInternal, "bootstrap " + resource + " " + name + ": " + r.body);
   }
 
   // The cluster DNS Service (served by every node agent, which publishes

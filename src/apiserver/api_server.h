@@ -51,6 +51,8 @@ class ApiServer {
 
   uint16_t port() const;
   std::string kubeconfigPath() const;
+  // The cluster CA certificate (PEM), as served at /cacerts.
+  const std::string& caPem() const;
   // The request chain; `req.user` set means an in-process caller already
   // known to the server.
   void handle(Request req, Responder done);

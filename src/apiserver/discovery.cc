@@ -107,6 +107,9 @@ Response Discovery::resourceList(const api::GroupVersion& gv) const {
       resources.push_back({{"name", "pods/log"}, {"singularName", ""}, {"namespaced", true}, {"kind", "Pod"}, {"verbs", {"get"}}});
       resources.push_back({{"name", "pods/portforward"}, {"singularName", ""}, {"namespaced", true}, {"kind", "PodPortForwardOptions"}, {"verbs", {"create", "get"}}});
     }
+    if (r->kind == "ServiceAccount" && r->group.empty())
+      resources.push_back({{"name", "serviceaccounts/token"}, {"singularName", ""}, {"namespaced", true}, {"group", "authentication.k8s.io"},
+                           {"version", "v1"}, {"kind", "TokenRequest"}, {"verbs", {"create"}}});
   }
   Json j = {{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", gv.str()}, {"resources", resources}};
   return jsonResponse(200, j.dump());
@@ -139,6 +142,8 @@ Response Discovery::aggregated(bool core, const std::string& version) const {
         subs.push_back({{"subresource", "log"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}}, {"verbs", {"get"}}});
         subs.push_back({{"subresource", "portforward"}, {"responseKind", {{"group", ""}, {"version", "v1"}, {"kind", "PodPortForwardOptions"}}}, {"verbs", {"create", "get"}}});
       }
+      if (r->kind == "ServiceAccount" && r->group.empty())
+        subs.push_back({{"subresource", "token"}, {"responseKind", {{"group", "authentication.k8s.io"}, {"version", "v1"}, {"kind", "TokenRequest"}}}, {"verbs", {"create"}}});
       if (!subs.empty()) e["subresources"] = subs;
       resources.push_back(std::move(e));
     }

@@ -15,6 +15,7 @@
 #include "api/patch.h"
 #include "api/schema.h"
 #include "apiserver/admission.h"
+#include "apiserver/rbac.h"
 #include "apiserver/resources.h"
 #include "apiserver/responses.h"
 #include "common/log.h"
@@ -232,10 +233,12 @@ void addFinalizer(Json& meta, const char* f) {
 }  // namespace
 
 Result<WriteDecision> Resources::createDecision(const api::ResourceInfo& info, Json obj,
-                                                const std::shared_ptr<Rollbacks>& rollbacks, bool dry_run) {
+                                                const std::shared_ptr<Rollbacks>& rollbacks, bool dry_run,
+                                                const std::optional<UserInfo>& user) {
   // A retry after a lost race admits again: undo the previous attempt's allocations.
   runRollbacks(*rollbacks);
   if (auto st = admitCreate(ctx_, info, obj, rollbacks.get()); !st) return st;
+  if (auto st = checkPolicyWrite(user, info, obj); !st) return st;
   WriteDecision d;
   d.obj = std::move(obj);
   d.client_precondition = true;
@@ -325,6 +328,13 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
   });
 }
 
+Status Resources::checkPolicyWrite(const std::optional<UserInfo>& user, const api::ResourceInfo& info,
+                                   const Json& obj) const {
+  if (!ctx_.rbac || !user || info.group != "rbac.authorization.k8s.io") return Status::ok();
+  return ctx_.rbac->checkRoleWrite(*user, info.resource, info.namespaced ? getString(objectAt(obj, "metadata"), "namespace") : "",
+                                   obj);
+}
+
 void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, const Request& req, Responder done) {
   if (!ri.name.empty() || !ri.subresource.empty()) {
     return done(errorResponse(Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource")));
@@ -343,6 +353,7 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
     runRollbacks(*rollbacks);
     return done(errorResponse(st));
   }
+  if (auto st = checkPolicyWrite(req.user, info, obj); !st) return done(errorResponse(st));
   FieldOwnership(info, "", *ctx_.clock).recordUpdate(obj, nullptr, recorded, fieldManagerOf(req));
   if (isDryRun(req)) {
     runRollbacks(*rollbacks);
@@ -387,14 +398,14 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
   guaranteedUpdate(
       info, key,
       [this, &info, obj = std::move(obj), sub = ri.subresource, name = ri.name, rollbacks, dry_run,
-       manager = fieldManagerOf(req)](const ObjectPtr& current) -> Result<WriteDecision> {
+       manager = fieldManagerOf(req), user = req.user](const ObjectPtr& current) -> Result<WriteDecision> {
         Json next = obj;
         std::string rv = clientResourceVersion(next);
         FieldOwnership ownership(info, sub, *ctx_.clock);
         Json recorded = FieldOwnership::recorded(info, next);
         if (!current) {
           if (!allowsCreateOnUpdate(info) || !sub.empty()) return notFound(info.qualifiedResource(), name);
-          auto d = createDecision(info, std::move(next), rollbacks, dry_run);
+          auto d = createDecision(info, std::move(next), rollbacks, dry_run, user);
           if (d) ownership.recordUpdate(d->obj, nullptr, recorded, manager);
           return d;
         }
@@ -402,6 +413,7 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
           return conflict(info.qualifiedResource(), name,
                           "the object has been modified; please apply your changes to the latest version and try again");
         if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
+        if (auto st = checkPolicyWrite(user, info, next); !st) return st;
         ownership.recordUpdate(next, &current->obj, recorded, manager);
         WriteDecision d = decide(current, std::move(next), !rv.empty());
         d.dry_run = dry_run;
@@ -447,7 +459,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
   guaranteedUpdate(
       info, key,
       [this, &info, ri, patch_doc = std::move(patch_doc), pt, sub = ri.subresource, name = ri.name, rollbacks, dry_run,
-       manager = fieldManagerOf(req), force = req.param("force") == "true"](const ObjectPtr& current) -> Result<WriteDecision> {
+       manager = fieldManagerOf(req), force = req.param("force") == "true", user = req.user](const ObjectPtr& current) -> Result<WriteDecision> {
         FieldOwnership ownership(info, sub, *ctx_.clock);
         if (!current) {
           if (pt != PatchType::kApply || !sub.empty()) return notFound(info.qualifiedResource(), name);
@@ -457,7 +469,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
           if (auto st = checkBodyIdentity(info, ri_copy, config, true); !st) return st;
           auto next = api::applyConfig(ownership.ctx, nullptr, config, manager, force);
           if (!next) return next.status();
-          return createDecision(info, std::move(*next), rollbacks, dry_run);
+          return createDecision(info, std::move(*next), rollbacks, dry_run, user);
         }
         Result<Json> patched = Status(Code::kInternal, "");
         if (pt == PatchType::kApply) {
@@ -489,6 +501,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
         }
         Json recorded = pt == PatchType::kApply ? Json() : FieldOwnership::recorded(info, next);
         if (auto st = admitUpdate(ctx_, info, sub, next, current->obj); !st) return st;
+        if (auto st = checkPolicyWrite(user, info, next); !st) return st;
         if (pt != PatchType::kApply) ownership.recordUpdate(next, &current->obj, recorded, manager);
         WriteDecision d = decide(current, std::move(next), false);
         d.dry_run = dry_run;

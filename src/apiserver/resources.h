@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "api/registry.h"
 #include "api/table.h"
@@ -19,6 +20,7 @@
 namespace capstan::apiserver {
 
 class KubeletClient;
+class RbacAuthorizer;
 
 struct ServerContext {
   const api::Registry* registry = nullptr;
@@ -28,6 +30,9 @@ struct ServerContext {
   const Clock* clock = nullptr;
   ServiceAllocator* services = nullptr;
   KubeletClient* kubelet = nullptr;  // null: the streaming subresources answer 503
+  // Roles and bindings written by users outside system:masters are checked
+  // against what the writer holds (null: no check).
+  const RbacAuthorizer* rbac = nullptr;
   // DefaultTolerationSeconds admission: how long pods stay bound to a node
   // that turned not-ready or unreachable (Kubernetes: 300 s each).
   int64_t default_not_ready_toleration_seconds = 30;
@@ -86,7 +91,9 @@ class Resources {
   // update for the kinds that allow it; server-side apply).
   Result<WriteDecision> createDecision(const api::ResourceInfo& info, Json obj,
                                        const std::shared_ptr<std::vector<std::function<void()>>>& rollbacks,
-                                       bool dry_run);
+                                       bool dry_run, const std::optional<UserInfo>& user);
+  // RBAC's escalation check of a role or binding about to be stored by `user`.
+  Status checkPolicyWrite(const std::optional<UserInfo>& user, const api::ResourceInfo& info, const Json& obj) const;
 
   ServerContext ctx_;
 };

@@ -236,9 +236,10 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
     mo.identity = identity;
     mo.controllers = roles.controllers;
     mo.controllers.cluster_cidr = opts.cluster_cidr;
+    mo.controllers.root_ca_pem = api.caPem();
     mo.queue_metrics = metrics::workQueueMetrics(api.metricsRegistry());
     manager = std::make_unique<controllers::Manager>(
-        api.inProcessTransport({"system:kube-controller-manager", "", {"system:authenticated"}}), registry, mo);
+        api.inProcessTransport({"system:kube-controller-manager", "", {"system:masters", "system:authenticated"}}), registry, mo);
     manager->start();
   }
   std::unique_ptr<scheduler::SchedulerService> sched;
@@ -247,7 +248,7 @@ int runServer(const capstan::apiserver::ApiServerOptions& opts, const ServerRole
     so.identity = identity;
     so.metrics = metrics::schedulerMetrics(api.metricsRegistry());
     sched = std::make_unique<scheduler::SchedulerService>(
-        api.inProcessTransport({"system:kube-scheduler", "", {"system:authenticated"}}), so);
+        api.inProcessTransport({"system:kube-scheduler", "", {"system:masters", "system:authenticated"}}), so);
     sched->start();
   }
   std::unique_ptr<agent::Agent> node_agent;

@@ -620,6 +620,33 @@ Result<Ca> loadOrCreateCa(const Bundle& b, const std::filesystem::path& key_path
 
 }  // namespace
 
+Result<SigningKey> ensureSigningKey(const std::filesystem::path& path) {
+  PkeyPtr key;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    auto pem = readFile(path);
+    if (!pem) return pem.status();
+    key = keyFromPem(*pem);
+    if (!key || EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_EC)
+      return Status(Code::kInternal, path.string() + " holds no ECDSA private key");
+  } else {
+    auto made = newKey();
+    if (!made) return made.status();
+    key = std::move(*made);
+    auto pem = keyToPem(key.get());
+    if (!pem) return pem.status();
+    if (auto st = writeFileAtomic(path, *pem, 0600); !st) return st;
+  }
+  SigningKey out;
+  auto priv = keyToPem(key.get());
+  if (!priv) return priv.status();
+  out.private_pem = std::move(*priv);
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key.get()) != 1) return sslFailure("write public key");
+  out.public_pem = bioContents(bio.get());
+  return out;
+}
+
 Result<Bundle> ensure(const Options& opts) {
   if (opts.dir.empty()) return Status(Code::kInvalid, "pki: no directory given");
   const Clock& clock = opts.clock != nullptr ? *opts.clock : SystemClock::instance();

@@ -85,6 +85,15 @@ struct Identity {
 };
 Identity identityFromCertificate(const X509* cert);
 
+// The key that signs service-account tokens: ECDSA P-256, kept as PEM at
+// `path` (mode 0600), made when missing and reused byte for byte after.
+// kInternal when the file exists but holds no usable key, or on I/O errors.
+struct SigningKey {
+  std::string private_pem;
+  std::string public_pem;
+};
+Result<SigningKey> ensureSigningKey(const std::filesystem::path& path);
+
 // 2*bytes lowercase hex characters from OpenSSL's CSPRNG, e.g. for the
 // cluster join token. If the CSPRNG fails the process aborts: a guessable
 // token must never be handed out.

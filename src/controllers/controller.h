@@ -39,6 +39,9 @@ struct ControllerOptions {
   double hpa_tolerance = 0.1;
   // The alert evaluator (alert_controller.h): how often every rule is evaluated.
   std::chrono::milliseconds alert_evaluation_interval{10000};
+  // The cluster CA (PEM) published in every namespace's kube-root-ca.crt;
+  // empty: not published.
+  std::string root_ca_pem;
 };
 
 // What every controller is given.

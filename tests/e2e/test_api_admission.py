@@ -266,6 +266,15 @@ class Auth(ApiTestCase):
         except Exception:
             shutil.rmtree(cls.token_dir, ignore_errors=True)
             raise
+        # Authentication is what these tests are about: alice's group g1 is
+        # bound to cluster-admin (test_rbac covers what an unbound user may do).
+        status, doc, _ = request_json(cls.server, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "g1"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "g1"}]})
+        if status != 201:
+            cls.tearDownClass()
+            raise RuntimeError(f"cannot bind g1: {doc}")
 
     @classmethod
     def tearDownClass(cls):

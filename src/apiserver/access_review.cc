@@ -1,0 +1,177 @@
+#include "apiserver/access_review.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "apiserver/resources.h"
+#include "apiserver/responses.h"
+
+namespace capstan::apiserver {
+namespace {
+
+constexpr const char* kServiceAccountPrefix = "system:serviceaccount:";
+
+Status invalidSpec(const std::string& kind, const std::string& field, const std::string& what) {
+  Status st(Code::kInvalid, fmt::format("{}.authorization.k8s.io \"\" is invalid: {}: {}", kind, field, what));
+  st.causes.push_back({"FieldValueRequired", what, field});
+  st.details_kind = kind;
+  st.details_group = kAuthorizationGroup;
+  return st;
+}
+
+std::vector<std::string> strings(const Json& list) {
+  std::vector<std::string> out;
+  if (!list.is_array()) return out;
+  for (const auto& v : list)
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
+std::string trim(std::string s) {
+  auto notSpace = [](unsigned char c) { return !std::isspace(c); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), notSpace));
+  s.erase(std::find_if(s.rbegin(), s.rend(), notSpace).base(), s.end());
+  return s;
+}
+
+Response serveRulesReview(const Json& body, const UserInfo& user, const RbacAuthorizer& rbac) {
+  Json resource_rules = Json::array(), url_rules = Json::array();
+  for (const Json& r : rbac.rulesFor(user, getString(objectAt(body, "spec"), "namespace"))) {
+    if (const Json* urls = find(r, "nonResourceURLs"); urls && urls->is_array() && !urls->empty()) {
+      url_rules.push_back({{"verbs", arrayAt(r, "verbs")}, {"nonResourceURLs", *urls}});
+      continue;
+    }
+    Json rule = {{"verbs", arrayAt(r, "verbs")}};
+    for (const char* k : {"apiGroups", "resources", "resourceNames"})
+      if (const Json* v = find(r, k); v && v->is_array() && !v->empty()) rule[k] = *v;
+    resource_rules.push_back(std::move(rule));
+  }
+  Json out = body;
+  out["apiVersion"] = std::string(kAuthorizationGroup) + "/v1";
+  out["kind"] = "SelfSubjectRulesReview";
+  if (!out.contains("metadata") || !out["metadata"].is_object()) out["metadata"] = Json::object();
+  out["status"] = {{"resourceRules", resource_rules}, {"nonResourceRules", url_rules}, {"incomplete", false}};
+  return jsonResponse(201, out.dump());
+}
+
+}  // namespace
+
+bool isAccessReview(const RequestInfo& ri) {
+  return ri.is_resource && ri.group == kAuthorizationGroup && ri.version == "v1" &&
+         (ri.resource == "selfsubjectaccessreviews" || ri.resource == "subjectaccessreviews" ||
+          ri.resource == "selfsubjectrulesreviews");
+}
+
+Response serveAccessReview(const RequestInfo& ri, const Request& req, const RbacAuthorizer& rbac) {
+  if (ri.verb != "create" || !ri.name.empty() || !ri.subresource.empty())
+    return errorResponse(
+        Status(Code::kMethodNotAllowed, "the server does not allow this method on the requested resource"));
+  if (!req.user) return errorResponse(Status(Code::kUnauthorized, "Unauthorized"));
+  auto body = decodeBody(req);
+  if (!body) return errorResponse(body.status());
+  if (!body->is_object()) return errorResponse(badRequest("the body of the request is not an object"));
+  if (ri.resource == "selfsubjectrulesreviews") return serveRulesReview(*body, *req.user, rbac);
+  bool self = ri.resource == "selfsubjectaccessreviews";
+  std::string kind = self ? "SelfSubjectAccessReview" : "SubjectAccessReview";
+  const Json& spec = objectAt(*body, "spec");
+
+  UserInfo subject;
+  if (self) {
+    subject = *req.user;
+  } else {
+    subject.name = getString(spec, "user");
+    subject.uid = getString(spec, "uid");
+    subject.groups = strings(arrayAt(spec, "groups"));
+    if (subject.name.empty() && subject.groups.empty())
+      return errorResponse(invalidSpec(kind, "spec.user", "Required value: at least one of user or group must be specified"));
+  }
+
+  AccessAttributes a;
+  if (const Json* r = find(spec, "resourceAttributes"); r && r->is_object()) {
+    a.is_resource = true;
+    a.verb = getString(*r, "verb");
+    a.group = getString(*r, "group");
+    a.resource = getString(*r, "resource");
+    a.subresource = getString(*r, "subresource");
+    a.ns = getString(*r, "namespace");
+    a.name = getString(*r, "name");
+  } else if (const Json* n = find(spec, "nonResourceAttributes"); n && n->is_object()) {
+    a.verb = getString(*n, "verb");
+    a.path = getString(*n, "path");
+  } else {
+    return errorResponse(invalidSpec(kind, "spec.resourceAttributes",
+                                     "Required value: exactly one of nonResourceAttributes or resourceAttributes "
+                                     "must be specified"));
+  }
+  auto decision = rbac.authorize(subject, a);
+  Json out = *body;
+  out["apiVersion"] = std::string(kAuthorizationGroup) + "/v1";
+  out["kind"] = kind;
+  if (!out.contains("metadata") || !out["metadata"].is_object()) out["metadata"] = Json::object();
+  Json status = {{"allowed", decision.allowed}};
+  if (!decision.reason.empty()) status["reason"] = decision.reason;
+  out["status"] = std::move(status);
+  return jsonResponse(201, out.dump());
+}
+
+Status impersonate(Request& req, const RbacAuthorizer& rbac) {
+  std::string as_user = trim(req.header("impersonate-user"));
+  std::string as_groups = req.header("impersonate-group");
+  std::string as_uid = trim(req.header("impersonate-uid"));
+  if (as_user.empty()) {
+    bool extra = std::any_of(req.headers.begin(), req.headers.end(),
+                             [](const auto& h) { return h.first.rfind("impersonate-extra-", 0) == 0; });
+    if (!as_groups.empty() || !as_uid.empty() || extra)
+      return badRequest("requested impersonation of groups, uid or extra attributes without impersonating a user");
+    return Status::ok();
+  }
+  const UserInfo& caller = *req.user;
+  auto allowed = [&](const std::string& group, const std::string& resource, const std::string& ns,
+                     const std::string& name) -> Status {
+    AccessAttributes a;
+    a.is_resource = true;
+    a.verb = "impersonate";
+    a.group = group;
+    a.resource = resource;
+    a.ns = ns;
+    a.name = name;
+    if (rbac.authorize(caller, a).allowed) return Status::ok();
+    return forbidden(caller, a);
+  };
+
+  UserInfo next;
+  next.name = as_user;
+  if (as_user.rfind(kServiceAccountPrefix, 0) == 0) {
+    std::string rest = as_user.substr(std::char_traits<char>::length(kServiceAccountPrefix));
+    auto colon = rest.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size())
+      return badRequest(fmt::format("invalid service account user name \"{}\"", as_user));
+    std::string ns = rest.substr(0, colon), name = rest.substr(colon + 1);
+    if (auto st = allowed("", "serviceaccounts", ns, name); !st) return st;
+    next.groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns};
+  } else {
+    if (auto st = allowed("", "users", "", as_user); !st) return st;
+  }
+  size_t start = 0;
+  while (start <= as_groups.size() && !as_groups.empty()) {
+    size_t comma = as_groups.find(',', start);
+    std::string g = trim(as_groups.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (!g.empty()) {
+      if (auto st = allowed("", "groups", "", g); !st) return st;
+      next.groups.push_back(g);
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (!as_uid.empty()) {
+    if (auto st = allowed("authentication.k8s.io", "uids", "", as_uid); !st) return st;
+    next.uid = as_uid;
+  }
+  if (std::find(next.groups.begin(), next.groups.end(), "system:authenticated") == next.groups.end())
+    next.groups.push_back("system:authenticated");
+  req.user = std::move(next);
+  return Status::ok();
+}
+
+}  // namespace capstan::apiserver

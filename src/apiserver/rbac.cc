@@ -1,0 +1,417 @@
+#include "apiserver/rbac.h"
+
+#include <algorithm>
+#include <optional>
+
+#include <fmt/format.h>
+
+namespace capstan::apiserver {
+namespace {
+
+constexpr const char* kRbacPrefix = "/registry/rbac.authorization.k8s.io/";
+
+bool contains(const Json& list, const std::string& value) {
+  if (!list.is_array()) return false;
+  for (const auto& v : list)
+    if (v.is_string() && v.get_ref<const std::string&>() == value) return true;
+  return false;
+}
+
+bool hasWildcardOr(const Json& list, const std::string& value) {
+  return contains(list, "*") || contains(list, value);
+}
+
+bool resourceMatches(const Json& resources, const AccessAttributes& a) {
+  if (!resources.is_array()) return false;
+  std::string combined = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+  for (const auto& r : resources) {
+    if (!r.is_string()) continue;
+    const auto& s = r.get_ref<const std::string&>();
+    if (s == "*" || s == combined) return true;
+    // "*/scale": that subresource of any resource.
+    if (!a.subresource.empty() && s.size() == a.subresource.size() + 2 && s.rfind("*/", 0) == 0 &&
+        s.compare(2, std::string::npos, a.subresource) == 0)
+      return true;
+  }
+  return false;
+}
+
+bool urlMatches(const Json& urls, const std::string& path) {
+  if (!urls.is_array()) return false;
+  for (const auto& u : urls) {
+    if (!u.is_string()) continue;
+    const auto& s = u.get_ref<const std::string&>();
+    if (s == "*" || s == path) return true;
+    if (!s.empty() && s.back() == '*' && path.rfind(s.substr(0, s.size() - 1), 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string subjectText(const Json& subject) {
+  std::string kind = getString(subject, "kind");
+  if (kind == "ServiceAccount")
+    return fmt::format("ServiceAccount \"{}/{}\"", getString(subject, "namespace"), getString(subject, "name"));
+  return fmt::format("{} \"{}\"", kind, getString(subject, "name"));
+}
+
+// Calls f(verb, attributes) for every atomic permission a rule grants.
+template <typename F>
+void eachPermission(const Json& rule, const std::string& ns, F&& f) {
+  const Json& verbs = arrayAt(rule, "verbs");
+  if (const Json* urls = find(rule, "nonResourceURLs"); urls && urls->is_array()) {
+    for (const auto& v : verbs)
+      for (const auto& u : *urls) {
+        if (!v.is_string() || !u.is_string()) continue;
+        AccessAttributes a;
+        a.verb = v.get<std::string>();
+        a.path = u.get<std::string>();
+        f(a);
+      }
+  }
+  const Json& groups = arrayAt(rule, "apiGroups");
+  const Json& resources = arrayAt(rule, "resources");
+  Json names = arrayAt(rule, "resourceNames");
+  if (names.empty()) names = Json::array({""});
+  for (const auto& v : verbs)
+    for (const auto& g : groups)
+      for (const auto& r : resources)
+        for (const auto& n : names) {
+          if (!v.is_string() || !g.is_string() || !r.is_string() || !n.is_string()) continue;
+          AccessAttributes a;
+          a.is_resource = true;
+          a.verb = v.get<std::string>();
+          a.group = g.get<std::string>();
+          std::string res = r.get<std::string>();
+          if (auto slash = res.find('/'); slash != std::string::npos) {
+            a.subresource = res.substr(slash + 1);
+            res.resize(slash);
+          }
+          a.resource = res;
+          a.name = n.get<std::string>();
+          a.ns = ns;
+          f(a);
+        }
+}
+
+}  // namespace
+
+AccessAttributes AccessAttributes::of(const RequestInfo& ri, const Request& req) {
+  AccessAttributes a;
+  a.is_resource = ri.is_resource;
+  if (ri.is_resource) {
+    a.verb = ri.verb;
+    a.group = ri.group;
+    a.resource = ri.resource;
+    a.subresource = ri.subresource;
+    a.ns = ri.ns;
+    a.name = ri.name;
+  } else {
+    // Non-resource requests are authorized by the lower-case HTTP verb.
+    a.verb = req.method;
+    std::transform(a.verb.begin(), a.verb.end(), a.verb.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    a.path = req.path;
+  }
+  return a;
+}
+
+bool ruleAllows(const Json& rule, const AccessAttributes& a) {
+  if (!rule.is_object() || !hasWildcardOr(arrayAt(rule, "verbs"), a.verb)) return false;
+  if (!a.is_resource) return urlMatches(arrayAt(rule, "nonResourceURLs"), a.path);
+  if (!hasWildcardOr(arrayAt(rule, "apiGroups"), a.group)) return false;
+  if (!resourceMatches(arrayAt(rule, "resources"), a)) return false;
+  const Json& names = arrayAt(rule, "resourceNames");
+  return names.empty() || contains(names, a.name);
+}
+
+bool subjectMatches(const Json& subject, const UserInfo& user, const std::string& binding_ns) {
+  std::string kind = getString(subject, "kind");
+  std::string name = getString(subject, "name");
+  if (kind == "User") return name == user.name;
+  if (kind == "Group") {
+    // Every request that reaches authorization is authenticated.
+    if (name == "system:authenticated") return true;
+    return std::find(user.groups.begin(), user.groups.end(), name) != user.groups.end();
+  }
+  if (kind == "ServiceAccount") {
+    std::string ns = getString(subject, "namespace", binding_ns);
+    return user.name == "system:serviceaccount:" + ns + ":" + name;
+  }
+  return false;
+}
+
+RbacAuthorizer::RbacAuthorizer(const ObjectCache& cache)
+    : list_([&cache](const std::string& prefix) { return cache.list(prefix, nullptr); }),
+      get_([&cache](const std::string& key) { return cache.get(key); }) {}
+
+std::vector<Json> RbacAuthorizer::rulesOfRoleRef(const Json& role_ref, const std::string& binding_ns) const {
+  std::string kind = getString(role_ref, "kind");
+  std::string name = getString(role_ref, "name");
+  ObjectPtr role;
+  if (kind == "ClusterRole")
+    role = get_(std::string(kRbacPrefix) + "clusterroles/" + name);
+  else if (kind == "Role" && !binding_ns.empty())
+    role = get_(std::string(kRbacPrefix) + "roles/" + binding_ns + "/" + name);
+  if (!role) return {};
+  const Json& rules = arrayAt(role->obj, "rules");
+  return {rules.begin(), rules.end()};
+}
+
+bool RbacAuthorizer::anyRuleAllows(const std::vector<Json>& rules, const AccessAttributes& a) const {
+  return std::any_of(rules.begin(), rules.end(), [&](const Json& r) { return ruleAllows(r, a); });
+}
+
+RbacAuthorizer::Decision RbacAuthorizer::authorize(const UserInfo& user, const AccessAttributes& a) const {
+  if (std::find(user.groups.begin(), user.groups.end(), kMastersGroup) != user.groups.end())
+    return {true, "member of system:masters"};
+  auto tryBindings = [&](const std::string& prefix, const char* binding_kind,
+                         const std::string& ns) -> std::optional<Decision> {
+    for (const auto& b : list_(prefix)) {
+      const Json& subjects = arrayAt(b->obj, "subjects");
+      for (const auto& s : subjects) {
+        if (!subjectMatches(s, user, ns)) continue;
+        const Json& ref = objectAt(b->obj, "roleRef");
+        if (!anyRuleAllows(rulesOfRoleRef(ref, ns), a)) break;
+        std::string where = ns.empty() ? "" : fmt::format(" in namespace \"{}\"", ns);
+        return Decision{true, fmt::format("RBAC: allowed by {} \"{}\" of {} \"{}\" to {}{}", binding_kind,
+                                          getString(objectAt(b->obj, "metadata"), "name"), getString(ref, "kind"),
+                                          getString(ref, "name"), subjectText(s), where)};
+      }
+    }
+    return std::nullopt;
+  };
+  if (auto d = tryBindings(std::string(kRbacPrefix) + "clusterrolebindings/", "ClusterRoleBinding", ""))
+    return *d;
+  if (a.is_resource && !a.ns.empty())
+    if (auto d = tryBindings(std::string(kRbacPrefix) + "rolebindings/" + a.ns + "/", "RoleBinding", a.ns))
+      return *d;
+  return {false, ""};
+}
+
+std::vector<Json> RbacAuthorizer::rulesFor(const UserInfo& user, const std::string& ns) const {
+  std::vector<Json> out;
+  auto collect = [&](const std::string& prefix, const std::string& binding_ns) {
+    for (const auto& b : list_(prefix)) {
+      const Json& subjects = arrayAt(b->obj, "subjects");
+      if (std::none_of(subjects.begin(), subjects.end(),
+                       [&](const Json& s) { return subjectMatches(s, user, binding_ns); }))
+        continue;
+      for (auto& r : rulesOfRoleRef(objectAt(b->obj, "roleRef"), binding_ns)) out.push_back(std::move(r));
+    }
+  };
+  collect(std::string(kRbacPrefix) + "clusterrolebindings/", "");
+  if (!ns.empty()) collect(std::string(kRbacPrefix) + "rolebindings/" + ns + "/", ns);
+  return out;
+}
+
+bool RbacAuthorizer::holdsAll(const UserInfo& user, const Json& rules, const std::string& ns) const {
+  if (!rules.is_array()) return true;
+  bool all = true;
+  for (const auto& rule : rules) {
+    eachPermission(rule, ns, [&](const AccessAttributes& a) {
+      if (all && !authorize(user, a).allowed) all = false;
+    });
+    if (!all) return false;
+  }
+  return true;
+}
+
+Status RbacAuthorizer::checkRoleWrite(const UserInfo& user, const std::string& resource, const std::string& ns,
+                                      const Json& obj) const {
+  if (std::find(user.groups.begin(), user.groups.end(), kMastersGroup) != user.groups.end()) return Status::ok();
+  std::string name = getString(objectAt(obj, "metadata"), "name");
+  auto may = [&](const std::string& verb, const std::string& res, const std::string& res_name) {
+    AccessAttributes a;
+    a.is_resource = true;
+    a.verb = verb;
+    a.group = "rbac.authorization.k8s.io";
+    a.resource = res;
+    a.ns = ns;
+    a.name = res_name;
+    return authorize(user, a).allowed;
+  };
+  auto refused = [&](const std::string& what) {
+    Status st(Code::kForbidden,
+              fmt::format("{}.rbac.authorization.k8s.io \"{}\" is forbidden: user \"{}\" is attempting to grant RBAC "
+                          "permissions not currently held: {}",
+                          resource, name, user.name, what));
+    st.details_name = name;
+    st.details_group = "rbac.authorization.k8s.io";
+    st.details_kind = resource;
+    return st;
+  };
+  if (resource == "roles" || resource == "clusterroles") {
+    if (may("escalate", resource, name)) return Status::ok();
+    // An aggregated ClusterRole's rules are filled in by the server, not the writer.
+    if (resource == "clusterroles" && find(obj, "aggregationRule")) return Status::ok();
+    if (!holdsAll(user, arrayAt(obj, "rules"), ns))
+      return refused("the role grants permissions the user does not hold");
+    return Status::ok();
+  }
+  if (resource == "rolebindings" || resource == "clusterrolebindings") {
+    const Json& ref = objectAt(obj, "roleRef");
+    std::string ref_kind = getString(ref, "kind");
+    std::string ref_res = ref_kind == "ClusterRole" ? "clusterroles" : "roles";
+    if (may("bind", ref_res, getString(ref, "name"))) return Status::ok();
+    std::vector<Json> rules = rulesOfRoleRef(ref, ns);
+    if (!holdsAll(user, Json(rules), ns))
+      return refused(fmt::format("{} \"{}\" grants permissions the user does not hold", ref_kind,
+                                 getString(ref, "name")));
+    return Status::ok();
+  }
+  return Status::ok();
+}
+
+Status forbidden(const UserInfo& user, const AccessAttributes& a, const std::string& reason) {
+  std::string msg;
+  if (!a.is_resource) {
+    msg = fmt::format("User \"{}\" cannot {} path \"{}\"", user.name, a.verb, a.path);
+  } else {
+    std::string res = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+    msg = a.ns.empty() ? fmt::format("User \"{}\" cannot {} resource \"{}\" in API group \"{}\" at the cluster scope",
+                                     user.name, a.verb, res, a.group)
+                       : fmt::format("User \"{}\" cannot {} resource \"{}\" in API group \"{}\" in the namespace \"{}\"",
+                                     user.name, a.verb, res, a.group, a.ns);
+  }
+  if (!reason.empty()) msg += ": " + reason;
+  std::string text;
+  if (!a.is_resource || a.resource.empty()) {
+    text = "forbidden: " + msg;
+  } else {
+    std::string qualified = a.group.empty() ? a.resource : a.resource + "." + a.group;
+    text = a.name.empty() ? fmt::format("{} is forbidden: {}", qualified, msg)
+                          : fmt::format("{} \"{}\" is forbidden: {}", qualified, a.name, msg);
+  }
+  Status st(Code::kForbidden, text);
+  if (a.is_resource) {
+    st.details_name = a.name;
+    st.details_group = a.group;
+    st.details_kind = a.resource;
+  }
+  return st;
+}
+
+namespace {
+
+Json rule(std::vector<std::string> groups, std::vector<std::string> resources, std::vector<std::string> verbs) {
+  return Json{{"apiGroups", groups}, {"resources", resources}, {"verbs", verbs}};
+}
+
+Json urlRule(std::vector<std::string> urls, std::vector<std::string> verbs) {
+  return Json{{"nonResourceURLs", urls}, {"verbs", verbs}};
+}
+
+Json clusterRole(const std::string& name, Json rules) {
+  return Json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+              {"kind", "ClusterRole"},
+              {"metadata",
+               {{"name", name},
+                {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}},
+                {"annotations", {{"rbac.authorization.kubernetes.io/autoupdate", "true"}}}}},
+              {"rules", std::move(rules)}};
+}
+
+Json clusterRoleBinding(const std::string& name, const std::string& role, Json subjects) {
+  return Json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+              {"kind", "ClusterRoleBinding"},
+              {"metadata",
+               {{"name", name},
+                {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}},
+                {"annotations", {{"rbac.authorization.kubernetes.io/autoupdate", "true"}}}}},
+              {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
+              {"subjects", std::move(subjects)}};
+}
+
+Json group(const std::string& name) {
+  return Json{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Group"}, {"name", name}};
+}
+
+}  // namespace
+
+std::vector<Json> bootstrapPolicy() {
+  const std::vector<std::string> read = {"get", "list", "watch"};
+  const std::vector<std::string> write = {"create", "delete", "deletecollection", "patch", "update"};
+  std::vector<std::string> all_verbs = read;
+  all_verbs.insert(all_verbs.end(), write.begin(), write.end());
+
+  // What `view` reads: namespaced workload objects, never secrets.
+  Json view = Json::array({
+      rule({""},
+           {"configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods",
+            "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts", "services",
+            "services/status", "bindings", "events", "limitranges", "namespaces/status", "pods/log",
+            "pods/status", "replicationcontrollers/status", "resourcequotas", "resourcequotas/status"},
+           read),
+      rule({""}, {"namespaces"}, read),
+      rule({"discovery.k8s.io"}, {"endpointslices"}, read),
+      rule({"apps"},
+           {"controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale",
+            "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets",
+            "statefulsets/scale", "statefulsets/status"},
+           read),
+      rule({"autoscaling"}, {"horizontalpodautoscalers", "horizontalpodautoscalers/status"}, read),
+      rule({"batch"}, {"cronjobs", "cronjobs/status", "jobs", "jobs/status"}, read),
+      rule({"policy"}, {"poddisruptionbudgets", "poddisruptionbudgets/status"}, read),
+      rule({"networking.k8s.io"}, {"ingresses", "ingresses/status", "networkpolicies"}, read),
+      rule({"events.k8s.io"}, {"events"}, read),
+      rule({"metrics.k8s.io"}, {"pods", "nodes"}, read),
+  });
+  // What `edit` adds: writes to the same objects, secrets, and the pod
+  // subresources that run commands or forward ports.
+  Json edit = view;
+  for (const auto& r : Json::array({
+           rule({""},
+                {"pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction",
+                 "configmaps", "endpoints", "persistentvolumeclaims", "replicationcontrollers",
+                 "replicationcontrollers/scale", "secrets", "serviceaccounts", "services", "services/proxy"},
+                write),
+           rule({""}, {"secrets", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "services/proxy"},
+                read),
+           rule({""}, {"serviceaccounts/token"}, {"create"}),
+           rule({""}, {"serviceaccounts"}, {"impersonate"}),
+           rule({"apps"},
+                {"daemonsets", "deployments", "deployments/rollback", "deployments/scale", "replicasets",
+                 "replicasets/scale", "statefulsets", "statefulsets/scale"},
+                write),
+           rule({"autoscaling"}, {"horizontalpodautoscalers"}, write),
+           rule({"batch"}, {"cronjobs", "jobs"}, write),
+           rule({"policy"}, {"poddisruptionbudgets"}, write),
+           rule({"networking.k8s.io"}, {"ingresses", "networkpolicies"}, write),
+           rule({"discovery.k8s.io"}, {"endpointslices"}, write),
+       }))
+    edit.push_back(r);
+  // What `admin` adds: roles and bindings inside the namespace.
+  Json admin = edit;
+  admin.push_back(rule({"rbac.authorization.k8s.io"}, {"roles", "rolebindings"}, all_verbs));
+  admin.push_back(rule({"authorization.k8s.io"}, {"localsubjectaccessreviews"}, {"create"}));
+
+  std::vector<Json> out = {
+      clusterRole("cluster-admin", Json::array({rule({"*"}, {"*"}, {"*"}), urlRule({"*"}, {"*"})})),
+      clusterRole("admin", admin),
+      clusterRole("edit", edit),
+      clusterRole("view", view),
+      clusterRole("system:discovery",
+                  Json::array({urlRule({"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
+                                        "/openapi/*", "/readyz", "/version", "/version/"},
+                                       {"get"})})),
+      clusterRole("system:public-info-viewer",
+                  Json::array({urlRule({"/healthz", "/livez", "/readyz", "/version", "/version/"}, {"get"})})),
+      clusterRole("system:basic-user",
+                  Json::array({rule({"authorization.k8s.io"}, {"selfsubjectaccessreviews", "selfsubjectrulesreviews"},
+                                    {"create"}),
+                               rule({"authentication.k8s.io"}, {"selfsubjectreviews"}, {"create"})})),
+      clusterRoleBinding("cluster-admin", "cluster-admin", Json::array({group(kMastersGroup)})),
+      // Node agents (the join token's system:nodes) act for the pods they
+      // run: their secrets, configmaps, tokens and status. There is no node
+      // authorizer yet to narrow that to their own pods, so they hold
+      // cluster-admin, through a binding an admin can see.
+      clusterRoleBinding("capstan:nodes", "cluster-admin", Json::array({group("system:nodes")})),
+      clusterRoleBinding("system:discovery", "system:discovery", Json::array({group("system:authenticated")})),
+      clusterRoleBinding("system:basic-user", "system:basic-user", Json::array({group("system:authenticated")})),
+      clusterRoleBinding("system:public-info-viewer", "system:public-info-viewer",
+                         Json::array({group("system:authenticated"), group("system:unauthenticated")})),
+  };
+  return out;
+}
+
+}  // namespace capstan::apiserver

@@ -1,0 +1,396 @@
+// RBAC authorization (rbac.authorization.k8s.io/v1) over policy objects
+// held in memory, plus the access reviews and impersonation built on it.
+#include "apiserver/rbac.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "apiserver/access_review.h"
+
+namespace capstan::apiserver {
+namespace {
+
+constexpr const char* kPrefix = "/registry/rbac.authorization.k8s.io/";
+
+// The policy store: objects by key, listed by prefix as the cache does.
+class Policy {
+ public:
+  void add(const std::string& resource, const Json& obj) {
+    const Json& meta = obj["metadata"];
+    std::string key = std::string(kPrefix) + resource + "/";
+    if (meta.contains("namespace")) key += meta["namespace"].get<std::string>() + "/";
+    key += meta["name"].get<std::string>();
+    auto o = std::make_shared<CachedObject>();
+    o->key = key;
+    o->obj = obj;
+    objects_[key] = o;
+  }
+  void remove(const std::string& resource, const std::string& key_tail) {
+    objects_.erase(std::string(kPrefix) + resource + "/" + key_tail);
+  }
+  RbacAuthorizer authorizer() const {
+    return RbacAuthorizer(
+        [this](const std::string& prefix) {
+          std::vector<ObjectPtr> out;
+          for (auto it = objects_.lower_bound(prefix); it != objects_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+            out.push_back(it->second);
+          return out;
+        },
+        [this](const std::string& key) -> ObjectPtr {
+          auto it = objects_.find(key);
+          return it == objects_.end() ? nullptr : it->second;
+        });
+  }
+
+ private:
+  std::map<std::string, ObjectPtr> objects_;
+};
+
+Json role(const std::string& kind, const std::string& name, const std::string& ns, Json rules) {
+  Json meta = {{"name", name}};
+  if (!ns.empty()) meta["namespace"] = ns;
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"}, {"kind", kind}, {"metadata", meta}, {"rules", rules}};
+}
+
+Json binding(const std::string& kind, const std::string& name, const std::string& ns, const std::string& role_kind,
+             const std::string& role_name, Json subjects) {
+  Json meta = {{"name", name}};
+  if (!ns.empty()) meta["namespace"] = ns;
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", kind},
+          {"metadata", meta},
+          {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", role_kind}, {"name", role_name}}},
+          {"subjects", subjects}};
+}
+
+Json user(const std::string& name) { return {{"kind", "User"}, {"name", name}, {"apiGroup", "rbac.authorization.k8s.io"}}; }
+
+AccessAttributes res(std::string verb, std::string group, std::string resource, std::string ns = "",
+                     std::string name = "", std::string sub = "") {
+  AccessAttributes a;
+  a.is_resource = true;
+  a.verb = std::move(verb);
+  a.group = std::move(group);
+  a.resource = std::move(resource);
+  a.ns = std::move(ns);
+  a.name = std::move(name);
+  a.subresource = std::move(sub);
+  return a;
+}
+
+AccessAttributes path(std::string verb, std::string p) {
+  AccessAttributes a;
+  a.verb = std::move(verb);
+  a.path = std::move(p);
+  return a;
+}
+
+const UserInfo kAlice{"alice", "", {"dev"}};
+const UserInfo kSa{"system:serviceaccount:team:bot", "", {"system:serviceaccounts", "system:serviceaccounts:team"}};
+
+TEST(RbacRule, MatchesVerbsGroupsResourcesAndNames) {
+  Json r = Json::parse(R"({"apiGroups":["","apps"],"resources":["pods","deployments/scale"],"verbs":["get","list"]})");
+  EXPECT_TRUE(ruleAllows(r, res("get", "", "pods", "ns")));
+  EXPECT_TRUE(ruleAllows(r, res("list", "apps", "pods")));
+  EXPECT_FALSE(ruleAllows(r, res("delete", "", "pods", "ns")));
+  EXPECT_FALSE(ruleAllows(r, res("get", "batch", "pods", "ns")));
+  // A subresource is its own resource: pods does not cover pods/log.
+  EXPECT_FALSE(ruleAllows(r, res("get", "", "pods", "ns", "p", "log")));
+  EXPECT_TRUE(ruleAllows(r, res("get", "apps", "deployments", "ns", "d", "scale")));
+  EXPECT_FALSE(ruleAllows(r, res("get", "apps", "deployments", "ns", "d")));
+
+  Json wild = Json::parse(R"({"apiGroups":["*"],"resources":["*/scale"],"verbs":["*"]})");
+  EXPECT_TRUE(ruleAllows(wild, res("update", "apps", "statefulsets", "ns", "s", "scale")));
+  EXPECT_FALSE(ruleAllows(wild, res("update", "apps", "statefulsets", "ns", "s")));
+  EXPECT_FALSE(ruleAllows(wild, res("update", "apps", "statefulsets", "ns", "s", "status")));
+
+  Json named = Json::parse(R"({"apiGroups":[""],"resources":["configmaps"],"resourceNames":["cfg"],"verbs":["get","update"]})");
+  EXPECT_TRUE(ruleAllows(named, res("get", "", "configmaps", "ns", "cfg")));
+  EXPECT_FALSE(ruleAllows(named, res("get", "", "configmaps", "ns", "other")));
+  EXPECT_FALSE(ruleAllows(named, res("get", "", "configmaps", "ns")));  // a list names nothing
+
+  // A resource rule never covers a path, nor a path rule a resource.
+  EXPECT_FALSE(ruleAllows(wild, path("get", "/healthz")));
+  Json urls = Json::parse(R"({"nonResourceURLs":["/healthz","/apis/*"],"verbs":["get"]})");
+  EXPECT_TRUE(ruleAllows(urls, path("get", "/healthz")));
+  EXPECT_TRUE(ruleAllows(urls, path("get", "/apis/apps/v1")));
+  EXPECT_FALSE(ruleAllows(urls, path("get", "/healthz/etcd")));
+  EXPECT_FALSE(ruleAllows(urls, path("post", "/healthz")));
+  EXPECT_FALSE(ruleAllows(urls, res("get", "", "pods")));
+  // Malformed rules allow nothing.
+  EXPECT_FALSE(ruleAllows(Json::parse(R"({"verbs":"get"})"), path("get", "/")));
+  EXPECT_FALSE(ruleAllows(Json::parse(R"([1,2])"), path("get", "/")));
+}
+
+TEST(RbacSubject, MatchesUsersGroupsAndServiceAccounts) {
+  EXPECT_TRUE(subjectMatches(user("alice"), kAlice, ""));
+  EXPECT_FALSE(subjectMatches(user("bob"), kAlice, ""));
+  EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"Group","name":"dev"})"), kAlice, ""));
+  EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"Group","name":"system:authenticated"})"), kAlice, ""));
+  EXPECT_FALSE(subjectMatches(Json::parse(R"({"kind":"Group","name":"ops"})"), kAlice, ""));
+  EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"ServiceAccount","name":"bot","namespace":"team"})"), kSa, ""));
+  // Without a namespace, a service account subject is the binding's own.
+  EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"ServiceAccount","name":"bot"})"), kSa, "team"));
+  EXPECT_FALSE(subjectMatches(Json::parse(R"({"kind":"ServiceAccount","name":"bot"})"), kSa, "other"));
+  EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"Group","name":"system:serviceaccounts:team"})"), kSa, ""));
+}
+
+TEST(RbacAuthorizer, ClusterBindingsGrantEverywhereRoleBindingsOnlyInTheirNamespace) {
+  Policy p;
+  p.add("clusterroles", role("ClusterRole", "pod-reader", "",
+                             Json::parse(R"([{"apiGroups":[""],"resources":["pods"],"verbs":["get","list"]}])")));
+  p.add("roles", role("Role", "cm-writer", "team",
+                      Json::parse(R"([{"apiGroups":[""],"resources":["configmaps"],"verbs":["create"]}])")));
+  p.add("rolebindings", binding("RoleBinding", "read", "team", "ClusterRole", "pod-reader", Json::array({user("alice")})));
+  p.add("rolebindings", binding("RoleBinding", "write", "team", "Role", "cm-writer",
+                                Json::parse(R"([{"kind":"ServiceAccount","name":"bot"}])")));
+  auto authz = p.authorizer();
+
+  auto d = authz.authorize(kAlice, res("list", "", "pods", "team"));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.reason,
+            "RBAC: allowed by RoleBinding \"read\" of ClusterRole \"pod-reader\" to User \"alice\" in namespace \"team\"");
+  EXPECT_FALSE(authz.authorize(kAlice, res("list", "", "pods", "other")).allowed);
+  EXPECT_FALSE(authz.authorize(kAlice, res("list", "", "pods")).allowed);  // all namespaces
+  EXPECT_FALSE(authz.authorize(kAlice, res("create", "", "configmaps", "team")).allowed);
+  EXPECT_TRUE(authz.authorize(kSa, res("create", "", "configmaps", "team")).allowed);
+  EXPECT_FALSE(authz.authorize(kSa, res("list", "", "pods", "team")).allowed);
+
+  p.add("clusterrolebindings",
+        binding("ClusterRoleBinding", "dev-read", "", "ClusterRole", "pod-reader",
+                Json::parse(R"([{"kind":"Group","name":"dev"}])")));
+  authz = p.authorizer();
+  d = authz.authorize(kAlice, res("list", "", "pods"));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.reason, "RBAC: allowed by ClusterRoleBinding \"dev-read\" of ClusterRole \"pod-reader\" to Group \"dev\"");
+
+  // A binding whose role is gone grants nothing; a RoleBinding cannot name
+  // another namespace's Role.
+  p.remove("clusterroles", "pod-reader");
+  authz = p.authorizer();
+  EXPECT_FALSE(authz.authorize(kAlice, res("list", "", "pods", "team")).allowed);
+  p.add("rolebindings", binding("RoleBinding", "cross", "other", "Role", "cm-writer", Json::array({user("alice")})));
+  EXPECT_FALSE(p.authorizer().authorize(kAlice, res("create", "", "configmaps", "other")).allowed);
+}
+
+TEST(RbacAuthorizer, MastersNeedNoBinding) {
+  Policy p;
+  auto d = p.authorizer().authorize(UserInfo{"system:admin", "", {"system:masters"}}, res("delete", "", "nodes", "", "n1"));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_FALSE(p.authorizer().authorize(kAlice, path("get", "/metrics")).allowed);
+}
+
+TEST(RbacAuthorizer, BootstrapPolicyGrantsWhatUpstreamsDefaultsGrant) {
+  Policy p;
+  for (const Json& obj : bootstrapPolicy())
+    p.add(obj["kind"] == "ClusterRole" ? "clusterroles" : "clusterrolebindings", obj);
+  auto authz = p.authorizer();
+  // Every authenticated user: discovery, health, version, whoami and can-i.
+  for (const char* u : {"/api", "/apis/apps/v1", "/version", "/healthz", "/openapi/v3"})
+    EXPECT_TRUE(authz.authorize(kAlice, path("get", u)).allowed) << u;
+  EXPECT_FALSE(authz.authorize(kAlice, path("get", "/metrics")).allowed);
+  EXPECT_TRUE(authz.authorize(kAlice, res("create", "authorization.k8s.io", "selfsubjectaccessreviews")).allowed);
+  EXPECT_TRUE(authz.authorize(kAlice, res("create", "authentication.k8s.io", "selfsubjectreviews")).allowed);
+  EXPECT_FALSE(authz.authorize(kAlice, res("list", "", "pods", "default")).allowed);
+  // Nodes act for their pods.
+  EXPECT_TRUE(authz.authorize(UserInfo{"capstan:agent", "", {"system:nodes"}}, res("get", "", "secrets", "a", "s")).allowed);
+
+  // view reads but never secrets; edit writes and execs; admin manages roles.
+  p.add("rolebindings", binding("RoleBinding", "v", "team", "ClusterRole", "view", Json::array({user("viewer")})));
+  p.add("rolebindings", binding("RoleBinding", "e", "team", "ClusterRole", "edit", Json::array({user("editor")})));
+  p.add("rolebindings", binding("RoleBinding", "a", "team", "ClusterRole", "admin", Json::array({user("boss")})));
+  authz = p.authorizer();
+  UserInfo viewer{"viewer", "", {}}, editor{"editor", "", {}}, boss{"boss", "", {}};
+  EXPECT_TRUE(authz.authorize(viewer, res("list", "apps", "deployments", "team")).allowed);
+  EXPECT_TRUE(authz.authorize(viewer, res("get", "", "pods", "team", "p", "log")).allowed);
+  EXPECT_FALSE(authz.authorize(viewer, res("get", "", "secrets", "team", "s")).allowed);
+  EXPECT_FALSE(authz.authorize(viewer, res("create", "", "pods", "team")).allowed);
+  EXPECT_TRUE(authz.authorize(editor, res("create", "", "pods", "team", "p", "exec")).allowed);
+  EXPECT_TRUE(authz.authorize(editor, res("get", "", "secrets", "team", "s")).allowed);
+  EXPECT_FALSE(authz.authorize(editor, res("create", "rbac.authorization.k8s.io", "rolebindings", "team")).allowed);
+  EXPECT_TRUE(authz.authorize(boss, res("create", "rbac.authorization.k8s.io", "rolebindings", "team")).allowed);
+  EXPECT_FALSE(authz.authorize(boss, res("create", "rbac.authorization.k8s.io", "clusterrolebindings")).allowed);
+}
+
+TEST(RbacAuthorizer, RoleWritesCannotGrantMoreThanTheWriterHolds) {
+  Policy p;
+  for (const Json& obj : bootstrapPolicy())
+    p.add(obj["kind"] == "ClusterRole" ? "clusterroles" : "clusterrolebindings", obj);
+  p.add("rolebindings", binding("RoleBinding", "a", "team", "ClusterRole", "admin", Json::array({user("boss")})));
+  auto authz = p.authorizer();
+  UserInfo boss{"boss", "", {}};
+
+  // Binding view or edit in the namespace: the admin holds all of it there.
+  EXPECT_TRUE(authz.checkRoleWrite(boss, "rolebindings", "team",
+                                   binding("RoleBinding", "b", "team", "ClusterRole", "view", Json::array({user("x")}))));
+  // Binding cluster-admin, even only in the namespace, grants what the admin lacks.
+  Status st = authz.checkRoleWrite(
+      boss, "rolebindings", "team", binding("RoleBinding", "b", "team", "ClusterRole", "cluster-admin", Json::array({user("x")})));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_NE(st.message().find("rolebindings.rbac.authorization.k8s.io \"b\" is forbidden: user \"boss\" is attempting to grant RBAC permissions not currently held"),
+            std::string::npos)
+      << st.message();
+  // Nor in another namespace.
+  EXPECT_FALSE(authz.checkRoleWrite(boss, "rolebindings", "other",
+                                    binding("RoleBinding", "b", "other", "ClusterRole", "view", Json::array({user("x")}))));
+  // A Role with rules the admin holds, and one with a wildcard it does not.
+  EXPECT_TRUE(authz.checkRoleWrite(boss, "roles", "team",
+                                   role("Role", "r", "team",
+                                        Json::parse(R"([{"apiGroups":[""],"resources":["pods"],"verbs":["get","delete"]}])"))));
+  EXPECT_FALSE(authz.checkRoleWrite(boss, "roles", "team",
+                                    role("Role", "r", "team", Json::parse(R"([{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}])"))));
+  EXPECT_FALSE(authz.checkRoleWrite(boss, "roles", "team",
+                                    role("Role", "r", "team",
+                                         Json::parse(R"([{"apiGroups":[""],"resources":["nodes"],"verbs":["get"]}])"))));
+  // The bind and escalate verbs lift the check, as upstream.
+  p.add("clusterroles", role("ClusterRole", "binder", "",
+                             Json::parse(R"([{"apiGroups":["rbac.authorization.k8s.io"],"resources":["clusterroles"],
+                                               "resourceNames":["cluster-admin"],"verbs":["bind"]},
+                                              {"apiGroups":["rbac.authorization.k8s.io"],"resources":["roles"],"verbs":["escalate"]}])")));
+  p.add("rolebindings", binding("RoleBinding", "binder", "team", "ClusterRole", "binder", Json::array({user("boss")})));
+  authz = p.authorizer();
+  EXPECT_TRUE(authz.checkRoleWrite(
+      boss, "rolebindings", "team", binding("RoleBinding", "b", "team", "ClusterRole", "cluster-admin", Json::array({user("x")}))));
+  EXPECT_TRUE(authz.checkRoleWrite(boss, "roles", "team",
+                                   role("Role", "r", "team", Json::parse(R"([{"apiGroups":["*"],"resources":["*"],"verbs":["*"]}])"))));
+  // Masters write anything.
+  EXPECT_TRUE(authz.checkRoleWrite(UserInfo{"admin", "", {"system:masters"}}, "clusterrolebindings", "",
+                                   binding("ClusterRoleBinding", "b", "", "ClusterRole", "cluster-admin", Json::array({user("x")}))));
+}
+
+TEST(RbacForbidden, ReadsAsKubeApiserversMessage) {
+  UserInfo u{"system:serviceaccount:default:default", "", {}};
+  Status st = forbidden(u, res("list", "", "pods", "default"));
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_EQ(st.message(),
+            "pods is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"pods\" in API "
+            "group \"\" in the namespace \"default\"");
+  EXPECT_EQ(st.details_kind, "pods");
+  EXPECT_EQ(forbidden(u, res("get", "apps", "deployments", "ns", "web", "scale")).message(),
+            "deployments.apps \"web\" is forbidden: User \"system:serviceaccount:default:default\" cannot get resource "
+            "\"deployments/scale\" in API group \"apps\" in the namespace \"ns\"");
+  EXPECT_EQ(forbidden(u, res("list", "", "nodes")).message(),
+            "nodes is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"nodes\" in API "
+            "group \"\" at the cluster scope");
+  EXPECT_EQ(forbidden(u, path("get", "/metrics")).message(),
+            "forbidden: User \"system:serviceaccount:default:default\" cannot get path \"/metrics\"");
+}
+
+Request post(std::string body, UserInfo who) {
+  Request req;
+  req.method = "POST";
+  req.body = std::move(body);
+  req.headers["content-type"] = "application/json";
+  req.user = std::move(who);
+  return req;
+}
+
+RequestInfo reviewInfo(const std::string& resource, const std::string& verb = "create") {
+  RequestInfo ri;
+  ri.is_resource = true;
+  ri.group = "authorization.k8s.io";
+  ri.version = "v1";
+  ri.resource = resource;
+  ri.verb = verb;
+  return ri;
+}
+
+TEST(AccessReview, SelfReviewAnswersForTheCaller) {
+  Policy p;
+  p.add("roles", role("Role", "r", "team", Json::parse(R"([{"apiGroups":[""],"resources":["pods"],"verbs":["list"]}])")));
+  p.add("rolebindings", binding("RoleBinding", "b", "team", "Role", "r", Json::array({user("alice")})));
+  auto authz = p.authorizer();
+  // What `kubectl auth can-i list pods -n team` posts.
+  std::string body =
+      R"({"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","metadata":{"creationTimestamp":null},
+          "spec":{"resourceAttributes":{"namespace":"team","verb":"list","resource":"pods"}},"status":{"allowed":false}})";
+  Response r = serveAccessReview(reviewInfo("selfsubjectaccessreviews"), post(body, kAlice), authz);
+  ASSERT_EQ(r.status, 201) << r.body;
+  Json out = Json::parse(r.body);
+  EXPECT_EQ(out["kind"], "SelfSubjectAccessReview");
+  EXPECT_EQ(out["status"]["allowed"], true);
+  EXPECT_EQ(out["status"]["reason"],
+            "RBAC: allowed by RoleBinding \"b\" of Role \"r\" to User \"alice\" in namespace \"team\"");
+  r = serveAccessReview(reviewInfo("selfsubjectaccessreviews"),
+                        post(R"({"spec":{"resourceAttributes":{"namespace":"team","verb":"delete","resource":"pods"}}})", kAlice),
+                        authz);
+  EXPECT_EQ(Json::parse(r.body)["status"], Json::parse(R"({"allowed":false})"));
+  r = serveAccessReview(reviewInfo("selfsubjectaccessreviews"),
+                        post(R"({"spec":{"nonResourceAttributes":{"path":"/metrics","verb":"get"}}})", kAlice), authz);
+  EXPECT_EQ(Json::parse(r.body)["status"]["allowed"], false);
+
+  // About another user: that user's answer, not the caller's.
+  r = serveAccessReview(reviewInfo("subjectaccessreviews"),
+                        post(R"({"spec":{"user":"alice","resourceAttributes":{"namespace":"team","verb":"list","resource":"pods"}}})",
+                             UserInfo{"admin", "", {"system:masters"}}),
+                        authz);
+  EXPECT_EQ(Json::parse(r.body)["status"]["allowed"], true);
+  r = serveAccessReview(reviewInfo("subjectaccessreviews"),
+                        post(R"({"spec":{"user":"mallory","resourceAttributes":{"namespace":"team","verb":"list","resource":"pods"}}})",
+                             UserInfo{"admin", "", {"system:masters"}}),
+                        authz);
+  EXPECT_EQ(Json::parse(r.body)["status"]["allowed"], false);
+}
+
+TEST(AccessReview, BadReviewsAreRefused) {
+  Policy p;
+  auto authz = p.authorizer();
+  EXPECT_EQ(serveAccessReview(reviewInfo("selfsubjectaccessreviews", "list"), post("{}", kAlice), authz).status, 405);
+  EXPECT_EQ(serveAccessReview(reviewInfo("selfsubjectaccessreviews"), post("{not json", kAlice), authz).status, 400);
+  EXPECT_EQ(serveAccessReview(reviewInfo("selfsubjectaccessreviews"), post("[1]", kAlice), authz).status, 400);
+  EXPECT_EQ(serveAccessReview(reviewInfo("selfsubjectaccessreviews"), post(R"({"spec":{}})", kAlice), authz).status, 422);
+  EXPECT_EQ(serveAccessReview(reviewInfo("subjectaccessreviews"),
+                              post(R"({"spec":{"resourceAttributes":{"verb":"get","resource":"pods"}}})", kAlice), authz)
+                .status,
+            422);
+}
+
+TEST(Impersonation, TakesOnOnlyIdentitiesTheCallerMayImpersonate) {
+  Policy p;
+  p.add("clusterroles", role("ClusterRole", "imp", "",
+                             Json::parse(R"([{"apiGroups":[""],"resources":["serviceaccounts"],"verbs":["impersonate"]},
+                                             {"apiGroups":[""],"resources":["groups"],"resourceNames":["dev"],"verbs":["impersonate"]}])")));
+  p.add("rolebindings", binding("RoleBinding", "imp", "team", "ClusterRole", "imp", Json::array({user("alice")})));
+  p.add("clusterrolebindings", binding("ClusterRoleBinding", "imp", "", "ClusterRole", "imp", Json::array({user("carol")})));
+  auto authz = p.authorizer();
+
+  Request req = post("", kAlice);
+  EXPECT_TRUE(impersonate(req, authz));  // nothing asked: unchanged
+  EXPECT_EQ(req.user->name, "alice");
+
+  req.headers["impersonate-user"] = "system:serviceaccount:team:bot";
+  ASSERT_TRUE(impersonate(req, authz));
+  EXPECT_EQ(req.user->name, "system:serviceaccount:team:bot");
+  EXPECT_EQ(req.user->groups, (std::vector<std::string>{"system:serviceaccounts", "system:serviceaccounts:team",
+                                                        "system:authenticated"}));
+
+  req = post("", kAlice);
+  req.headers["impersonate-user"] = "system:serviceaccount:other:bot";
+  Status st = impersonate(req, authz);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_EQ(st.message(),
+            "serviceaccounts \"bot\" is forbidden: User \"alice\" cannot impersonate resource \"serviceaccounts\" in "
+            "API group \"\" in the namespace \"other\"");
+  EXPECT_EQ(req.user->name, "alice");
+
+  // Plain users and groups are cluster-scoped: only carol's ClusterRoleBinding reaches them.
+  req = post("", UserInfo{"carol", "", {}});
+  req.headers["impersonate-user"] = "system:serviceaccount:x:y";
+  req.headers["impersonate-group"] = "dev, ops";
+  EXPECT_EQ(impersonate(req, authz).code(), Code::kForbidden);  // ops is not allowed
+  req = post("", UserInfo{"carol", "", {}});
+  req.headers["impersonate-user"] = "bob";
+  EXPECT_EQ(impersonate(req, authz).code(), Code::kForbidden);  // users are not allowed
+
+  req = post("", kAlice);
+  req.headers["impersonate-group"] = "dev";
+  EXPECT_EQ(impersonate(req, authz).code(), Code::kBadRequest);  // groups without a user
+  req = post("", UserInfo{"admin", "", {"system:masters"}});
+  req.headers["impersonate-user"] = "system:serviceaccount:bad";
+  EXPECT_EQ(impersonate(req, authz).code(), Code::kBadRequest);
+}
+
+}  // namespace
+}  // namespace capstan::apiserver
