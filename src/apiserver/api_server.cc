@@ -173,7 +173,9 @@ void ApiServer::Impl::handle(Request req, Responder done) {
       }
     }
   }
-  if (!req.user && !isPublicPath(req.path)) {
+  // Anyone may read the public paths, but credentials that fail are a 401
+  // everywhere, as kube-apiserver answers them.
+  if (!req.user && (!isPublicPath(req.path) || !req.header("authorization").empty())) {
     Status st(Code::kUnauthorized, "Unauthorized");
     return done(errorResponse(st));
   }

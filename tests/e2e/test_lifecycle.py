@@ -13,7 +13,7 @@ import time
 import unittest
 
 from cluster import IMAGE, ClusterTestCase
-from harness import RecordingHttpServer, wait_until
+from harness import RecordingHttpServer, request_json, wait_until
 
 
 def uptime():
@@ -435,6 +435,66 @@ spec:
         pod = self.pod("live")
         self.assertEqual(pod["status"]["containerStatuses"][0]["restartCount"], 0)
         self.delete_and_check("live")
+
+    def test_service_account_token_is_mounted_and_bound_to_the_pod(self):
+        sleeper = 'command: ["/bin/sh", "-c", "trap \'exit 0\' TERM; while :; do sleep 1 & wait $!; done"]'
+        self.create(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: api-user}}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - {{name: c, image: {IMAGE}, {sleeper}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: no-api}}
+spec:
+  terminationGracePeriodSeconds: 5
+  automountServiceAccountToken: false
+  containers:
+  - {{name: c, image: {IMAGE}, {sleeper}}}
+""")
+        pod = self.running("api-user")
+        volume = next(v for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-"))
+        self.assertEqual([list(s)[0] for s in volume["projected"]["sources"]],
+                         ["serviceAccountToken", "configMap", "downwardAPI"])
+        mount = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+        def read(name):
+            return self.kubectl("exec", "api-user", "--", "cat", f"{mount}/{name}").stdout
+
+        # What in-cluster clients read: the token, the cluster CA, the namespace, the API's address.
+        with open(os.path.join(self.server.data_dir, "tls", "ca.crt")) as f:
+            self.assertEqual(read("ca.crt"), f.read())
+        self.assertEqual(read("namespace"), "default")
+        api = self.get("service", "kubernetes")
+        self.assertEqual(self.kubectl("exec", "api-user", "--", "sh", "-c", "echo $KUBERNETES_SERVICE_HOST").stdout.strip(),
+                         api["spec"]["clusterIP"])
+        token = read("token")
+        status, doc, _ = request_json(self.server, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                      {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+                                      headers={"Authorization": "Bearer " + token}, client_cert=False)
+        self.assertEqual(status, 201, doc)
+        self.assertEqual(doc["status"]["userInfo"]["username"], "system:serviceaccount:default:default")
+        # The default account may do nothing by default.
+        status, doc, _ = request_json(self.server, "GET", "/api/v1/namespaces/default/pods",
+                                      headers={"Authorization": "Bearer " + token}, client_cert=False)
+        self.assertEqual(status, 403, doc)
+
+        # Opted out: nothing mounted.
+        self.running("no-api")
+        self.assertNotEqual(self.kubectl("exec", "no-api", "--", "ls", mount, check=False).returncode, 0)
+        self.assertFalse(any(v["name"].startswith("kube-api-access-")
+                             for v in self.pod("no-api")["spec"].get("volumes", [])))
+        self.delete_and_check("no-api")
+
+        # The token dies with its pod.
+        self.delete_and_check("api-user")
+        status, _, _ = request_json(self.server, "GET", "/version",
+                                    headers={"Authorization": "Bearer " + token}, client_cert=False)
+        self.assertEqual(status, 401)
 
 
 if __name__ == "__main__":
