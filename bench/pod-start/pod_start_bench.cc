@@ -24,6 +24,7 @@
 //          --image IMAGE --work DIR --floor-subnet CIDR --floor-bridge NAME
 //          [--serial 30] [--burst 100] [--crash 10] [--floor 20] [--idle-seconds 10]
 //          [--sandbox-dir DIR: wait until it is empty after each phase's deletion]
+//          [--automount false: pods without the service-account token volume]
 //        pod_start_bench --cleanup-floor --work DIR --floor-bridge NAME
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -67,7 +68,13 @@ struct Options {
   std::string cni_bin = "/usr/lib/cni", crun = "/usr/bin/crun";
   int server_pid = 0, serial = 30, burst = 100, crash = 10, floor = 20, idle_seconds = 10;
   bool cleanup_floor = false;
+  // Whether pods get the service-account token volume (ServiceAccount
+  // admission's default); --automount=false compares pods without it.
+  bool automount = true;
 };
+
+// Set once from the flags: the pods' automountServiceAccountToken.
+bool g_automount = true;
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -344,6 +351,7 @@ Json sleepPod(const std::string& name, const std::string& group, const std::stri
           {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", {{"bench", "pod-start"}, {"group", group}}}}},
           {"spec",
            {{"terminationGracePeriodSeconds", 0},
+            {"automountServiceAccountToken", g_automount},
             {"containers", Json::array({{{"name", "c"},
                                          {"image", image},
                                          {"imagePullPolicy", "Never"},
@@ -515,9 +523,11 @@ int main(int argc, char** argv) {
     else if (k == "--crash") o.crash = std::stoi(v);
     else if (k == "--floor") o.floor = std::stoi(v);
     else if (k == "--idle-seconds") o.idle_seconds = std::stoi(v);
+    else if (k == "--automount") o.automount = v != "false";
     else return usage(("unknown flag " + k).c_str());
   }
   if (o.work.empty()) return usage("--work is required");
+  g_automount = o.automount;
   if (o.cleanup_floor) {
     floorCleanupAll(o);
     return 0;
@@ -530,6 +540,7 @@ int main(int argc, char** argv) {
   if (!t) return usage(t.status().message().c_str());
   client::Client c(*t, "pod-start-bench");
   Json out = Json::object();
+  out["automount_service_account_token"] = o.automount;
   bool ok = true;
 
   // The floor first: the agent's bridge and cgroups exist by now (the

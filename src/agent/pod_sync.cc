@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "agent/lifecycle.h"
@@ -67,7 +68,13 @@ Status PodSync::run() {
     if (c.status.labels[kLabelPodUid] == uid_) attempts_[c.status.labels[kLabelContainer]].push_back(c.status);
 
   std::string hostname = spec_.value("hostname", name_);
+  // The pod's service-account tokens are fetched while its sandbox is made:
+  // each costs the server a signature, and CNI mostly waits on its plugins.
+  std::future<void> tokens;
+  if (!serviceAccountTokenSources(*pod_).empty())
+    tokens = std::async(std::launch::async, [this, pod = pod_] { fetchServiceAccountTokens(*pod, a_.lookup()); });
   auto sb = a_.network_->createSandbox(uid_, hostname.substr(0, 63), hostPortsOf(spec_));
+  if (tokens.valid()) tokens.wait();
   if (!sb) {
     a_.events_.record(podRef(), "Warning", "FailedCreatePodSandBox",
                       "Failed to create pod sandbox: " + sb.status().message());

@@ -144,7 +144,27 @@ Status addDownward(Payload& p, const Json& pod, const Json& source) {
   return Status::ok();
 }
 
+int64_t tokenSeconds(const Json& source) {
+  const Json* e = find(source, "expirationSeconds");
+  return e && e->is_number_integer() ? e->get<int64_t>() : 3600;
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, int64_t>> serviceAccountTokenSources(const Json& pod) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& v : arrayAt(objectAt(pod, "spec"), "volumes"))
+    for (const auto& source : arrayAt(objectAt(v, "projected"), "sources"))
+      if (const Json* src = find(source, "serviceAccountToken"); src && src->is_object())
+        out.emplace_back(getString(*src, "audience"), tokenSeconds(*src));
+  return out;
+}
+
+void fetchServiceAccountTokens(const Json& pod, const ObjectLookup& lookup) {
+  if (!lookup.service_account_token) return;
+  for (const auto& [audience, seconds] : serviceAccountTokenSources(pod))
+    (void)lookup.service_account_token(pod, audience, seconds);
+}
 
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, const std::string& pod_dir,
                                                              const ObjectLookup& lookup) {
@@ -218,11 +238,9 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
           (void)addDownward(p, pod, objectAt(source, "downwardAPI"));
         } else if (source.contains("serviceAccountToken")) {
           const Json& src = objectAt(source, "serviceAccountToken");
-          int64_t seconds = 3600;
-          if (const Json* e = find(src, "expirationSeconds"); e && e->is_number_integer()) seconds = e->get<int64_t>();
           if (!lookup.service_account_token)
             return Status(Code::kUnavailable, "service-account tokens are not available on this node");
-          auto token = lookup.service_account_token(pod, getString(src, "audience"), seconds);
+          auto token = lookup.service_account_token(pod, getString(src, "audience"), tokenSeconds(src));
           if (!token) return token.status();
           p.files[getString(src, "path", "token")] = {*token, modeOf(projected, nullptr)};
         }

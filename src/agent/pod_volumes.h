@@ -35,6 +35,12 @@ struct PreparedVolume {
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, const std::string& pod_dir,
                                                              const ObjectLookup& lookup);
 
+// The projected serviceAccountToken sources of the pod, as (audience,
+// expirationSeconds); and fetching them ahead of prepareVolumes (which
+// then finds them in the lookup's cache), errors left for it to report.
+std::vector<std::pair<std::string, int64_t>> serviceAccountTokenSources(const Json& pod);
+void fetchServiceAccountTokens(const Json& pod, const ObjectLookup& lookup);
+
 // The mounts of one container: its volumeMounts over the prepared volumes,
 // plus the pod's /etc files and the termination-message file.
 Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json& container,

@@ -89,7 +89,7 @@ Result<std::string> ServiceAccountTokens::sign(const TokenClaims& c) const {
   return std::string(text.get());
 }
 
-Result<TokenClaims> ServiceAccountTokens::verify(const std::string& token, int64_t now) const {
+Result<TokenClaims> ServiceAccountTokens::checkSignature(const std::string& token) const {
   // A JWT is three base64url parts; anything longer than any token we issue is not one.
   if (token.size() > 8192 || std::count(token.begin(), token.end(), '.') != 2) return unauthorized();
   jwt_t* raw = nullptr;
@@ -109,7 +109,7 @@ Result<TokenClaims> ServiceAccountTokens::verify(const std::string& token, int64
     return v->get<int64_t>();
   };
   auto exp = number("exp"), nbf = number("nbf"), iat = number("iat");
-  if (!exp || *exp <= now || (nbf && *nbf > now + kLeewaySeconds)) return unauthorized();
+  if (!exp) return unauthorized();
   const Json& k8s = objectAt(claims, "kubernetes.io");
   TokenClaims c;
   c.ns = getString(k8s, "namespace");
@@ -131,8 +131,27 @@ Result<TokenClaims> ServiceAccountTokens::verify(const std::string& token, int64
         if (a.is_string()) c.audiences.push_back(a.get<std::string>());
   }
   c.issued_at = iat.value_or(0);
+  c.not_before = nbf.value_or(c.issued_at);
   c.expires_at = *exp;
   return c;
+}
+
+Result<TokenClaims> ServiceAccountTokens::verify(const std::string& token, int64_t now) const {
+  std::optional<TokenClaims> claims;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = verified_.find(token); it != verified_.end()) claims = it->second;
+  }
+  if (!claims) {
+    auto checked = checkSignature(token);
+    if (!checked) return checked.status();
+    claims = std::move(*checked);
+    std::lock_guard lock(mu_);
+    if (verified_.size() >= kVerifiedCacheSize) verified_.clear();
+    verified_.emplace(token, *claims);
+  }
+  if (claims->expires_at <= now || claims->not_before > now + kLeewaySeconds) return unauthorized();
+  return *claims;
 }
 
 bool isTokenRequest(const RequestInfo& ri) {

@@ -23,6 +23,8 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,7 +50,8 @@ struct TokenClaims {
   std::string bound_name;
   std::string bound_uid;
   std::vector<std::string> audiences;
-  int64_t issued_at = 0;  // Unix seconds; not-before is the same
+  int64_t issued_at = 0;  // Unix seconds
+  int64_t not_before = 0;
   int64_t expires_at = 0;
 };
 
@@ -62,12 +65,22 @@ class ServiceAccountTokens {
 
   // The claims of a token signed by this key (ES256 only) and valid at
   // `now`; kUnauthorized otherwise. Does not look at the objects it names.
+  // A signature once checked is remembered (up to kVerifiedCacheSize
+  // tokens): checking one costs about a millisecond here, mostly libjwt
+  // reading the PEM key again, and in-cluster clients send the same token
+  // with every request.
   Result<TokenClaims> verify(const std::string& token, int64_t now) const;
+
+  static constexpr size_t kVerifiedCacheSize = 4096;
 
  private:
   ServiceAccountTokens() = default;
+  Result<TokenClaims> checkSignature(const std::string& token) const;
+
   std::string private_pem_;
   std::string public_pem_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, TokenClaims> verified_;  // token → its claims
 };
 
 // Whether the request is a TokenRequest (create on serviceaccounts/token).
