@@ -301,14 +301,28 @@ Json urlRule(std::vector<std::string> urls, std::vector<std::string> verbs) {
   return Json{{"nonResourceURLs", urls}, {"verbs", verbs}};
 }
 
-Json clusterRole(const std::string& name, Json rules) {
+Json clusterRole(const std::string& name, Json rules, Json labels = Json::object()) {
+  labels["kubernetes.io/bootstrapping"] = "rbac-defaults";
   return Json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
               {"kind", "ClusterRole"},
               {"metadata",
                {{"name", name},
-                {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}},
+                {"labels", std::move(labels)},
                 {"annotations", {{"rbac.authorization.kubernetes.io/autoupdate", "true"}}}}},
               {"rules", std::move(rules)}};
+}
+
+// A ClusterRole that holds what the roles labelled `label`: "true" hold,
+// kept so by the clusterrole-aggregation controller; written here already
+// filled with the bootstrap roles' share, so that it grants from the start.
+Json aggregatedRole(const std::string& name, const std::string& label, const std::vector<Json>& parts) {
+  Json role = clusterRole(name, Json::array());
+  role["aggregationRule"] = {{"clusterRoleSelectors", Json::array({{{"matchLabels", {{label, "true"}}}}})}};
+  for (const Json& part : parts)
+    if (getString(objectAt(objectAt(part, "metadata"), "labels"), label) == "true")
+      for (const auto& r : arrayAt(part, "rules"))
+        if (std::find(role["rules"].begin(), role["rules"].end(), r) == role["rules"].end()) role["rules"].push_back(r);
+  return role;
 }
 
 Json clusterRoleBinding(const std::string& name, const std::string& role, Json subjects) {
@@ -358,38 +372,50 @@ std::vector<Json> bootstrapPolicy() {
   });
   // What `edit` adds: writes to the same objects, secrets, and the pod
   // subresources that run commands or forward ports.
-  Json edit = view;
-  for (const auto& r : Json::array({
-           rule({""},
-                {"pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction",
-                 "configmaps", "endpoints", "persistentvolumeclaims", "replicationcontrollers",
-                 "replicationcontrollers/scale", "secrets", "serviceaccounts", "services", "services/proxy"},
-                write),
-           rule({""}, {"secrets", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "services/proxy"},
-                read),
-           rule({""}, {"serviceaccounts/token"}, {"create"}),
-           rule({""}, {"serviceaccounts"}, {"impersonate"}),
-           rule({"apps"},
-                {"daemonsets", "deployments", "deployments/rollback", "deployments/scale", "replicasets",
-                 "replicasets/scale", "statefulsets", "statefulsets/scale"},
-                write),
-           rule({"autoscaling"}, {"horizontalpodautoscalers"}, write),
-           rule({"batch"}, {"cronjobs", "jobs"}, write),
-           rule({"policy"}, {"poddisruptionbudgets"}, write),
-           rule({"networking.k8s.io"}, {"ingresses", "networkpolicies"}, write),
-           rule({"discovery.k8s.io"}, {"endpointslices"}, write),
-       }))
-    edit.push_back(r);
+  Json edit = Json::array({
+      rule({""},
+           {"pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction", "configmaps",
+            "endpoints", "persistentvolumeclaims", "replicationcontrollers", "replicationcontrollers/scale", "secrets",
+            "serviceaccounts", "services", "services/proxy"},
+           write),
+      rule({""}, {"secrets", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "services/proxy"}, read),
+      rule({""}, {"serviceaccounts/token"}, {"create"}),
+      rule({""}, {"serviceaccounts"}, {"impersonate"}),
+      rule({"apps"},
+           {"daemonsets", "deployments", "deployments/rollback", "deployments/scale", "replicasets",
+            "replicasets/scale", "statefulsets", "statefulsets/scale"},
+           write),
+      rule({"autoscaling"}, {"horizontalpodautoscalers"}, write),
+      rule({"batch"}, {"cronjobs", "jobs"}, write),
+      rule({"policy"}, {"poddisruptionbudgets"}, write),
+      rule({"networking.k8s.io"}, {"ingresses", "networkpolicies"}, write),
+      rule({"discovery.k8s.io"}, {"endpointslices"}, write),
+  });
   // What `admin` adds: roles and bindings inside the namespace.
-  Json admin = edit;
-  admin.push_back(rule({"rbac.authorization.k8s.io"}, {"roles", "rolebindings"}, all_verbs));
-  admin.push_back(rule({"authorization.k8s.io"}, {"localsubjectaccessreviews"}, {"create"}));
+  Json admin = Json::array({rule({"rbac.authorization.k8s.io"}, {"roles", "rolebindings"}, all_verbs),
+                            rule({"authorization.k8s.io"}, {"localsubjectaccessreviews"}, {"create"})});
+
+  // admin, edit and view aggregate, as upstream's: the system:aggregate-to-*
+  // roles hold the rules (view's labelled for edit and admin too, edit's
+  // for admin), and any ClusterRole labelled, say,
+  // rbac.authorization.k8s.io/aggregate-to-view: "true" adds its own to view.
+  const std::string to_admin = "rbac.authorization.k8s.io/aggregate-to-admin";
+  const std::string to_edit = "rbac.authorization.k8s.io/aggregate-to-edit";
+  const std::string to_view = "rbac.authorization.k8s.io/aggregate-to-view";
+  std::vector<Json> parts = {
+      clusterRole("system:aggregate-to-admin", admin, {{to_admin, "true"}}),
+      clusterRole("system:aggregate-to-edit", edit, {{to_admin, "true"}, {to_edit, "true"}}),
+      clusterRole("system:aggregate-to-view", view, {{to_admin, "true"}, {to_edit, "true"}, {to_view, "true"}}),
+  };
 
   std::vector<Json> out = {
       clusterRole("cluster-admin", Json::array({rule({"*"}, {"*"}, {"*"}), urlRule({"*"}, {"*"})})),
-      clusterRole("admin", admin),
-      clusterRole("edit", edit),
-      clusterRole("view", view),
+      parts[0],
+      parts[1],
+      parts[2],
+      aggregatedRole("admin", to_admin, parts),
+      aggregatedRole("edit", to_edit, parts),
+      aggregatedRole("view", to_view, parts),
       clusterRole("system:discovery",
                   Json::array({urlRule({"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
                                         "/openapi/*", "/readyz", "/version", "/version/"},

@@ -44,6 +44,7 @@ const ResourceRef kCronJobs{"batch", "v1", "cronjobs"};
 const ResourceRef kLeases{"coordination.k8s.io", "v1", "leases"};
 const ResourceRef kEndpointSlices{"discovery.k8s.io", "v1", "endpointslices"};
 const ResourceRef kPriorityClasses{"scheduling.k8s.io", "v1", "priorityclasses", false};
+const ResourceRef kClusterRoles{"rbac.authorization.k8s.io", "v1", "clusterroles", false};
 const ResourceRef kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets"};
 }  // namespace res
 

@@ -33,7 +33,7 @@ struct ResourceRef {
 namespace res {
 extern const ResourceRef kPods, kNodes, kNamespaces, kServices, kEndpoints, kEvents, kConfigMaps, kSecrets,
     kServiceAccounts, kReplicaSets, kDeployments, kDaemonSets, kStatefulSets, kControllerRevisions, kJobs, kCronJobs,
-    kLeases, kEndpointSlices, kPriorityClasses, kPodDisruptionBudgets, kPersistentVolumeClaims;
+    kLeases, kEndpointSlices, kPriorityClasses, kPodDisruptionBudgets, kPersistentVolumeClaims, kClusterRoles;
 }
 
 struct ListOptions {

@@ -16,6 +16,7 @@
 #include "controllers/replicaset_controller.h"
 #include "controllers/node_ipam_controller.h"
 #include "controllers/node_lifecycle_controller.h"
+#include "controllers/clusterrole_aggregation.h"
 #include "controllers/root_ca_publisher.h"
 #include "controllers/service_account_controller.h"
 #include "controllers/statefulset_controller.h"
@@ -96,6 +97,7 @@ void Manager::startControllers() {
   if (enabled("node-lifecycle")) controllers_.push_back(std::make_unique<NodeLifecycleController>(*ctx_));
   if (enabled("serviceaccount")) controllers_.push_back(std::make_unique<ServiceAccountController>(*ctx_));
   if (enabled("root-ca-cert-publisher")) controllers_.push_back(std::make_unique<RootCaPublisher>(*ctx_));
+  if (enabled("clusterrole-aggregation")) controllers_.push_back(std::make_unique<ClusterRoleAggregation>(*ctx_));
   if (enabled("garbage-collector"))
     controllers_.push_back(std::make_unique<GarbageCollector>(*ctx_, registry_, garbageCollected(registry_)));
   if (enabled("job")) controllers_.push_back(std::make_unique<JobController>(*ctx_));
