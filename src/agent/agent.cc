@@ -73,11 +73,15 @@ Result<std::string> AgentImpl::serviceAccountToken(const Json& pod, const std::s
   std::string uid = getString(meta, "uid");
   std::string key = fmt::format("{}/{}/{}", uid, audience, expiration_seconds);
   auto now = std::chrono::system_clock::now();
+  std::optional<IssuedToken> held;
   {
     std::lock_guard lock(tokens_mu_);
     // Tokens of pods long gone expire out of the map.
     std::erase_if(tokens_, [&](const auto& e) { return e.second.expires_at <= now; });
-    if (auto it = tokens_.find(key); it != tokens_.end() && now < it->second.renew_at) return it->second.token;
+    if (auto it = tokens_.find(key); it != tokens_.end()) {
+      if (now < it->second.renew_at) return it->second.token;
+      held = it->second;
+    }
   }
   std::string ns = getString(meta, "namespace");
   std::string sa = getString(objectAt(pod, "spec"), "serviceAccountName", "default");
@@ -86,6 +90,14 @@ Result<std::string> AgentImpl::serviceAccountToken(const Json& pod, const std::s
   if (!audience.empty()) spec["audiences"] = Json::array({audience});
   Json request = {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "TokenRequest"}, {"spec", spec}};
   auto r = client_.post(client::res::kServiceAccounts, ns, sa, "token", request);
+  if (!r && held) {
+    // A renewal that fails keeps the token while it lasts (the pod's volume
+    // and status stay as they are) and is tried again shortly.
+    LOG_WARN("service-account token renewal failed", "pod", ns + "/" + getString(meta, "name"), "error",
+             r.status().message());
+    queue_.addAfter(ns + "/" + getString(meta, "name"), std::chrono::seconds(10));
+    return held->token;
+  }
   if (!r)
     return Status(r.status().code(),
                   fmt::format("failed to fetch token for service account \"{}\": {}", sa, r.status().message()));

@@ -37,7 +37,18 @@ struct Payload {
   std::map<std::string, std::pair<std::string, int>> files;
 };
 
+// Whether a payload path stays inside its volume: relative, no "..".
+bool insideVolume(const std::string& rel) {
+  if (rel.empty() || rel[0] == '/') return false;
+  for (const auto& part : fs::path(rel))
+    if (part == "..") return false;
+  return true;
+}
+
 Status atomicWrite(const fs::path& dir, const Payload& payload) {
+  // Validation refuses such paths; this guards the node if one got through.
+  for (const auto& [rel, fc] : payload.files)
+    if (!insideVolume(rel)) return Status(Code::kInvalid, fmt::format("path \"{}\" is not inside the volume", rel));
   std::error_code ec;
   fs::create_directories(dir, ec);
   // Unchanged content: nothing to do (avoids churn on every sync).

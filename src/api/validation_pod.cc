@@ -37,6 +37,44 @@ void validateDefaultMode(const Json* src, const std::string& fld, ErrorList& err
                  "must be a number between 0 and 0777 (octal), both inclusive");
 }
 
+// ValidateLocalNonReservedPath: a path inside the volume.
+void validateLocalPath(const std::string& path, const std::string& fld, ErrorList& errs) {
+  if (!path.empty() && path[0] == '/') errs.invalid(fld, goQuote(path), "must be a relative path");
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (path.substr(start, slash == std::string::npos ? std::string::npos : slash - start) == "..") {
+      errs.invalid(fld, goQuote(path), "must not contain '..'");
+      break;
+    }
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  if (path.rfind("..", 0) == 0 && path.rfind("../", 0) != 0) errs.invalid(fld, goQuote(path), "must not start with '..'");
+}
+
+// The serviceAccountToken sources of a projected volume: a path inside it
+// and a lifetime between 10 minutes and 2^32 seconds.
+void validateProjectedTokens(const Json* projected, const std::string& fld, ErrorList& errs) {
+  const Json& sources = array(get(projected, "sources"));
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const Json* token = get(sources[i], "serviceAccountToken");
+    if (!token) continue;
+    std::string p = index(child(fld, "sources"), i);
+    std::string tp = child(p, "serviceAccountToken");
+    if (auto e = integer(get(token, "expirationSeconds"))) {
+      if (*e < 600) errs.invalid(child(tp, "expirationSeconds"), std::to_string(*e), "may not specify a duration less than 10 minutes");
+      if (*e > (int64_t{1} << 32))
+        errs.invalid(child(tp, "expirationSeconds"), std::to_string(*e), "may not specify a duration larger than 2^32 seconds");
+    }
+    std::string path = str(get(token, "path"));
+    if (path.empty())
+      errs.required(child(p, "path"));
+    else
+      validateLocalPath(path, child(p, "path"), errs);
+  }
+}
+
 void validateVolumeSource(const Json& vol, const std::string& fld, ErrorList& errs) {
   int n = 0;
   for (const char* src_key : kVolumeSources) {
@@ -59,8 +97,11 @@ void validateVolumeSource(const Json& vol, const std::string& fld, ErrorList& er
       validateDefaultMode(src, p, errs);
     } else if (k == "persistentVolumeClaim") {
       if (str(get(src, "claimName")).empty()) errs.required(child(p, "claimName"));
-    } else if (k == "downwardAPI" || k == "projected") {
+    } else if (k == "downwardAPI") {
       validateDefaultMode(src, p, errs);
+    } else if (k == "projected") {
+      validateDefaultMode(src, p, errs);
+      validateProjectedTokens(src, p, errs);
     } else if (k == "nfs") {
       if (str(get(src, "server")).empty()) errs.required(child(p, "server"));
       if (str(get(src, "path")).empty()) errs.required(child(p, "path"));

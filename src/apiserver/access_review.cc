@@ -148,6 +148,8 @@ Status impersonate(Request& req, const RbacAuthorizer& rbac) {
     if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size())
       return badRequest(fmt::format("invalid service account user name \"{}\"", as_user));
     std::string ns = rest.substr(0, colon), name = rest.substr(colon + 1);
+    if (name.find(':') != std::string::npos)
+      return badRequest(fmt::format("invalid service account user name \"{}\"", as_user));
     if (auto st = allowed("", "serviceaccounts", ns, name); !st) return st;
     next.groups = {"system:serviceaccounts", "system:serviceaccounts:" + ns};
   } else {
@@ -167,6 +169,28 @@ Status impersonate(Request& req, const RbacAuthorizer& rbac) {
   if (!as_uid.empty()) {
     if (auto st = allowed("authentication.k8s.io", "uids", "", as_uid); !st) return st;
     next.uid = as_uid;
+  }
+  // Extra attributes (Impersonate-Extra-KEY: value) are authorized as
+  // upstream does, verb impersonate on userextras/KEY named by the value;
+  // nothing here reads extras, so they are not carried further.
+  for (const auto& [header, values] : req.headers) {
+    if (header.rfind("impersonate-extra-", 0) != 0) continue;
+    std::string key = header.substr(std::char_traits<char>::length("impersonate-extra-"));
+    size_t start = 0;
+    for (;;) {
+      size_t comma = values.find(',', start);
+      std::string v = trim(values.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      AccessAttributes a;
+      a.is_resource = true;
+      a.verb = "impersonate";
+      a.group = "authentication.k8s.io";
+      a.resource = "userextras";
+      a.subresource = key;
+      a.name = v;
+      if (!rbac.authorize(caller, a).allowed) return forbidden(caller, a);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
   }
   if (std::find(next.groups.begin(), next.groups.end(), "system:authenticated") == next.groups.end())
     next.groups.push_back("system:authenticated");

@@ -26,10 +26,11 @@ bool isAccessReview(const RequestInfo& ri);
 
 Response serveAccessReview(const RequestInfo& ri, const Request& req, const RbacAuthorizer& rbac);
 
-// Applies Impersonate-User / -Group / -Uid to an authenticated request:
-// each identity taken on must be allowed to the caller (verb impersonate on
-// users, groups, serviceaccounts or uids), and the request then proceeds as
-// that user. Ok and unchanged when nothing is impersonated.
+// Applies Impersonate-User / -Group / -Uid / -Extra-KEY to an
+// authenticated request: each identity taken on must be allowed to the
+// caller (verb impersonate on users, groups, serviceaccounts, uids or
+// userextras/KEY), and the request then proceeds as that user. Ok and
+// unchanged when nothing is impersonated.
 Status impersonate(Request& req, const RbacAuthorizer& rbac);
 
 }  // namespace capstan::apiserver

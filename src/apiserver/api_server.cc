@@ -1,9 +1,11 @@
 #include "apiserver/api_server.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -159,26 +161,36 @@ struct ApiServer::Impl {
 
 void ApiServer::Impl::handle(Request req, Responder done) {
   // Authentication: an in-process caller, a client certificate, or a bearer token.
+  bool failed_bearer = false;
   if (!req.user) {
     if (req.cert_user) {
       req.user = req.cert_user;
     } else {
       std::string auth = req.header("authorization");
-      if (auth.rfind("Bearer ", 0) == 0) {
+      // The scheme is case-insensitive; other schemes (Basic) are not ours and are ignored.
+      if (auth.size() > 7 && ::strncasecmp(auth.c_str(), "bearer ", 7) == 0) {
         std::string bearer = auth.substr(7);
         if (auto it = tokens.find(bearer); it != tokens.end())
           req.user = it->second;
         else
           req.user = authenticateServiceAccount(bearer, *cache, *sa_tokens, clock->now());
+        failed_bearer = !req.user;
       }
     }
   }
-  // Anyone may read the public paths, but credentials that fail are a 401
-  // everywhere, as kube-apiserver answers them.
-  if (!req.user && (!isPublicPath(req.path) || !req.header("authorization").empty())) {
+  // Anyone may read the public paths, but a bearer token that fails is a
+  // 401 everywhere, as kube-apiserver answers it.
+  if (!req.user && (!isPublicPath(req.path) || failed_bearer)) {
     Status st(Code::kUnauthorized, "Unauthorized");
     return done(errorResponse(st));
   }
+  // Every authenticated user is in system:authenticated, as upstream's
+  // authenticators add it (bindings to that group reach everyone signed in).
+  auto addAuthenticated = [](UserInfo& u) {
+    if (std::find(u.groups.begin(), u.groups.end(), "system:authenticated") == u.groups.end())
+      u.groups.push_back("system:authenticated");
+  };
+  if (req.user) addAuthenticated(*req.user);
   RequestInfo ri;
   if (req.user) {
     if (auto st = impersonate(req, *rbac); !st) return done(errorResponse(st));

@@ -54,43 +54,60 @@ std::string subjectText(const Json& subject) {
   return fmt::format("{} \"{}\"", kind, getString(subject, "name"));
 }
 
-// Calls f(verb, attributes) for every atomic permission a rule grants.
+// The distinct strings of a JSON list (others skipped), in order.
+std::vector<std::string> distinct(const Json& list) {
+  std::vector<std::string> out;
+  if (!list.is_array()) return out;
+  for (const auto& v : list)
+    if (v.is_string() && std::find(out.begin(), out.end(), v.get_ref<const std::string&>()) == out.end())
+      out.push_back(v.get<std::string>());
+  return out;
+}
+
+// More atomic permissions than this in one role write are not checked one
+// by one: the writer needs `escalate` (or `bind`) instead. A rule's lists
+// multiply, so a small body could otherwise keep a thread busy for ever.
+constexpr size_t kMaxCheckedPermissions = 20000;
+
+// Calls f(attributes) for every atomic permission a rule grants, until f
+// returns false. False when f did, or when the rule holds more than
+// `budget` (decremented) permissions.
 template <typename F>
-void eachPermission(const Json& rule, const std::string& ns, F&& f) {
-  const Json& verbs = arrayAt(rule, "verbs");
-  if (const Json* urls = find(rule, "nonResourceURLs"); urls && urls->is_array()) {
-    for (const auto& v : verbs)
-      for (const auto& u : *urls) {
-        if (!v.is_string() || !u.is_string()) continue;
-        AccessAttributes a;
-        a.verb = v.get<std::string>();
-        a.path = u.get<std::string>();
-        f(a);
-      }
-  }
-  const Json& groups = arrayAt(rule, "apiGroups");
-  const Json& resources = arrayAt(rule, "resources");
-  Json names = arrayAt(rule, "resourceNames");
-  if (names.empty()) names = Json::array({""});
+bool eachPermission(const Json& rule, const std::string& ns, size_t& budget, F&& f) {
+  auto verbs = distinct(arrayAt(rule, "verbs"));
+  auto urls = distinct(arrayAt(rule, "nonResourceURLs"));
+  auto groups = distinct(arrayAt(rule, "apiGroups"));
+  auto resources = distinct(arrayAt(rule, "resources"));
+  auto names = distinct(arrayAt(rule, "resourceNames"));
+  if (names.empty()) names.push_back("");
+  size_t count = verbs.size() * urls.size() + verbs.size() * groups.size() * resources.size() * names.size();
+  if (count > budget) return false;
+  budget -= count;
+  for (const auto& v : verbs)
+    for (const auto& u : urls) {
+      AccessAttributes a;
+      a.verb = v;
+      a.path = u;
+      if (!f(a)) return false;
+    }
   for (const auto& v : verbs)
     for (const auto& g : groups)
       for (const auto& r : resources)
         for (const auto& n : names) {
-          if (!v.is_string() || !g.is_string() || !r.is_string() || !n.is_string()) continue;
           AccessAttributes a;
           a.is_resource = true;
-          a.verb = v.get<std::string>();
-          a.group = g.get<std::string>();
-          std::string res = r.get<std::string>();
-          if (auto slash = res.find('/'); slash != std::string::npos) {
-            a.subresource = res.substr(slash + 1);
-            res.resize(slash);
+          a.verb = v;
+          a.group = g;
+          a.resource = r;
+          if (auto slash = r.find('/'); slash != std::string::npos) {
+            a.subresource = r.substr(slash + 1);
+            a.resource.resize(slash);
           }
-          a.resource = res;
-          a.name = n.get<std::string>();
+          a.name = n;
           a.ns = ns;
-          f(a);
+          if (!f(a)) return false;
         }
+  return true;
 }
 
 }  // namespace
@@ -128,13 +145,10 @@ bool subjectMatches(const Json& subject, const UserInfo& user, const std::string
   std::string kind = getString(subject, "kind");
   std::string name = getString(subject, "name");
   if (kind == "User") return name == user.name;
-  if (kind == "Group") {
-    // Every request that reaches authorization is authenticated.
-    if (name == "system:authenticated") return true;
-    return std::find(user.groups.begin(), user.groups.end(), name) != user.groups.end();
-  }
+  if (kind == "Group") return std::find(user.groups.begin(), user.groups.end(), name) != user.groups.end();
   if (kind == "ServiceAccount") {
-    std::string ns = getString(subject, "namespace", binding_ns);
+    std::string ns = getString(subject, "namespace");
+    if (ns.empty()) ns = binding_ns;
     return user.name == "system:serviceaccount:" + ns + ":" + name;
   }
   return false;
@@ -144,7 +158,8 @@ RbacAuthorizer::RbacAuthorizer(const ObjectCache& cache)
     : list_([&cache](const std::string& prefix) { return cache.list(prefix, nullptr); }),
       get_([&cache](const std::string& key) { return cache.get(key); }) {}
 
-std::vector<Json> RbacAuthorizer::rulesOfRoleRef(const Json& role_ref, const std::string& binding_ns) const {
+std::optional<std::vector<Json>> RbacAuthorizer::findRoleRules(const Json& role_ref,
+                                                               const std::string& binding_ns) const {
   std::string kind = getString(role_ref, "kind");
   std::string name = getString(role_ref, "name");
   ObjectPtr role;
@@ -152,9 +167,13 @@ std::vector<Json> RbacAuthorizer::rulesOfRoleRef(const Json& role_ref, const std
     role = get_(std::string(kRbacPrefix) + "clusterroles/" + name);
   else if (kind == "Role" && !binding_ns.empty())
     role = get_(std::string(kRbacPrefix) + "roles/" + binding_ns + "/" + name);
-  if (!role) return {};
+  if (!role) return std::nullopt;
   const Json& rules = arrayAt(role->obj, "rules");
-  return {rules.begin(), rules.end()};
+  return std::vector<Json>(rules.begin(), rules.end());
+}
+
+std::vector<Json> RbacAuthorizer::rulesOfRoleRef(const Json& role_ref, const std::string& binding_ns) const {
+  return findRoleRules(role_ref, binding_ns).value_or(std::vector<Json>{});
 }
 
 bool RbacAuthorizer::anyRuleAllows(const std::vector<Json>& rules, const AccessAttributes& a) const {
@@ -206,14 +225,17 @@ std::vector<Json> RbacAuthorizer::rulesFor(const UserInfo& user, const std::stri
 
 bool RbacAuthorizer::holdsAll(const UserInfo& user, const Json& rules, const std::string& ns) const {
   if (!rules.is_array()) return true;
-  bool all = true;
-  for (const auto& rule : rules) {
-    eachPermission(rule, ns, [&](const AccessAttributes& a) {
-      if (all && !authorize(user, a).allowed) all = false;
-    });
-    if (!all) return false;
-  }
+  size_t budget = kMaxCheckedPermissions;
+  for (const auto& rule : rules)
+    if (!eachPermission(rule, ns, budget, [&](const AccessAttributes& a) { return authorize(user, a).allowed; }))
+      return false;
   return true;
+}
+
+bool RbacAuthorizer::holdsEverything(const UserInfo& user) const {
+  Json all = Json::array({Json{{"apiGroups", {"*"}}, {"resources", {"*"}}, {"verbs", {"*"}}},
+                          Json{{"nonResourceURLs", {"*"}}, {"verbs", {"*"}}}});
+  return holdsAll(user, all, "");
 }
 
 Status RbacAuthorizer::checkRoleWrite(const UserInfo& user, const std::string& resource, const std::string& ns,
@@ -241,9 +263,14 @@ Status RbacAuthorizer::checkRoleWrite(const UserInfo& user, const std::string& r
     return st;
   };
   if (resource == "roles" || resource == "clusterroles") {
+    // An aggregation rule can select any role's rules, cluster-admin's
+    // included: only who holds everything may write one, as upstream.
+    if (const Json* agg = find(obj, "aggregationRule"); resource == "clusterroles" && agg && !agg->is_null()) {
+      if (holdsEverything(user)) return Status::ok();
+      Status st = refused("an aggregationRule needs every permission");
+      return st;
+    }
     if (may("escalate", resource, name)) return Status::ok();
-    // An aggregated ClusterRole's rules are filled in by the server, not the writer.
-    if (resource == "clusterroles" && find(obj, "aggregationRule")) return Status::ok();
     if (!holdsAll(user, arrayAt(obj, "rules"), ns))
       return refused("the role grants permissions the user does not hold");
     return Status::ok();
@@ -253,8 +280,12 @@ Status RbacAuthorizer::checkRoleWrite(const UserInfo& user, const std::string& r
     std::string ref_kind = getString(ref, "kind");
     std::string ref_res = ref_kind == "ClusterRole" ? "clusterroles" : "roles";
     if (may("bind", ref_res, getString(ref, "name"))) return Status::ok();
-    std::vector<Json> rules = rulesOfRoleRef(ref, ns);
-    if (!holdsAll(user, Json(rules), ns))
+    // A role that does not exist yet may later grant anything.
+    auto rules = findRoleRules(ref, ns);
+    if (!rules)
+      return refused(fmt::format("{} \"{}\" does not exist, and binding it needs the bind verb", ref_kind,
+                                 getString(ref, "name")));
+    if (!holdsAll(user, Json(*rules), ns))
       return refused(fmt::format("{} \"{}\" grants permissions the user does not hold", ref_kind,
                                  getString(ref, "name")));
     return Status::ok();

@@ -17,6 +17,7 @@
 // Thread-safe; decisions are pure functions of the policy objects.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,16 +76,24 @@ class RbacAuthorizer {
   // The escalation check of role and binding writes: a user may only
   // create or change a role whose rules it holds itself, unless it may
   // `escalate` that role; and may only bind a role whose rules it holds,
-  // unless it may `bind` it. `obj` is the new object, `ns` its namespace
-  // ("" for cluster kinds). Ok, or Forbidden saying what is missing.
+  // unless it may `bind` it (a role that does not exist needs `bind`). A
+  // ClusterRole with an aggregationRule needs every permission, since its
+  // selectors may pick any role. `obj` is the new object, `ns` its
+  // namespace ("" for cluster kinds). Ok, or Forbidden saying what is missing.
   Status checkRoleWrite(const UserInfo& user, const std::string& resource, const std::string& ns,
                         const Json& obj) const;
 
  private:
+  // The rules of the role a binding refers to; nullopt when it does not exist.
+  std::optional<std::vector<Json>> findRoleRules(const Json& role_ref, const std::string& binding_ns) const;
   std::vector<Json> rulesOfRoleRef(const Json& role_ref, const std::string& binding_ns) const;
   bool anyRuleAllows(const std::vector<Json>& rules, const AccessAttributes& a) const;
   // Whether the user holds every atomic permission `rules` grant, in `ns`.
+  // Each rule's lists are taken without repeats; a write of more than
+  // kMaxCheckedPermissions atomic permissions counts as not held.
   bool holdsAll(const UserInfo& user, const Json& rules, const std::string& ns) const;
+  // Every verb on every resource and path, cluster-wide.
+  bool holdsEverything(const UserInfo& user) const;
 
   Lister list_;
   Getter get_;

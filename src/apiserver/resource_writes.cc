@@ -328,6 +328,19 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
   });
 }
 
+Status Resources::authorizeCreate(const std::optional<UserInfo>& user, const api::ResourceInfo& info,
+                                  const std::string& ns, const std::string& name) const {
+  if (!ctx_.rbac || !user) return Status::ok();
+  AccessAttributes a;
+  a.is_resource = true;
+  a.verb = "create";
+  a.group = info.group;
+  a.resource = info.resource;
+  a.ns = ns;
+  a.name = name;
+  return ctx_.rbac->authorize(*user, a).allowed ? Status::ok() : forbidden(*user, a);
+}
+
 Status Resources::checkPolicyWrite(const std::optional<UserInfo>& user, const api::ResourceInfo& info,
                                    const Json& obj) const {
   if (!ctx_.rbac || !user || info.group != "rbac.authorization.k8s.io") return Status::ok();
@@ -398,13 +411,15 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
   guaranteedUpdate(
       info, key,
       [this, &info, obj = std::move(obj), sub = ri.subresource, name = ri.name, rollbacks, dry_run,
-       manager = fieldManagerOf(req), user = req.user](const ObjectPtr& current) -> Result<WriteDecision> {
+       manager = fieldManagerOf(req), user = req.user, ns = ri.ns](const ObjectPtr& current) -> Result<WriteDecision> {
         Json next = obj;
         std::string rv = clientResourceVersion(next);
         FieldOwnership ownership(info, sub, *ctx_.clock);
         Json recorded = FieldOwnership::recorded(info, next);
         if (!current) {
           if (!allowsCreateOnUpdate(info) || !sub.empty()) return notFound(info.qualifiedResource(), name);
+          // Authorized as an update; what it does is a create.
+          if (auto st = authorizeCreate(user, info, ns, name); !st) return st;
           auto d = createDecision(info, std::move(next), rollbacks, dry_run, user);
           if (d) ownership.recordUpdate(d->obj, nullptr, recorded, manager);
           return d;
@@ -463,7 +478,8 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
         FieldOwnership ownership(info, sub, *ctx_.clock);
         if (!current) {
           if (pt != PatchType::kApply || !sub.empty()) return notFound(info.qualifiedResource(), name);
-          // Server-side apply creates a missing object.
+          // Server-side apply creates a missing object: authorized as a patch, it is a create.
+          if (auto st = authorizeCreate(user, info, ri.ns, name); !st) return st;
           Json config = patch_doc;
           RequestInfo ri_copy = ri;
           if (auto st = checkBodyIdentity(info, ri_copy, config, true); !st) return st;

@@ -92,6 +92,9 @@ class Resources {
   Result<WriteDecision> createDecision(const api::ResourceInfo& info, Json obj,
                                        const std::shared_ptr<std::vector<std::function<void()>>>& rollbacks,
                                        bool dry_run, const std::optional<UserInfo>& user);
+  // A create reached through update or apply needs the create verb too.
+  Status authorizeCreate(const std::optional<UserInfo>& user, const api::ResourceInfo& info, const std::string& ns,
+                         const std::string& name) const;
   // RBAC's escalation check of a role or binding about to be stored by `user`.
   Status checkPolicyWrite(const std::optional<UserInfo>& user, const api::ResourceInfo& info, const Json& obj) const;
 

@@ -246,6 +246,10 @@ std::optional<UserInfo> authenticateServiceAccount(const std::string& token, con
   if (!c->bound_kind.empty()) {
     ObjectPtr obj = cache.get(objectKey(c->bound_kind == "Pod" ? "pods" : "secrets", c->ns, c->bound_name));
     if (!obj || uidOf(obj->obj) != c->bound_uid) return std::nullopt;
+    // A pod being deleted keeps its tokens for a minute past its deletion
+    // time (its containers are still stopping), as upstream allows.
+    if (auto deleted = parseRfc3339(getString(objectAt(obj->obj, "metadata"), "deletionTimestamp")))
+      if (now > *deleted + std::chrono::seconds(60)) return std::nullopt;
   }
   return UserInfo{fmt::format("system:serviceaccount:{}:{}", c->ns, c->sa_name), c->sa_uid,
                   {"system:serviceaccounts", "system:serviceaccounts:" + c->ns, "system:authenticated"}};

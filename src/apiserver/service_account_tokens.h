@@ -16,7 +16,8 @@
 // `kubectl create token` and the node agent's projected volumes use). A
 // token authenticates only while it is unexpired, one of its audiences is
 // the server's, and the service account (and the bound object) still exist
-// with the UIDs it names: deleting the pod revokes its tokens.
+// with the UIDs it names: deleting the pod revokes its tokens (a minute
+// after its deletionTimestamp, while its containers stop).
 //
 // Thread-safe: the key is read once; every call is a pure function of it,
 // the cache's current state and the time given.

@@ -27,7 +27,7 @@ Status RootCaPublisher::sync(const std::string& key) {
     if (!r && r.status().code() != Code::kAlreadyExists) return r.status();
     return Status::ok();
   }
-  const Json& data = (*cm)["data"];
+  const Json& data = objectAt(*cm, "data");
   if (data.is_object() && data.size() == 1 && data.value("ca.crt", "") == ca) return Status::ok();
   Json next = *cm;
   next["data"] = {{"ca.crt", ca}};

@@ -81,8 +81,22 @@ async function waitText({ testid, text, line, timeout = 30000 }) {
   }
 }
 
+// A navigation Chromium aborts because this machine's interfaces changed
+// (tests running beside this one add a veth per pod) is tried again.
+async function gotoSteadily(url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.goto(url);
+      return page.url();
+    } catch (e) {
+      if (attempt >= 5 || !String(e).includes("ERR_NETWORK_CHANGED")) throw e;
+      await sleep(200);
+    }
+  }
+}
+
 const commands = {
-  goto: ({ url }) => page.goto(url).then(() => page.url()),
+  goto: ({ url }) => gotoSteadily(url),
   hash: ({ hash }) => page.evaluate((h) => { location.hash = h; }, hash),
   click: ({ testid, timeout = 30000 }) => byTestId(testid).click({ timeout }),
   fill: ({ testid, value, timeout = 30000 }) => byTestId(testid).fill(String(value), { timeout }),

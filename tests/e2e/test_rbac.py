@@ -171,6 +171,21 @@ class RbacTest(ServerTestCase):
         names = {b["metadata"]["name"] for b in self.kubectl_json("get", "rolebindings", "-n", "team")["items"]}
         self.assertEqual(names, {"carol-admin", "dave-view"})
 
+    def test_creating_through_apply_needs_create(self):
+        self.kubectl("create", "role", "patcher", "-n", "team", "--verb=get,patch", "--resource=configmaps")
+        self.kubectl("create", "rolebinding", "patcher", "-n", "team", "--role=patcher", "--user=pat")
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied", "namespace": "team"},
+              "data": {"a": "1"}}
+        p = self.kubectl("apply", "--server-side", "-f", "-", "--as=pat", input=json.dumps(cm), check=False)
+        self.assertIn('configmaps "applied" is forbidden: User "pat" cannot create resource "configmaps"', p.stderr)
+        self.assertNotEqual(self.kubectl("get", "configmap", "applied", "-n", "team", check=False).returncode, 0)
+        # Once it exists, applying to it is the patch the role allows.
+        self.kubectl("create", "-f", "-", input=json.dumps(cm))
+        self.addCleanup(lambda: self.kubectl("delete", "configmap", "applied", "-n", "team", check=False))
+        cm["data"]["a"] = "2"
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", "--as=pat", input=json.dumps(cm))
+        self.assertEqual(self.kubectl_json("get", "configmap", "applied", "-n", "team")["data"]["a"], "2")
+
     def test_bad_policy_objects_are_invalid(self):
         bad = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                "metadata": {"name": "b", "namespace": "team"},

@@ -466,6 +466,22 @@ stringData: {username: u}
          "metadata: {name: ns}\nspec: {finalizers: [kubernetes, custom]}\n", "",
          R"(Namespace "ns" is invalid: spec.finalizers: Invalid value: "custom": name is neither a standard finalizer name nor is it fully qualified)"},
 
+        // ---- projected service-account tokens (validateProjectionSources)
+        {"ProjectedTokenPathAndLifetime", "", "Pod", R"(
+metadata: {name: p, namespace: default}
+spec:
+  containers: [{name: c, image: busybox}]
+  volumes:
+  - name: t
+    projected:
+      sources:
+      - serviceAccountToken: {path: /etc/cron.d/x, expirationSeconds: 0}
+      - serviceAccountToken: {path: a/../../b}
+      - serviceAccountToken: {path: ..token}
+      - serviceAccountToken: {path: token, expirationSeconds: 600}
+)",
+         "", R"(Pod "p" is invalid: [spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: Invalid value: 0: may not specify a duration less than 10 minutes, spec.volumes[0].projected.sources[0].path: Invalid value: "/etc/cron.d/x": must be a relative path, spec.volumes[0].projected.sources[1].path: Invalid value: "a/../../b": must not contain '..', spec.volumes[0].projected.sources[2].path: Invalid value: "..token": must not start with '..'])"},
+
         // ---- minor kinds
         {"EndpointSliceAddressType", "discovery.k8s.io", "EndpointSlice", "metadata: {name: Bad}\n", "",
          R"(EndpointSlice.discovery.k8s.io "Bad" is invalid: addressType: Required value)"},

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 
 #include "apiserver/access_review.h"
@@ -86,7 +87,8 @@ AccessAttributes path(std::string verb, std::string p) {
   return a;
 }
 
-const UserInfo kAlice{"alice", "", {"dev"}};
+// As the server authenticates them: everyone signed in is in system:authenticated.
+const UserInfo kAlice{"alice", "", {"dev", "system:authenticated"}};
 const UserInfo kSa{"system:serviceaccount:team:bot", "", {"system:serviceaccounts", "system:serviceaccounts:team"}};
 
 TEST(RbacRule, MatchesVerbsGroupsResourcesAndNames) {
@@ -128,6 +130,12 @@ TEST(RbacSubject, MatchesUsersGroupsAndServiceAccounts) {
   EXPECT_FALSE(subjectMatches(user("bob"), kAlice, ""));
   EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"Group","name":"dev"})"), kAlice, ""));
   EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"Group","name":"system:authenticated"})"), kAlice, ""));
+  // Groups are what the user carries, nothing implied (a SubjectAccessReview
+  // may ask about an anonymous user).
+  EXPECT_FALSE(subjectMatches(Json::parse(R"({"kind":"Group","name":"system:authenticated"})"),
+                              UserInfo{"system:anonymous", "", {"system:unauthenticated"}}, ""));
+  // An empty namespace is the binding's, as an absent one.
+  EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"ServiceAccount","name":"bot","namespace":""})"), kSa, "team"));
   EXPECT_FALSE(subjectMatches(Json::parse(R"({"kind":"Group","name":"ops"})"), kAlice, ""));
   EXPECT_TRUE(subjectMatches(Json::parse(R"({"kind":"ServiceAccount","name":"bot","namespace":"team"})"), kSa, ""));
   // Without a namespace, a service account subject is the binding's own.
@@ -260,6 +268,49 @@ TEST(RbacAuthorizer, RoleWritesCannotGrantMoreThanTheWriterHolds) {
                                    binding("ClusterRoleBinding", "b", "", "ClusterRole", "cluster-admin", Json::array({user("x")}))));
 }
 
+TEST(RbacAuthorizer, RoleWritesThatCouldGrantAnythingAreRefused) {
+  Policy p;
+  for (const Json& obj : bootstrapPolicy())
+    p.add(obj["kind"] == "ClusterRole" ? "clusterroles" : "clusterrolebindings", obj);
+  // May write any ClusterRole and binding, but holds only view.
+  p.add("clusterroles", role("ClusterRole", "rbac-writer", "",
+                             Json::parse(R"([{"apiGroups":["rbac.authorization.k8s.io"],
+                                              "resources":["clusterroles","clusterrolebindings"],"verbs":["create","update"]}])")));
+  p.add("clusterrolebindings", binding("ClusterRoleBinding", "w", "", "ClusterRole", "rbac-writer", Json::array({user("eve")})));
+  p.add("clusterrolebindings", binding("ClusterRoleBinding", "v", "", "ClusterRole", "view", Json::array({user("eve")})));
+  auto authz = p.authorizer();
+  UserInfo eve{"eve", "", {"system:authenticated"}};
+  // An aggregation rule selecting cluster-admin's labels would hand it over.
+  Json agg = role("ClusterRole", "sneaky", "", Json::array());
+  agg["aggregationRule"] = Json::parse(R"({"clusterRoleSelectors":[{"matchLabels":{"kubernetes.io/bootstrapping":"rbac-defaults"}}]})");
+  Status st = authz.checkRoleWrite(eve, "clusterroles", "", agg);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_NE(st.message().find("an aggregationRule needs every permission"), std::string::npos) << st.message();
+  EXPECT_TRUE(authz.checkRoleWrite(UserInfo{"root", "", {"system:masters"}}, "clusterroles", "", agg));
+  // A binding to a role that does not exist yet could grant anything later.
+  st = authz.checkRoleWrite(eve, "clusterrolebindings", "",
+                            binding("ClusterRoleBinding", "pre", "", "ClusterRole", "not-yet", Json::array({user("eve")})));
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_NE(st.message().find("does not exist"), std::string::npos) << st.message();
+  // Repeats are checked once; a rule of huge lists is refused, not walked.
+  Json repeated = Json::array({Json{{"apiGroups", Json::array()}, {"resources", Json::array()}, {"verbs", Json::array()}}});
+  for (int i = 0; i < 5000; ++i) {
+    repeated[0]["apiGroups"].push_back("");
+    repeated[0]["resources"].push_back("pods");
+    repeated[0]["verbs"].push_back("get");
+  }
+  EXPECT_TRUE(authz.checkRoleWrite(eve, "clusterroles", "", role("ClusterRole", "r", "", repeated)));
+  Json huge = Json::array({Json{{"apiGroups", Json::array()}, {"resources", Json::array()}, {"verbs", Json::array()}}});
+  for (int i = 0; i < 3000; ++i) {
+    huge[0]["apiGroups"].push_back("g" + std::to_string(i));
+    huge[0]["resources"].push_back("r" + std::to_string(i));
+    huge[0]["verbs"].push_back("v" + std::to_string(i));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(authz.checkRoleWrite(eve, "clusterroles", "", role("ClusterRole", "r", "", huge)).code(), Code::kForbidden);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));  // refused at once, not 2.7e10 checks
+}
+
 TEST(RbacForbidden, ReadsAsKubeApiserversMessage) {
   UserInfo u{"system:serviceaccount:default:default", "", {}};
   Status st = forbidden(u, res("list", "", "pods", "default"));
@@ -390,6 +441,22 @@ TEST(Impersonation, TakesOnOnlyIdentitiesTheCallerMayImpersonate) {
   req = post("", UserInfo{"admin", "", {"system:masters"}});
   req.headers["impersonate-user"] = "system:serviceaccount:bad";
   EXPECT_EQ(impersonate(req, authz).code(), Code::kBadRequest);
+  req = post("", UserInfo{"admin", "", {"system:masters"}});
+  req.headers["impersonate-user"] = "system:serviceaccount:team:a:b";
+  EXPECT_EQ(impersonate(req, authz).code(), Code::kBadRequest);
+  // Extra attributes need their own grant.
+  req = post("", kAlice);
+  req.headers["impersonate-user"] = "system:serviceaccount:team:bot";
+  req.headers["impersonate-extra-scopes"] = "view";
+  st = impersonate(req, authz);
+  EXPECT_EQ(st.code(), Code::kForbidden);
+  EXPECT_NE(st.message().find("cannot impersonate resource \"userextras/scopes\" in API group \"authentication.k8s.io\""),
+            std::string::npos)
+      << st.message();
+  req = post("", UserInfo{"admin", "", {"system:masters"}});
+  req.headers["impersonate-user"] = "x";
+  req.headers["impersonate-extra-scopes"] = "view,edit";
+  EXPECT_TRUE(impersonate(req, authz));
 }
 
 }  // namespace

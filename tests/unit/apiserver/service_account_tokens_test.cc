@@ -166,6 +166,13 @@ TEST_F(ServiceAccountTokensTest, TokenRequestIssuesBoundTokens) {
   EXPECT_EQ(user->groups, (std::vector<std::string>{"system:serviceaccounts", "system:serviceaccounts:team",
                                                     "system:authenticated"}));
   EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow + std::chrono::hours(2)));
+  // A pod being deleted keeps it for a minute past its deletion time.
+  put("/registry/core/pods/team/web",
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"team","uid":"pod-1",
+          "deletionTimestamp":"2026-11-27T04:00:00Z"},"spec":{"serviceAccountName":"bot"}})");
+  waitFor("/registry/core/pods/team/web", true);
+  EXPECT_TRUE(authenticateServiceAccount(token, *cache_, *tokens_, kNow + std::chrono::seconds(59)));
+  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow + std::chrono::seconds(61)));
   // The pod's deletion revokes it; so does a new pod under the same name.
   del("/registry/core/pods/team/web");
   EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow));
