@@ -55,6 +55,20 @@ Response serveRulesReview(const Json& body, const UserInfo& user, const RbacAuth
   return jsonResponse(201, out.dump());
 }
 
+// The values of a header sent several times (joined with commas), trimmed, empty ones left out.
+std::vector<std::string> headerValues(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= joined.size()) {
+    size_t comma = joined.find(',', start);
+    std::string v = trim(joined.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (!v.empty()) out.push_back(std::move(v));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 bool isAccessReview(const RequestInfo& ri) {
@@ -127,17 +141,11 @@ Status impersonate(Request& req, const RbacAuthorizer& rbac) {
     return Status::ok();
   }
   const UserInfo& caller = *req.user;
+  // Each identity taken on: verb impersonate on it.
   auto allowed = [&](const std::string& group, const std::string& resource, const std::string& ns,
-                     const std::string& name) -> Status {
-    AccessAttributes a;
-    a.is_resource = true;
-    a.verb = "impersonate";
-    a.group = group;
-    a.resource = resource;
-    a.ns = ns;
-    a.name = name;
-    if (rbac.authorize(caller, a).allowed) return Status::ok();
-    return forbidden(caller, a);
+                     const std::string& name, const std::string& subresource = "") -> Status {
+    auto a = AccessAttributes::onResource("impersonate", group, resource, ns, name, subresource);
+    return rbac.authorize(caller, a).allowed ? Status::ok() : forbidden(caller, a);
   };
 
   UserInfo next;
@@ -155,16 +163,9 @@ Status impersonate(Request& req, const RbacAuthorizer& rbac) {
   } else {
     if (auto st = allowed("", "users", "", as_user); !st) return st;
   }
-  size_t start = 0;
-  while (start <= as_groups.size() && !as_groups.empty()) {
-    size_t comma = as_groups.find(',', start);
-    std::string g = trim(as_groups.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (!g.empty()) {
-      if (auto st = allowed("", "groups", "", g); !st) return st;
-      next.groups.push_back(g);
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+  for (const auto& g : headerValues(as_groups)) {
+    if (auto st = allowed("", "groups", "", g); !st) return st;
+    next.groups.push_back(g);
   }
   if (!as_uid.empty()) {
     if (auto st = allowed("authentication.k8s.io", "uids", "", as_uid); !st) return st;
@@ -173,24 +174,12 @@ Status impersonate(Request& req, const RbacAuthorizer& rbac) {
   // Extra attributes (Impersonate-Extra-KEY: value) are authorized as
   // upstream does, verb impersonate on userextras/KEY named by the value;
   // nothing here reads extras, so they are not carried further.
+  constexpr std::string_view kExtraPrefix = "impersonate-extra-";
   for (const auto& [header, values] : req.headers) {
-    if (header.rfind("impersonate-extra-", 0) != 0) continue;
-    std::string key = header.substr(std::char_traits<char>::length("impersonate-extra-"));
-    size_t start = 0;
-    for (;;) {
-      size_t comma = values.find(',', start);
-      std::string v = trim(values.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      AccessAttributes a;
-      a.is_resource = true;
-      a.verb = "impersonate";
-      a.group = "authentication.k8s.io";
-      a.resource = "userextras";
-      a.subresource = key;
-      a.name = v;
-      if (!rbac.authorize(caller, a).allowed) return forbidden(caller, a);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+    if (header.rfind(kExtraPrefix, 0) != 0) continue;
+    for (const auto& v : headerValues(values))
+      if (auto st = allowed("authentication.k8s.io", "userextras", "", v, header.substr(kExtraPrefix.size())); !st)
+        return st;
   }
   if (std::find(next.groups.begin(), next.groups.end(), "system:authenticated") == next.groups.end())
     next.groups.push_back("system:authenticated");

@@ -132,6 +132,19 @@ AccessAttributes AccessAttributes::of(const RequestInfo& ri, const Request& req)
   return a;
 }
 
+AccessAttributes AccessAttributes::onResource(std::string verb, std::string group, std::string resource,
+                                              std::string ns, std::string name, std::string subresource) {
+  AccessAttributes a;
+  a.is_resource = true;
+  a.verb = std::move(verb);
+  a.group = std::move(group);
+  a.resource = std::move(resource);
+  a.ns = std::move(ns);
+  a.name = std::move(name);
+  a.subresource = std::move(subresource);
+  return a;
+}
+
 bool ruleAllows(const Json& rule, const AccessAttributes& a) {
   if (!rule.is_object() || !hasWildcardOr(arrayAt(rule, "verbs"), a.verb)) return false;
   if (!a.is_resource) return urlMatches(arrayAt(rule, "nonResourceURLs"), a.path);
@@ -243,14 +256,7 @@ Status RbacAuthorizer::checkRoleWrite(const UserInfo& user, const std::string& r
   if (std::find(user.groups.begin(), user.groups.end(), kMastersGroup) != user.groups.end()) return Status::ok();
   std::string name = getString(objectAt(obj, "metadata"), "name");
   auto may = [&](const std::string& verb, const std::string& res, const std::string& res_name) {
-    AccessAttributes a;
-    a.is_resource = true;
-    a.verb = verb;
-    a.group = "rbac.authorization.k8s.io";
-    a.resource = res;
-    a.ns = ns;
-    a.name = res_name;
-    return authorize(user, a).allowed;
+    return authorize(user, AccessAttributes::onResource(verb, "rbac.authorization.k8s.io", res, ns, res_name)).allowed;
   };
   auto refused = [&](const std::string& what) {
     Status st(Code::kForbidden,

@@ -41,6 +41,9 @@ struct AccessAttributes {
   std::string path;  // non-resource requests: the URL path
 
   static AccessAttributes of(const RequestInfo& ri, const Request& req);
+  // A request on a resource, e.g. onResource("impersonate", "", "users", "", "alice").
+  static AccessAttributes onResource(std::string verb, std::string group, std::string resource, std::string ns = "",
+                                     std::string name = "", std::string subresource = "");
 };
 
 // Whether one PolicyRule (JSON) covers the request.

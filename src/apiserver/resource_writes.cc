@@ -331,13 +331,7 @@ void Resources::guaranteedUpdate(const api::ResourceInfo& info, std::string key,
 Status Resources::authorizeCreate(const std::optional<UserInfo>& user, const api::ResourceInfo& info,
                                   const std::string& ns, const std::string& name) const {
   if (!ctx_.rbac || !user) return Status::ok();
-  AccessAttributes a;
-  a.is_resource = true;
-  a.verb = "create";
-  a.group = info.group;
-  a.resource = info.resource;
-  a.ns = ns;
-  a.name = name;
+  auto a = AccessAttributes::onResource("create", info.group, info.resource, ns, name);
   return ctx_.rbac->authorize(*user, a).allowed ? Status::ok() : forbidden(*user, a);
 }
 

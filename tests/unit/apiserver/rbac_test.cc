@@ -69,15 +69,8 @@ Json user(const std::string& name) { return {{"kind", "User"}, {"name", name}, {
 
 AccessAttributes res(std::string verb, std::string group, std::string resource, std::string ns = "",
                      std::string name = "", std::string sub = "") {
-  AccessAttributes a;
-  a.is_resource = true;
-  a.verb = std::move(verb);
-  a.group = std::move(group);
-  a.resource = std::move(resource);
-  a.ns = std::move(ns);
-  a.name = std::move(name);
-  a.subresource = std::move(sub);
-  return a;
+  return AccessAttributes::onResource(std::move(verb), std::move(group), std::move(resource), std::move(ns),
+                                      std::move(name), std::move(sub));
 }
 
 AccessAttributes path(std::string verb, std::string p) {

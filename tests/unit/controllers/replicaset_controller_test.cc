@@ -102,6 +102,10 @@ TEST_F(ReplicaSetControllerTest, ScaleDownDeletesTheLeastUsefulPodsFirst) {
   std::string good = nameOf(ps[0]), not_ready = nameOf(ps[1]), unscheduled = nameOf(ps[2]),
               restarts = nameOf(ps[3]);
   for (const auto& n : {good, not_ready, restarts}) bind(n);
+  // The same ready time for both ready pods (set a second apart, they would
+  // fall in one logarithmic bucket and be ordered by UID, as upstream), so
+  // that the restart count decides between them.
+  ready_base_ = std::chrono::system_clock::now();
   setPodStatus(good, "Running", true, 0, 60s);
   setPodStatus(not_ready, "Running", false);
   setPodStatus(restarts, "Running", true, 5, 60s);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -115,7 +116,7 @@ class WorkloadTest : public ::testing::Test {
   }
   void setPodStatus(const std::string& pod, const std::string& phase, bool ready, int restarts = 0,
                     std::chrono::seconds ready_for = 0s) {
-    std::string since = formatRfc3339(std::chrono::system_clock::now() - ready_for);
+    std::string since = formatRfc3339(ready_base_.value_or(std::chrono::system_clock::now()) - ready_for);
     Json status = {
         {"phase", phase},
         {"conditions",
@@ -132,6 +133,9 @@ class WorkloadTest : public ::testing::Test {
   }
   void markReady(const std::string& pod) { setPodStatus(pod, "Running", true); }
 
+  // When set, setPodStatus counts ready_for back from here rather than from
+  // now, so that pods given the same ready_for have the same ready time.
+  std::optional<WallTime> ready_base_;
   std::unique_ptr<test_support::TestApiServer> api_;
   std::unique_ptr<client::Client> client_;
   std::unique_ptr<ControllerHarness> harness_;
