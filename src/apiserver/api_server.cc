@@ -539,14 +539,23 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
   }
 
   // The default RBAC policy: the roles and bindings kube-apiserver
-  // bootstraps, created when missing (an admin's changes to them stay).
+  // bootstraps, created when missing and reconciled when present (what a
+  // newer default adds is added; an admin's additions stay).
   for (const Json& obj : bootstrapPolicy()) {
     bool binding = getString(obj, "kind") == "ClusterRoleBinding";
     std::string resource = binding ? "clusterrolebindings" : "clusterroles";
     std::string name = getString(obj["metadata"], "name");
-    if (self->impl_->cache->get("/registry/rbac.authorization.k8s.io/" + resource + "/" + name)) continue;
-    Response r = self->call("POST", "/apis/rbac.authorization.k8s.io/v1/" + resource, obj.dump());
-    if (r.status != 201 && r.status != 409)
+    std::string path = "/apis/rbac.authorization.k8s.io/v1/" + resource;
+    Response r;
+    if (auto stored = self->impl_->cache->get("/registry/rbac.authorization.k8s.io/" + resource + "/" + name)) {
+      Json next = reconcileBootstrap(stored->obj, obj);
+      if (next == stored->obj) continue;
+      LOG_INFO("reconciled a bootstrap policy object", "resource", resource, "name", name);
+      r = self->call("PUT", path + "/" + name, next.dump());
+    } else {
+      r = self->call("POST", path, obj.dump());
+    }
+    if (r.status / 100 != 2 && r.status != 409)
       return Status(Code::kInternal, "bootstrap " + resource + " " + name + ": " + r.body);
   }
 

@@ -379,6 +379,34 @@ Json group(const std::string& name) {
 
 }  // namespace
 
+Json reconcileBootstrap(const Json& stored, const Json& wanted) {
+  const Json& annotations = objectAt(objectAt(stored, "metadata"), "annotations");
+  if (getString(annotations, "rbac.authorization.kubernetes.io/autoupdate") == "false") return stored;
+  Json out = stored;
+  auto addAll = [&](Json& target, const Json& source) {
+    if (!source.is_array()) return;
+    if (!target.is_array()) target = Json::array();
+    for (const auto& item : source)
+      if (std::find(target.begin(), target.end(), item) == target.end()) target.push_back(item);
+  };
+  for (const char* field : {"labels", "annotations"}) {
+    const Json& want = objectAt(objectAt(wanted, "metadata"), field);
+    if (want.empty()) continue;
+    Json& have = out["metadata"][field];
+    if (!have.is_object()) have = Json::object();
+    for (const auto& [k, v] : want.items())
+      if (!have.contains(k)) have[k] = v;
+  }
+  // An aggregated role's rules are the aggregation controller's to keep:
+  // only its selectors are reconciled.
+  if (const Json* agg = find(wanted, "aggregationRule"); agg && agg->is_object())
+    addAll(out["aggregationRule"]["clusterRoleSelectors"], arrayAt(*agg, "clusterRoleSelectors"));
+  else if (const Json* rules = find(wanted, "rules"))
+    addAll(out["rules"], *rules);
+  if (const Json* subjects = find(wanted, "subjects")) addAll(out["subjects"], *subjects);
+  return out;
+}
+
 std::vector<Json> bootstrapPolicy() {
   const std::vector<std::string> read = {"get", "list", "watch"};
   const std::vector<std::string> write = {"create", "delete", "deletecollection", "patch", "update"};

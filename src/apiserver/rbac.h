@@ -111,4 +111,13 @@ Status forbidden(const UserInfo& user, const AccessAttributes& a, const std::str
 // and their bindings (ClusterRoles first, then ClusterRoleBindings).
 std::vector<Json> bootstrapPolicy();
 
+// A stored bootstrap object brought up to the default `wanted`, as
+// kube-apiserver reconciles them at each start: unless it is annotated
+// rbac.authorization.kubernetes.io/autoupdate: "false", what the default
+// has and the stored object lacks is added (a role's rules, or an
+// aggregated role's selectors, a binding's subjects, labels and
+// annotations); what an admin added stays. Returns the object unchanged
+// when nothing is missing.
+Json reconcileBootstrap(const Json& stored, const Json& wanted);
+
 }  // namespace capstan::apiserver

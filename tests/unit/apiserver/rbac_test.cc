@@ -82,6 +82,11 @@ AccessAttributes path(std::string verb, std::string p) {
 
 // As the server authenticates them: everyone signed in is in system:authenticated.
 const UserInfo kAlice{"alice", "", {"dev", "system:authenticated"}};
+bool holds(const Json& role, const Json& rule) {
+  const Json& rules = role["rules"];
+  return std::find(rules.begin(), rules.end(), rule) != rules.end();
+}
+
 const UserInfo kSa{"system:serviceaccount:team:bot", "", {"system:serviceaccounts", "system:serviceaccounts:team"}};
 
 TEST(RbacRule, MatchesVerbsGroupsResourcesAndNames) {
@@ -302,6 +307,48 @@ TEST(RbacAuthorizer, RoleWritesThatCouldGrantAnythingAreRefused) {
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(authz.checkRoleWrite(eve, "clusterroles", "", role("ClusterRole", "r", "", huge)).code(), Code::kForbidden);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));  // refused at once, not 2.7e10 checks
+}
+
+TEST(RbacBootstrap, ReconcilingAddsWhatTheDefaultsGainedAndKeepsWhatAnAdminAdded) {
+  Json wanted;
+  for (const Json& obj : bootstrapPolicy())
+    if (obj["metadata"]["name"] == "system:aggregate-to-view") wanted = obj;
+  ASSERT_TRUE(wanted.is_object());
+  // Unchanged: nothing to write.
+  EXPECT_EQ(reconcileBootstrap(wanted, wanted), wanted);
+  // An older default lacked a rule; an admin added another.
+  Json stored = wanted;
+  Json dropped = stored["rules"].back();
+  stored["rules"].erase(stored["rules"].size() - 1);
+  Json extra = {{"apiGroups", {"example.com"}}, {"resources", {"widgets"}}, {"verbs", {"get"}}};
+  stored["rules"].push_back(extra);
+  stored["metadata"]["labels"].erase("rbac.authorization.k8s.io/aggregate-to-edit");
+  Json out = reconcileBootstrap(stored, wanted);
+  EXPECT_TRUE(holds(out, dropped));
+  EXPECT_TRUE(holds(out, extra));
+  EXPECT_EQ(out["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
+  // autoupdate "false": left as the admin wants it.
+  stored["metadata"]["annotations"]["rbac.authorization.kubernetes.io/autoupdate"] = "false";
+  EXPECT_EQ(reconcileBootstrap(stored, wanted), stored);
+  // A binding gets back the subjects the default names, and keeps others.
+  Json crb = binding("ClusterRoleBinding", "system:discovery", "", "ClusterRole", "system:discovery",
+                     Json::array({user("someone")}));
+  Json want_crb;
+  for (const Json& obj : bootstrapPolicy())
+    if (obj["kind"] == "ClusterRoleBinding" && obj["metadata"]["name"] == "system:discovery") want_crb = obj;
+  Json merged = reconcileBootstrap(crb, want_crb);
+  EXPECT_EQ(merged["subjects"].size(), 2u);
+  EXPECT_EQ(merged["subjects"][1]["name"], "system:authenticated");
+  // An aggregated role: its selectors come back, its rules stay the controller's.
+  Json view;
+  for (const Json& obj : bootstrapPolicy())
+    if (obj["metadata"]["name"] == "view") view = obj;
+  Json emptied = view;
+  emptied["rules"] = Json::array();
+  emptied["aggregationRule"]["clusterRoleSelectors"] = Json::array();
+  Json back = reconcileBootstrap(emptied, view);
+  EXPECT_EQ(back["rules"], Json::array());
+  EXPECT_EQ(back["aggregationRule"], view["aggregationRule"]);
 }
 
 TEST(RbacForbidden, ReadsAsKubeApiserversMessage) {
