@@ -201,6 +201,15 @@ void ApiServer::Impl::handle(Request req, Responder done) {
     if (!isPublicPath(req.path)) {
       AccessAttributes a = AccessAttributes::of(ri, req);
       if (!rbac->authorize(*req.user, a).allowed) return done(errorResponse(forbidden(*req.user, a)));
+      // exec, attach and portforward over a WebSocket arrive as GETs, yet
+      // they run commands or open ports: they need create too, as
+      // Kubernetes 1.35 asks (a role granting only get on pods/exec would
+      // otherwise allow exec).
+      if (a.verb == "get" && a.group.empty() && a.resource == "pods" &&
+          (a.subresource == "exec" || a.subresource == "attach" || a.subresource == "portforward")) {
+        a.verb = "create";
+        if (!rbac->authorize(*req.user, a).allowed) return done(errorResponse(forbidden(*req.user, a)));
+      }
     }
   } else {
     ri = parseRequestInfo(req);

@@ -186,6 +186,21 @@ class RbacTest(ServerTestCase):
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", "--as=pat", input=json.dumps(cm))
         self.assertEqual(self.kubectl_json("get", "configmap", "applied", "-n", "team")["data"]["a"], "2")
 
+    def test_exec_over_a_websocket_needs_create(self):
+        # kubectl 1.30+ execs with a WebSocket GET: get alone on pods/exec is not enough.
+        self.kubectl("create", "role", "exec-get", "-n", "team", "--verb=get", "--resource=pods/exec")
+        self.kubectl("create", "rolebinding", "exec-get", "-n", "team", "--role=exec-get", "--user=gus")
+        path = "/api/v1/namespaces/team/pods/nope/exec?command=sh&stdout=true"
+        headers = {"Impersonate-User": "gus", "Connection": "Upgrade", "Upgrade": "websocket"}
+        status, doc, _ = request_json(self.server, "GET", path, headers=headers)
+        self.assertEqual(status, 403, doc)
+        self.assertEqual(doc["message"], 'pods "nope" is forbidden: User "gus" cannot create resource "pods/exec" '
+                                         'in API group "" in the namespace "team"')
+        self.kubectl("create", "role", "exec-create", "-n", "team", "--verb=create", "--resource=pods/exec")
+        self.kubectl("create", "rolebinding", "exec-create", "-n", "team", "--role=exec-create", "--user=gus")
+        status, doc, _ = request_json(self.server, "GET", path, headers=headers)
+        self.assertEqual(status, 404, doc)  # allowed; there is no such pod
+
     def test_bad_policy_objects_are_invalid(self):
         bad = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                "metadata": {"name": "b", "namespace": "team"},
