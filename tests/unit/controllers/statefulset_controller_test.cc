@@ -111,7 +111,11 @@ TEST_F(StatefulSetTest, RollingUpdateGoesFromTheHighestOrdinalDownToThePartition
   ASSERT_TRUE(client_->patch(kStatefulSets, "default", "ru", client::PatchType::kMerge,
                              {{"spec", {{"template", {{"metadata", {{"annotations", {{"v", "2"}}}}}}}}}}));
   // ru-2 first.
-  ASSERT_TRUE(eventually([&] { return !revisionOf("ru-2").empty() && revisionOf("ru-2") != old_rev; }));
+  // One read per check: two could see the old pod and then none, which passes without a new pod.
+  ASSERT_TRUE(eventually([&] {
+    std::string rev = revisionOf("ru-2");
+    return !rev.empty() && rev != old_rev;
+  }));
   std::string new_rev = revisionOf("ru-2");
   EXPECT_EQ(revisionOf("ru-1"), old_rev);
   ready("ru-2");
