@@ -171,15 +171,22 @@ RbacAuthorizer::RbacAuthorizer(const ObjectCache& cache)
     : list_([&cache](const std::string& prefix) { return cache.list(prefix, nullptr); }),
       get_([&cache](const std::string& key) { return cache.get(key); }) {}
 
-std::optional<std::vector<Json>> RbacAuthorizer::findRoleRules(const Json& role_ref,
-                                                               const std::string& binding_ns) const {
+namespace {
+
+// The role a binding refers to (a Role only in the binding's namespace), or null.
+ObjectPtr lookupRole(const RbacAuthorizer::Getter& get, const Json& role_ref, const std::string& binding_ns) {
   std::string kind = getString(role_ref, "kind");
   std::string name = getString(role_ref, "name");
-  ObjectPtr role;
-  if (kind == "ClusterRole")
-    role = get_(std::string(kRbacPrefix) + "clusterroles/" + name);
-  else if (kind == "Role" && !binding_ns.empty())
-    role = get_(std::string(kRbacPrefix) + "roles/" + binding_ns + "/" + name);
+  if (kind == "ClusterRole") return get(std::string(kRbacPrefix) + "clusterroles/" + name);
+  if (kind == "Role" && !binding_ns.empty()) return get(std::string(kRbacPrefix) + "roles/" + binding_ns + "/" + name);
+  return nullptr;
+}
+
+}  // namespace
+
+std::optional<std::vector<Json>> RbacAuthorizer::findRoleRules(const Json& role_ref,
+                                                               const std::string& binding_ns) const {
+  ObjectPtr role = lookupRole(get_, role_ref, binding_ns);
   if (!role) return std::nullopt;
   const Json& rules = arrayAt(role->obj, "rules");
   return std::vector<Json>(rules.begin(), rules.end());
@@ -187,10 +194,6 @@ std::optional<std::vector<Json>> RbacAuthorizer::findRoleRules(const Json& role_
 
 std::vector<Json> RbacAuthorizer::rulesOfRoleRef(const Json& role_ref, const std::string& binding_ns) const {
   return findRoleRules(role_ref, binding_ns).value_or(std::vector<Json>{});
-}
-
-bool RbacAuthorizer::anyRuleAllows(const std::vector<Json>& rules, const AccessAttributes& a) const {
-  return std::any_of(rules.begin(), rules.end(), [&](const Json& r) { return ruleAllows(r, a); });
 }
 
 RbacAuthorizer::Decision RbacAuthorizer::authorize(const UserInfo& user, const AccessAttributes& a) const {
@@ -203,7 +206,11 @@ RbacAuthorizer::Decision RbacAuthorizer::authorize(const UserInfo& user, const A
       for (const auto& s : subjects) {
         if (!subjectMatches(s, user, ns)) continue;
         const Json& ref = objectAt(b->obj, "roleRef");
-        if (!anyRuleAllows(rulesOfRoleRef(ref, ns), a)) break;
+        // The role's rules are read where the cache holds them, not copied.
+        ObjectPtr role = lookupRole(get_, ref, ns);
+        static const Json kNoRules = Json::array();
+        const Json& rules = role ? arrayAt(role->obj, "rules") : kNoRules;
+        if (std::none_of(rules.begin(), rules.end(), [&](const Json& r) { return ruleAllows(r, a); })) break;
         std::string where = ns.empty() ? "" : fmt::format(" in namespace \"{}\"", ns);
         return Decision{true, fmt::format("RBAC: allowed by {} \"{}\" of {} \"{}\" to {}{}", binding_kind,
                                           getString(objectAt(b->obj, "metadata"), "name"), getString(ref, "kind"),

@@ -90,7 +90,6 @@ class RbacAuthorizer {
   // The rules of the role a binding refers to; nullopt when it does not exist.
   std::optional<std::vector<Json>> findRoleRules(const Json& role_ref, const std::string& binding_ns) const;
   std::vector<Json> rulesOfRoleRef(const Json& role_ref, const std::string& binding_ns) const;
-  bool anyRuleAllows(const std::vector<Json>& rules, const AccessAttributes& a) const;
   // Whether the user holds every atomic permission `rules` grant, in `ns`.
   // Each rule's lists are taken without repeats; a write of more than
   // kMaxCheckedPermissions atomic permissions counts as not held.
