@@ -179,6 +179,13 @@ Status DaemonSetController::sync(const std::string& key) {
   if (!revisions) return revisions.status();
   const std::string hash = stringField(labelsOf(*revisions->current), kHashLabel);
 
+  // Read before the pod cache, as upstream: the informer stores a pod before
+  // its handler lowers the expectations, so "satisfied" here means the read
+  // below shows all our pod writes. Read after it, an add landing in between
+  // would satisfy it while the read lacks that pod, and the pod would be
+  // made twice.
+  const bool satisfied = expectations_.satisfied(key);
+
   // Daemon pods by target node, oldest first.
   std::map<std::string, std::vector<ObjectPtr>> by_node;
   std::vector<std::string> hashes_in_use;
@@ -240,7 +247,7 @@ Status DaemonSetController::sync(const std::string& key) {
   // Rolling update: replace old pods while at most maxUnavailable nodes lack
   // an available daemon pod. Old pods that are not available go at once.
   const Json& strategy = objectField(spec, "updateStrategy");
-  if (expectations_.satisfied(key) && create_on.empty() && to_delete.empty() &&
+  if (satisfied && create_on.empty() && to_delete.empty() &&
       stringField(strategy, "type", "RollingUpdate") == "RollingUpdate") {
     const Json& ru = objectField(strategy, "rollingUpdate");
     int64_t max_unavailable =
@@ -280,7 +287,7 @@ Status DaemonSetController::sync(const std::string& key) {
     if (!r) return r.status();
   }
 
-  if (!expectations_.satisfied(key)) {  // our last writes are not in the cache yet
+  if (!satisfied) {  // our last writes were not all in the cache we read
     LOG_DEBUG("daemonset waits for its pod writes to show", "key", key, "create", create_on.size(), "delete",
               to_delete.size());
     return Status::ok();

@@ -187,6 +187,10 @@ Status JobController::sync(const std::string& key) {
   const Json& job = *job_ptr;
   const std::string uid = client::uidOf(job);
   if (Status st = releaseOrphans(key, uid); !st) return st;
+  // Read before counting pods, as upstream's syncJob: the informer stores a
+  // pod before its handler lowers the expectations, so an add landing
+  // between the count and a later check would make a second pod.
+  const bool satisfied = expectations_.satisfied(key);
   auto& pod_informer = ctx_.informers.get(client::res::kPods);
   std::vector<ObjectPtr> pods;
   for (auto& p : pod_informer.byIndex(kPodsByJob, key))
@@ -303,7 +307,7 @@ Status JobController::sync(const std::string& key) {
   // The terminal condition waits until every pod has stopped and been counted.
   // (and until the cache shows the controller's own pod writes).
   const bool all_done = !any_tracked && uncounted_ok.empty() && uncounted_failed.empty() && active == 0 &&
-                        terminating == 0 && expectations_.satisfied(key);
+                        terminating == 0 && satisfied;
 
   const Json job_ref = withTypeMeta(job, kJobKind);
   std::vector<ObjectPtr> to_delete;
@@ -333,7 +337,7 @@ Status JobController::sync(const std::string& key) {
       status["startTime"] = formatRfc3339(now);  // the deadline restarts on resume
       ctx_.events.record(job_ref, "Normal", "Resumed", "Job resumed");
     }
-    if (expectations_.satisfied(key)) {
+    if (satisfied) {
       if (indexed) {
         std::map<int, std::vector<ObjectPtr>> by_index;
         for (const auto& p : active_pods) {
@@ -406,7 +410,7 @@ Status JobController::sync(const std::string& key) {
   for (const Json* pod : to_release)
     if (Status st = removeTrackingFinalizer(*pod); !st) return st;
   // Act on pods only once the cache shows the previous round's writes.
-  if (!to_delete.empty() && expectations_.satisfied(key)) {
+  if (!to_delete.empty() && satisfied) {
     std::vector<std::string> keys;
     for (const auto& p : to_delete) keys.push_back(client::keyOf(*p));
     expectations_.expectDeletions(key, keys);

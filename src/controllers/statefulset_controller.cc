@@ -142,6 +142,9 @@ Status StatefulSetController::sync(const std::string& key) {
       std::max<int64_t>(0, intField(objectField(strategy, "rollingUpdate"), "partition", 0));
   const int64_t min_ready = intField(spec, "minReadySeconds", 0);
 
+  // Read before the pod cache (see the DaemonSet controller): checked after
+  // it, an add landing in between would pass while the read lacks the pod.
+  const bool satisfied = expectations_.satisfied(key);
   std::map<int64_t, ObjectPtr> in_range;
   std::vector<ObjectPtr> condemned;
   std::vector<std::string> hashes_in_use;
@@ -192,7 +195,7 @@ Status StatefulSetController::sync(const std::string& key) {
     if (!r) return r.status();
   }
 
-  if (!expectations_.satisfied(key)) return Status::ok();  // our last writes are not in the cache yet
+  if (!satisfied) return Status::ok();  // our last writes were not all in the cache we read
 
   // Pods in range, lowest ordinal first: create the missing, replace the failed.
   bool blocked = false;  // OrderedReady: a predecessor is not Running and Ready
