@@ -32,7 +32,7 @@ for mode in ${MODES:-plain spread antiaffinity}; do
     --disable-agent --disable-controller-manager >"$tmp/server.log" 2>&1 &
   server_pid=$!
   url="$(server_url "$server_pid" 300)" || exit 1
-  "$bench" --server "$url" --ca "$tmp/data/tls/ca.crt" --token "$(cat "$tmp/data/token")" --mode "$mode" "$@"
+  ${BENCH_WRAP:-} "$bench" --server "$url" --ca "$tmp/data/tls/ca.crt" --token "$(cat "$tmp/data/token")" --mode "$mode" --server-pid "$server_pid" "$@"
   stop_server "$server_pid" 100
   server_pid=""
   rm -rf "$tmp"

@@ -288,19 +288,21 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod, Clock::time_point start
       pre = framework_->preempt(pod, *snapshot_, result->fit_error);
     }
     if (pre && !pre->nominated_node.empty()) {
-      for (const auto& victim : pre->victims) {
-        events_.record(*victim, "Normal", "Preempted",
-                       fmt::format("Preempted by pod {} on node {}", client::uidOf(*pod), pre->nominated_node));
-        Json opts = {{"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", client::uidOf(*victim)}}}};
-        client_.sendAsync({.method = "DELETE",
-                           .path = client::res::kPods.path(client::namespaceOf(*victim), client::nameOf(*victim)),
-                           .body = opts.dump()});
-      }
-      Json patch = {{"status", {{"nominatedNodeName", pre->nominated_node}}}};
-      client_.sendAsync({.method = "PATCH",
-                         .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "status"),
-                         .body = patch.dump(),
-                         .content_type = "application/merge-patch+json"});
+      writes_.post([this, pod, victims = pre->victims, node = pre->nominated_node] {
+        for (const auto& victim : victims) {
+          events_.record(*victim, "Normal", "Preempted",
+                         fmt::format("Preempted by pod {} on node {}", client::uidOf(*pod), node));
+          Json opts = {{"kind", "DeleteOptions"}, {"apiVersion", "v1"}, {"preconditions", {{"uid", client::uidOf(*victim)}}}};
+          client_.sendAsync({.method = "DELETE",
+                             .path = client::res::kPods.path(client::namespaceOf(*victim), client::nameOf(*victim)),
+                             .body = opts.dump()});
+        }
+        Json patch = {{"status", {{"nominatedNodeName", node}}}};
+        client_.sendAsync({.method = "PATCH",
+                           .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "status"),
+                           .body = patch.dump(),
+                           .content_type = "application/merge-patch+json"});
+      });
     } else if (pre && !pre->message.empty()) {
       FitError with_post = result->fit_error;
       with_post.post_filter_msg = pre->message;
@@ -320,24 +322,27 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod, Clock::time_point start
     std::lock_guard lock(queue_mu_);
     in_flight_.insert(key);
   }
-  Json binding = {{"apiVersion", "v1"},
-                  {"kind", "Binding"},
-                  {"metadata", {{"name", client::nameOf(*pod)}, {"namespace", client::namespaceOf(*pod)}}},
-                  {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
-  client_.sendAsync({.method = "POST",
-                     .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "binding"),
-                     .body = binding.dump()},
-                    [this, key, pod, node, started](Status st) {
-                      std::lock_guard lock(queue_mu_);
-                      completions_.push_back({key, pod, node, std::move(st), started});
-                      queue_cv_.notify_one();
-                    });
+  writes_.post([this, key, pod, node, started] {
+    Json binding = {{"apiVersion", "v1"},
+                    {"kind", "Binding"},
+                    {"metadata", {{"name", client::nameOf(*pod)}, {"namespace", client::namespaceOf(*pod)}}},
+                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
+    client_.sendAsync({.method = "POST",
+                       .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "binding"),
+                       .body = binding.dump()},
+                      [this, key, pod, node, started](Status st) {
+                        std::lock_guard lock(queue_mu_);
+                        completions_.push_back({key, pod, node, std::move(st), started});
+                        queue_cv_.notify_one();
+                      });
+  });
 }
 
 void SchedulerService::handleCompletion(Completion c) {
   if (c.status) {
-    events_.record(*c.pod, "Normal", "Scheduled",
-                   fmt::format("Successfully assigned {} to {}", c.key, c.node));
+    writes_.post([this, pod = c.pod, message = fmt::format("Successfully assigned {} to {}", c.key, c.node)] {
+      events_.record(*pod, "Normal", "Scheduled", message);
+    });
     std::lock_guard lock(queue_mu_);
     ++stats_.scheduled;
     in_flight_.erase(c.key);
@@ -371,19 +376,21 @@ void SchedulerService::reportUnschedulable(const ObjectPtr& pod, const std::stri
     if (c.is_object() && c.value("type", "") == "PodScheduled" && c.value("status", "") == "False" &&
         c.value("message", "") == message)
       return;  // already said
-  events_.record(*pod, "Warning", "FailedScheduling", message);
-  Json patch = {{"status",
-                 {{"conditions",
-                   {{{"type", "PodScheduled"},
-                     {"status", "False"},
-                     {"reason", "Unschedulable"},
-                     {"message", message},
-                     {"lastProbeTime", nullptr},
-                     {"lastTransitionTime", formatRfc3339(SystemClock::instance().now())}}}}}}};
-  client_.sendAsync({.method = "PATCH",
-                     .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "status"),
-                     .body = patch.dump(),
-                     .content_type = "application/strategic-merge-patch+json"});
+  writes_.post([this, pod, message, now = SystemClock::instance().now()] {
+    events_.record(*pod, "Warning", "FailedScheduling", message);
+    Json patch = {{"status",
+                   {{"conditions",
+                     {{{"type", "PodScheduled"},
+                       {"status", "False"},
+                       {"reason", "Unschedulable"},
+                       {"message", message},
+                       {"lastProbeTime", nullptr},
+                       {"lastTransitionTime", formatRfc3339(now)}}}}}}};
+    client_.sendAsync({.method = "PATCH",
+                       .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "status"),
+                       .body = patch.dump(),
+                       .content_type = "application/strategic-merge-patch+json"});
+  });
 }
 
 }  // namespace capstan::scheduler

@@ -11,7 +11,11 @@
 // Threading: one scheduling thread owns the queue order and runs the
 // framework; informer threads update the snapshot (under snapshot_mu_) and
 // the queue (under queue_mu_); binding answers come back on the
-// transport's threads and are handed to the scheduling thread.
+// transport's threads and are handed to the scheduling thread. API writes
+// (bindings, events, status patches, preemption deletes) go out from a
+// thread of their own, in order, as upstream binds and records events off
+// its scheduling cycle: an in-process transport runs the server's handler
+// in the calling thread, which would otherwise be the scheduling thread.
 
 #include <chrono>
 #include <condition_variable>
@@ -29,6 +33,7 @@
 #include "client/event_recorder.h"
 #include "client/informer.h"
 #include "client/leader_election.h"
+#include "common/serial_executor.h"
 #include "scheduler/framework.h"
 #include "scheduler/service/scheduler_metrics.h"
 
@@ -106,6 +111,8 @@ class SchedulerService {
   bool running_ = false;
   Stats stats_;
   std::thread thread_;
+  // Last, so that it goes first: its tasks use client_ and events_.
+  SerialExecutor writes_;
 };
 
 }  // namespace capstan::scheduler
