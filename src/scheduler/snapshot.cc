@@ -58,6 +58,7 @@ Status Snapshot::upsertNode(std::shared_ptr<const Json> node) {
   auto new_labels = new_meta->is_object() ? new_meta->find("labels") : new_meta->end();
   bool same_labels = !is_new && new_meta->is_object() &&
                      (new_labels == new_meta->end() ? info.labels->empty() : *new_labels == *info.labels);
+  if (is_new || !same_labels) domain_counts_.clear();
   if (!is_new && !same_labels) indexLabels(info, false);
   info.setNode(std::move(node));
   if (is_new) nodes_.push_back(&info);
@@ -70,14 +71,79 @@ void Snapshot::indexLabels(const NodeInfo& node, bool add) {
   for (auto it = node.labels->begin(); it != node.labels->end(); ++it) {
     if (!it->is_string()) continue;
     std::string pair = labelPair(it.key(), it->get_ref<const std::string&>());
+    auto& values = label_values_[it.key()];
+    int& with_value = values[it->get_ref<const std::string&>()];
+    size_t& with_key = label_key_nodes_[it.key()];
     if (add) {
+      ++with_value;
+      ++with_key;
       label_nodes_[pair].push_back(&node);
       continue;
     }
+    if (--with_value <= 0) values.erase(it->get_ref<const std::string&>());
+    if (values.empty()) label_values_.erase(it.key());
+    if (--with_key == 0) label_key_nodes_.erase(it.key());
     auto entry = label_nodes_.find(pair);
     if (entry == label_nodes_.end()) continue;
     std::erase(entry->second, &node);
     if (entry->second.empty()) label_nodes_.erase(entry);
+  }
+}
+
+const std::unordered_map<std::string, int>* Snapshot::labelValues(const std::string& key) const {
+  auto it = label_values_.find(key);
+  return it == label_values_.end() ? nullptr : &it->second;
+}
+
+size_t Snapshot::numNodesWithLabel(const std::string& key) const {
+  auto it = label_key_nodes_.find(key);
+  return it == label_key_nodes_.end() ? 0 : it->second;
+}
+
+const std::unordered_map<std::string, int64_t>& Snapshot::podCountsByDomain(const std::string& pod_label_key,
+                                                                            const std::string& topology_key) const {
+  auto [entry, is_new] = domain_counts_[pod_label_key].try_emplace(topology_key);
+  auto& counts = entry->second;
+  if (!is_new) return counts;
+  auto hosting = pod_label_nodes_.find(pod_label_key);
+  if (hosting == pod_label_nodes_.end()) return counts;
+  for (const auto& [node, n] : hosting->second) {
+    if (!node->object) continue;
+    const std::string* value = node->label(topology_key);
+    if (!value) continue;
+    int64_t live = n;
+    if (node->terminating_pods > 0) {
+      live = 0;
+      for (const auto& p : node->pods) {
+        if (p->terminating || !p->labels->is_object()) continue;
+        for (auto it = p->labels->begin(); it != p->labels->end(); ++it) {
+          if (it->is_string() && podLabelKey(p->ns, it.key(), it->get_ref<const std::string&>()) == pod_label_key) {
+            ++live;
+            break;
+          }
+        }
+      }
+    }
+    counts[*value] += live;
+  }
+  return counts;
+}
+
+void Snapshot::indexPodLabels(const PodInfo& pod, const NodeInfo& node, int delta) {
+  if (!pod.labels->is_object()) return;
+  for (auto it = pod.labels->begin(); it != pod.labels->end(); ++it) {
+    if (!it->is_string()) continue;
+    std::string key = podLabelKey(pod.ns, it.key(), it->get_ref<const std::string&>());
+    if (auto cached = domain_counts_.find(key); cached != domain_counts_.end() && node.object && !pod.terminating) {
+      for (auto& [topology_key, counts] : cached->second) {
+        if (const std::string* value = node.label(topology_key)) counts[*value] += delta;
+      }
+    }
+    auto& nodes = pod_label_nodes_[key];
+    int& n = nodes[&node];
+    n += delta;
+    if (n <= 0) nodes.erase(&node);
+    if (nodes.empty()) pod_label_nodes_.erase(key);
   }
 }
 
@@ -87,6 +153,7 @@ const std::vector<const NodeInfo*>* Snapshot::nodesWithLabel(std::string_view ke
 }
 
 void Snapshot::countAffinityKeys(const PodInfo& pod, int delta) {
+  if (!pod.required_anti_affinity.empty()) pods_with_required_anti_affinity_ += delta;
   for (const auto* terms : {&pod.required_affinity, &pod.required_anti_affinity, &pod.preferred_affinity,
                             &pod.preferred_anti_affinity}) {
     for (const AffinityTerm& t : *terms) {
@@ -103,6 +170,7 @@ void Snapshot::removeNode(std::string_view name) {
   NodeInfo* info = it->second.get();
   auto pos = std::find(nodes_.begin(), nodes_.end(), info);
   if (pos != nodes_.end()) nodes_.erase(pos);
+  domain_counts_.clear();
   indexLabels(*info, false);
   info->setNode(nullptr);
   dropIfEmpty(info->name);
@@ -132,6 +200,7 @@ Status Snapshot::upsertPod(std::shared_ptr<const Json> pod, std::string_view nod
   NodeInfo& slot = nodeSlot(node);
   if (!shared->owner_uid.empty() && !shared->terminating) ++owner_pods_[shared->owner_uid][&slot];
   countAffinityKeys(*shared, 1);
+  indexPodLabels(*shared, slot, 1);
   slot.addPod(shared);
   pods_.emplace(podKey(ns, name), std::move(shared));
   return Status::ok();
@@ -143,8 +212,9 @@ void Snapshot::removePod(std::string_view ns, std::string_view name) {
   std::string node = it->second->node_name;
   std::string owner = it->second->terminating ? std::string() : it->second->owner_uid;
   countAffinityKeys(*it->second, -1);
-  pods_.erase(it);
   auto info = infos_.find(node);
+  if (info != infos_.end()) indexPodLabels(*it->second, *info->second, -1);
+  pods_.erase(it);
   if (info == infos_.end()) return;
   if (!owner.empty()) {
     auto o = owner_pods_.find(owner);
@@ -195,22 +265,6 @@ const Json* Snapshot::namespaceLabels(std::string_view name) const {
 const std::unordered_map<const NodeInfo*, int>* Snapshot::podsByOwner(std::string_view owner_uid) const {
   auto it = owner_pods_.find(std::string(owner_uid));
   return it == owner_pods_.end() ? nullptr : &it->second;
-}
-
-std::vector<const NodeInfo*> Snapshot::nodesWithAffinityPods() const {
-  std::vector<const NodeInfo*> out;
-  for (const NodeInfo* n : nodes_) {
-    if (n->pods_with_affinity > 0) out.push_back(n);
-  }
-  return out;
-}
-
-std::vector<const NodeInfo*> Snapshot::nodesWithRequiredAntiAffinityPods() const {
-  std::vector<const NodeInfo*> out;
-  for (const NodeInfo* n : nodes_) {
-    if (n->pods_with_required_anti_affinity > 0) out.push_back(n);
-  }
-  return out;
 }
 
 }  // namespace capstan::scheduler

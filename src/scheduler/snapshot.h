@@ -53,18 +53,30 @@ class Snapshot {
   // Labels of a namespace, or nullptr when unknown.
   const Json* namespaceLabels(std::string_view name) const;
 
-  // Nodes hosting at least one pod with any pod (anti-)affinity, and with a
-  // required anti-affinity term: the InterPodAffinity plugin's shortcuts.
-  std::vector<const NodeInfo*> nodesWithAffinityPods() const;
+  // Pods recorded here with a required anti-affinity term: when none, the
+  // InterPodAffinity plugin need not look at any node for them.
+  int podsWithRequiredAntiAffinity() const { return pods_with_required_anti_affinity_; }
   // Non-terminating pods per node of one controller (ownerReference uid),
   // or nullptr when it has none: default spreading counts from this index
   // instead of walking every node.
   const std::unordered_map<const NodeInfo*, int>* podsByOwner(std::string_view owner_uid) const;
-  std::vector<const NodeInfo*> nodesWithRequiredAntiAffinityPods() const;
   // Nodes (with a node object) whose label `key` has the string `value`, or
   // nullptr when none has: InterPodAffinity scores only the topology domains
   // of the nodes being scored.
   const std::vector<const NodeInfo*>* nodesWithLabel(std::string_view key, std::string_view value) const;
+  // Per value of the node label `topology_key`, the pods (not terminating)
+  // that carry the label podLabelKey(ns, key, value) on the nodes with a
+  // node object and that label: what topology spreading counts for a
+  // one-label selector. Computed when first asked for, then kept current
+  // as pods come and go, so that a scheduling cycle pays for the domains,
+  // not for every node. Values without such pods may be missing.
+  const std::unordered_map<std::string, int64_t>& podCountsByDomain(const std::string& pod_label_key,
+                                                                    const std::string& topology_key) const;
+  // Per value of the node label `key`, how many nodes (with a node object)
+  // carry it; nullptr when none does.
+  const std::unordered_map<std::string, int>* labelValues(const std::string& key) const;
+  // The number of nodes (with a node object) carrying the label `key`.
+  size_t numNodesWithLabel(const std::string& key) const;
   // The topology keys of every pod (anti-)affinity term (required and
   // preferred) of the pods recorded here, each with its number of terms.
   const std::unordered_map<std::string, int>& affinityTopologyKeys() const { return affinity_keys_; }
@@ -74,6 +86,7 @@ class Snapshot {
   void indexLabels(const NodeInfo& node, bool add);
   void countAffinityKeys(const PodInfo& pod, int delta);
   void dropIfEmpty(const std::string& name);
+  void indexPodLabels(const PodInfo& pod, const NodeInfo& node, int delta);
 
   // Every NodeInfo, also "imaginary" ones (pods but no node object yet).
   std::unordered_map<std::string, std::unique_ptr<NodeInfo>> infos_;
@@ -84,7 +97,17 @@ class Snapshot {
   std::unordered_map<std::string, std::unordered_map<const NodeInfo*, int>> owner_pods_;
   // "key\0value" -> nodes with that label (those in nodes_).
   std::unordered_map<std::string, std::vector<const NodeInfo*>> label_nodes_;
+  // key -> value -> nodes with it, and key -> nodes with it (those in nodes_).
+  std::unordered_map<std::string, std::unordered_map<std::string, int>> label_values_;
+  std::unordered_map<std::string, size_t> label_key_nodes_;
+  // podLabelKey -> node -> pods there with that label (terminating ones too).
+  std::unordered_map<std::string, std::unordered_map<const NodeInfo*, int>> pod_label_nodes_;
+  // podCountsByDomain's answers: podLabelKey -> topology key -> value ->
+  // count. Dropped whenever a node comes, goes or changes labels.
+  mutable std::unordered_map<std::string, std::unordered_map<std::string, std::unordered_map<std::string, int64_t>>>
+      domain_counts_;
   std::unordered_map<std::string, int> affinity_keys_;
+  int pods_with_required_anti_affinity_ = 0;
 };
 
 }  // namespace capstan::scheduler

@@ -66,6 +66,7 @@ class InterPodAffinity final : public Plugin {
     anti_affinity_.clear();
     const PodInfo& pod = ctx.pod;
     for (const NodeInfo* node : ctx.snapshot.nodes()) {
+      if (ctx.snapshot.podsWithRequiredAntiAffinity() == 0) break;
       if (node->pods_with_required_anti_affinity == 0) continue;
       for (const auto& existing : node->pods) {
         for (const AffinityTerm& t : existing->required_anti_affinity) {

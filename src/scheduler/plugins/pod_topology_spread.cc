@@ -62,6 +62,10 @@ class PodTopologySpread final : public Plugin {
     domains_.assign(hard_.size(), DomainCounts());
     hard_keys_.clear();
     for (const SpreadConstraint& c : hard_) hard_keys_.push_back(spreadCountKey(c, ctx.pod.ns));
+    if (countFromIndexes(ctx)) {
+      for (DomainCounts& d : domains_) d.recomputeMin();
+      return FilterCode::kSuccess;
+    }
     for (const NodeInfo* node : ctx.snapshot.nodes()) {
       if (!hasAllTopologyKeys(*node, hard_)) continue;
       for (size_t i = 0; i < hard_.size(); ++i) {
@@ -72,6 +76,38 @@ class PodTopologySpread final : public Plugin {
     }
     for (DomainCounts& d : domains_) d.recomputeMin();
     return FilterCode::kSuccess;
+  }
+
+  // preFilter's counts without visiting every node, when the snapshot's
+  // indexes give the same answer: every constraint's selector is one
+  // label (hard_keys_), every node with the topology keys is eligible (the
+  // pod constrains no node, and taints are ignored), and the eligible
+  // nodes are known from the keys alone (one constraint, or every node has
+  // every key). Then the domains are the key's values, and the counts are
+  // the snapshot's per-domain counts for that label. False when it cannot.
+  bool countFromIndexes(const CycleContext& ctx) {
+    const PodInfo& pod = ctx.pod;
+    bool pod_constrains_nodes =
+        (pod.node_selector && !pod.node_selector->empty()) || pod.required_node_affinity.has_value();
+    for (size_t i = 0; i < hard_.size(); ++i) {
+      const SpreadConstraint& c = hard_[i];
+      if (hard_keys_[i].empty() || c.honor_node_taints || (c.honor_node_affinity && pod_constrains_nodes))
+        return false;
+      if (hard_.size() > 1 && ctx.snapshot.numNodesWithLabel(c.topology_key) != ctx.snapshot.numNodes())
+        return false;
+    }
+    for (size_t i = 0; i < hard_.size(); ++i) {
+      const SpreadConstraint& c = hard_[i];
+      const auto* values = ctx.snapshot.labelValues(c.topology_key);
+      if (!values) continue;
+      const auto& pods = ctx.snapshot.podCountsByDomain(hard_keys_[i], c.topology_key);
+      auto& counts = domains_[i].counts;
+      for (const auto& [value, nodes] : *values) {
+        auto it = pods.find(value);
+        counts.emplace(value, it == pods.end() ? 0 : it->second);
+      }
+    }
+    return true;
   }
 
   FilterCode filter(const CycleContext& ctx, const NodeInfo& node,

@@ -234,5 +234,57 @@ TEST_P(SchedAffinitySpreadCases, FeasibleNodesAndMessage) {
 INSTANTIATE_TEST_SUITE_P(Plugins, SchedAffinitySpreadCases, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Spreading counts from the snapshot's indexes when it can (one-label
+// selector, no node constraints on the pod, taints ignored) and visits
+// every node otherwise. nodeTaintsPolicy Honor on untainted nodes changes
+// no answer but forces the visit, so random clusters must give the same
+// feasible nodes and messages both ways: terminating pods, pods on nodes
+// without a node object, nodes without the zone, two namespaces.
+TEST(SchedSpreadIndexes, SameAnswersAsVisitingEveryNode) {
+  uint64_t seed = 12345;
+  auto next = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  for (int round = 0; round < 60; ++round) {
+    Json cluster = {{"nodes", Json::array()}, {"pods", Json::array()}};
+    int nodes = 2 + static_cast<int>(next(8));
+    bool all_zoned = next(2) == 0;
+    for (int i = 0; i < nodes; ++i) {
+      Json labels = Json::object();
+      if (all_zoned || next(4) != 0) labels["topology.kubernetes.io/zone"] = "z" + std::to_string(next(3));
+      cluster["nodes"].push_back({{"metadata", {{"name", "n" + std::to_string(i)}, {"labels", labels}}}});
+    }
+    int pods = static_cast<int>(next(14));
+    for (int i = 0; i < pods; ++i) {
+      // A node index past the last is a node with no object yet.
+      Json pod = {{"metadata", {{"name", "p" + std::to_string(i)},
+                                {"namespace", next(5) == 0 ? "other" : "default"},
+                                {"labels", {{"app", next(3) == 0 ? "b" : "a"}}}}},
+                  {"spec", {{"nodeName", "n" + std::to_string(next(nodes + 1))}}}};
+      if (next(6) == 0) pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+      cluster["pods"].push_back(pod);
+    }
+    Json constraints = Json::array();
+    constraints.push_back({{"maxSkew", 1 + static_cast<int>(next(2))},
+                           {"topologyKey", "topology.kubernetes.io/zone"},
+                           {"whenUnsatisfiable", "DoNotSchedule"},
+                           {"labelSelector", {{"matchLabels", {{"app", "a"}}}}}});
+    if (next(2) == 0)
+      constraints.push_back({{"maxSkew", 2},
+                             {"topologyKey", "kubernetes.io/hostname"},
+                             {"whenUnsatisfiable", "DoNotSchedule"},
+                             {"labelSelector", {{"matchLabels", {{"app", "a"}}}}}});
+    cluster["pod"] = {{"metadata", {{"name", "incoming"}, {"labels", {{"app", "a"}}}}},
+                      {"spec", {{"topologySpreadConstraints", constraints}}}};
+    std::string indexed_message, visited_message;
+    auto indexed = feasibleNodes(cluster, &indexed_message);
+    for (Json& c : cluster["pod"]["spec"]["topologySpreadConstraints"]) c["nodeTaintsPolicy"] = "Honor";
+    auto visited = feasibleNodes(cluster, &visited_message);
+    EXPECT_EQ(indexed, visited) << cluster.dump();
+    EXPECT_EQ(indexed_message, visited_message) << cluster.dump();
+  }
+}
+
 }  // namespace
 }  // namespace capstan::scheduler

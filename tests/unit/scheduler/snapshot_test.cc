@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "scheduler/plugin.h"
 #include "unit/scheduler/cluster_fixture.h"
@@ -225,6 +226,62 @@ TEST(SchedSnapshot, SpreadCountKeyCountsLikeTheScan) {
                               "spec: {nodeName: a}"))
                   .isOk());
   EXPECT_EQ(countPodsMatching(*s.node("a"), c, "default", key), 2);
+}
+
+// podCountsByDomain is kept current as pods and nodes change; after every
+// random change it must equal a count over every node's pods.
+TEST(SchedSnapshot, DomainCountsFollowEveryChange) {
+  Snapshot s;
+  uint64_t seed = 7;
+  auto next = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  const std::string zone = "topology.kubernetes.io/zone", web = podLabelKey("default", "app", "web");
+  auto scan = [&](const std::string& topology_key) {
+    std::map<std::string, int64_t> out;
+    for (const NodeInfo* n : s.nodes()) {
+      const std::string* value = n->label(topology_key);
+      if (!value) continue;
+      for (const auto& p : n->pods)
+        if (!p->terminating && p->ns == "default" && p->labels->value("app", "") == "web") ++out[*value];
+    }
+    return out;
+  };
+  auto cached = [&](const std::string& topology_key) {
+    std::map<std::string, int64_t> out;
+    for (const auto& [value, n] : s.podCountsByDomain(web, topology_key))
+      if (n != 0) out[value] = n;
+    return out;
+  };
+  for (int step = 0; step < 2000; ++step) {
+    std::string node = "n" + std::to_string(next(6));
+    switch (next(6)) {
+      case 0: {  // a node comes or changes its zone (or loses it)
+        Json labels = Json::object();
+        if (next(4) != 0) labels[zone] = "z" + std::to_string(next(3));
+        ASSERT_TRUE(s.upsertNode(completeNode({{"metadata", {{"name", node}, {"labels", labels}}}})).isOk());
+        break;
+      }
+      case 1:
+        s.removeNode(node);
+        break;
+      case 2:
+        s.removePod(next(2) ? "default" : "other", "p" + std::to_string(next(12)));
+        break;
+      default: {  // a pod is added, moved, relabelled or starts terminating
+        Json meta = {{"name", "p" + std::to_string(next(12))},
+                     {"namespace", next(4) == 0 ? "other" : "default"},
+                     {"labels", {{"app", next(3) == 0 ? "db" : "web"}}}};
+        if (next(5) == 0) meta["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+        ASSERT_TRUE(s.upsertPod(completePod({{"metadata", meta}, {"spec", {{"nodeName", node}}}})).isOk());
+      }
+    }
+    if (next(3) == 0) {  // sometimes asked between changes, so both paths run
+      ASSERT_EQ(cached(zone), scan(zone)) << "step " << step;
+      ASSERT_EQ(cached("kubernetes.io/hostname"), scan("kubernetes.io/hostname")) << "step " << step;
+    }
+  }
 }
 
 }  // namespace
