@@ -1,5 +1,7 @@
 #include "scheduler/snapshot.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace capstan::scheduler {
@@ -129,6 +131,44 @@ const std::unordered_map<std::string, int64_t>& Snapshot::podCountsByDomain(cons
   return counts;
 }
 
+namespace {
+
+// What makes two terms one TermGroup: kind, weight, topology key, and what
+// they match (termMatches reads the selector, the namespaces and the
+// namespaceSelector).
+std::string groupKey(Snapshot::TermGroup::Kind kind, const AffinityTerm& t) {
+  std::vector<std::string> namespaces = t.namespaces;
+  std::sort(namespaces.begin(), namespaces.end());
+  namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
+  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f", static_cast<int>(kind), t.weight, t.topology_key,
+                                t.selector_matches_nothing ? "none" : t.selector.toString());
+  for (const std::string& ns : namespaces) key.append(ns).push_back('\x1e');
+  if (t.namespace_selector) key.append("\x1fns:").append(t.namespace_selector->toString());
+  return key;
+}
+
+}  // namespace
+
+void Snapshot::groupTerms(const PodInfo& pod, const NodeInfo& node, int delta) {
+  using Kind = TermGroup::Kind;
+  for (auto [kind, terms] : {std::pair{Kind::kRequiredAffinity, &pod.required_affinity},
+                             std::pair{Kind::kPreferredAffinity, &pod.preferred_affinity},
+                             std::pair{Kind::kPreferredAntiAffinity, &pod.preferred_anti_affinity}}) {
+    for (const AffinityTerm& t : *terms) {
+      std::string key = groupKey(kind, t);
+      auto it = term_groups_.find(key);
+      if (it == term_groups_.end()) {
+        if (delta <= 0) continue;
+        it = term_groups_.emplace(std::move(key), TermGroup{kind, t, {}}).first;
+      }
+      int& n = it->second.nodes[&node];
+      n += delta;
+      if (n <= 0) it->second.nodes.erase(&node);
+      if (it->second.nodes.empty()) term_groups_.erase(it);
+    }
+  }
+}
+
 void Snapshot::indexPodLabels(const PodInfo& pod, const NodeInfo& node, int delta) {
   if (!pod.labels->is_object()) return;
   for (auto it = pod.labels->begin(); it != pod.labels->end(); ++it) {
@@ -201,6 +241,7 @@ Status Snapshot::upsertPod(std::shared_ptr<const Json> pod, std::string_view nod
   if (!shared->owner_uid.empty() && !shared->terminating) ++owner_pods_[shared->owner_uid][&slot];
   countAffinityKeys(*shared, 1);
   indexPodLabels(*shared, slot, 1);
+  if (shared->hasAffinity()) groupTerms(*shared, slot, 1);
   slot.addPod(shared);
   pods_.emplace(podKey(ns, name), std::move(shared));
   return Status::ok();
@@ -213,7 +254,10 @@ void Snapshot::removePod(std::string_view ns, std::string_view name) {
   std::string owner = it->second->terminating ? std::string() : it->second->owner_uid;
   countAffinityKeys(*it->second, -1);
   auto info = infos_.find(node);
-  if (info != infos_.end()) indexPodLabels(*it->second, *info->second, -1);
+  if (info != infos_.end()) {
+    indexPodLabels(*it->second, *info->second, -1);
+    if (it->second->hasAffinity()) groupTerms(*it->second, *info->second, -1);
+  }
   pods_.erase(it);
   if (info == infos_.end()) return;
   if (!owner.empty()) {

@@ -77,6 +77,19 @@ class Snapshot {
   const std::unordered_map<std::string, int>* labelValues(const std::string& key) const;
   // The number of nodes (with a node object) carrying the label `key`.
   size_t numNodesWithLabel(const std::string& key) const;
+  // The affinity terms of the pods recorded here that score incoming pods
+  // (required affinity, preferred affinity and anti-affinity), grouped:
+  // terms that match the same pods (selector, namespaces,
+  // namespaceSelector) with the same topology key, weight and kind are one
+  // group, with how many of them each node holds. InterPodAffinity scores
+  // an incoming pod against each group once, not against every pod.
+  struct TermGroup {
+    enum class Kind { kRequiredAffinity, kPreferredAffinity, kPreferredAntiAffinity };
+    Kind kind = Kind::kRequiredAffinity;
+    AffinityTerm term;                               // one of the group's terms
+    std::unordered_map<const NodeInfo*, int> nodes;  // node -> terms of the group there
+  };
+  const std::unordered_map<std::string, TermGroup>& termGroups() const { return term_groups_; }
   // The topology keys of every pod (anti-)affinity term (required and
   // preferred) of the pods recorded here, each with its number of terms.
   const std::unordered_map<std::string, int>& affinityTopologyKeys() const { return affinity_keys_; }
@@ -87,6 +100,7 @@ class Snapshot {
   void countAffinityKeys(const PodInfo& pod, int delta);
   void dropIfEmpty(const std::string& name);
   void indexPodLabels(const PodInfo& pod, const NodeInfo& node, int delta);
+  void groupTerms(const PodInfo& pod, const NodeInfo& node, int delta);
 
   // Every NodeInfo, also "imaginary" ones (pods but no node object yet).
   std::unordered_map<std::string, std::unique_ptr<NodeInfo>> infos_;
@@ -108,6 +122,7 @@ class Snapshot {
       domain_counts_;
   std::unordered_map<std::string, int> affinity_keys_;
   int pods_with_required_anti_affinity_ = 0;
+  std::unordered_map<std::string, TermGroup> term_groups_;  // by groupKey
 };
 
 }  // namespace capstan::scheduler

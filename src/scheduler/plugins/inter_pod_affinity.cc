@@ -145,16 +145,13 @@ class InterPodAffinity final : public Plugin {
     }
     indexKeys(pod.preferred_affinity, affinity_keys_);
     indexKeys(pod.preferred_anti_affinity, anti_affinity_keys_);
-    for (const NodeInfo* node : visit_) {
-      if (has_preferred) {
+    if (has_preferred) {
+      for (const NodeInfo* node : visit_) {
         scoreIncoming(ctx, pod.preferred_affinity, affinity_keys_, *node, 1);
         scoreIncoming(ctx, pod.preferred_anti_affinity, anti_affinity_keys_, *node, -1);
       }
-      if (node->pods_with_affinity == 0) continue;
-      for (const auto& existing : node->pods) {
-        if (existing->hasAffinity()) scoreExistingTerms(ctx, *existing, *node);
-      }
     }
+    scoreExistingTerms(ctx);
     return !scores_.empty();
   }
 
@@ -222,14 +219,6 @@ class InterPodAffinity final : public Plugin {
     scores_[key][*value] += delta;
   }
 
-  void scoreTerms(const CycleContext& ctx, const std::vector<AffinityTerm>& terms, const PodInfo& target,
-                  const NodeInfo& node, int64_t multiplier) {
-    for (const AffinityTerm& t : terms) {
-      if (t.weight == 0 || !termMatches(t, target, ctx.snapshot)) continue;
-      addScore(t.topology_key, node, t.weight * multiplier);
-    }
-  }
-
   // Per term: the NodeInfo::label_pod_counts keys (one per namespace) that
   // count the pods it matches, or none when it needs the full match (a
   // namespaceSelector, or a selector other than one key = value).
@@ -264,15 +253,38 @@ class InterPodAffinity final : public Plugin {
     }
   }
 
-  // The terms of `existing` against the incoming pod.
-  void scoreExistingTerms(const CycleContext& ctx, const PodInfo& existing, const NodeInfo& node) {
-    if (hard_weight_ > 0 && !node.labels->empty()) {
-      for (const AffinityTerm& t : existing.required_affinity) {
-        if (termMatches(t, ctx.pod, ctx.snapshot)) addScore(t.topology_key, node, hard_weight_);
+  // The terms of the pods on the visited nodes against the incoming pod:
+  // each group of like terms is matched once, then counted per node.
+  void scoreExistingTerms(const CycleContext& ctx) {
+    using Kind = Snapshot::TermGroup::Kind;
+    const auto& groups = ctx.snapshot.termGroups();
+    if (groups.empty()) return;
+    bool visit_set_built = false;
+    for (const auto& [key, g] : groups) {
+      int64_t per_term = g.kind == Kind::kRequiredAffinity       ? hard_weight_
+                         : g.kind == Kind::kPreferredAffinity    ? g.term.weight
+                                                                 : -int64_t{g.term.weight};
+      if (per_term == 0 || !termMatches(g.term, ctx.pod, ctx.snapshot)) continue;
+      auto score = [&](const NodeInfo& node, int terms) {
+        // Upstream scores required affinity only on nodes with labels.
+        if (g.kind == Kind::kRequiredAffinity && node.labels->empty()) return;
+        addScore(g.term.topology_key, node, per_term * terms);
+      };
+      if (g.nodes.size() < visit_.size()) {
+        if (!visit_set_built) {
+          visit_set_.clear();
+          visit_set_.insert(visit_.begin(), visit_.end());
+          visit_set_built = true;
+        }
+        for (const auto& [node, terms] : g.nodes)
+          if (visit_set_.count(node)) score(*node, terms);
+      } else {
+        for (const NodeInfo* node : visit_) {
+          auto it = g.nodes.find(node);
+          if (it != g.nodes.end()) score(*node, it->second);
+        }
       }
     }
-    scoreTerms(ctx, existing.preferred_affinity, ctx.pod, node, 1);
-    scoreTerms(ctx, existing.preferred_anti_affinity, ctx.pod, node, -1);
   }
 
   int hard_weight_;
@@ -284,6 +296,7 @@ class InterPodAffinity final : public Plugin {
   std::vector<std::string> keys_;
   std::unordered_set<std::string_view> values_;
   std::vector<const NodeInfo*> visit_;
+  std::unordered_set<const NodeInfo*> visit_set_;
   std::vector<std::vector<std::string>> affinity_keys_;       // indexKeys of preferred_affinity
   std::vector<std::vector<std::string>> anti_affinity_keys_;  // and of preferred_anti_affinity
 };

@@ -284,5 +284,69 @@ TEST(SchedSnapshot, DomainCountsFollowEveryChange) {
   }
 }
 
+// termGroups: like terms of many pods are one group; after every random
+// change, each node's terms per kind add up to what its pods hold.
+TEST(SchedSnapshot, TermGroupsFollowEveryChange) {
+  using Kind = Snapshot::TermGroup::Kind;
+  Snapshot s;
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(s.upsertNode(completeNode({{"metadata", {{"name", "n" + std::to_string(i)}}}})).isOk());
+  auto term = [](const char* app, const char* key) {
+    return Json{{"labelSelector", {{"matchLabels", {{"app", app}}}}}, {"topologyKey", key}};
+  };
+  auto podWith = [&](const std::string& name, const std::string& node, int variant) {
+    Json affinity = Json::object();
+    if (variant % 3 == 0)
+      affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] =
+          Json::array({{{"weight", 10}, {"podAffinityTerm", term("web", "kubernetes.io/hostname")}}});
+    if (variant % 3 == 1)
+      affinity["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"] =
+          Json::array({{{"weight", 5 + variant % 2}, {"podAffinityTerm", term("db", "zone")}}});
+    if (variant % 4 == 2)
+      affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
+          Json::array({term("web", "zone"), term("db", "zone")});
+    return completePod({{"metadata", {{"name", name}}}, {"spec", {{"nodeName", node}, {"affinity", affinity}}}});
+  };
+  uint64_t seed = 11;
+  auto next = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  for (int step = 0; step < 1500; ++step) {
+    std::string name = "p" + std::to_string(next(20));
+    if (next(4) == 0) s.removePod("default", name);
+    else ASSERT_TRUE(s.upsertPod(podWith(name, "n" + std::to_string(next(5)), static_cast<int>(next(12)))).isOk());
+    // Per node (n4 has no node object) and kind: the groups' counts against the pods' terms.
+    for (int i = 0; i < 5; ++i) {
+      std::string node_name = "n" + std::to_string(i);
+      std::map<Kind, int> want, have;
+      const NodeInfo* node = nullptr;
+      for (const auto& [key, g] : s.termGroups()) {
+        for (const auto& [n, count] : g.nodes) {
+          ASSERT_GT(count, 0);
+          if (n->name == node_name) {
+            have[g.kind] += count;
+            node = n;
+          }
+        }
+      }
+      if (!node) node = s.node(node_name);
+      if (!node) continue;
+      for (const auto& p : node->pods) {
+        want[Kind::kRequiredAffinity] += static_cast<int>(p->required_affinity.size());
+        want[Kind::kPreferredAffinity] += static_cast<int>(p->preferred_affinity.size());
+        want[Kind::kPreferredAntiAffinity] += static_cast<int>(p->preferred_anti_affinity.size());
+      }
+      std::erase_if(want, [](const auto& kv) { return kv.second == 0; });
+      ASSERT_EQ(have, want) << "step " << step << " node " << node_name;
+    }
+    // Like terms share a group: at most one anti-affinity group, two
+    // preferred-affinity ones (weights 5 and 6), two required ones.
+    ASSERT_LE(s.termGroups().size(), 5u);
+  }
+  for (int i = 0; i < 20; ++i) s.removePod("default", "p" + std::to_string(i));
+  EXPECT_TRUE(s.termGroups().empty());
+}
+
 }  // namespace
 }  // namespace capstan::scheduler
