@@ -102,6 +102,11 @@ size_t Snapshot::numNodesWithLabel(const std::string& key) const {
   return it == label_key_nodes_.end() ? 0 : it->second;
 }
 
+const std::unordered_map<const NodeInfo*, int>* Snapshot::nodesWithPodLabel(const std::string& pod_label_key) const {
+  auto it = pod_label_nodes_.find(pod_label_key);
+  return it == pod_label_nodes_.end() ? nullptr : &it->second;
+}
+
 const std::unordered_map<std::string, int64_t>& Snapshot::podCountsByDomain(const std::string& pod_label_key,
                                                                             const std::string& topology_key) const {
   auto [entry, is_new] = domain_counts_[pod_label_key].try_emplace(topology_key);
@@ -188,7 +193,10 @@ void Snapshot::indexPodLabels(const PodInfo& pod, const NodeInfo& node, int delt
 }
 
 const std::vector<const NodeInfo*>* Snapshot::nodesWithLabel(std::string_view key, std::string_view value) const {
-  auto it = label_nodes_.find(labelPair(key, value));
+  // Called per feasible node per cycle: the pair is built in a kept buffer.
+  lookup_.assign(key).push_back('\0');
+  lookup_.append(value);
+  auto it = label_nodes_.find(lookup_);
   return it == label_nodes_.end() ? nullptr : &it->second;
 }
 

@@ -64,6 +64,10 @@ class Snapshot {
   // nullptr when none has: InterPodAffinity scores only the topology domains
   // of the nodes being scored.
   const std::vector<const NodeInfo*>* nodesWithLabel(std::string_view key, std::string_view value) const;
+  // The nodes (also imaginary ones) hosting pods that carry the label
+  // podLabelKey(ns, key, value), each with how many (terminating ones
+  // included), or nullptr when none does.
+  const std::unordered_map<const NodeInfo*, int>* nodesWithPodLabel(const std::string& pod_label_key) const;
   // Per value of the node label `topology_key`, the pods (not terminating)
   // that carry the label podLabelKey(ns, key, value) on the nodes with a
   // node object and that label: what topology spreading counts for a
@@ -122,6 +126,7 @@ class Snapshot {
       domain_counts_;
   std::unordered_map<std::string, int> affinity_keys_;
   int pods_with_required_anti_affinity_ = 0;
+  mutable std::string lookup_;  // nodesWithLabel's key buffer
   std::unordered_map<std::string, TermGroup> term_groups_;  // by groupKey
 };
 

@@ -143,8 +143,8 @@ class InterPodAffinity final : public Plugin {
       std::sort(visit_.begin(), visit_.end());
       visit_.erase(std::unique(visit_.begin(), visit_.end()), visit_.end());
     }
-    indexKeys(pod.preferred_affinity, affinity_keys_);
-    indexKeys(pod.preferred_anti_affinity, anti_affinity_keys_);
+    indexKeys(ctx.snapshot, pod.preferred_affinity, affinity_keys_);
+    indexKeys(ctx.snapshot, pod.preferred_anti_affinity, anti_affinity_keys_);
     if (has_preferred) {
       for (const NodeInfo* node : visit_) {
         scoreIncoming(ctx, pod.preferred_affinity, affinity_keys_, *node, 1);
@@ -219,10 +219,17 @@ class InterPodAffinity final : public Plugin {
     scores_[key][*value] += delta;
   }
 
-  // Per term: the NodeInfo::label_pod_counts keys (one per namespace) that
-  // count the pods it matches, or none when it needs the full match (a
-  // namespaceSelector, or a selector other than one key = value).
-  static void indexKeys(const std::vector<AffinityTerm>& terms, std::vector<std::vector<std::string>>& out) {
+  // Per term: the snapshot's indexes of the nodes hosting the pods it
+  // matches (one per namespace; null when no pod has the label), or not
+  // indexed when it needs the full match (a namespaceSelector, or a
+  // selector other than one key = value).
+  struct Hosting {
+    bool indexed = false;
+    std::vector<const std::unordered_map<const NodeInfo*, int>*> maps;
+  };
+  using HostingIndexes = std::vector<Hosting>;
+
+  static void indexKeys(const Snapshot& snapshot, const std::vector<AffinityTerm>& terms, HostingIndexes& out) {
     out.assign(terms.size(), {});
     for (size_t i = 0; i < terms.size(); ++i) {
       const AffinityTerm& t = terms[i];
@@ -233,19 +240,27 @@ class InterPodAffinity final : public Plugin {
       std::vector<std::string> namespaces = t.namespaces;
       std::sort(namespaces.begin(), namespaces.end());
       namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
-      for (const std::string& ns : namespaces) out[i].push_back(podLabelKey(ns, reqs[0].key, reqs[0].values[0]));
+      out[i].indexed = true;
+      for (const std::string& ns : namespaces)
+        out[i].maps.push_back(snapshot.nodesWithPodLabel(podLabelKey(ns, reqs[0].key, reqs[0].values[0])));
     }
   }
 
   // The incoming pod's preferred terms against every pod on `node`.
-  void scoreIncoming(const CycleContext& ctx, const std::vector<AffinityTerm>& terms,
-                     const std::vector<std::vector<std::string>>& keys, const NodeInfo& node, int64_t multiplier) {
+  void scoreIncoming(const CycleContext& ctx, const std::vector<AffinityTerm>& terms, const HostingIndexes& keys,
+                     const NodeInfo& node, int64_t multiplier) {
     for (size_t i = 0; i < terms.size(); ++i) {
       const AffinityTerm& t = terms[i];
       if (t.weight == 0) continue;
       int64_t matching = 0;
-      if (!keys[i].empty()) {
-        for (const std::string& key : keys[i]) matching += node.podsWithLabel(key);
+      if (keys[i].indexed) {
+        // Through the snapshot's one index (keyed by node) rather than
+        // each node's own (keyed by label text): no string hashed per node.
+        for (const auto* hosting : keys[i].maps) {
+          if (!hosting) continue;
+          auto it = hosting->find(&node);
+          if (it != hosting->end()) matching += it->second;
+        }
       } else {
         for (const auto& existing : node.pods) matching += termMatches(t, *existing, ctx.snapshot) ? 1 : 0;
       }
@@ -297,8 +312,8 @@ class InterPodAffinity final : public Plugin {
   std::unordered_set<std::string_view> values_;
   std::vector<const NodeInfo*> visit_;
   std::unordered_set<const NodeInfo*> visit_set_;
-  std::vector<std::vector<std::string>> affinity_keys_;       // indexKeys of preferred_affinity
-  std::vector<std::vector<std::string>> anti_affinity_keys_;  // and of preferred_anti_affinity
+  HostingIndexes affinity_keys_;       // indexKeys of preferred_affinity
+  HostingIndexes anti_affinity_keys_;  // and of preferred_anti_affinity
 };
 
 }  // namespace
