@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "agent/runtime/cgroups.h"
 #include "runtime/fixture.h"
@@ -241,8 +242,16 @@ TEST_F(RuntimeTest, ReadonlyRootfsAndCompletedExit) {
 
 TEST_F(RuntimeTest, StopHonoursGraceThenKills) {
   // Exits on SIGTERM.
-  auto polite = containerSpec("polite", {"/bin/sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done"});
+  auto polite =
+      containerSpec("polite", {"/bin/sh", "-c", "trap 'exit 3' TERM; echo trapped; while true; do sleep 0.05; done"});
   ASSERT_TRUE(runtime_->start(polite));
+  // Stop only once the shell has its trap: a SIGTERM before that finds PID 1
+  // with no handler, which ignores it (failed so under CI load: 137 after
+  // the whole grace).
+  auto waited = Clock::now();
+  while (readLog("polite").find("trapped") == std::string::npos && msSince(waited) < 10000)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_NE(readLog("polite").find("trapped"), std::string::npos);
   auto t0 = Clock::now();
   auto s = runtime_->stop(polite.id, 5000ms);
   ASSERT_TRUE(s) << s.status().message();
