@@ -588,7 +588,6 @@ void NodeInfo::addPod(std::shared_ptr<const PodInfo> pod) {
   non_zero_milli_cpu += pod->non_zero_milli_cpu;
   non_zero_memory += pod->non_zero_memory;
   for (const HostPort& p : pod->host_ports) used_ports.push_back(p);
-  if (pod->hasAffinity()) ++pods_with_affinity;
   if (!pod->required_anti_affinity.empty()) ++pods_with_required_anti_affinity;
   pods.push_back(std::move(pod));
 }
@@ -608,7 +607,6 @@ bool NodeInfo::removePod(std::string_view ns, std::string_view name) {
       });
       if (it != used_ports.end()) used_ports.erase(it);
     }
-    if (p.hasAffinity()) --pods_with_affinity;
     if (!p.required_anti_affinity.empty()) --pods_with_required_anti_affinity;
     countLabels(label_pod_counts, p, -1);
     if (p.terminating) --terminating_pods;

@@ -172,7 +172,6 @@ struct NodeInfo {
   int64_t non_zero_milli_cpu = 0;
   int64_t non_zero_memory = 0;
   std::vector<HostPort> used_ports;
-  int pods_with_affinity = 0;
   int pods_with_required_anti_affinity = 0;
   // Pods (terminating ones too) per podLabelKey(namespace, label key,
   // value) of their string labels, so a selector of one label counts pods
