@@ -295,8 +295,14 @@ bool InformerFactory::waitForSync(std::chrono::milliseconds timeout) {
 }
 
 void InformerFactory::stop() {
-  std::lock_guard lock(mu_);
-  for (auto& [path, inf] : informers_) inf->stop();
+  // Not under mu_: stopping joins each informer's thread, whose handlers may
+  // be in get() (waiting for mu_) at that moment.
+  std::vector<Informer*> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [path, inf] : informers_) all.push_back(inf.get());
+  }
+  for (auto* inf : all) inf->stop();
 }
 
 }  // namespace capstan::client

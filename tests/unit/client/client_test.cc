@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -148,6 +151,30 @@ TEST_F(ClientTest, WatchEventsComeWithoutManagedFields) {
 // In process, a watch hands over the cache's objects without their JSON
 // round trip (Transport::watchObjects): the same events, in order, with the
 // objects a GET returns, less managedFields.
+// A handler that asks the factory for an informer while the factory stops
+// (a controller's handler during shutdown): stop() joined the informer's
+// thread while holding the lock get() waits for, and both waited for ever.
+TEST_F(ClientTest, InformerFactoryStopsWhileAHandlerCallsGet) {
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "default", configMap("a", "1")));
+  InformerFactory factory(*client_);
+  std::promise<void> entered;
+  std::atomic<bool> once{false};
+  factory.get(res::kConfigMaps).addHandlers({.on_add = [&](const ObjectPtr&) {
+    if (once.exchange(true)) return;
+    entered.set_value();
+    std::this_thread::sleep_for(200ms);  // stop() is called meanwhile
+    (void)factory.get(res::kSecrets);
+  }});
+  factory.start();
+  entered.get_future().wait();
+  auto stopped = std::async(std::launch::async, [&] { factory.stop(); });
+  if (stopped.wait_for(10s) != std::future_status::ready) {
+    // Deadlocked: nothing can unwind this test, so end the run loudly.
+    std::fprintf(stderr, "InformerFactory::stop() deadlocked with a handler calling get()\n");
+    std::_Exit(1);
+  }
+}
+
 TEST_F(ClientTest, InProcessWatchEventsAreTheObjectsAGetReturns) {
   std::mutex mu;
   std::vector<std::pair<std::string, Json>> seen;
