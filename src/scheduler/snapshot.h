@@ -4,7 +4,8 @@
 // from informer events. Objects are parsed into compact structs once, when
 // added (node_info.h), so scheduling never re-reads JSON.
 //
-// Not thread-safe: the owner serialises updates and scheduling.
+// Not thread-safe: the owner serialises updates and scheduling (reads
+// too: lookups fill caches).
 
 #include <memory>
 #include <string>
