@@ -16,6 +16,8 @@ namespace {
 
 // A topology pair "key\0value" -> count; zero counts are erased so that
 // empty() means "no pair counted" as upstream's len(map) == 0.
+const std::vector<NodeInfo*> kNoNodes;
+
 class PairCounts {
  public:
   void clear() { counts_.clear(); }
@@ -65,8 +67,9 @@ class InterPodAffinity final : public Plugin {
     affinity_.clear();
     anti_affinity_.clear();
     const PodInfo& pod = ctx.pod;
-    for (const NodeInfo* node : ctx.snapshot.nodes()) {
-      if (ctx.snapshot.podsWithRequiredAntiAffinity() == 0) break;
+    // Existing pods' required anti-affinity, on the nodes that hold any.
+    const auto& nodes = ctx.snapshot.podsWithRequiredAntiAffinity() > 0 ? ctx.snapshot.nodes() : kNoNodes;
+    for (const NodeInfo* node : nodes) {
       if (node->pods_with_required_anti_affinity == 0) continue;
       for (const auto& existing : node->pods) {
         for (const AffinityTerm& t : existing->required_anti_affinity) {
