@@ -30,8 +30,9 @@ PACKAGES=(
   # ships npm itself and conflicts with Debian's npm package)
   # node agent: container runtime, CNI plugins, packet filters, image layers
   # (libarchive), registry pulls (libcurl); busybox-static builds the test
-  # image and docker-registry serves it for pull tests
-  crun containernetworking-plugins iproute2 iptables nftables
+  # image and docker-registry serves it for pull tests; kmod's modprobe
+  # loads br_netfilter where the kernel has it as a module
+  crun containernetworking-plugins iproute2 iptables nftables kmod
   libarchive-dev libcurl4-openssl-dev busybox-static docker-registry
   # service proxy: nftables rules through libnftables, in-process; element
   # changes as nfnetlink batches through libnftnl and libmnl

@@ -55,6 +55,39 @@ std::vector<PortMapping> portsFromJson(const Json& a) {
   return out;
 }
 
+std::string readTrimmed(const std::string& path) {
+  std::ifstream in(path);
+  std::string value;
+  std::getline(in, value);
+  return value;
+}
+
+}  // namespace
+
+Status ensureBridgeNetfilter(const std::string& proc_sys) {
+  const std::string knob = proc_sys + "/net/bridge/bridge-nf-call-iptables";
+  if (!fs::exists(knob)) {
+    for (const char* modprobe : {"/usr/sbin/modprobe", "/sbin/modprobe"}) {
+      if (!fs::exists(modprobe)) continue;
+      auto r = runProcess({modprobe, "br_netfilter"});
+      if (r && r->exit_code != 0)
+        return Status(Code::kUnavailable, "modprobe br_netfilter: " + runtime::firstLine(r->err));
+      break;
+    }
+    if (!fs::exists(knob))
+      return Status(Code::kUnavailable, "br_netfilter is not loaded (" + knob + " is missing) and modprobe could not load it");
+  }
+  if (readTrimmed(knob) == "1") return Status::ok();
+  std::ofstream out(knob);
+  out << "1\n";
+  out.close();
+  if (!out || readTrimmed(knob) != "1") return Status(Code::kUnavailable, "cannot set " + knob + " to 1");
+  LOG_INFO("set net.bridge.bridge-nf-call-iptables=1 (Service traffic between pods of one node needs it)");
+  return Status::ok();
+}
+
+namespace {
+
 class CniNetwork final : public Network {
  public:
   explicit CniNetwork(NetworkConfig config) : config_(std::move(config)) {}
@@ -72,6 +105,9 @@ class CniNetwork final : public Network {
     if (ec) return Status(Code::kInternal, "mkdir " + config_.run_dir + ": " + ec.message());
     if (config_.create_bridge)
       if (auto st = ensureBridge(); !st) return st;
+    if (auto st = ensureBridgeNetfilter(); !st)
+      LOG_WARN("bridged traffic skips netfilter: this node's pods will not reach Services whose endpoints are on it",
+               "err", st.message());
     for (const auto& rule : hostRules())
       if (auto st = install(rule); !st) return st;
     return Status::ok();

@@ -51,6 +51,17 @@ struct NetworkConfig {
 // (the gateway the CNI bridge plugin gives pods).
 Result<std::string> gatewayAddress(const std::string& subnet);
 
+// Makes bridged IPv4 traffic pass the IP netfilter hooks in the current
+// network namespace: loads br_netfilter (modprobe) when
+// /proc/sys/net/bridge is missing and sets bridge-nf-call-iptables to 1.
+// The service proxy needs it: a pod reaching a Service whose endpoint is
+// on the same bridge is DNATed by the node, and the endpoint's reply,
+// bridged straight back to the pod, must meet conntrack to be un-NATed.
+// Upstream asks the same of every node (kubeadm's preflight, k3s's agent).
+// An error says what could not be done; the caller logs it and goes on
+// (pods still work; only same-node Service traffic would not).
+Status ensureBridgeNetfilter(const std::string& proc_sys = "/proc/sys");
+
 struct PortMapping {
   int host_port = 0;
   int container_port = 0;
