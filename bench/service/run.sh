@@ -11,7 +11,10 @@
 #     :8081); the proxy's table in the client's namespace with a ClusterIP
 #     10.96.0.10 (ports 80, 81) for the server among 1,000 other services.
 #     New connections/s, round-trip latency and bulk throughput through the
-#     ClusterIP beside the same against the pod IP, alternating.
+#     ClusterIP beside the same against the pod IP, in alternating pairs;
+#     each figure is the median of the pairs' ratios. Then the same from a
+#     pod: pods A and B on a node's bridge (br_netfilter on), the table in
+#     the node's namespace, as on a capstan node.
 #
 # Traffic stays inside the namespaces created here; they (and with them the
 # veth pair, the nft table and the server process) are removed on exit,
@@ -19,9 +22,9 @@
 #
 # Usage: bench/service/run.sh [--skip-programming] [--skip-data-path]
 # Env:   BUILD (build dir, default build), SERVICES (1000), BIG (10000),
-#        CHANGES (50), ROUNDS (5), SECONDS_EACH (3), DATA_ROUNDS (3: pod IP and
-#        ClusterIP alternate this many times; the summary takes medians),
-#        BENCH_JSON (default
+#        CHANGES (50), ROUNDS (5), PAIRS (10: data-path pairs, pod IP and
+#        ClusterIP, per measurement), SECONDS_EACH (1: each half of a pair),
+#        DNS_ROUNDS (3), BENCH_JSON (default
 #        $BUILD/bench/service_bench.json).
 set -euo pipefail
 
@@ -50,17 +53,20 @@ tag="$$"
 ns_prog="capstan-sb-prog-$tag"
 ns_client="capstan-sb-cli-$tag"
 ns_server="capstan-sb-srv-$tag"
-server_pid=""
+ns_node="capstan-sb-node-$tag"
+ns_pod_a="capstan-sb-pa-$tag"
+ns_pod_b="capstan-sb-pb-$tag"
+server_pids=()
 tmp="$(mktemp -d)"
 
 cleanup() {
-  if [[ -n "$server_pid" ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  # Deleting a namespace deletes its nft tables and its end of the veth
-  # pair (and so the pair).
-  for ns in "$ns_prog" "$ns_client" "$ns_server"; do
+  for pid in "${server_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  # Deleting a namespace deletes its nft tables, its bridge and its end of
+  # each veth pair (and so the pair).
+  for ns in "$ns_prog" "$ns_client" "$ns_server" "$ns_node" "$ns_pod_a" "$ns_pod_b"; do
     ip netns del "$ns" 2>/dev/null || true
   done
   rm -rf "$tmp"
@@ -78,6 +84,16 @@ if [[ $programming -eq 1 ]]; then
   ip netns del "$ns_prog"
 fi
 
+# Starts the echo/sink server in a namespace and waits until it listens.
+serve_in() {
+  ip netns exec "$1" "$bench" serve &
+  server_pids+=($!)
+  for _ in $(seq 100); do
+    ip netns exec "$1" ss -ltn 2>/dev/null | grep -q ':8081 ' && break
+    sleep 0.05
+  done
+}
+
 if [[ $data_path -eq 1 ]]; then
   ip netns add "$ns_client"
   ip netns add "$ns_server"
@@ -92,42 +108,49 @@ if [[ $data_path -eq 1 ]]; then
   ip -n "$ns_client" route add 10.96.0.0/16 dev sb-c-$tag
   ip netns exec "$ns_client" "$bench" rules --cluster-ip 10.96.0.10 --endpoint 10.254.0.2 \
     --services "${SERVICES:-1000}"
-  ip netns exec "$ns_server" "$bench" serve &
-  server_pid=$!
-  for _ in $(seq 100); do
-    ip netns exec "$ns_server" ss -ltn 2>/dev/null | grep -q ':8081 ' && break
-    sleep 0.05
+  serve_in "$ns_server"
+  echo "data path from the node: client namespace (the table in its output hook) -> server namespace over a veth;"
+  echo "ClusterIP / pod IP in ${PAIRS:-10} alternating pairs of ${SECONDS_EACH:-1} s:"
+  ip netns exec "$ns_client" "$bench" compare --target 10.254.0.2 --cluster-ip 10.96.0.10 \
+    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label from-node --json "$json"
+
+  # From a pod, as on a capstan node: two pods on the node's bridge (CNI
+  # bridge, hairpin on, br_netfilter on), the table in the node's
+  # namespace. The pod IP is reached by bridging; the ClusterIP goes to
+  # the gateway, is DNATed in the node's prerouting and bridged on.
+  ip netns add "$ns_node"
+  ip netns add "$ns_pod_a"
+  ip netns add "$ns_pod_b"
+  for ns in "$ns_node" "$ns_pod_a" "$ns_pod_b"; do ip -n "$ns" link set lo up; done
+  ip -n "$ns_node" link add br0 type bridge
+  ip -n "$ns_node" addr add 10.254.1.1/24 dev br0
+  ip -n "$ns_node" link set br0 up
+  n=2
+  for ns in "$ns_pod_a" "$ns_pod_b"; do
+    ip -n "$ns_node" link add "v$n" type veth peer name eth0 netns "$ns"
+    ip -n "$ns_node" link set "v$n" master br0 up
+    ip -n "$ns_node" link set "v$n" type bridge_slave hairpin on
+    ip -n "$ns" addr add "10.254.1.$n/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" route add default via 10.254.1.1
+    n=$((n + 1))
   done
-  echo "data path, client namespace -> server namespace over veth, ${SECONDS_EACH:-3} s per measurement:"
-  for round in $(seq "${DATA_ROUNDS:-3}"); do
-    for target in pod-ip cluster-ip; do
-      if [[ $target == pod-ip ]]; then
-        args=(--target 10.254.0.2 --port-echo 8080 --port-sink 8081)
-      else
-        args=(--target 10.96.0.10 --port-echo 80 --port-sink 81)
-      fi
-      ip netns exec "$ns_client" "$bench" load "${args[@]}" --seconds "${SECONDS_EACH:-3}" \
-        --label "$target" --json "$json"
-    done
-  done
+  ip netns exec "$ns_node" sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec "$ns_node" sh -c 'echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables'
+  ip netns exec "$ns_node" "$bench" rules --cluster-ip 10.96.0.10 --endpoint 10.254.1.3 \
+    --services "${SERVICES:-1000}"
+  serve_in "$ns_pod_b"
+  echo "data path from a pod: pod A -> pod B over the node's bridge, the table in the node's namespace;"
+  echo "ClusterIP / pod IP in ${PAIRS:-10} alternating pairs of ${SECONDS_EACH:-1} s:"
+  ip netns exec "$ns_pod_a" "$bench" compare --target 10.254.1.3 --cluster-ip 10.96.0.10 \
+    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label from-pod --json "$json"
   # Cluster DNS from a pod: the servers on the server namespace's veth
   # address, the load client in the client namespace, as a pod's queries
   # cross its veth to the node (bench/service/dns_bench.cc).
   echo "cluster DNS from a pod (client namespace -> 10.254.0.2 over veth):"
   dns_out="$(ip netns exec "$ns_server" "$build/bin/dns_bench" --address 10.254.0.2 --client-netns "$ns_client" \
-    --seconds "${SECONDS_EACH:-3}" --rounds "${DATA_ROUNDS:-3}")"
+    --seconds 3 --rounds "${DNS_ROUNDS:-3}")"
   echo "$dns_out"
   grep '^{' <<<"$dns_out" >>"$json"
-  python3 - "$json" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if '"data_path"' in l]
-med = lambda label, k: statistics.median(r[k] for r in rows if r["label"] == label)
-print("data path, medians: ClusterIP / pod IP")
-for k, name, higher in (("conns_per_s", "new connections/s", True), ("conn_p99_ms", "connection p99", False),
-                        ("rr_per_s", "round trips/s", True), ("rr_p50_ms", "round trip p50", False),
-                        ("rr_p99_ms", "round trip p99", False), ("bulk_gbps", "bulk Gbit/s", True)):
-    a, b = med("cluster-ip", k), med("pod-ip", k)
-    print(f"  {name:<20} {a:10.3f} / {b:10.3f} = {a / b:5.3f}")
-PY
 fi
 echo "figures as JSON lines: $json"

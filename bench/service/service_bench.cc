@@ -29,12 +29,17 @@
 //     One epoll thread: an echo server on :8080 and a sink on :8081 (reads
 //     and discards). Runs until killed.
 //
-//   service_bench load --target IP --port-echo P --port-sink P [--seconds 3]
-//                      [--threads 2] [--label NAME]
-//     Three measurements against a server: new connections (connect, 64-byte
-//     request, echo, close with RST so that no TIME_WAIT piles up; latency
-//     per connection), 64-byte round trips on kept-alive connections
-//     (latency), and one connection sending to the sink (Gbit/s).
+//   service_bench compare --target POD_IP --cluster-ip IP [--port-echo 8080]
+//                         [--port-sink 8081] [--cluster-port-echo 80]
+//                         [--cluster-port-sink 81] [--pairs 10]
+//                         [--seconds 1] [--threads 2] [--kinds conns,rr,bulk]
+//                         [--label NAME] [--json FILE]
+//     The ClusterIP beside the pod IP, in alternating pairs, for three
+//     measurements: new connections (connect, 64-byte request, echo, close
+//     with RST so that no TIME_WAIT piles up; latency per connection),
+//     64-byte round trips on kept-alive connections (latency), and one
+//     connection sending to the sink (Gbit/s). Each is reported as the
+//     median of its pairs' ratios (ClusterIP / pod IP).
 //
 // Latencies are nearest-rank percentiles. Output: a table on stdout; with
 // --json FILE also appended as one JSON object per line.
@@ -55,6 +60,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -76,9 +82,9 @@ struct Options {
   std::string phase;
   int services = 1000, endpoints = 10, big = 10000, changes = 50, rounds = 5;
   std::string nft = "/usr/sbin/nft", dir = "/tmp", table = "capstan_bench";
-  std::string cluster_ip, endpoint, target, label, json;
-  int port_echo = 8080, port_sink = 8081, threads = 2;
-  double seconds = 3;
+  std::string cluster_ip, endpoint, target, json, kinds, label;
+  int port_echo = 8080, port_sink = 8081, cluster_port_echo = 80, cluster_port_sink = 81, threads = 2, pairs = 10;
+  double seconds = 1;
 };
 
 double msSince(Clock::time_point t0) {
@@ -363,6 +369,8 @@ int dialTcp(const std::string& ip, int port) {
   return fd;
 }
 
+const char kMessage[65] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+
 bool roundTrip(int fd, const char* msg, size_t len) {
   if (write(fd, msg, len) != static_cast<ssize_t>(len)) return false;
   char in[256];
@@ -413,66 +421,136 @@ Run runFor(int threads, double seconds, Body body) {
   return {static_cast<double>(all.size()) / took, percentile(all, 50), percentile(all, 99), failures};
 }
 
-int load(const Options& o) {
-  static const char kMsg[65] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
-  // New connections.
+// Where the load goes: an address with its echo and sink ports.
+struct Target {
+  std::string ip;
+  int echo, sink;
+};
+
+// New connections: connect, one 64-byte round trip, close with RST (no
+// TIME_WAIT on either side); latency per connection.
+Run measureConnections(const Target& to, int threads, double seconds) {
   struct Connect {
-    const Options& o;
+    const Target& to;
     void setup() {}
     void teardown() {}
     double operator()() const {
       auto t = Clock::now();
-      int fd = dialTcp(o.target, o.port_echo);
+      int fd = dialTcp(to.ip, to.echo);
       if (fd < 0) return -1;
-      bool ok = roundTrip(fd, kMsg, 64);
-      linger l{1, 0};  // RST: no TIME_WAIT on either side
+      bool ok = roundTrip(fd, kMessage, 64);
+      linger l{1, 0};
       setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
       close(fd);
       return ok ? msSince(t) : -1;
     }
   };
-  // Round trips on one kept-alive connection per thread.
+  return runFor(threads, seconds, Connect{to});
+}
+
+// 64-byte round trips on one kept-alive connection per thread.
+Run measureRoundTrips(const Target& to, int threads, double seconds) {
   struct Echo {
-    const Options& o;
+    const Target& to;
     int fd = -1;
-    void setup() { fd = dialTcp(o.target, o.port_echo); }
+    void setup() { fd = dialTcp(to.ip, to.echo); }
     void teardown() { close(fd); }
     double operator()() const {
       auto t = Clock::now();
-      return fd >= 0 && roundTrip(fd, kMsg, 64) ? msSince(t) : -1;
+      return fd >= 0 && roundTrip(fd, kMessage, 64) ? msSince(t) : -1;
     }
   };
-  Run conn = runFor(o.threads, o.seconds, Connect{o});
-  Run rr = runFor(o.threads, o.seconds, Echo{o});
-  // Bulk: one connection writing 256 KiB at a time to the sink.
-  double gbps = 0;
-  {
-    int fd = dialTcp(o.target, o.port_sink);
-    if (fd >= 0) {
-      std::vector<char> chunk(256 << 10, 'x');
-      uint64_t sent = 0;
-      auto t0 = Clock::now();
-      auto end = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
-      while (Clock::now() < end) {
-        ssize_t w = write(fd, chunk.data(), chunk.size());
-        if (w <= 0) break;
-        sent += static_cast<uint64_t>(w);
-      }
-      gbps = static_cast<double>(sent) * 8 / 1e9 / std::chrono::duration<double>(Clock::now() - t0).count();
-      close(fd);
-    }
+  return runFor(threads, seconds, Echo{to});
+}
+
+// One connection writing 256 KiB at a time to the sink; Gbit/s in
+// per_second.
+Run measureBulk(const Target& to, double seconds) {
+  Run out;
+  int fd = dialTcp(to.ip, to.sink);
+  if (fd < 0) {
+    out.failures = 1;
+    return out;
   }
-  fmt::print(
-      "  {:<12} new conns {:8.0f}/s p50 {:6.3f} p99 {:6.3f} ms | round trips {:8.0f}/s p50 {:6.3f} p99 "
-      "{:6.3f} ms | bulk {:5.2f} Gbit/s{}\n",
-      o.label, conn.per_second, conn.p50, conn.p99, rr.per_second, rr.p50, rr.p99, gbps,
-      conn.failures + rr.failures ? fmt::format("  ({} failed)", conn.failures + rr.failures) : "");
-  record(o, fmt::format(R"({{"figure":"data_path","label":"{}","conns_per_s":{:.0f},"conn_p50_ms":{:.4f},)"
-                        R"("conn_p99_ms":{:.4f},"rr_per_s":{:.0f},"rr_p50_ms":{:.4f},"rr_p99_ms":{:.4f},)"
-                        R"("bulk_gbps":{:.3f},"failures":{}}})",
-                        o.label, conn.per_second, conn.p50, conn.p99, rr.per_second, rr.p50, rr.p99, gbps,
-                        conn.failures + rr.failures));
-  return conn.failures + rr.failures ? 1 : 0;
+  std::vector<char> chunk(256 << 10, 'x');
+  uint64_t sent = 0;
+  auto t0 = Clock::now();
+  auto end = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < end) {
+    ssize_t w = write(fd, chunk.data(), chunk.size());
+    if (w <= 0) {
+      out.failures = 1;
+      break;
+    }
+    sent += static_cast<uint64_t>(w);
+  }
+  out.per_second = static_cast<double>(sent) * 8 / 1e9 / std::chrono::duration<double>(Clock::now() - t0).count();
+  close(fd);
+  return out;
+}
+
+double median(std::vector<double> v) { return percentile(std::move(v), 50); }
+
+// The ClusterIP beside the pod IP, one measurement kind at a time, in
+// --pairs pairs of --seconds each. The order within a pair alternates
+// (pod IP first in even pairs), and the figure is the median of the
+// pairs' ratios: drift of the machine's speed, which on these shared
+// 2-core guests moves figures by 20-40 % within a minute, then hits both
+// halves of a pair alike instead of whichever target ran in a slow spell.
+int compare(const Options& o) {
+  const Target pod{o.target, o.port_echo, o.port_sink};
+  const Target cluster{o.cluster_ip, o.cluster_port_echo, o.cluster_port_sink};
+  struct Kind {
+    const char* key;
+    const char* name;
+    const char* unit;
+    std::function<Run(const Target&)> measure;
+  };
+  const Kind kinds[] = {
+      {"conns", "new connections", "/s", [&](const Target& t) { return measureConnections(t, o.threads, o.seconds); }},
+      {"rr", "64 B round trips", "/s", [&](const Target& t) { return measureRoundTrips(t, o.threads, o.seconds); }},
+      {"bulk", "bulk, one connection", " Gbit/s", [&](const Target& t) { return measureBulk(t, o.seconds); }},
+  };
+  size_t failures = 0;
+  for (const Kind& k : kinds) {
+    if (!o.kinds.empty() && ("," + o.kinds + ",").find("," + std::string(k.key) + ",") == std::string::npos) continue;
+    std::vector<double> pod_rate, cluster_rate, ratio, pod_p50, cluster_p50, pod_p99, cluster_p99;
+    for (int i = 0; i < o.pairs; ++i) {
+      Run a, b;  // a: pod IP, b: ClusterIP
+      if (i % 2 == 0) {
+        a = k.measure(pod);
+        b = k.measure(cluster);
+      } else {
+        b = k.measure(cluster);
+        a = k.measure(pod);
+      }
+      failures += a.failures + b.failures;
+      pod_rate.push_back(a.per_second);
+      cluster_rate.push_back(b.per_second);
+      ratio.push_back(a.per_second > 0 ? b.per_second / a.per_second : 0);
+      pod_p50.push_back(a.p50);
+      cluster_p50.push_back(b.p50);
+      pod_p99.push_back(a.p99);
+      cluster_p99.push_back(b.p99);
+    }
+    auto [lo, hi] = std::minmax_element(ratio.begin(), ratio.end());
+    fmt::print("  {:<22} ClusterIP {:9.2f}{} / pod IP {:9.2f}{}: paired ratio median {:.3f} (pairs {:.3f}-{:.3f})",
+               k.name, median(cluster_rate), k.unit, median(pod_rate), k.unit, median(ratio), *lo, *hi);
+    if (k.key != std::string("bulk"))
+      fmt::print(" | latency p50 {:.3f} / {:.3f} ms, p99 {:.3f} / {:.3f} ms", median(cluster_p50), median(pod_p50),
+                 median(cluster_p99), median(pod_p99));
+    fmt::print("\n");
+    std::string ratios;
+    for (double r : ratio) ratios += fmt::format("{}{:.4f}", ratios.empty() ? "" : ",", r);
+    record(o, fmt::format(R"({{"figure":"data_path","label":"{}","kind":"{}","pairs":{},"seconds_each":{},"cluster_ip":{:.3f},)"
+                          R"("pod_ip":{:.3f},"ratio_median":{:.4f},"ratio_min":{:.4f},"ratio_max":{:.4f},)"
+                          R"("ratios":[{}],"cluster_ip_p50_ms":{:.4f},"pod_ip_p50_ms":{:.4f},)"
+                          R"("cluster_ip_p99_ms":{:.4f},"pod_ip_p99_ms":{:.4f}}})",
+                          o.label, k.key, o.pairs, o.seconds, median(cluster_rate), median(pod_rate), median(ratio), *lo, *hi,
+                          ratios, median(cluster_p50), median(pod_p50), median(cluster_p99), median(pod_p99)));
+  }
+  if (failures) fmt::print("  {} measurements failed\n", failures);
+  return failures ? 1 : 0;
 }
 
 }  // namespace
@@ -480,7 +558,7 @@ int load(const Options& o) {
 int main(int argc, char** argv) {
   Options o;
   if (argc < 2) {
-    fmt::print(stderr, "usage: service_bench program|rules|serve|load [flags]  (see the source's header)\n");
+    fmt::print(stderr, "usage: service_bench program|rules|serve|compare [flags]  (see the source's header)\n");
     return 2;
   }
   o.phase = argv[1];
@@ -525,8 +603,16 @@ int main(int argc, char** argv) {
       o.seconds = std::stod(value());
     else if (a == "--threads")
       o.threads = std::stoi(value());
+    else if (a == "--cluster-port-echo")
+      o.cluster_port_echo = std::stoi(value());
+    else if (a == "--cluster-port-sink")
+      o.cluster_port_sink = std::stoi(value());
     else if (a == "--label")
       o.label = value();
+    else if (a == "--kinds")
+      o.kinds = value();
+    else if (a == "--pairs")
+      o.pairs = std::stoi(value());
     else {
       fmt::print(stderr, "service_bench: unknown flag {}\n", a);
       return 2;
@@ -535,7 +621,7 @@ int main(int argc, char** argv) {
   if (o.phase == "program") return program(o);
   if (o.phase == "rules") return rules(o);
   if (o.phase == "serve") return serve();
-  if (o.phase == "load") return load(o);
+  if (o.phase == "compare") return compare(o);
   if (o.phase == "dump") {  // the full sync's text on stdout, for nft -f and profiling
     RuleGenerator g({o.table, "10.64.0.0/10", "node-a"});
     fmt::print("{}", g.fullSync(makeServices(o.services, o.endpoints)));
