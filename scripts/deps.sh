@@ -37,6 +37,9 @@ PACKAGES=(
   # service proxy: nftables rules through libnftables, in-process; element
   # changes as nfnetlink batches through libnftnl and libmnl
   libnftables-dev libnftnl-dev libmnl-dev
+  # socket-level load balancing for ClusterIPs: a BPF program built by clang
+  # (above), made a skeleton header by bpftool, loaded by libbpf
+  libbpf-dev bpftool
   # stale UDP flows of removed endpoints deleted from conntrack
   libnetfilter-conntrack-dev
   # observability e2e: a real Prometheus scraping capstan and a real

@@ -94,6 +94,30 @@ serve_in() {
   done
 }
 
+# ClusterIP beside pod IP from namespace $2 (pod IP $3): first through the
+# nftables rules alone (DNAT), then with the agent's socket load balancer
+# balancing the sockets of namespace $4 at connect(), as capstan runs.
+compare_both() {
+  local label="$1" ns="$2" target="$3" lb_netns="$4"
+  echo "ClusterIP through the rules alone (DNAT) / pod IP, ${PAIRS:-10} alternating pairs of ${SECONDS_EACH:-1} s:"
+  ip netns exec "$ns" "$bench" compare --target "$target" --cluster-ip 10.96.0.10 \
+    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label "$label-dnat" --json "$json"
+  "$bench" socket-lb --cluster-ip 10.96.0.10 --endpoint "$target" --services "${SERVICES:-1000}" \
+    --netns "$lb_netns" >"$tmp/socket-lb.out" &
+  local lb_pid=$!
+  server_pids+=("$lb_pid")
+  for _ in $(seq 100); do
+    grep -q "socket load balancer" "$tmp/socket-lb.out" && break
+    kill -0 "$lb_pid" 2>/dev/null || { echo "run.sh: socket-lb failed" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "ClusterIP with socket load balancing (as capstan runs) / pod IP:"
+  ip netns exec "$ns" "$bench" compare --target "$target" --cluster-ip 10.96.0.10 \
+    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label "$label" --json "$json"
+  kill "$lb_pid"
+  wait "$lb_pid" 2>/dev/null || true
+}
+
 if [[ $data_path -eq 1 ]]; then
   ip netns add "$ns_client"
   ip netns add "$ns_server"
@@ -110,9 +134,7 @@ if [[ $data_path -eq 1 ]]; then
     --services "${SERVICES:-1000}"
   serve_in "$ns_server"
   echo "data path from the node: client namespace (the table in its output hook) -> server namespace over a veth;"
-  echo "ClusterIP / pod IP in ${PAIRS:-10} alternating pairs of ${SECONDS_EACH:-1} s:"
-  ip netns exec "$ns_client" "$bench" compare --target 10.254.0.2 --cluster-ip 10.96.0.10 \
-    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label from-node --json "$json"
+  compare_both from-node "$ns_client" 10.254.0.2 "/run/netns/$ns_client"
 
   # From a pod, as on a capstan node: two pods on the node's bridge (CNI
   # bridge, hairpin on, br_netfilter on), the table in the node's
@@ -141,9 +163,7 @@ if [[ $data_path -eq 1 ]]; then
     --services "${SERVICES:-1000}"
   serve_in "$ns_pod_b"
   echo "data path from a pod: pod A -> pod B over the node's bridge, the table in the node's namespace;"
-  echo "ClusterIP / pod IP in ${PAIRS:-10} alternating pairs of ${SECONDS_EACH:-1} s:"
-  ip netns exec "$ns_pod_a" "$bench" compare --target 10.254.1.3 --cluster-ip 10.96.0.10 \
-    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label from-pod --json "$json"
+  compare_both from-pod "$ns_pod_a" 10.254.1.3 "/run/netns/$ns_pod_a"
   # Cluster DNS from a pod: the servers on the server namespace's veth
   # address, the load client in the client namespace, as a pod's queries
   # cross its veth to the node (bench/service/dns_bench.cc).

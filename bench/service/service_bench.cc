@@ -25,6 +25,12 @@
 //     deletes the namespace). The client counts as a pod (the cluster CIDR
 //     is 10.254.0.0/16): no masquerading, as for pod-to-service traffic.
 //
+//   service_bench socket-lb --cluster-ip IP --endpoint IP [--services 1000]
+//                           [--netns PATH]
+//     The agent's socket load balancer (proxy/socket_lb.h) for the services
+//     of `rules`, balancing sockets in the namespace PATH (default: this
+//     one), until killed (which detaches it).
+//
 //   service_bench serve
 //     One epoll thread: an echo server on :8080 and a sink on :8081 (reads
 //     and discards). Runs until killed.
@@ -71,6 +77,7 @@
 #include "proxy/nftables.h"
 #include "proxy/rule_generator.h"
 #include "proxy/service_model.h"
+#include "proxy/socket_lb.h"
 
 using namespace capstan;
 using namespace capstan::proxy;
@@ -82,7 +89,7 @@ struct Options {
   std::string phase;
   int services = 1000, endpoints = 10, big = 10000, changes = 50, rounds = 5;
   std::string nft = "/usr/sbin/nft", dir = "/tmp", table = "capstan_bench";
-  std::string cluster_ip, endpoint, target, json, kinds, label;
+  std::string cluster_ip, endpoint, target, json, kinds, label, netns;
   int port_echo = 8080, port_sink = 8081, cluster_port_echo = 80, cluster_port_sink = 81, threads = 2, pairs = 10;
   double seconds = 1;
 };
@@ -284,9 +291,9 @@ int program(const Options& o) {
   return 0;
 }
 
-int rules(const Options& o) {
-  auto nft = Nftables::open();
-  check(nft.status(), "libnftables");
+// The data path's services: the target (ports 80 and 81 to the endpoint's
+// echo and sink) among --services others.
+std::map<std::string, ServiceInfo> dataPathServices(const Options& o) {
   auto services = makeServices(o.services, o.endpoints);
   ServiceInfo si;
   si.ns = "bench";
@@ -295,8 +302,31 @@ int rules(const Options& o) {
   si.ports.push_back({"echo", "tcp", 80, 0, {{o.endpoint, 8080, "node-a"}}, {}});
   si.ports.push_back({"sink", "tcp", 81, 0, {{o.endpoint, 8081, "node-a"}}, {}});
   services["bench/target"] = si;
+  return services;
+}
+
+int rules(const Options& o) {
+  auto nft = Nftables::open();
+  check(nft.status(), "libnftables");
+  auto services = dataPathServices(o);
   RuleGenerator g({o.table, "10.254.0.0/16", "node-a"});
   check((*nft)->run(g.fullSync(services)), "rules");
+  return 0;
+}
+
+// The agent's socket load balancer for the same services, for sockets in
+// the namespace --netns (empty: this one), until killed.
+int socketLb(const Options& o) {
+  auto lb = SocketLoadBalancer::open();
+  check(lb.status(), "socket load balancer");
+  check((*lb)->addNetns(o.netns), "socket load balancer namespace");
+  auto services = dataPathServices(o);
+  std::map<std::string, const ServiceInfo*> all;
+  for (const auto& [key, info] : services) all[key] = &info;
+  check((*lb)->update(all, true), "socket load balancer services");
+  fmt::print("socket load balancer: {} ClusterIP ports\n", (*lb)->servicePorts());
+  std::fflush(stdout);
+  pause();
   return 0;
 }
 
@@ -607,6 +637,8 @@ int main(int argc, char** argv) {
       o.cluster_port_echo = std::stoi(value());
     else if (a == "--cluster-port-sink")
       o.cluster_port_sink = std::stoi(value());
+    else if (a == "--netns")
+      o.netns = value();
     else if (a == "--label")
       o.label = value();
     else if (a == "--kinds")
@@ -621,6 +653,7 @@ int main(int argc, char** argv) {
   if (o.phase == "program") return program(o);
   if (o.phase == "rules") return rules(o);
   if (o.phase == "serve") return serve();
+  if (o.phase == "socket-lb") return socketLb(o);
   if (o.phase == "compare") return compare(o);
   if (o.phase == "dump") {  // the full sync's text on stdout, for nft -f and profiling
     RuleGenerator g({o.table, "10.64.0.0/10", "node-a"});

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "agent/agent_impl.h"
+#include "agent/balanced_network.h"
 #include "agent/instrumented_runtime.h"
 #include "common/base64.h"
 #include "common/pki.h"
@@ -161,6 +162,17 @@ Status AgentImpl::init() {
   auto net = network::Network::open(nc);
   if (!net) return net.status();
   network_ = instrumentNetwork(std::move(*net), metrics_);
+  if (opts_.proxy_socket_lb) {
+    if (auto lb = proxy::SocketLoadBalancer::open()) {
+      socket_lb_ = std::move(*lb);
+      network_ = balanceSandboxes(std::move(network_), *socket_lb_);
+      metrics_->addSource([lb = socket_lb_.get()] { return lb->renderMetrics(); });
+      LOG_INFO("socket load balancing on: ClusterIP TCP connections of this node go straight to an endpoint");
+    } else {
+      LOG_WARN("socket load balancing unavailable; ClusterIPs go through the nftables rules alone", "error",
+               lb.status().message());
+    }
+  }
   if (auto st = startNodeServices(*cidr); !st) return st;
   node_->start();
   ImageGcPolicy gc{.high_threshold_percent = opts_.image_gc_high_threshold,

@@ -38,6 +38,10 @@ struct AgentOptions {
   // The service proxy's kernel interface: auto, nftables or iptables
   // (proxy::parseProxyMode); auto takes nftables when the kernel has it.
   std::string proxy_mode = "auto";
+  // Also balance ClusterIP TCP connections at connect() from this node's
+  // pods and the node itself (proxy/socket_lb.h); where the kernel does not
+  // allow it, the rules alone do, as they do for everything else.
+  bool proxy_socket_lb = true;
   DnsConfig dns;
   // The built-in Ingress controller (ingress/ingress_controller.h) on these
   // ports of every address; < 0 serves none (the default here: tests run

@@ -23,6 +23,7 @@
 #include "dns/dns_server.h"
 #include "ingress/ingress_controller.h"
 #include "proxy/service_proxy.h"
+#include "proxy/socket_lb.h"
 
 namespace capstan::agent {
 
@@ -132,6 +133,8 @@ class AgentImpl final : public Agent {
   client::EventRecorder events_;
   std::unique_ptr<runtime::ImageStore> images_;
   std::unique_ptr<runtime::Runtime> runtime_;
+  // Before network_, which registers its sandboxes' namespaces here.
+  std::unique_ptr<proxy::SocketLoadBalancer> socket_lb_;
   std::unique_ptr<network::Network> network_;
   std::unique_ptr<streaming::KubeletServer> kubelet_;
   std::unique_ptr<NodeReporter> node_;

@@ -37,6 +37,7 @@ Status AgentImpl::startNodeServices(const std::string& pod_cidr) {
   auto mode = proxy::parseProxyMode(opts_.proxy_mode);
   if (!mode) return mode.status();
   p.mode = *mode;
+  p.socket_lb = socket_lb_.get();
   auto px = proxy::ServiceProxy::start(p, client_, *cluster_informers_);
   if (!px) return px.status();
   proxy_ = std::move(*px);

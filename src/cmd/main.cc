@@ -130,6 +130,10 @@ void addAgentFlags(CLI::App* app, capstan::agent::AgentOptions& ao) {
                   "iptables")
       ->check(CLI::IsMember({"auto", "nftables", "iptables"}))
       ->capture_default_str();
+  app->add_option("--proxy-socket-lb", ao.proxy_socket_lb,
+                  "Send ClusterIP TCP connections of this node's pods straight to an endpoint at connect() (a BPF "
+                  "program on the cgroup2 root), with the nftables rules behind it")
+      ->capture_default_str();
   app->add_option("--insecure-registry", ao.insecure_registries, "Registry host:port spoken to over plain HTTP")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app->add_option("--container-log-max-size", ao.container_log_max_bytes,

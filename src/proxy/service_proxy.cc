@@ -16,6 +16,7 @@
 #include "proxy/nftables.h"
 #include "proxy/rule_generator.h"
 #include "proxy/service_model.h"
+#include "proxy/socket_lb.h"
 
 namespace capstan::proxy {
 namespace {
@@ -461,6 +462,10 @@ class ServiceProxyImpl final : public ServiceProxy {
     }
     if (!st) return st;
     last_node_ips_ = node.node_ips;
+    if (options_.socket_lb)
+      if (Status lb = options_.socket_lb->update(changed, full); !lb)
+        LOG_WARN("service proxy: socket load balancing not updated; those ports go through the rules",
+                 "error", lb.message());
     forgetStaleUdpFlows(changed);
     LOG_DEBUG("service proxy synced", "table", options_.table, "full", full, "services", keys.size(), "us",
               took.count(), "bytes", text.size());

@@ -45,6 +45,8 @@
 
 namespace capstan::proxy {
 
+class SocketLoadBalancer;
+
 // How the proxy programs the kernel: nftables (libnftables and nfnetlink),
 // or iptables-restore where nftables is missing (proxy/iptables.h); auto
 // takes nftables when the kernel answers it.
@@ -77,6 +79,10 @@ struct ProxyOptions {
   // (events arriving during a sync are still batched into the next one).
   std::chrono::milliseconds coalesce = std::chrono::milliseconds(0);
   bool publish_load_balancer_status = true;
+  // Also given each sync's services after the kernel took the rules
+  // (proxy/socket_lb.h); not owned, must outlive the proxy. nullptr: the
+  // rules alone.
+  SocketLoadBalancer* socket_lb = nullptr;
   const Clock* clock = nullptr;  // nullptr: the system clock
 };
 

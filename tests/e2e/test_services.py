@@ -182,8 +182,20 @@ class ServicesTest(ClusterTestCase):
         # From a pod, by DNS name through the search path.
         wait_until(lambda: self.kubectl("get", "pod", "client", "-o", "jsonpath={.status.phase}").stdout == "Running",
                    timeout=60, message="client pod running")
+        before = self.socket_lb_connections()
         out = self.in_client("i=0; while [ $i -lt 40 ]; do wget -qO- http://echo/name; i=$((i+1)); done")
         self.assertEqual(set(out.split()), names)
+        # The pod's connections went straight to the endpoints at connect()
+        # (proxy/socket_lb.h), not through DNAT: the agent counted them.
+        self.assertGreaterEqual(self.socket_lb_connections() - before, 40)
+
+    def socket_lb_connections(self):
+        node = self.get("nodes")["items"][0]["metadata"]["name"]
+        text = self.kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/metrics").stdout
+        for line in text.splitlines():
+            if line.startswith("capstan_proxy_socket_lb_connections_total "):
+                return float(line.split()[1])
+        self.fail("no capstan_proxy_socket_lb_connections_total in the agent's /metrics")
 
     def _reachable(self, url):
         try:

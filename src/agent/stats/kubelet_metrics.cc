@@ -73,6 +73,11 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
 
 }  // namespace
 
+void KubeletMetrics::addSource(std::function<std::string()> render) {
+  std::lock_guard lock(mu_);
+  sources_.push_back(std::move(render));
+}
+
 std::string KubeletMetrics::render() const {
   std::lock_guard lock(mu_);
   std::string out;
@@ -94,6 +99,7 @@ std::string KubeletMetrics::render() const {
   header(out, "kubelet_runtime_operations_total", "counter", "Cumulative number of runtime operations by operation type.");
   for (const auto& [type, n] : runtime_total_)
     out += fmt::format("kubelet_runtime_operations_total{{operation_type=\"{}\"}} {}\n", type, n);
+  for (const auto& source : sources_) out += source();
   return out;
 }
 

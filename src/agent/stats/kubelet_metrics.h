@@ -7,6 +7,7 @@
 // Threading: every method is thread-safe (one mutex; recording is a few
 // array increments).
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -29,6 +30,11 @@ class KubeletMetrics {
   // kubelet names the CRI calls ("start_container", "run_podsandbox", ...).
   void observeRuntimeOperation(std::string_view operation_type, double seconds, bool failed);
 
+  // More families rendered after the above, by a part of the agent that
+  // keeps its own figures (the socket load balancer). The function must
+  // stay callable for as long as the metrics are rendered.
+  void addSource(std::function<std::string()> render);
+
   // The Prometheus text exposition (0.0.4) of the families above.
   std::string render() const;
 
@@ -48,6 +54,7 @@ class KubeletMetrics {
   std::map<std::string, Histogram, std::less<>> runtime_duration_;
   std::map<std::string, uint64_t, std::less<>> runtime_total_;
   std::map<std::string, uint64_t, std::less<>> runtime_errors_;
+  std::vector<std::function<std::string()>> sources_;
 
  public:
   static std::vector<double> podStartBuckets();

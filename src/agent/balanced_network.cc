@@ -1,0 +1,67 @@
+#include "agent/balanced_network.h"
+
+#include <map>
+#include <mutex>
+
+#include "common/log.h"
+
+namespace capstan::agent {
+namespace {
+
+class BalancedNetwork final : public network::Network {
+ public:
+  BalancedNetwork(std::unique_ptr<network::Network> inner, proxy::SocketLoadBalancer& lb)
+      : inner_(std::move(inner)), lb_(lb) {
+    add("", "");  // the node's own namespace: host processes and hostNetwork pods
+    for (const auto& sb : inner_->list()) add(sb.id, sb.net_ns);
+  }
+
+  Result<network::Sandbox> createSandbox(const std::string& id, const std::string& hostname,
+                                         const std::vector<network::PortMapping>& ports) override {
+    auto sb = inner_->createSandbox(id, hostname, ports);
+    if (sb) add(id, sb->net_ns);
+    return sb;
+  }
+
+  Status removeSandbox(const std::string& id) override {
+    std::string path;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = paths_.find(id); it != paths_.end()) {
+        path = it->second;
+        paths_.erase(it);
+      }
+    }
+    if (!path.empty()) (void)lb_.removeNetns(path);
+    return inner_->removeSandbox(id);
+  }
+
+  std::vector<network::Sandbox> list() const override { return inner_->list(); }
+  Status close(bool delete_bridge) override { return inner_->close(delete_bridge); }
+
+ private:
+  void add(const std::string& id, const std::string& path) {
+    if (Status st = lb_.addNetns(path); !st) {
+      LOG_WARN("socket load balancing: namespace not registered; its ClusterIP traffic goes through the rules",
+               "sandbox", id, "error", st.message());
+      return;
+    }
+    if (id.empty()) return;
+    std::lock_guard lock(mu_);
+    paths_[id] = path;
+  }
+
+  std::unique_ptr<network::Network> inner_;
+  proxy::SocketLoadBalancer& lb_;
+  std::mutex mu_;
+  std::map<std::string, std::string> paths_;  // sandbox id -> its netns path
+};
+
+}  // namespace
+
+std::unique_ptr<network::Network> balanceSandboxes(std::unique_ptr<network::Network> inner,
+                                                   proxy::SocketLoadBalancer& lb) {
+  return std::make_unique<BalancedNetwork>(std::move(inner), lb);
+}
+
+}  // namespace capstan::agent
