@@ -120,13 +120,6 @@ capstan_lb_service_key serviceKey(const std::string& ip, int port) {
   return k;
 }
 
-void deleteBackends(int fd, uint32_t id, uint16_t generation, size_t count) {
-  for (size_t i = 0; i < count; ++i) {
-    capstan_lb_backend_key k{id, generation, static_cast<uint16_t>(i)};
-    ::bpf_map_delete_elem(fd, &k);
-  }
-}
-
 }  // namespace
 
 Result<std::unique_ptr<SocketLoadBalancer>> SocketLoadBalancer::open() {
@@ -173,23 +166,60 @@ Status SocketLoadBalancer::removeNetns(const std::string& path) {
   return Status::ok();
 }
 
-Status SocketLoadBalancer::unprogram(const Programmed& p) {
-  auto key = serviceKey(p.cluster_ip, p.port);
-  ::bpf_map_delete_elem(services_fd_, &key);
-  deleteBackends(backends_fd_, p.id, p.generation, p.endpoints.size());
+// The map writes of one update, applied in batches in an order that keeps
+// every lookup consistent: new backends, then the services pointing at
+// them, then removed services, then the backends nothing points at any more.
+struct SocketLoadBalancer::Writes {
+  std::vector<capstan_lb_backend_key> backend_keys;
+  std::vector<capstan_lb_backend> backend_values;
+  std::vector<capstan_lb_service_key> service_keys;
+  std::vector<capstan_lb_service> service_values;
+  std::vector<capstan_lb_service_key> service_deletes;
+  std::vector<capstan_lb_backend_key> backend_deletes;
+
+  void dropBackends(const Programmed& p) {
+    for (size_t i = 0; i < p.endpoints.size(); ++i)
+      backend_deletes.push_back({p.id, p.generation, static_cast<uint16_t>(i)});
+  }
+  void remove(const Programmed& p) {
+    service_deletes.push_back(serviceKey(p.cluster_ip, p.port));
+    dropBackends(p);
+  }
+};
+
+namespace {
+
+// One BPF_MAP_UPDATE_BATCH (one syscall for thousands of elements), or
+// element by element where the kernel refuses the batch.
+template <typename K, typename V>
+Status putAll(int fd, const std::vector<K>& keys, const std::vector<V>& values, const char* what) {
+  if (keys.empty()) return Status::ok();
+  uint32_t count = static_cast<uint32_t>(keys.size());
+  if (::bpf_map_update_batch(fd, keys.data(), values.data(), &count, nullptr) == 0) return Status::ok();
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (::bpf_map_update_elem(fd, &keys[i], &values[i], BPF_ANY) != 0)
+      return Status(Code::kUnavailable, std::string(what) + " map: " + errnoText(errno));
   return Status::ok();
 }
 
-Status SocketLoadBalancer::removeService(const std::string& key) {
+// Deletes element by element: a missing key (never written) is no error,
+// and a batch would stop at the first.
+template <typename K>
+void deleteAll(int fd, const std::vector<K>& keys) {
+  for (const auto& k : keys) ::bpf_map_delete_elem(fd, &k);
+}
+
+}  // namespace
+
+void SocketLoadBalancer::removeService(const std::string& key, Writes& w) {
   auto it = programmed_.find(key);
-  if (it == programmed_.end()) return Status::ok();
-  for (const auto& p : it->second) (void)unprogram(p);
+  if (it == programmed_.end()) return;
+  for (const auto& p : it->second) w.remove(p);
   programmed_.erase(it);
-  return Status::ok();
 }
 
-Status SocketLoadBalancer::programPort(const std::string& cluster_ip, const ServicePort& port,
-                                       std::vector<Programmed>& out, const std::vector<Programmed>& before) {
+void SocketLoadBalancer::programPort(const std::string& cluster_ip, const ServicePort& port,
+                                     const std::vector<Programmed>& before, std::vector<Programmed>& out, Writes& w) {
   const Programmed* was = nullptr;
   for (const auto& p : before)
     if (p.cluster_ip == cluster_ip && p.port == port.port) was = &p;
@@ -197,70 +227,70 @@ Status SocketLoadBalancer::programPort(const std::string& cluster_ip, const Serv
   if (endpoints.size() > 65535) endpoints.resize(65535);
   if (was && was->endpoints == endpoints) {
     out.push_back(*was);
-    return Status::ok();
+    return;
   }
   Programmed next{cluster_ip, port.port, was ? was->id : next_id_++,
                   static_cast<uint16_t>(was ? was->generation ^ 1 : 0), endpoints};
   auto key = serviceKey(cluster_ip, port.port);
-  Status st = Status::ok();
   if (endpoints.empty()) {
-    // No endpoint: the nftables rules refuse the connection at once.
-    ::bpf_map_delete_elem(services_fd_, &key);
+    w.service_deletes.push_back(key);  // no endpoint: the rules refuse the connection at once
   } else {
-    for (size_t i = 0; i < endpoints.size() && st; ++i) {
-      capstan_lb_backend_key bk{next.id, next.generation, static_cast<uint16_t>(i)};
-      capstan_lb_backend bv{ipv4(endpoints[i].ip), htons(static_cast<uint16_t>(endpoints[i].port))};
-      if (::bpf_map_update_elem(backends_fd_, &bk, &bv, BPF_ANY) != 0)
-        st = Status(Code::kUnavailable, "backends map: " + errnoText(errno));
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+      w.backend_keys.push_back({next.id, next.generation, static_cast<uint16_t>(i)});
+      w.backend_values.push_back({ipv4(endpoints[i].ip), htons(static_cast<uint16_t>(endpoints[i].port))});
     }
-    capstan_lb_service sv{next.id, static_cast<uint16_t>(endpoints.size()), next.generation};
-    if (st && ::bpf_map_update_elem(services_fd_, &key, &sv, BPF_ANY) != 0)
-      st = Status(Code::kUnavailable, "services map: " + errnoText(errno));
-    if (!st) {
-      // Leave the port to the nftables rules rather than half-programmed.
-      ::bpf_map_delete_elem(services_fd_, &key);
-      deleteBackends(backends_fd_, next.id, next.generation, endpoints.size());
-      next.endpoints.clear();
-    }
+    w.service_keys.push_back(key);
+    w.service_values.push_back({next.id, static_cast<uint16_t>(endpoints.size()), next.generation});
   }
-  if (was) deleteBackends(backends_fd_, was->id, was->generation, was->endpoints.size());
+  if (was) w.dropBackends(*was);
   out.push_back(std::move(next));
-  return st;
 }
 
 Status SocketLoadBalancer::update(const std::map<std::string, const ServiceInfo*>& changes, bool full) {
   std::lock_guard lock(mu_);
-  Status result = Status::ok();
+  Writes w;
   if (full)
     for (auto it = programmed_.begin(); it != programmed_.end();) {
       auto next = std::next(it);
-      if (!changes.count(it->first)) (void)removeService(it->first);
+      if (!changes.count(it->first)) removeService(it->first, w);
       it = next;
     }
   for (const auto& [key, info] : changes) {
     // What the nftables rules alone must keep: sessionAffinity (the choice
     // is remembered per client there), and anything without a ClusterIP.
     if (!info || info->affinity_timeout > 0 || !isIpv4(info->cluster_ip)) {
-      (void)removeService(key);
+      removeService(key, w);
       continue;
     }
     std::vector<Programmed> before;
-    if (auto it = programmed_.find(key); it != programmed_.end()) before = it->second;
+    if (auto it = programmed_.find(key); it != programmed_.end()) before = std::move(it->second);
     std::vector<Programmed> now;
     std::set<std::pair<std::string, int>> kept;
     for (const auto& port : info->ports) {
       if (port.protocol != "tcp" || port.port <= 0 || port.port > 65535) continue;
       if (!kept.insert({info->cluster_ip, port.port}).second) continue;
-      if (auto st = programPort(info->cluster_ip, port, now, before); !st && result) result = st;
+      programPort(info->cluster_ip, port, before, now, w);
     }
     for (const auto& p : before)
-      if (!kept.count({p.cluster_ip, p.port})) (void)unprogram(p);
+      if (!kept.count({p.cluster_ip, p.port})) w.remove(p);
     if (now.empty())
       programmed_.erase(key);
     else
       programmed_[key] = std::move(now);
   }
-  return result;
+  Status st = putAll(backends_fd_, w.backend_keys, w.backend_values, "backends");
+  if (st) st = putAll(services_fd_, w.service_keys, w.service_values, "services");
+  if (!st) {
+    // Leave what this update touched to the nftables rules rather than
+    // half-programmed; the next full update tries again.
+    deleteAll(services_fd_, w.service_keys);
+    deleteAll(backends_fd_, w.backend_keys);
+    for (auto it = programmed_.begin(); it != programmed_.end();)
+      it = changes.count(it->first) ? programmed_.erase(it) : std::next(it);
+  }
+  deleteAll(services_fd_, w.service_deletes);
+  deleteAll(backends_fd_, w.backend_deletes);
+  return st;
 }
 
 size_t SocketLoadBalancer::servicePorts() const {

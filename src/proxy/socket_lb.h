@@ -76,10 +76,10 @@ class SocketLoadBalancer {
     uint16_t generation = 0;
     std::vector<Endpoint> endpoints;
   };
-  Status programPort(const std::string& cluster_ip, const ServicePort& port, std::vector<Programmed>& out,
-                     const std::vector<Programmed>& before);
-  Status unprogram(const Programmed& p);
-  Status removeService(const std::string& key);
+  struct Writes;
+  void programPort(const std::string& cluster_ip, const ServicePort& port, const std::vector<Programmed>& before,
+                   std::vector<Programmed>& out, Writes& w);
+  void removeService(const std::string& key, Writes& w);
 
   mutable std::mutex mu_;
   socket_lb* skel_ = nullptr;
