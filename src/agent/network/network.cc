@@ -67,15 +67,15 @@ std::string readTrimmed(const std::string& path) {
 Status ensureBridgeNetfilter(const std::string& proc_sys) {
   const std::string knob = proc_sys + "/net/bridge/bridge-nf-call-iptables";
   if (!fs::exists(knob)) {
+    std::string why = "no modprobe";
     for (const char* modprobe : {"/usr/sbin/modprobe", "/sbin/modprobe"}) {
       if (!fs::exists(modprobe)) continue;
       auto r = runProcess({modprobe, "br_netfilter"});
-      if (r && r->exit_code != 0)
-        return Status(Code::kUnavailable, "modprobe br_netfilter: " + runtime::firstLine(r->err));
+      why = !r ? r.status().message() : r->exit_code != 0 ? runtime::firstLine(r->err) : "loaded nothing";
       break;
     }
     if (!fs::exists(knob))
-      return Status(Code::kUnavailable, "br_netfilter is not loaded (" + knob + " is missing) and modprobe could not load it");
+      return Status(Code::kUnavailable, "br_netfilter is not loaded (" + knob + " is missing): " + why);
   }
   if (readTrimmed(knob) == "1") return Status::ok();
   std::ofstream out(knob);
