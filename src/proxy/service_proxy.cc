@@ -405,6 +405,7 @@ class ServiceProxyImpl final : public ServiceProxy {
     std::vector<ObjectPtr> published;
     std::map<std::string, ServiceInfo> full_infos;      // the services read for this sync
     std::map<std::string, const ServiceInfo*> changed;  // key -> its programming, null when deleted
+    std::future<Status> socket_lb_update;               // a full sync's, on its own thread
     Status st;
     if (full || generator_.needsFullSync()) {
       full = true;
@@ -415,6 +416,10 @@ class ServiceProxyImpl final : public ServiceProxy {
       for (const auto& [key, info] : full_infos) changed[key] = &info;
       for (const auto& [key, ports] : udp_programmed_)
         if (!full_infos.count(key)) changed[key] = nullptr;
+      // Loading every service into the socket balancer (16 ms for 1,000 x
+      // 10) runs beside the transaction: each is complete without the other.
+      if (options_.socket_lb)
+        socket_lb_update = std::async(std::launch::async, [&] { return options_.socket_lb->update(changed, true); });
       if (iptables_)
         st = iptables_->sync(full_infos);
       else if (elements_)
@@ -450,6 +455,14 @@ class ServiceProxyImpl final : public ServiceProxy {
     } else if (!text.empty()) {
       st = nft_->run(text);
     }
+    Status lb = Status::ok();
+    if (socket_lb_update.valid())
+      lb = socket_lb_update.get();
+    else if (options_.socket_lb && st)
+      lb = options_.socket_lb->update(changed, false);
+    if (!lb)
+      LOG_WARN("service proxy: socket load balancing not updated; those ports go through the rules", "error",
+               lb.message());
     auto took = std::chrono::duration_cast<std::chrono::microseconds>(clock_.monotonic() - t0);
     {
       std::lock_guard lock(stats_mu_);
@@ -462,10 +475,6 @@ class ServiceProxyImpl final : public ServiceProxy {
     }
     if (!st) return st;
     last_node_ips_ = node.node_ips;
-    if (options_.socket_lb)
-      if (Status lb = options_.socket_lb->update(changed, full); !lb)
-        LOG_WARN("service proxy: socket load balancing not updated; those ports go through the rules",
-                 "error", lb.message());
     forgetStaleUdpFlows(changed);
     LOG_DEBUG("service proxy synced", "table", options_.table, "full", full, "services", keys.size(), "us",
               took.count(), "bytes", text.size());
