@@ -130,11 +130,17 @@ Result<std::unique_ptr<SocketLoadBalancer>> SocketLoadBalancer::open() {
   if (!lb->skel_) return Status(Code::kUnavailable, "loading the BPF program: " + errnoText(errno));
   auto cgroup = openCgroup2Root();
   if (!cgroup) return cgroup.status();
-  bpf_link* link = bpf_program__attach_cgroup(lb->skel_->progs.capstan_connect4, *cgroup);
+  // The links are destroyed with the skeleton.
+  lb->skel_->links.capstan_connect4 = bpf_program__attach_cgroup(lb->skel_->progs.capstan_connect4, *cgroup);
   int err = errno;
+  if (lb->skel_->links.capstan_connect4) {
+    lb->skel_->links.capstan_getpeername4 =
+        bpf_program__attach_cgroup(lb->skel_->progs.capstan_getpeername4, *cgroup);
+    err = errno;
+  }
   ::close(*cgroup);
-  if (!link) return Status(Code::kUnavailable, "attaching to the cgroup2 root: " + errnoText(err));
-  lb->skel_->links.capstan_connect4 = link;  // destroyed with the skeleton
+  if (!lb->skel_->links.capstan_connect4 || !lb->skel_->links.capstan_getpeername4)
+    return Status(Code::kUnavailable, "attaching to the cgroup2 root: " + errnoText(err));
   lb->services_fd_ = bpf_map__fd(lb->skel_->maps.services);
   lb->backends_fd_ = bpf_map__fd(lb->skel_->maps.backends);
   lb->netns_fd_ = bpf_map__fd(lb->skel_->maps.netns);

@@ -14,8 +14,8 @@
 // reject at once, a namespace not registered, an update in flight) still
 // works through DNAT.
 //
-// Differences a program could see: getpeername() on such a socket gives
-// the endpoint's address rather than the ClusterIP.
+// getpeername() on such a socket still gives the ClusterIP and port (a
+// second program answers it from the socket's storage), as after DNAT.
 //
 // Lifetime: the program is attached through a BPF link owned by this
 // object; closing it, or the process dying in any way, detaches it and

@@ -110,7 +110,15 @@ class SocketLbTest : public ::testing::Test {
         a.sin_port = htons(static_cast<uint16_t>(port));
         ::inet_pton(AF_INET, to.c_str(), &a.sin_addr);
         char c = '-';
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::read(fd, &c, 1) != 1) c = '?';
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+          if (::read(fd, &c, 1) != 1) c = '?';
+          // The peer is still the address asked for, whatever served it.
+          sockaddr_in peer{};
+          socklen_t len = sizeof peer;
+          if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 ||
+              peer.sin_addr.s_addr != a.sin_addr.s_addr || peer.sin_port != a.sin_port)
+            c = 'p';
+        }
         ::close(fd);
         ++seen[c];
       }

@@ -1,6 +1,7 @@
 // Socket-level load balancing for ClusterIP TCP services (proxy/socket_lb.h).
 //
-// Attached to the cgroup v2 root at BPF_CGROUP_INET4_CONNECT: when a socket
+// Attached to the cgroup v2 root at BPF_CGROUP_INET4_CONNECT (and
+// getpeername, which then still names the ClusterIP): when a socket
 // in one of the registered network namespaces (this node's pods, and the
 // node's own) connects to a ClusterIP TCP port, the destination is replaced
 // by one of the service's endpoints, chosen at random, before the kernel
@@ -42,6 +43,15 @@ struct {
   __type(value, __u8);
 } netns SEC(".maps");
 
+// The ClusterIP and port each balanced socket asked for, so getpeername()
+// answers with them as it would after DNAT.
+struct {
+  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct capstan_lb_origin);
+} origins SEC(".maps");
+
 // Connections sent to an endpoint, per CPU (capstan sums them for /metrics).
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -67,11 +77,26 @@ int capstan_connect4(struct bpf_sock_addr* ctx) {
   bkey.index = (__u16)(bpf_get_prandom_u32() % svc->count);
   struct capstan_lb_backend* be = bpf_map_lookup_elem(&backends, &bkey);
   if (!be) return 1;
+  struct capstan_lb_origin* origin = bpf_sk_storage_get(&origins, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+  if (origin) {
+    origin->ip = ctx->user_ip4;
+    origin->port = ctx->user_port;
+  }
   ctx->user_ip4 = be->ip;
   ctx->user_port = be->port;
   __u32 zero = 0;
   __u64* n = bpf_map_lookup_elem(&balanced, &zero);
   if (n) *n += 1;
+  return 1;
+}
+
+SEC("cgroup/getpeername4")
+int capstan_getpeername4(struct bpf_sock_addr* ctx) {
+  struct capstan_lb_origin* origin = bpf_sk_storage_get(&origins, ctx->sk, 0, 0);
+  if (origin) {
+    ctx->user_ip4 = origin->ip;
+    ctx->user_port = origin->port;
+  }
   return 1;
 }
 

@@ -30,6 +30,12 @@ struct capstan_lb_backend_key {
   __u16 index;
 };
 
+// What a balanced socket connected to, for getpeername().
+struct capstan_lb_origin {
+  __u32 ip;
+  __u32 port;
+};
+
 struct capstan_lb_backend {
   __u32 ip;
   __u32 port;  // in the low 16 bits, as bpf_sock_addr.user_port
