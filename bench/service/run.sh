@@ -22,7 +22,7 @@
 #
 # Usage: bench/service/run.sh [--skip-programming] [--skip-data-path]
 # Env:   BUILD (build dir, default build), SERVICES (1000), BIG (10000),
-#        CHANGES (50), ROUNDS (5), PAIRS (10: data-path pairs, pod IP and
+#        CHANGES (50), ROUNDS (5), PAIRS (12: data-path pairs, pod IP and
 #        ClusterIP, per measurement), SECONDS_EACH (1: each half of a pair),
 #        DNS_ROUNDS (3), BENCH_JSON (default
 #        $BUILD/bench/service_bench.json).
@@ -99,9 +99,9 @@ serve_in() {
 # balancing the sockets of namespace $4 at connect(), as capstan runs.
 compare_both() {
   local label="$1" ns="$2" target="$3" lb_netns="$4"
-  echo "ClusterIP through the rules alone (DNAT) / pod IP, ${PAIRS:-10} alternating pairs of ${SECONDS_EACH:-1} s:"
+  echo "ClusterIP through the rules alone (DNAT) / pod IP, ${PAIRS:-12} alternating pairs of ${SECONDS_EACH:-1} s:"
   ip netns exec "$ns" "$bench" compare --target "$target" --cluster-ip 10.96.0.10 \
-    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label "$label-dnat" --json "$json"
+    --pairs "${PAIRS:-12}" --seconds "${SECONDS_EACH:-1}" --label "$label-dnat" --json "$json"
   "$bench" socket-lb --cluster-ip 10.96.0.10 --endpoint "$target" --services "${SERVICES:-1000}" \
     --netns "$lb_netns" >"$tmp/socket-lb.out" &
   local lb_pid=$!
@@ -113,7 +113,7 @@ compare_both() {
   done
   echo "ClusterIP with socket load balancing (as capstan runs) / pod IP:"
   ip netns exec "$ns" "$bench" compare --target "$target" --cluster-ip 10.96.0.10 \
-    --pairs "${PAIRS:-10}" --seconds "${SECONDS_EACH:-1}" --label "$label" --json "$json"
+    --pairs "${PAIRS:-12}" --seconds "${SECONDS_EACH:-1}" --label "$label" --json "$json"
   kill "$lb_pid"
   wait "$lb_pid" 2>/dev/null || true
 }

@@ -37,7 +37,7 @@
 //
 //   service_bench compare --target POD_IP --cluster-ip IP [--port-echo 8080]
 //                         [--port-sink 8081] [--cluster-port-echo 80]
-//                         [--cluster-port-sink 81] [--pairs 10]
+//                         [--cluster-port-sink 81] [--pairs 12]
 //                         [--seconds 1] [--threads 2] [--kinds conns,rr,bulk]
 //                         [--label NAME] [--json FILE]
 //     The ClusterIP beside the pod IP, in alternating pairs, for three
@@ -90,7 +90,7 @@ struct Options {
   int services = 1000, endpoints = 10, big = 10000, changes = 50, rounds = 5;
   std::string nft = "/usr/sbin/nft", dir = "/tmp", table = "capstan_bench";
   std::string cluster_ip, endpoint, target, json, kinds, label, netns;
-  int port_echo = 8080, port_sink = 8081, cluster_port_echo = 80, cluster_port_sink = 81, threads = 2, pairs = 10;
+  int port_echo = 8080, port_sink = 8081, cluster_port_echo = 80, cluster_port_sink = 81, threads = 2, pairs = 12;
   double seconds = 1;
 };
 
@@ -538,7 +538,14 @@ Run measureBulk(const Target& to, double seconds) {
   return out;
 }
 
-double median(std::vector<double> v) { return percentile(std::move(v), 50); }
+// The middle value, or the mean of the two middle ones for an even count
+// (the nearest-rank p50 would take the lower one).
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 // The ClusterIP beside the pod IP, one measurement kind at a time, in
 // --pairs pairs of --seconds each. The order within a pair alternates
