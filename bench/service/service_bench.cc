@@ -319,7 +319,7 @@ int rules(const Options& o) {
 int socketLb(const Options& o) {
   auto lb = SocketLoadBalancer::open();
   check(lb.status(), "socket load balancer");
-  check((*lb)->addNetns(o.netns), "socket load balancer namespace");
+  check((*lb)->addNetns("bench", o.netns), "socket load balancer namespace");
   auto services = dataPathServices(o);
   std::map<std::string, const ServiceInfo*> all;
   for (const auto& [key, info] : services) all[key] = &info;

@@ -1,8 +1,5 @@
 #include "agent/balanced_network.h"
 
-#include <map>
-#include <mutex>
-
 #include "common/log.h"
 
 namespace capstan::agent {
@@ -12,7 +9,7 @@ class BalancedNetwork final : public network::Network {
  public:
   BalancedNetwork(std::unique_ptr<network::Network> inner, proxy::SocketLoadBalancer& lb)
       : inner_(std::move(inner)), lb_(lb) {
-    add("", "");  // the node's own namespace: host processes and hostNetwork pods
+    add("node", "");  // the node's own namespace: host processes and hostNetwork pods
     for (const auto& sb : inner_->list()) add(sb.id, sb.net_ns);
   }
 
@@ -24,15 +21,7 @@ class BalancedNetwork final : public network::Network {
   }
 
   Status removeSandbox(const std::string& id) override {
-    std::string path;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = paths_.find(id); it != paths_.end()) {
-        path = it->second;
-        paths_.erase(it);
-      }
-    }
-    if (!path.empty()) (void)lb_.removeNetns(path);
+    (void)lb_.removeNetns(id);
     return inner_->removeSandbox(id);
   }
 
@@ -41,20 +30,13 @@ class BalancedNetwork final : public network::Network {
 
  private:
   void add(const std::string& id, const std::string& path) {
-    if (Status st = lb_.addNetns(path); !st) {
+    if (Status st = lb_.addNetns(id, path); !st)
       LOG_WARN("socket load balancing: namespace not registered; its ClusterIP traffic goes through the rules",
                "sandbox", id, "error", st.message());
-      return;
-    }
-    if (id.empty()) return;
-    std::lock_guard lock(mu_);
-    paths_[id] = path;
   }
 
   std::unique_ptr<network::Network> inner_;
   proxy::SocketLoadBalancer& lb_;
-  std::mutex mu_;
-  std::map<std::string, std::string> paths_;  // sandbox id -> its netns path
 };
 
 }  // namespace

@@ -152,24 +152,34 @@ SocketLoadBalancer::~SocketLoadBalancer() {
   if (skel_) socket_lb::destroy(skel_);
 }
 
-Status SocketLoadBalancer::addNetns(const std::string& path) {
+Status SocketLoadBalancer::addNetns(const std::string& name, const std::string& path) {
   auto cookie = netnsCookie(path);
   if (!cookie) return cookie.status();
   std::lock_guard lock(mu_);
   uint8_t one = 1;
   if (::bpf_map_update_elem(netns_fd_, &*cookie, &one, BPF_ANY) != 0)
     return Status(Code::kUnavailable, "netns map: " + errnoText(errno));
-  netns_[path] = *cookie;
+  uint64_t was = 0;
+  if (auto it = netns_.find(name); it != netns_.end()) was = it->second;
+  netns_[name] = *cookie;
+  if (was && was != *cookie) forgetCookieLocked(was);
   return Status::ok();
 }
 
-Status SocketLoadBalancer::removeNetns(const std::string& path) {
+Status SocketLoadBalancer::removeNetns(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto it = netns_.find(path);
+  auto it = netns_.find(name);
   if (it == netns_.end()) return Status::ok();
-  ::bpf_map_delete_elem(netns_fd_, &it->second);
+  uint64_t cookie = it->second;
   netns_.erase(it);
+  forgetCookieLocked(cookie);
   return Status::ok();
+}
+
+void SocketLoadBalancer::forgetCookieLocked(uint64_t cookie) {
+  for (const auto& [name, other] : netns_)
+    if (other == cookie) return;  // still registered under another name
+  ::bpf_map_delete_elem(netns_fd_, &cookie);
 }
 
 // The map writes of one update, applied in batches in an order that keeps

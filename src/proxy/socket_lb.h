@@ -48,11 +48,11 @@ class SocketLoadBalancer {
   SocketLoadBalancer(const SocketLoadBalancer&) = delete;
   SocketLoadBalancer& operator=(const SocketLoadBalancer&) = delete;
 
-  // Sockets in this network namespace (a /run/netns or /proc/PID/ns/net
-  // path; empty: the caller's own) are balanced from now on, until
-  // removeNetns with the same path. Adding a path twice is fine.
-  Status addNetns(const std::string& path);
-  Status removeNetns(const std::string& path);
+  // Sockets in the network namespace at `path` (a /run/netns or
+  // /proc/PID/ns/net file; empty: the caller's own) are balanced from now
+  // on, until removeNetns(name). Adding a name again replaces it.
+  Status addNetns(const std::string& name, const std::string& path);
+  Status removeNetns(const std::string& name);
 
   // Brings the services to the given programming: `changes` maps a
   // service key to its programming, or to null when it is gone; with
@@ -80,13 +80,16 @@ class SocketLoadBalancer {
   void programPort(const std::string& cluster_ip, const ServicePort& port, const std::vector<Programmed>& before,
                    std::vector<Programmed>& out, Writes& w);
   void removeService(const std::string& key, Writes& w);
+  // Takes the namespace out of the program's map unless another name
+  // still has it.
+  void forgetCookieLocked(uint64_t cookie);
 
   mutable std::mutex mu_;
   socket_lb* skel_ = nullptr;
   int services_fd_ = -1, backends_fd_ = -1, netns_fd_ = -1, balanced_fd_ = -1;
   uint32_t next_id_ = 1;
   std::map<std::string, std::vector<Programmed>> programmed_;  // service key -> its TCP ClusterIP ports
-  std::map<std::string, uint64_t> netns_;                      // path -> cookie
+  std::map<std::string, uint64_t> netns_;                      // name -> cookie
 };
 
 }  // namespace capstan::proxy

@@ -157,7 +157,7 @@ TEST_F(SocketLbTest, ConnectsToAClusterIpGoStraightToAnEndpoint) {
   // Not for a namespace that is not registered.
   EXPECT_EQ(connect("10.96.7.7", 80, 1), (std::map<char, int>{{'-', 1}}));
 
-  ASSERT_TRUE(lb_->addNetns(path(client_)));
+  ASSERT_TRUE(lb_->addNetns("client", path(client_)));
   EXPECT_EQ(lb_->namespaces(), 1u);
   auto seen = connect("10.96.7.7", 80, 60);
   EXPECT_EQ(seen['A'] + seen['B'], 60) << "failed: " << seen['-'];
@@ -200,11 +200,16 @@ TEST_F(SocketLbTest, ConnectsToAClusterIpGoStraightToAnEndpoint) {
   // A namespace removed is not balanced any more.
   ASSERT_TRUE(lb_->update({{"default/web", &web}}, false));
   EXPECT_EQ(connect("10.96.7.7", 80, 5)['-'], 0);
-  ASSERT_TRUE(lb_->removeNetns(path(client_)));
+  // Registered under two names, it stays until both are gone.
+  ASSERT_TRUE(lb_->addNetns("client-again", path(client_)));
+  ASSERT_TRUE(lb_->removeNetns("client"));
+  EXPECT_EQ(connect("10.96.7.7", 80, 5)['-'], 0);
+  ASSERT_TRUE(lb_->removeNetns("client-again"));
+  EXPECT_EQ(lb_->namespaces(), 0u);
   EXPECT_EQ(connect("10.96.7.7", 80, 1), (std::map<char, int>{{'-', 1}}));
 
   // Closing the balancer detaches the program.
-  ASSERT_TRUE(lb_->addNetns(path(client_)));
+  ASSERT_TRUE(lb_->addNetns("client", path(client_)));
   EXPECT_EQ(connect("10.96.7.7", 80, 1)['-'], 0);
   lb_.reset();
   EXPECT_EQ(connect("10.96.7.7", 80, 1), (std::map<char, int>{{'-', 1}}));
