@@ -3,6 +3,7 @@
 #include <jwt.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -93,9 +94,10 @@ Result<TokenClaims> ServiceAccountTokens::checkSignature(const std::string& toke
   // A JWT is three base64url parts; anything longer than any token we issue is not one.
   if (token.size() > 8192 || std::count(token.begin(), token.end(), '.') != 2) return unauthorized();
   jwt_t* raw = nullptr;
-  if (jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(public_pem_.data()),
-                 static_cast<int>(public_pem_.size())) != 0)
-    return unauthorized();
+  int rc = jwt_decode(&raw, token.c_str(), reinterpret_cast<const unsigned char*>(public_pem_.data()),
+                      static_cast<int>(public_pem_.size()));
+  if (rc == ENOMEM) return Status(Code::kInternal, "out of memory checking a token");  // not the token's fault
+  if (rc != 0) return unauthorized();
   JwtPtr jwt(raw);
   // Only what this server signs: an "alg": "none" token carries no signature.
   if (jwt_get_alg(jwt.get()) != JWT_ALG_ES256) return unauthorized();
@@ -141,17 +143,30 @@ Result<TokenClaims> ServiceAccountTokens::verify(const std::string& token, int64
   {
     std::lock_guard lock(mu_);
     if (auto it = verified_.find(token); it != verified_.end()) claims = it->second;
+    if (!claims && rejected_.count(token)) return unauthorized();
+    if (!claims) ++signature_checks_;
   }
   if (!claims) {
     auto checked = checkSignature(token);
-    if (!checked) return checked.status();
-    claims = std::move(*checked);
     std::lock_guard lock(mu_);
+    if (!checked) {
+      if (checked.status().code() == Code::kUnauthorized && token.size() <= kRejectedTokenMaxBytes) {
+        if (rejected_.size() >= kRejectedCacheSize) rejected_.clear();
+        rejected_.insert(token);
+      }
+      return checked.status();
+    }
+    claims = std::move(*checked);
     if (verified_.size() >= kVerifiedCacheSize) verified_.clear();
     verified_.emplace(token, *claims);
   }
   if (claims->expires_at <= now || claims->not_before > now + kLeewaySeconds) return unauthorized();
   return *claims;
+}
+
+uint64_t ServiceAccountTokens::signatureChecks() const {
+  std::lock_guard lock(mu_);
+  return signature_checks_;
 }
 
 bool isTokenRequest(const RequestInfo& ri) {

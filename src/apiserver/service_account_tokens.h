@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -70,9 +71,18 @@ class ServiceAccountTokens {
   // tokens): checking one costs about a millisecond here, mostly libjwt
   // reading the PEM key again, and in-cluster clients send the same token
   // with every request.
+  // A token refused for what it is (malformed, another key's, not ES256)
+  // is remembered too (up to kRejectedCacheSize tokens of at most
+  // kRejectedTokenMaxBytes): that never changes, and a client left with a
+  // token of a previous cluster sends it with every request.
   Result<TokenClaims> verify(const std::string& token, int64_t now) const;
 
+  // Signatures actually checked so far (the others were remembered).
+  uint64_t signatureChecks() const;
+
   static constexpr size_t kVerifiedCacheSize = 4096;
+  static constexpr size_t kRejectedCacheSize = 1024;
+  static constexpr size_t kRejectedTokenMaxBytes = 8192;
 
  private:
   ServiceAccountTokens() = default;
@@ -82,6 +92,8 @@ class ServiceAccountTokens {
   std::string public_pem_;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, TokenClaims> verified_;  // token → its claims
+  mutable std::unordered_set<std::string> rejected_;
+  mutable uint64_t signature_checks_ = 0;
 };
 
 // Whether the request is a TokenRequest (create on serviceaccounts/token).

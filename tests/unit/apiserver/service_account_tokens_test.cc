@@ -143,9 +143,23 @@ TEST_F(ServiceAccountTokensTest, ForgedAndUnsignedTokensAreRefused) {
   std::string forged = header + "." + base64UrlEncode(forged_claims) + "." + sig;
   // alg "none" with no signature.
   std::string unsigned_token = base64UrlEncode(R"({"alg":"none","typ":"JWT"})") + "." + payload + ".";
-  for (const std::string& bad : {forged, unsigned_token, std::string("a.b.c"), std::string("not-a-jwt"),
-                                 *token + "x", header + "." + payload, std::string(9000, 'a') + ".b.c"})
-    EXPECT_EQ(tokens_->verify(bad, unixSeconds(kNow)).status().code(), Code::kUnauthorized) << bad;
+  std::vector<std::string> bad = {forged, unsigned_token, std::string("a.b.c"), std::string("not-a-jwt"),
+                                  *token + "x", header + "." + payload};
+  std::string huge = std::string(9000, 'a') + ".b.c";
+  uint64_t checks = tokens_->signatureChecks();
+  for (const std::string& t : bad)
+    EXPECT_EQ(tokens_->verify(t, unixSeconds(kNow)).status().code(), Code::kUnauthorized) << t;
+  EXPECT_EQ(tokens_->verify(huge, unixSeconds(kNow)).status().code(), Code::kUnauthorized);
+  EXPECT_EQ(tokens_->signatureChecks(), checks + bad.size() + 1);
+  // Refused again without being checked again (a token too big to keep is).
+  for (const std::string& t : bad)
+    EXPECT_EQ(tokens_->verify(t, unixSeconds(kNow)).status().code(), Code::kUnauthorized) << t;
+  EXPECT_EQ(tokens_->verify(huge, unixSeconds(kNow)).status().code(), Code::kUnauthorized);
+  EXPECT_EQ(tokens_->signatureChecks(), checks + bad.size() + 2);
+  // The good token is checked once, then remembered.
+  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kNow)));
+  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kNow)));
+  EXPECT_EQ(tokens_->signatureChecks(), checks + bad.size() + 3);
 }
 
 TEST_F(ServiceAccountTokensTest, TokenRequestIssuesBoundTokens) {
