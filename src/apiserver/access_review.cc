@@ -74,7 +74,7 @@ std::vector<std::string> headerValues(const std::string& joined) {
 bool isAccessReview(const RequestInfo& ri) {
   return ri.is_resource && ri.group == kAuthorizationGroup && ri.version == "v1" &&
          (ri.resource == "selfsubjectaccessreviews" || ri.resource == "subjectaccessreviews" ||
-          ri.resource == "selfsubjectrulesreviews");
+          ri.resource == "localsubjectaccessreviews" || ri.resource == "selfsubjectrulesreviews");
 }
 
 Response serveAccessReview(const RequestInfo& ri, const Request& req, const RbacAuthorizer& rbac) {
@@ -87,7 +87,23 @@ Response serveAccessReview(const RequestInfo& ri, const Request& req, const Rbac
   if (!body->is_object()) return errorResponse(badRequest("the body of the request is not an object"));
   if (ri.resource == "selfsubjectrulesreviews") return serveRulesReview(*body, *req.user, rbac);
   bool self = ri.resource == "selfsubjectaccessreviews";
-  std::string kind = self ? "SelfSubjectAccessReview" : "SubjectAccessReview";
+  // LocalSubjectAccessReview: a SubjectAccessReview confined to the
+  // namespace it is posted in (so a namespace's admin may be allowed to
+  // ask about it alone).
+  bool local = ri.resource == "localsubjectaccessreviews";
+  std::string kind = self ? "SelfSubjectAccessReview" : local ? "LocalSubjectAccessReview" : "SubjectAccessReview";
+  if (local) {
+    Json& spec = (*body)["spec"];
+    if (!spec.is_object()) spec = Json::object();
+    if (find(spec, "nonResourceAttributes"))
+      return errorResponse(invalidSpec(kind, "spec.nonResourceAttributes", "Invalid value: disallowed on this kind of request"));
+    if (Json* r = find(spec, "resourceAttributes"); r && r->is_object()) {
+      std::string ns = getString(*r, "namespace");
+      if (ns.empty()) (*r)["namespace"] = ri.ns;  // defaulted to the request's
+      else if (ns != ri.ns)
+        return errorResponse(badRequest("spec.resourceAttributes.namespace must match namespace: " + ri.ns));
+    }
+  }
   const Json& spec = objectAt(*body, "spec");
 
   UserInfo subject;
@@ -123,6 +139,7 @@ Response serveAccessReview(const RequestInfo& ri, const Request& req, const Rbac
   out["apiVersion"] = std::string(kAuthorizationGroup) + "/v1";
   out["kind"] = kind;
   if (!out.contains("metadata") || !out["metadata"].is_object()) out["metadata"] = Json::object();
+  if (local) out["metadata"]["namespace"] = ri.ns;
   Json status = {{"allowed", decision.allowed}};
   if (!decision.reason.empty()) status["reason"] = decision.reason;
   out["status"] = std::move(status);

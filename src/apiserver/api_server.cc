@@ -448,6 +448,17 @@ Result<std::unique_ptr<ApiServer>> ApiServer::start(const ApiServerOptions& opts
     r.verbs = {"create"};
     impl->registry.add(r);
   }
+  {
+    api::ResourceInfo r;
+    r.group = kAuthorizationGroup;
+    r.version = "v1";
+    r.resource = "localsubjectaccessreviews";
+    r.singular = "localsubjectaccessreview";
+    r.kind = "LocalSubjectAccessReview";
+    r.namespaced = true;
+    r.verbs = {"create"};
+    impl->registry.add(r);
+  }
   // authentication.k8s.io SelfSubjectReview (`kubectl auth whoami`):
   // create-only, answered from the request's user, never stored.
   for (const auto& version : selfSubjectReviewVersions()) {

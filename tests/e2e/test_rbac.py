@@ -153,6 +153,25 @@ class RbacTest(ServerTestCase):
         self.assertEqual(status, 201, doc)
         self.assertTrue(doc["status"]["allowed"])
         self.assertIn('RoleBinding "alice-edit"', doc["status"]["reason"])
+        # The same as a LocalSubjectAccessReview, through the official client: confined to its namespace.
+        config = kubernetes.client.Configuration()
+        config.host = self.server.url
+        config.ssl_ca_cert = os.path.join(self.server.data_dir, "tls", "ca.crt")
+        config.cert_file = os.path.join(self.server.data_dir, "tls", "admin.crt")
+        config.key_file = os.path.join(self.server.data_dir, "tls", "admin.key")
+        with kubernetes.client.ApiClient(config) as client:
+            authz = kubernetes.client.AuthorizationV1Api(client)
+            review = kubernetes.client.V1LocalSubjectAccessReview(spec=kubernetes.client.V1SubjectAccessReviewSpec(
+                user="alice", resource_attributes=kubernetes.client.V1ResourceAttributes(
+                    verb="delete", resource="deployments", group="apps")))
+            answer = authz.create_namespaced_local_subject_access_review("team", review)
+            self.assertTrue(answer.status.allowed)
+            self.assertEqual(answer.spec.resource_attributes.namespace, "team")
+            self.assertFalse(authz.create_namespaced_local_subject_access_review("other", review).status.allowed)
+            review.spec.resource_attributes.namespace = "team"
+            with self.assertRaises(kubernetes.client.ApiException) as e:
+                authz.create_namespaced_local_subject_access_review("other", review)
+            self.assertEqual(e.exception.status, 400)
 
     def test_role_writes_cannot_escalate(self):
         self.kubectl("create", "rolebinding", "carol-admin", "-n", "team", "--clusterrole=admin", "--user=carol")

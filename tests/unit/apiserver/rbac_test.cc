@@ -425,6 +425,44 @@ TEST(AccessReview, SelfReviewAnswersForTheCaller) {
   EXPECT_EQ(Json::parse(r.body)["status"]["allowed"], false);
 }
 
+TEST(AccessReview, LocalReviewStaysInItsNamespace) {
+  Policy p;
+  p.add("roles", role("Role", "r", "team", Json::parse(R"([{"apiGroups":[""],"resources":["pods"],"verbs":["list"]}])")));
+  p.add("rolebindings", binding("RoleBinding", "b", "team", "Role", "r", Json::array({user("alice")})));
+  auto authz = p.authorizer();
+  RequestInfo ri = reviewInfo("localsubjectaccessreviews");
+  ri.ns = "team";
+  UserInfo admin{"admin", "", {"system:masters"}};
+  // The namespace defaults to the request's.
+  Response r = serveAccessReview(
+      ri, post(R"({"spec":{"user":"alice","resourceAttributes":{"verb":"list","resource":"pods"}}})", admin), authz);
+  ASSERT_EQ(r.status, 201) << r.body;
+  Json out = Json::parse(r.body);
+  EXPECT_EQ(out["kind"], "LocalSubjectAccessReview");
+  EXPECT_EQ(out["metadata"]["namespace"], "team");
+  EXPECT_EQ(out["spec"]["resourceAttributes"]["namespace"], "team");
+  EXPECT_EQ(out["status"]["allowed"], true);
+  r = serveAccessReview(
+      ri, post(R"({"spec":{"user":"alice","resourceAttributes":{"namespace":"team","verb":"delete","resource":"pods"}}})",
+               admin),
+      authz);
+  EXPECT_EQ(Json::parse(r.body)["status"]["allowed"], false);
+  // Another namespace, or a non-resource question, is refused.
+  r = serveAccessReview(
+      ri, post(R"({"spec":{"user":"alice","resourceAttributes":{"namespace":"other","verb":"list","resource":"pods"}}})",
+               admin),
+      authz);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("spec.resourceAttributes.namespace must match namespace: team"), std::string::npos) << r.body;
+  r = serveAccessReview(ri, post(R"({"spec":{"user":"alice","nonResourceAttributes":{"path":"/metrics","verb":"get"}}})", admin),
+                        authz);
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("disallowed on this kind of request"), std::string::npos) << r.body;
+  EXPECT_EQ(serveAccessReview(ri, post(R"({"spec":{"resourceAttributes":{"verb":"get","resource":"pods"}}})", admin), authz)
+                .status,
+            422);  // no user or group
+}
+
 TEST(AccessReview, BadReviewsAreRefused) {
   Policy p;
   auto authz = p.authorizer();
