@@ -153,6 +153,10 @@ SocketLoadBalancer::~SocketLoadBalancer() {
 }
 
 Status SocketLoadBalancer::addNetns(const std::string& name, const std::string& path) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = netns_.find(name); it != netns_.end() && it->second.path == path) return Status::ok();
+  }
   auto cookie = netnsCookie(path);
   if (!cookie) return cookie.status();
   std::lock_guard lock(mu_);
@@ -160,8 +164,8 @@ Status SocketLoadBalancer::addNetns(const std::string& name, const std::string& 
   if (::bpf_map_update_elem(netns_fd_, &*cookie, &one, BPF_ANY) != 0)
     return Status(Code::kUnavailable, "netns map: " + errnoText(errno));
   uint64_t was = 0;
-  if (auto it = netns_.find(name); it != netns_.end()) was = it->second;
-  netns_[name] = *cookie;
+  if (auto it = netns_.find(name); it != netns_.end()) was = it->second.cookie;
+  netns_[name] = {path, *cookie};
   if (was && was != *cookie) forgetCookieLocked(was);
   return Status::ok();
 }
@@ -170,7 +174,7 @@ Status SocketLoadBalancer::removeNetns(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = netns_.find(name);
   if (it == netns_.end()) return Status::ok();
-  uint64_t cookie = it->second;
+  uint64_t cookie = it->second.cookie;
   netns_.erase(it);
   forgetCookieLocked(cookie);
   return Status::ok();
@@ -178,7 +182,7 @@ Status SocketLoadBalancer::removeNetns(const std::string& name) {
 
 void SocketLoadBalancer::forgetCookieLocked(uint64_t cookie) {
   for (const auto& [name, other] : netns_)
-    if (other == cookie) return;  // still registered under another name
+    if (other.cookie == cookie) return;  // still registered under another name
   ::bpf_map_delete_elem(netns_fd_, &cookie);
 }
 

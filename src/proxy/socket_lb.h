@@ -50,7 +50,9 @@ class SocketLoadBalancer {
 
   // Sockets in the network namespace at `path` (a /run/netns or
   // /proc/PID/ns/net file; empty: the caller's own) are balanced from now
-  // on, until removeNetns(name). Adding a name again replaces it.
+  // on, until removeNetns(name). Adding a name again with another path
+  // replaces it; with the same path it is a map lookup (the agent asks for
+  // each sandbox on every sync of its pod).
   Status addNetns(const std::string& name, const std::string& path);
   Status removeNetns(const std::string& name);
 
@@ -89,7 +91,11 @@ class SocketLoadBalancer {
   int services_fd_ = -1, backends_fd_ = -1, netns_fd_ = -1, balanced_fd_ = -1;
   uint32_t next_id_ = 1;
   std::map<std::string, std::vector<Programmed>> programmed_;  // service key -> its TCP ClusterIP ports
-  std::map<std::string, uint64_t> netns_;                      // name -> cookie
+  struct Netns {
+    std::string path;
+    uint64_t cookie = 0;
+  };
+  std::map<std::string, Netns> netns_;  // by name
 };
 
 }  // namespace capstan::proxy
