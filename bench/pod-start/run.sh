@@ -18,7 +18,8 @@
 #        the agent's /metrics in after the run: its runtime operation and
 #        pod worker histograms break the pod start down), SERVER_FLAGS
 #        (more `capstan server` flags, e.g. --prepare-restarts=false to
-#        compare restarts made from scratch).
+#        compare restarts made from scratch), SERVER_LOG_OUT (a file to
+#        keep the server's log in).
 set -euo pipefail
 
 # shellcheck source=../api/server.sh
@@ -53,6 +54,7 @@ cleanup() {
       >/dev/null 2>&1
   fi
   stop_server "$server_pid" 200
+  [[ -n "${SERVER_LOG_OUT:-}" && -n "$tmp" ]] && cp "$tmp/server.log" "$SERVER_LOG_OUT"
   if [[ -n "$tmp" ]]; then
     "$capstan" cleanup --data-dir "$tmp/data" --node-name "$node" --cni-bridge "$bridge" --isolate-pod-network \
       >"$tmp/cleanup.log" 2>&1 || cat "$tmp/cleanup.log" >&2

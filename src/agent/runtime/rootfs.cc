@@ -1,28 +1,23 @@
 #include "agent/runtime/rootfs.h"
 
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace capstan::agent::runtime {
 namespace fs = std::filesystem;
 
+// statx's STATX_ATTR_MOUNT_ROOT (Linux 5.8): one system call, where
+// reading /proc/self/mountinfo grows with every mount on the node (each
+// pod adds its rootfs, volumes and namespace files).
 bool isMountPoint(const std::string& path) {
-  std::error_code ec;
-  std::string canon = fs::weakly_canonical(path, ec).string();
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ss(line);
-    std::string id, parent, devno, root, mountpoint;
-    ss >> id >> parent >> devno >> root >> mountpoint;
-    if (mountpoint == canon) return true;
-  }
-  return false;
+  struct statx st {};
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) != 0) return false;
+  return (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
 Result<std::string> mountRootfs(const std::vector<std::string>& layer_dirs, const std::string& container_dir) {
