@@ -34,6 +34,10 @@ bool layoutOf(const std::string& map, Layout& out) {
     out = {{Field::kAddr, Field::kProto, Field::kPort}, {}, true};
   } else if (map == "service-nodeports" || map == "no-endpoint-nodeports") {
     out = {{Field::kProto, Field::kPort}, {}, true};
+  } else if (map == "masquerade-ips") {
+    out = {{Field::kAddr, Field::kProto, Field::kPort}, {}, false};
+  } else if (map == "masquerade-nodeports") {
+    out = {{Field::kProto, Field::kPort}, {}, false};
   } else if (map == "hairpin") {
     out = {{Field::kAddr, Field::kAddr}, {}, false};
   } else if (map.rfind("backends-", 0) == 0) {

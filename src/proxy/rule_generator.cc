@@ -13,6 +13,8 @@ constexpr const char* kServiceIps = "service-ips";
 constexpr const char* kServiceNodePorts = "service-nodeports";
 constexpr const char* kNoEndpointServices = "no-endpoint-services";
 constexpr const char* kNoEndpointNodePorts = "no-endpoint-nodeports";
+constexpr const char* kMasqueradeIps = "masquerade-ips";
+constexpr const char* kMasqueradeNodePorts = "masquerade-nodeports";
 // Endpoint addresses of the backend groups, in maps per protocol (nft 1.0.6
 // refuses a transport header of another protocol, th or tcp for a udp rule,
 // in the data of a map loaded from the kernel) and per shard of group ids.
@@ -38,7 +40,7 @@ constexpr const char* kReject = "goto reject-chain";
 // port belongs to one service only, whichever map it is in; so does a
 // node port.
 std::string ownerKey(const std::string& map, const std::string& key) {
-  bool by_port = map == kServiceNodePorts || map == kNoEndpointNodePorts;
+  bool by_port = map == kServiceNodePorts || map == kNoEndpointNodePorts || map == kMasqueradeNodePorts;
   return (by_port ? "port|" : "addr|") + key;
 }
 
@@ -125,6 +127,8 @@ std::string RuleGenerator::skeleton(bool dormant) const {
   map {nes} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
   map {nenp} {{ type inet_proto . inet_service : verdict; }}
   set hairpin {{ type ipv4_addr . ipv4_addr; }}
+  set {mips} {{ type ipv4_addr . inet_proto . inet_service; }}
+  set {mnp} {{ type inet_proto . inet_service; }}
   chain nat-prerouting {{ type nat hook prerouting priority -110; policy accept; jump services; }}
   chain nat-output {{ type nat hook output priority -110; policy accept; jump services; }}
   chain nat-postrouting {{ type nat hook postrouting priority 110; policy accept; jump masquerading; }}
@@ -132,7 +136,9 @@ std::string RuleGenerator::skeleton(bool dormant) const {
   chain filter-forward {{ type filter hook forward priority -10; policy accept; ct state new jump endpoints-check; }}
   chain filter-output {{ type filter hook output priority -10; policy accept; ct state new jump endpoints-check; }}
   chain services {{
+    ip daddr . meta l4proto . th dport @{mips} jump mark-for-masquerade
     ip daddr . meta l4proto . th dport vmap @{sips}
+    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{mnp} jump mark-for-masquerade
     fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{snp}
   }}
   chain endpoints-check {{
@@ -154,6 +160,7 @@ std::string RuleGenerator::skeleton(bool dormant) const {
 )",
                  fmt::arg("t", t), fmt::arg("sips", kServiceIps), fmt::arg("snp", kServiceNodePorts),
                  fmt::arg("nes", kNoEndpointServices), fmt::arg("nenp", kNoEndpointNodePorts),
+                 fmt::arg("mips", kMasqueradeIps), fmt::arg("mnp", kMasqueradeNodePorts),
                  fmt::arg("mark", mark), fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
   return out;
 }
@@ -244,22 +251,33 @@ RuleGenerator::ServiceRules RuleGenerator::build(const ServiceInfo& info) {
       if (ep.node_name.empty() || ep.node_name == options_.node_name) r.hairpin_ips.insert(ep.ip);
     if (!external) continue;
 
-    std::vector<std::string> ext_rules;
     if (!info.external_local) {
-      ext_rules = {"jump mark-for-masquerade", "goto " + svc};
-    } else {
-      // Pods and the host itself use every endpoint; traffic from outside
-      // keeps its source and goes to this node's endpoints only.
-      if (!options_.cluster_cidr.empty())
-        ext_rules.push_back(fmt::format("ip saddr {} goto {}", options_.cluster_cidr, svc));
-      ext_rules.push_back("fib saddr type local jump mark-for-masquerade");
-      ext_rules.push_back("fib saddr type local goto " + svc);
-      if (sp.local_endpoints.empty()) {
-        ext_rules.push_back("drop");
-      } else {
-        spread(r, local, local, sp, sp.local_endpoints, id, info.affinity_timeout);
-        ext_rules.push_back("goto " + local);
+      // The external path is the cluster IP's, always masqueraded: the
+      // services chain marks what is in the masquerade sets, so no chain
+      // per service is needed for it (each costs the full sync's parse).
+      for (const auto& ip : info.external_ips) {
+        r.elements[kServiceIps][ip + tail] = "goto " + svc;
+        r.elements[kMasqueradeIps][ip + tail] = "";
       }
+      if (sp.node_port > 0) {
+        r.elements[kServiceNodePorts][node_port] = "goto " + svc;
+        r.elements[kMasqueradeNodePorts][node_port] = "";
+      }
+      continue;
+    }
+    // externalTrafficPolicy Local: pods and the host itself use every
+    // endpoint; traffic from outside keeps its source and goes to this
+    // node's endpoints only.
+    std::vector<std::string> ext_rules;
+    if (!options_.cluster_cidr.empty())
+      ext_rules.push_back(fmt::format("ip saddr {} goto {}", options_.cluster_cidr, svc));
+    ext_rules.push_back("fib saddr type local jump mark-for-masquerade");
+    ext_rules.push_back("fib saddr type local goto " + svc);
+    if (sp.local_endpoints.empty()) {
+      ext_rules.push_back("drop");
+    } else {
+      spread(r, local, local, sp, sp.local_endpoints, id, info.affinity_timeout);
+      ext_rules.push_back("goto " + local);
     }
     r.chains[ext] = std::move(ext_rules);
     for (const auto& ip : info.external_ips) r.elements[kServiceIps][ip + tail] = "goto " + ext;

@@ -11,7 +11,11 @@
 //                    -10): new connections jump endpoints-check
 //   services         ip daddr . meta l4proto . th dport vmap @service-ips
 //                    fib daddr type local (not 127/8): meta l4proto . th dport
-//                    vmap @service-nodeports
+//                    vmap @service-nodeports; before each lookup, a match in
+//                    @masquerade-ips / @masquerade-nodeports (external IPs and
+//                    node ports of externalTrafficPolicy Cluster) jumps to
+//                    mark-for-masquerade, and their map elements go straight
+//                    to svc-...
 //   endpoints-check  the same two lookups in @no-endpoint-services and
 //                    @no-endpoint-nodeports, whose verdict is goto reject-chain
 //                    (TCP reset, ICMP port unreachable otherwise): a service
@@ -22,11 +26,11 @@
 //                    N offset B map @backends-<proto>-<shard>`, which maps
 //                    B+i to endpoint i's ip . port (B = the group's id << 12,
 //                    shard = id % 64: see backendsMap in the .cc for why)
-//   ext-...          the external path (node ports, LoadBalancer / external
-//                    IPs): mark for masquerade and goto svc-...; with
-//                    externalTrafficPolicy Local, cluster-CIDR and host
-//                    sources go to svc-..., the rest to local-... (this node's
-//                    endpoints, source kept) or are dropped when there is none
+//   ext-...          only with externalTrafficPolicy Local, the external
+//                    path (node ports, LoadBalancer / external IPs):
+//                    cluster-CIDR and host sources go to svc-..., the rest to
+//                    local-... (this node's endpoints, source kept) or are
+//                    dropped when there is none
 //   ep-...__<ip>/<port>, set aff-...   only for sessionAffinity ClientIP:
 //                    per-endpoint chains that record the client in a
 //                    timeout set, and `ip saddr @aff-... goto ep-...` before

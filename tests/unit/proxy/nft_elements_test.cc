@@ -37,7 +37,7 @@ TEST(NftElementsTest, ServiceIpKeyAndVerdict) {
 }
 
 TEST(NftElementsTest, NodePortBackendAndHairpin) {
-  auto np = encodeElement("service-nodeports", "tcp . 30080", "goto ext-a/b/tcp/80");
+  auto np = encodeElement("service-nodeports", "tcp . 30080", "goto svc-a/b/tcp/80");
   ASSERT_TRUE(np);
   EXPECT_EQ(np->key, (Bytes{6, 0, 0, 0, 0x75, 0x80, 0, 0}));
 
@@ -56,6 +56,16 @@ TEST(NftElementsTest, NodePortBackendAndHairpin) {
   ASSERT_TRUE(hp);
   EXPECT_EQ(hp->key, (Bytes{10, 0, 0, 1, 10, 0, 0, 1}));
   EXPECT_TRUE(hp->data.empty());
+
+  // The masquerade sets: keys only, as their maps' keys.
+  auto mnp = encodeElement("masquerade-nodeports", "udp . 30053", "");
+  ASSERT_TRUE(mnp);
+  EXPECT_EQ(mnp->key, (Bytes{17, 0, 0, 0, 0x75, 0x65, 0, 0}));
+  EXPECT_EQ(mnp->verdict, 0);
+  auto mip = encodeElement("masquerade-ips", "192.168.7.5 . tcp . 80", "");
+  ASSERT_TRUE(mip);
+  EXPECT_EQ(mip->key, (Bytes{192, 168, 7, 5, 6, 0, 0, 0, 0, 80, 0, 0}));
+  EXPECT_FALSE(encodeElement("masquerade-ips", "192.168.7.5 . tcp . 80", "goto x"));
 }
 
 TEST(NftElementsTest, UnknownOrMalformedIsInvalid) {

@@ -138,18 +138,23 @@ TEST_F(RuleGeneratorTest, NamedAndNumberedPortsAndTerminatingFallback) {
   EXPECT_TRUE(has(text, "10.42.1.6 . 5353")) << text;
 }
 
-TEST_F(RuleGeneratorTest, NodePortGoesThroughMasqueradingExternalChain) {
+TEST_F(RuleGeneratorTest, NodePortIsMasqueradedAndGoesToTheServiceChain) {
   auto svc = service("np", {{"type", "NodePort"}, {"ports", {tcpPort("http", 80, 30080)}}});
   auto si = info(svc, {httpSlice("np", {endpoint("10.42.1.2")})});
   std::string text = full({{"default/np", si}});
-  EXPECT_TRUE(has(text, "tcp . 30080 : goto ext-default/np/tcp/http")) << text;
-  EXPECT_TRUE(
-      has(text,
-          "chain ext-default/np/tcp/http {\n    jump mark-for-masquerade\n    goto svc-default/np/tcp/http"))
-      << text;
-  EXPECT_TRUE(has(
-      text, "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports"))
-      << text;
+  // No chain of its own: the services chain marks the node port for
+  // masquerading (set masquerade-nodeports), then the map goes to svc-.
+  EXPECT_TRUE(has(text, "tcp . 30080 : goto svc-default/np/tcp/http")) << text;
+  EXPECT_TRUE(has(text, " masquerade-nodeports { tcp . 30080 }")) << text;
+  EXPECT_FALSE(has(text, "chain ext-")) << text;
+  auto mark = text.find("meta l4proto . th dport @masquerade-nodeports jump mark-for-masquerade");
+  auto lookup = text.find(
+      "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports");
+  ASSERT_NE(mark, std::string::npos) << text;
+  ASSERT_NE(lookup, std::string::npos) << text;
+  EXPECT_LT(mark, lookup) << "the mark must be set before the lookup leaves the chain";
+  // The cluster IP itself is not in the masquerade set.
+  EXPECT_FALSE(has(text, "masquerade-ips { 10.43.")) << text;
 }
 
 TEST_F(RuleGeneratorTest, LoadBalancerIsPublishedOnNodeIps) {
@@ -158,9 +163,12 @@ TEST_F(RuleGeneratorTest, LoadBalancerIsPublishedOnNodeIps) {
   auto si = info(svc, {httpSlice("lb", {endpoint("10.42.1.2")})});
   EXPECT_EQ(si.external_ips, (std::vector<std::string>{"192.168.7.6", "192.168.7.5"}));
   std::string text = full({{"default/lb", si}});
-  EXPECT_TRUE(has(text, "192.168.7.5 . tcp . 80 : goto ext-default/lb/tcp/http")) << text;
-  EXPECT_TRUE(has(text, "192.168.7.6 . tcp . 80 : goto ext-default/lb/tcp/http")) << text;
-  EXPECT_TRUE(has(text, "tcp . 30081 : goto ext-default/lb/tcp/http")) << text;
+  EXPECT_TRUE(has(text, "192.168.7.5 . tcp . 80 : goto svc-default/lb/tcp/http")) << text;
+  EXPECT_TRUE(has(text, "192.168.7.6 . tcp . 80 : goto svc-default/lb/tcp/http")) << text;
+  EXPECT_TRUE(has(text, "tcp . 30081 : goto svc-default/lb/tcp/http")) << text;
+  EXPECT_TRUE(has(text, " masquerade-ips { 192.168.7.5 . tcp . 80, 192.168.7.6 . tcp . 80 }")) << text;
+  EXPECT_TRUE(has(text, "ip daddr . meta l4proto . th dport @masquerade-ips jump mark-for-masquerade\n"
+                        "    ip daddr . meta l4proto . th dport vmap @service-ips")) << text;
 
   // The status every node's proxy writes: the nodes' addresses, sorted.
   auto node = [](const std::string& name, Json addresses) {
@@ -283,7 +291,9 @@ TEST_F(RuleGeneratorTest, PlannedFullSyncBuildsTheOtherTableDormantWithElementsA
     }
   std::string maps;
   for (const auto& [map, items] : plan.elements.add) maps += map + ":" + std::to_string(items.size()) + " ";
-  EXPECT_EQ(count, 3u /*service-ips*/ + 3u /*node ports*/ + 3u /*backends*/ + 3u /*hairpin*/) << maps;
+  EXPECT_EQ(count, 3u /*service-ips*/ + 3u /*node ports*/ + 3u /*their masquerade set*/ + 3u /*backends*/ +
+                       3u /*hairpin*/)
+      << maps;
 
   // Incremental changes now name the new table; retarget() goes back.
   auto svc =
@@ -421,11 +431,12 @@ TEST_F(RuleGeneratorTest, AnAddressPortBelongsToOneService) {
   auto sa = info(a, {httpSlice("a", {endpoint("10.42.1.2")})});
   auto sb = info(b, {httpSlice("b", {endpoint("10.42.1.3")})});
   std::string text = full({{"default/a", sa}, {"default/b", sb}});
-  EXPECT_TRUE(has(text, "192.168.7.5 . tcp . 80 : goto ext-default/a/tcp/http")) << text;
-  EXPECT_FALSE(has(text, "192.168.7.5 . tcp . 80 : goto ext-default/b/tcp/http")) << text;
+  EXPECT_TRUE(has(text, "192.168.7.5 . tcp . 80 : goto svc-default/a/tcp/http")) << text;
+  EXPECT_FALSE(has(text, "192.168.7.5 . tcp . 80 : goto svc-default/b/tcp/http")) << text;
   // a goes away: b takes the node address at its next change.
   std::string gone = gen_.update({{"default/a", nullptr}, {"default/b", &sb}});
-  EXPECT_TRUE(has(gone, "192.168.7.5 . tcp . 80 : goto ext-default/b/tcp/http")) << gone;
+  EXPECT_TRUE(has(gone, "192.168.7.5 . tcp . 80 : goto svc-default/b/tcp/http")) << gone;
+  EXPECT_TRUE(has(gone, " masquerade-ips { 192.168.7.5 . tcp . 80 }")) << gone;
   expectAccepted(text + gone);
 }
 
