@@ -2,7 +2,10 @@
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
@@ -14,6 +17,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
+#include <sstream>
 
 #include "proxy/nftables.h"
 
@@ -109,8 +114,143 @@ struct SetFree {
 struct TableFree {
   void operator()(nftnl_table* t) const { nftnl_table_free(t); }
 };
+struct ChainFree {
+  void operator()(nftnl_chain* c) const { nftnl_chain_free(c); }
+};
+struct RuleFree {
+  void operator()(nftnl_rule* r) const { nftnl_rule_free(r); }
+};
+
+std::vector<std::string> words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+bool parseU32(const std::string& s, uint32_t& out) {
+  if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  uint64_t v = std::stoull(s);
+  if (v > UINT32_MAX) return false;
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+uint8_t protoNumber(const std::string& p) {
+  if (p == "tcp") return IPPROTO_TCP;
+  if (p == "udp") return IPPROTO_UDP;
+  if (p == "sctp") return IPPROTO_SCTP;
+  return 0;
+}
+
+// The chains a rule's text names as a jump or goto (also inside an
+// anonymous verdict map: "vmap { 0 : goto x, 1 : goto y }").
+void chainsNamedBy(const std::string& rule, std::set<std::string>& out) {
+  auto w = words(rule);
+  for (size_t i = 0; i + 1 < w.size(); ++i) {
+    if (w[i] != "goto" && w[i] != "jump") continue;
+    std::string name = w[i + 1];
+    while (!name.empty() && (name.back() == ',' || name.back() == '}')) name.pop_back();
+    out.insert(name);
+  }
+}
+
+struct ExprAdder {
+  nftnl_rule* rule;
+  nftnl_expr* add(const char* kind) {
+    nftnl_expr* e = nftnl_expr_alloc(kind);
+    if (e) nftnl_rule_add_expr(rule, e);  // the rule owns it now
+    return e;
+  }
+};
+
+bool buildRule(nftnl_rule* rule, const RuleShape& r) {
+  ExprAdder x{rule};
+  nftnl_expr* e = nullptr;
+  if (r.kind == RuleShape::kJumpUnlessSource) {
+    if (!(e = x.add("payload"))) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, 12);  // the IPv4 source address
+    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, 4);
+    if (r.mask != 0xffffffffu) {  // as nft: no bitwise for a /32
+      const uint32_t zero = 0;
+      if (!(e = x.add("bitwise"))) return false;
+      nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+      nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+      nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &r.mask, 4);
+      nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
+    }
+    if (!(e = x.add("cmp"))) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
+    nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &r.net, 4);
+    if (!(e = x.add("immediate"))) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(NFT_JUMP));
+    nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, r.target.c_str());
+    return true;
+  }
+  if (!(e = x.add("meta"))) return false;
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_L4PROTO);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+  if (!(e = x.add("cmp"))) return false;
+  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+  nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &r.proto, 1);
+  if (!(e = x.add("numgen"))) return false;
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, r.modulus);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, r.offset);
+  if (!(e = x.add("lookup"))) return false;
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_1);
+  nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, r.target.c_str());
+  // The map's data is ip daddr . port: the address in the first 32-bit
+  // register of register 1, the port in the second.
+  if (!(e = x.add("nat"))) return false;
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+  nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG32_01);
+  return true;
+}
 
 }  // namespace
+
+std::optional<RuleShape> parseRule(const std::string& rule) {
+  auto w = words(rule);
+  RuleShape r;
+  // ip saddr != A.B.C.D/P jump CHAIN
+  if (w.size() == 6 && w[0] == "ip" && w[1] == "saddr" && w[2] == "!=" && w[4] == "jump") {
+    auto slash = w[3].find('/');
+    uint32_t prefix = 0;
+    in_addr addr{};
+    if (slash == std::string::npos || !parseU32(w[3].substr(slash + 1), prefix) || prefix < 1 || prefix > 32 ||
+        inet_pton(AF_INET, w[3].substr(0, slash).c_str(), &addr) != 1 || w[5].size() >= NFT_CHAIN_MAXNAMELEN)
+      return std::nullopt;
+    r.kind = RuleShape::kJumpUnlessSource;
+    r.mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
+    r.net = addr.s_addr & r.mask;
+    r.target = w[5];
+    return r;
+  }
+  // meta l4proto P dnat ip to numgen random mod N offset B map @MAP
+  if (w.size() == 14 && w[0] == "meta" && w[1] == "l4proto" && w[3] == "dnat" && w[4] == "ip" && w[5] == "to" &&
+      w[6] == "numgen" && w[7] == "random" && w[8] == "mod" && w[10] == "offset" && w[12] == "map" &&
+      w[13].size() > 1 && w[13][0] == '@') {
+    r.kind = RuleShape::kDnatSpread;
+    r.proto = protoNumber(w[2]);
+    r.target = w[13].substr(1);
+    if (!r.proto || !parseU32(w[9], r.modulus) || r.modulus == 0 || !parseU32(w[11], r.offset) ||
+        r.target.size() >= NFT_SET_MAXNAMELEN)
+      return std::nullopt;
+    return r;
+  }
+  return std::nullopt;
+}
 
 Result<EncodedElement> encodeElement(const std::string& map, const std::string& key,
                                      const std::string& value) {
@@ -170,8 +310,9 @@ void NftElements::disconnect() {
   nl_ = nullptr;
 }
 
-Status NftElements::apply(const std::string& table, const ElementChanges& changes) {
-  if (changes.empty()) return Status::ok();
+Status NftElements::apply(const std::string& table, const ElementChanges& changes,
+                          const std::vector<ChainRules>& chains) {
+  if (changes.empty() && chains.empty()) return Status::ok();
   if (!nl_) {
     Status st = connect();
     if (!st) return st;
@@ -186,6 +327,45 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
     batch.insert(batch.end(), p, p + NLMSG_ALIGN(nlh->nlmsg_len));
   };
   append(nftnl_batch_begin(scratch.data(), seq_++));
+
+  // The chains first, then their rules (a rule may jump to a chain made
+  // here), then the elements (a verdict may name them). Chains and rules
+  // ask for no ack but the last (thousands would overrun the socket's
+  // receive buffer); the kernel answers one that fails all the same, and
+  // an error aborts the whole batch.
+  size_t unacked = chains.size();
+  for (const auto& [name, rules] : chains) unacked += rules.size();
+  auto ack_last = [&]() -> uint16_t {  // the last of them is acked: the batch got that far
+    if (--unacked != 0) return 0;
+    ++acks;
+    return NLM_F_ACK;
+  };
+  for (const auto& [name, rules] : chains) {
+    std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
+    if (!c) return Status(Code::kInternal, "nftnl_chain_alloc failed");
+    nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
+    nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
+    nlmsghdr* nlh =
+        nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_NEWCHAIN, NFPROTO_IPV4, NLM_F_CREATE | ack_last(), seq_++);
+    nftnl_chain_nlmsg_build_payload(nlh, c.get());
+    append(nlh);
+  }
+  for (const auto& [name, rules] : chains)
+    for (const auto& text : rules) {
+      auto shape = parseRule(text);
+      if (!shape) return Status(Code::kInvalid, "nft rules: not a rule made here: " + text);
+      std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
+      if (!r) return Status(Code::kInternal, "nftnl_rule_alloc failed");
+      nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+      nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+      nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, name.c_str());
+      if (!buildRule(r.get(), *shape)) return Status(Code::kInternal, "nftnl_expr_alloc failed");
+      nlmsghdr* nlh =
+          nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_NEWRULE, NFPROTO_IPV4,
+                                NLM_F_CREATE | NLM_F_APPEND | ack_last(), seq_++);
+      nftnl_rule_nlmsg_build_payload(nlh, r.get());
+      append(nlh);
+    }
 
   auto flush = [&](std::unique_ptr<nftnl_set, SetFree>& set, uint16_t type) {
     uint16_t flags = NLM_F_ACK | (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
@@ -312,8 +492,28 @@ Status NftElements::send(const std::vector<char>& batch, uint32_t acks) {
 }
 
 Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan) {
-  Status st = nft.run(plan.text);
-  if (st) st = elements.apply(plan.table, plan.elements);
+  // A chain goes by nfnetlink when every rule of it has a shape encoded
+  // here, it jumps to no chain of the plan (only to the skeleton's), and no
+  // chain that stays text names it (the text is applied first).
+  std::set<std::string> planned, named_by_text;
+  for (const auto& [name, rules] : plan.chains) planned.insert(name);
+  std::vector<bool> encodable(plan.chains.size(), true);
+  for (size_t i = 0; i < plan.chains.size(); ++i) {
+    for (const auto& rule : plan.chains[i].second) {
+      auto shape = parseRule(rule);
+      if (!shape || (shape->kind == RuleShape::kJumpUnlessSource && planned.count(shape->target))) {
+        encodable[i] = false;
+        break;
+      }
+    }
+    if (!encodable[i])
+      for (const auto& rule : plan.chains[i].second) chainsNamedBy(rule, named_by_text);
+  }
+  std::vector<ChainRules> as_text, as_messages;
+  for (size_t i = 0; i < plan.chains.size(); ++i)
+    (encodable[i] && !named_by_text.count(plan.chains[i].first) ? as_messages : as_text).push_back(plan.chains[i]);
+  Status st = nft.run(plan.text + chainsBlockText(plan.table, as_text, /*dormant=*/true));
+  if (st) st = elements.apply(plan.table, plan.elements, as_messages);
   if (st) st = elements.switchTables(plan.table, plan.replacing);
   return st;
 }

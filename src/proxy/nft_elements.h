@@ -3,9 +3,12 @@
 // (libnftnl builds the messages, libmnl sends them): no nft parser and no
 // read of the kernel's ruleset first, which is what libnftables spends
 // ~10 µs per element and 40-60 ms per command on with 10,000 services (see
-// docs/performance.md, Services). Chains, rules and the table skeleton stay
-// on the text path (proxy/nftables.h); a full sync's switch from one table
-// to its replacement is sent from here too.
+// docs/performance.md, Services). A full sync also sends most of the
+// services' chains and rules this way (the two rule shapes of RuleShape);
+// the table skeleton, incremental rule changes and the rarer rule shapes
+// (session affinity, externalTrafficPolicy Local) stay on the text path
+// (proxy/nftables.h). A full sync's switch from one table to its
+// replacement is sent from here too.
 //
 // Only the element kinds the rule generator writes are known here (the key
 // and data types of its maps and sets, by name: proxy/rule_generator.h);
@@ -17,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +47,19 @@ struct EncodedElement {
 Result<EncodedElement> encodeElement(const std::string& map, const std::string& key,
                                      const std::string& value);
 
+// The rule shapes a full sync sends as nfnetlink messages (the rest of its
+// chains go as text): "ip saddr != NET/PREFIX jump CHAIN" and "meta l4proto
+// PROTO dnat ip to numgen random mod N offset B map @MAP", as the rule
+// generator writes them. nullopt for any other text.
+struct RuleShape {
+  enum Kind { kJumpUnlessSource, kDnatSpread } kind = kJumpUnlessSource;
+  uint32_t net = 0, mask = 0;  // network byte order
+  std::string target;          // the chain jumped to, or the map
+  uint8_t proto = 0;
+  uint32_t modulus = 0, offset = 0;
+};
+std::optional<RuleShape> parseRule(const std::string& rule);
+
 class NftElements {
  public:
   static Result<std::unique_ptr<NftElements>> open();
@@ -54,7 +71,9 @@ class NftElements {
   // (NFNL_MSG_BATCH_BEGIN ... END): all of it or none of it. Invalid when
   // an element cannot be encoded (nothing was sent); Internal with the
   // kernel's error otherwise.
-  Status apply(const std::string& table, const ElementChanges& changes);
+  // `chains` (new, with their rules; each rule must parse as a RuleShape)
+  // are created first in the same transaction.
+  Status apply(const std::string& table, const ElementChanges& changes, const std::vector<ChainRules>& chains = {});
 
   // One transaction: table `wake` (dormant) becomes active and table
   // `remove` is deleted, so that traffic moves from one to the other at
@@ -75,8 +94,10 @@ class NftElements {
 
 class Nftables;
 
-// Applies RuleGenerator::planFullSync's plan: its text through `nft`, its
-// elements, then the switch of tables. Invalid (from an element that
+// Applies RuleGenerator::planFullSync's plan: its text through `nft`, with
+// the chains that must stay text (a rule shape not encoded here, or named
+// by such a chain); then one batch of the other chains, their rules and all
+// the elements; then the switch of tables. Invalid (from an element that
 // cannot be encoded) means the live table was not touched.
 Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan);
 

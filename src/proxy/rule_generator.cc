@@ -46,7 +46,20 @@ std::string ownerKey(const std::string& map, const std::string& key) {
 
 bool owned(const std::string& map) { return map.rfind("backends-", 0) != 0; }
 
+void appendChain(std::string& out, const std::string& name, const std::vector<std::string>& rules) {
+  fmt::format_to(std::back_inserter(out), "  chain {} {{\n    {}\n  }}\n", name, fmt::join(rules, "\n    "));
+}
+
 }  // namespace
+
+std::string chainsBlockText(const std::string& table, const std::vector<ChainRules>& chains, bool dormant) {
+  if (chains.empty()) return "";
+  std::string out = fmt::format("table ip {} {{\n", table);
+  if (dormant) out += "  flags dormant;\n";
+  for (const auto& [name, rules] : chains) appendChain(out, name, rules);
+  out += "}\n";
+  return out;
+}
 
 // Commands of one transaction grouped by phase, so that nothing is deleted
 // while referenced and nothing is referenced before it exists, whatever
@@ -83,9 +96,7 @@ struct RuleGenerator::Transaction {
       // per rule, and it creates the chains that do not exist yet.
       fmt::format_to(std::back_inserter(out), "table ip {} {{\n", table);
       if (dormant) out += "  flags dormant;\n";
-      for (const auto& [name, rules] : fill_chains)
-        fmt::format_to(std::back_inserter(out), "  chain {} {{\n    {}\n  }}\n", name,
-                       fmt::join(*rules, "\n    "));
+      for (const auto& [name, rules] : fill_chains) appendChain(out, name, *rules);
       out += "}\n";
     }
     for (const auto& [map, items] : elements.add) {
@@ -330,13 +341,18 @@ std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& se
 
 FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo>& services,
                                          const std::string& into, const std::string& replacing) {
-  FullSyncPlan out{into, replacing, {}, {}};
+  FullSyncPlan out{into, replacing, {}, {}, {}};
   table_ = into;
   auto all = resetTo(services);
   Transaction tx;
   diff(all, tx);
-  // Every table block of the transaction says dormant: a block without
-  // flags would wake the table before its maps are filled.
+  // The chains apart, for the caller to send as text or as nfnetlink
+  // messages (applyFullSync). Every table block of the transaction says
+  // dormant: a block without flags would wake the table before its maps
+  // are filled.
+  out.chains.reserve(tx.fill_chains.size());
+  for (const auto& [name, rules] : tx.fill_chains) out.chains.emplace_back(name, *rules);
+  tx.fill_chains.clear();
   out.text = fmt::format("add table ip {}\n", out.replacing) + skeleton(/*dormant=*/true);
   tx.write(table_, out.text, /*with_added_elements=*/false, /*dormant=*/true);
   out.elements = std::move(tx.elements);

@@ -84,20 +84,29 @@ struct ElementChanges {
 // A full sync in three steps, for a proxy that sends elements by nfnetlink
 // (they are most of a full sync, and nft's parser takes ~10 µs each):
 // `text` builds `table` anew with its base chains but dormant (its hooks not
-// registered, so no packet sees it half-built) and its maps empty;
-// `elements` fill the maps; then one batch wakes `table` and deletes
+// registered, so no packet sees it half-built) and its maps empty; `chains`
+// (the services' chains, apart so that the caller may send them as
+// nfnetlink messages too) and `elements` fill it; then one batch wakes `table` and deletes
 // `replacing` (proxy/nft_elements.h), which switches atomically. `text`
 // also creates `replacing` if it is absent, so that the delete cannot fail.
 // The name a proxy whose table is `table` builds its next full sync in
 // while `table` is live (and back again): table + "__2".
 std::string alternateTable(const std::string& table);
 
+// A chain of the generator's table and its rules, as nft text.
+using ChainRules = std::pair<std::string, std::vector<std::string>>;
+
 struct FullSyncPlan {
   std::string table;
   std::string replacing;
-  std::string text;
-  ElementChanges elements;  // additions only
+  std::string text;                 // the dormant table: skeleton, maps and sets
+  std::vector<ChainRules> chains;   // the services' chains, to add to it
+  ElementChanges elements;          // additions only
 };
+
+// The nft text that adds `chains` to `table` (one table block; dormant: the
+// block keeps the table dormant, as every block of a planned full sync must).
+std::string chainsBlockText(const std::string& table, const std::vector<ChainRules>& chains, bool dormant);
 
 // One incremental sync. `text` is always the whole transaction (empty: no
 // change); when elements_only, `elements` holds all of it too and no chain,

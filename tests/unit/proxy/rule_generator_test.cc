@@ -277,8 +277,17 @@ TEST_F(RuleGeneratorTest, PlannedFullSyncBuildsTheOtherTableDormantWithElementsA
     ++blocks;
     EXPECT_EQ(plan.text.compare(at + block.size(), 17, "  flags dormant;\n"), 0) << plan.text.substr(at, 80);
   }
-  EXPECT_EQ(blocks, 2u) << plan.text;  // the skeleton and the services' chains
-  expectAccepted(plan.text);
+  EXPECT_EQ(blocks, 1u) << plan.text;  // the skeleton; the services' chains are apart
+  // They are the chains the in-place text fills, rule for rule.
+  ASSERT_EQ(plan.chains.size(), 3u);
+  for (const auto& [name, rules] : plan.chains) {
+    std::string block = "  chain " + name + " {\n";
+    for (const auto& r : rules) block += "    " + r + "\n";
+    EXPECT_TRUE(has(in_place, block + "  }\n")) << block;
+  }
+  std::string chains = chainsBlockText(next, plan.chains, /*dormant=*/true);
+  EXPECT_EQ(chains.rfind("table ip " + next + " {\n  flags dormant;\n", 0), 0u) << chains;
+  expectAccepted(plan.text + chains);
 
   // The elements are exactly those the in-place text adds.
   EXPECT_TRUE(plan.elements.remove.empty());

@@ -1,0 +1,191 @@
+// A planned full sync (dormant table, most chains and rules and all
+// elements as nfnetlink messages, then the switch) builds in the kernel
+// exactly the table the generator's whole text builds through libnftables:
+// both are listed by nft and compared. In a scratch network namespace.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "agent/runtime/process.h"
+#include "proxy/nft_elements.h"
+#include "proxy/nftables.h"
+#include "proxy/rule_generator.h"
+
+namespace capstan::proxy {
+namespace {
+
+class ScratchNetns {
+ public:
+  ScratchNetns() : name_("capstan-rt-nftfull-" + std::to_string(getpid())) {
+    auto r = agent::runtime::runProcess({"/usr/sbin/ip", "netns", "add", name_});
+    ok_ = r && r->exit_code == 0;
+  }
+  ~ScratchNetns() { (void)agent::runtime::runProcess({"/usr/sbin/ip", "netns", "del", name_}); }
+  bool ok() const { return ok_; }
+  std::string path() const { return "/run/netns/" + name_; }
+  std::string list(const std::string& table) const {
+    auto r = agent::runtime::runProcess({"/usr/sbin/ip", "netns", "exec", name_, "/usr/sbin/nft", "list", "table",
+                                         "ip", table});
+    return r && r->exit_code == 0 ? r->out : "";
+  }
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+ServicePort port(const std::string& proto, int port, int node_port, int first, int count) {
+  ServicePort sp{"p" + std::to_string(port), proto, port, node_port, {}, {}};
+  for (int i = 0; i < count; ++i) {
+    Endpoint ep{"10.42.1." + std::to_string(first + i), 8000 + port, i % 2 ? "node-b" : "node-a"};
+    sp.endpoints.push_back(ep);
+    if (ep.node_name == "node-a") sp.local_endpoints.push_back(ep);
+  }
+  return sp;
+}
+
+// Every kind of service the generator writes: cluster IP only (tcp, udp,
+// sctp), node port, external IPs, externalTrafficPolicy Local (its chains
+// stay text, and so must the chains they name), session affinity, and one
+// without endpoints.
+std::map<std::string, ServiceInfo> services() {
+  std::map<std::string, ServiceInfo> out;
+  auto add = [&](const std::string& name, const std::string& ip, std::vector<ServicePort> ports) -> ServiceInfo& {
+    ServiceInfo& si = out["default/" + name];
+    si.ns = "default";
+    si.name = name;
+    si.cluster_ip = ip;
+    si.ports = std::move(ports);
+    return si;
+  };
+  add("plain", "10.43.0.10", {port("tcp", 80, 0, 10, 3), port("udp", 53, 0, 20, 2), port("sctp", 9, 0, 30, 1)});
+  add("np", "10.43.0.11", {port("tcp", 80, 30080, 40, 4)});
+  add("ext", "10.43.0.12", {port("tcp", 443, 30443, 50, 2)}).external_ips = {"192.168.7.5", "192.168.7.6"};
+  ServiceInfo& local = add("local", "10.43.0.13", {port("tcp", 80, 30081, 60, 4)});
+  local.external_local = true;
+  local.external_ips = {"192.168.7.7"};
+  add("sticky", "10.43.0.14", {port("tcp", 80, 0, 70, 2)}).affinity_timeout = 60;
+  add("none", "10.43.0.15", {port("tcp", 80, 30082, 0, 0)});
+  return out;
+}
+
+std::string trimmed(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\n"), e = s.find_last_not_of(" \t\n");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// The listing of `table` as a sorted list of its chains, maps and sets,
+// each with its elements sorted and the table's name replaced: the kernel
+// lists chains in the order they were made and elements in its hash order,
+// neither of which is what is compared. Rules stay in their chain's order.
+std::vector<std::string> normalized(const std::string& listing, const std::string& table) {
+  std::vector<std::string> items;
+  std::string item;
+  std::istringstream in(listing);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("table ", 0) == 0 || line == "}") continue;
+    item += line + "\n";
+    if (line == "\t}") {
+      // elements = { a, b,\n c }: one sorted list.
+      auto open = item.find("elements = {");
+      if (open != std::string::npos) {
+        auto close = item.find('}', open);
+        std::vector<std::string> entries;
+        std::istringstream list(item.substr(open + 12, close - open - 12));
+        for (std::string e; std::getline(list, e, ',');) entries.push_back(trimmed(e));
+        std::sort(entries.begin(), entries.end());
+        std::string joined;
+        for (const auto& e : entries) joined += e + ",";
+        item = item.substr(0, open) + "elements = {" + joined + item.substr(close);
+      }
+      for (size_t at; (at = item.find(table)) != std::string::npos;) item.replace(at, table.size(), "T");
+      if (!trimmed(item).empty()) items.push_back(item);
+      item.clear();
+    }
+  }
+  std::sort(items.begin(), items.end());
+  return items;
+}
+
+TEST(NftFullSyncTest, PlannedSyncBuildsWhatTheWholeTextBuilds) {
+  ScratchNetns ns;
+  ASSERT_TRUE(ns.ok());
+  const std::string text_table = "capstan_rt_text", planned = "capstan_rt_plan";
+  GeneratorOptions go{text_table, "10.42.0.0/16", "node-a"};
+  auto svcs = services();
+  Status by_text = Status::ok(), by_plan = Status::ok();
+  size_t as_messages = 0, chains = 0;
+  std::thread([&] {
+    if (Status st = enterNetworkNamespace(ns.path()); !st) {
+      by_text = st;
+      return;
+    }
+    auto nft = Nftables::open();
+    auto elements = NftElements::open();
+    if (!nft || !elements) {
+      by_text = !nft ? nft.status() : elements.status();
+      return;
+    }
+    RuleGenerator whole(go);
+    by_text = (*nft)->run(whole.fullSync(svcs));
+    GeneratorOptions gp = go;
+    gp.table = planned;
+    RuleGenerator g(gp);
+    FullSyncPlan plan = g.planFullSync(svcs, planned, alternateTable(planned));
+    chains = plan.chains.size();
+    for (const auto& [name, rules] : plan.chains) {
+      bool all = true;
+      for (const auto& r : rules) all = all && parseRule(r).has_value();
+      as_messages += all;
+    }
+    by_plan = applyFullSync(**nft, **elements, plan);
+  }).join();
+  ASSERT_TRUE(by_text.isOk()) << by_text.message();
+  ASSERT_TRUE(by_plan.isOk()) << by_plan.message();
+  // Both ways were taken: most chains as messages, the rest as text.
+  EXPECT_GT(as_messages, 4u);
+  EXPECT_LT(as_messages, chains);
+
+  std::string a = ns.list(text_table), b = ns.list(planned);
+  ASSERT_FALSE(a.empty());
+  EXPECT_NE(a.find("numgen random mod 3 offset"), std::string::npos) << a;
+  EXPECT_EQ(b.find("flags dormant"), std::string::npos) << b;
+  auto na = normalized(a, text_table), nb = normalized(b, planned);
+  EXPECT_GT(na.size(), 20u);
+  EXPECT_EQ(na, nb) << a << "\n----\n" << b;
+}
+
+TEST(NftFullSyncTest, RuleShapesAreParsedExactly) {
+  auto masq = parseRule("ip saddr != 10.42.0.0/16 jump mark-for-masquerade");
+  ASSERT_TRUE(masq);
+  EXPECT_EQ(masq->kind, RuleShape::kJumpUnlessSource);
+  EXPECT_EQ(masq->target, "mark-for-masquerade");
+  const uint8_t net[4] = {10, 42, 0, 0}, mask[4] = {255, 255, 0, 0};
+  EXPECT_EQ(std::memcmp(&masq->net, net, 4), 0);
+  EXPECT_EQ(std::memcmp(&masq->mask, mask, 4), 0);
+  auto dnat = parseRule("meta l4proto udp dnat ip to numgen random mod 7 offset 8192 map @backends-udp-2");
+  ASSERT_TRUE(dnat);
+  EXPECT_EQ(dnat->kind, RuleShape::kDnatSpread);
+  EXPECT_EQ(dnat->proto, 17);
+  EXPECT_EQ(dnat->modulus, 7u);
+  EXPECT_EQ(dnat->offset, 8192u);
+  EXPECT_EQ(dnat->target, "backends-udp-2");
+  for (const char* other : {"ip saddr 10.42.0.0/16 goto svc-x", "ip saddr != 10.42.0.0/33 jump x",
+                            "ip saddr != 10.42.0.0/0 jump x", "ip saddr != 10.42.0.0 jump x",
+                            "meta l4proto icmp dnat ip to numgen random mod 7 offset 1 map @m",
+                            "meta l4proto tcp dnat ip to numgen random mod 0 offset 1 map @m",
+                            "meta l4proto tcp dnat ip to numgen random mod 2 offset 1 map m",
+                            "meta l4proto tcp dnat to 10.42.1.2:80", "update @aff-x { ip saddr }", "drop", ""})
+    EXPECT_FALSE(parseRule(other)) << other;
+}
+
+}  // namespace
+}  // namespace capstan::proxy
