@@ -443,6 +443,8 @@ Status cleanupNode(const AgentOptions& opts) {
     ::rmdir(parent.c_str());  // fails harmlessly while other nodes use it
   }
   fs::remove_all("/run/capstan/" + opts.node_name, ec);
+  // Each pod's tmpfs volumes (secrets, tokens, memory emptyDirs) unmounted first.
+  for (const auto& pod : fs::directory_iterator(opts.data_dir + "/pods", ec)) keep(removePodFiles(pod.path().string()));
   fs::remove_all(opts.data_dir + "/pods", ec);
   return first;
 }

@@ -45,6 +45,26 @@ bool insideVolume(const std::string& rel) {
   return true;
 }
 
+// A tmpfs on `dir` unless one is there already (a later sync of the pod).
+Status ensureTmpfs(const fs::path& dir, const char* options) {
+  struct stat st {};
+  struct stat parent {};
+  bool mounted = ::stat(dir.c_str(), &st) == 0 && ::stat(dir.parent_path().c_str(), &parent) == 0 &&
+                 st.st_dev != parent.st_dev;
+  if (mounted || ::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options) == 0) return Status::ok();
+  return Status(Code::kInternal, fmt::format("cannot mount tmpfs on {}: {}", dir.string(), std::strerror(errno)));
+}
+
+// Secret and projected volumes (service-account tokens) live on a tmpfs
+// of their own, as kubelet keeps them: never written to the node's disk
+// (and no inodes of the disk's filesystem to allocate per pod).
+Status secretTmpfs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status(Code::kInternal, fmt::format("cannot create {}: {}", dir.string(), ec.message()));
+  return ensureTmpfs(dir, "mode=0755");
+}
+
 Status atomicWrite(const fs::path& dir, const Payload& payload) {
   // Validation refuses such paths; this guards the node if one got through.
   for (const auto& [rel, fc] : payload.files)
@@ -193,11 +213,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
       pv.host_path = p.string();
       if (getString(objectAt(v, "emptyDir"), "medium") == "Memory") {
         pv.tmpfs = true;
-        struct stat st {};
-        struct stat parent {};
-        bool mounted = ::stat(p.c_str(), &st) == 0 && ::stat(p.parent_path().c_str(), &parent) == 0 && st.st_dev != parent.st_dev;
-        if (!mounted && ::mount("tmpfs", p.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0777") != 0)
-          return Status(Code::kInternal, fmt::format("cannot mount tmpfs for volume {}: {}", name, std::strerror(errno)));
+        if (auto st = ensureTmpfs(p, "mode=0777"); !st) return st;
       }
     } else if (v.contains("hostPath")) {
       const Json& hp = objectAt(v, "hostPath");
@@ -220,6 +236,10 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
       if (data)
         if (auto st = addKeys(p, src, *data, optional, obj_name); !st) return st;
       fs::path dir = fs::path(pod_dir) / "volumes" / (is_cm ? "configmap" : "secret") / name;
+      if (!is_cm) {
+        if (auto st = secretTmpfs(dir); !st) return st;
+        pv.tmpfs = true;
+      }
       if (auto st = atomicWrite(dir, p); !st) return st;
       pv.host_path = dir.string();
       pv.read_only = true;
@@ -257,6 +277,8 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
         }
       }
       fs::path dir = fs::path(pod_dir) / "volumes" / "projected" / name;
+      if (auto st = secretTmpfs(dir); !st) return st;
+      pv.tmpfs = true;
       if (auto st = atomicWrite(dir, p); !st) return st;
       pv.host_path = dir.string();
       pv.read_only = true;
@@ -362,9 +384,11 @@ Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::
 
 Status removePodFiles(const std::string& pod_dir) {
   std::error_code ec;
-  fs::path empty = fs::path(pod_dir) / "volumes" / "empty-dir";
-  if (fs::exists(empty))
-    for (const auto& e : fs::directory_iterator(empty, ec)) ::umount2(e.path().c_str(), MNT_DETACH);
+  for (const char* kind : {"empty-dir", "secret", "projected"}) {
+    fs::path dir = fs::path(pod_dir) / "volumes" / kind;
+    if (fs::exists(dir))
+      for (const auto& e : fs::directory_iterator(dir, ec)) ::umount2(e.path().c_str(), MNT_DETACH);
+  }
   fs::remove_all(pod_dir, ec);
   if (ec) return Status(Code::kInternal, fmt::format("cannot remove {}: {}", pod_dir, ec.message()));
   return Status::ok();

@@ -27,7 +27,7 @@ struct DnsConfig {
 struct PreparedVolume {
   std::string host_path;
   bool read_only = false;
-  bool tmpfs = false;  // emptyDir medium Memory (unmounted on cleanup)
+  bool tmpfs = false;  // emptyDir medium Memory, secret, projected (unmounted on cleanup)
 };
 
 // Creates or refreshes every volume of the pod. NotFound names a missing
