@@ -14,6 +14,13 @@
 
 namespace capstan::agent {
 namespace fs = std::filesystem;
+namespace {
+
+// The runtime's bundles and shim state: on tmpfs (state of processes, which
+// no reboot keeps), beside crun's own; the writable layers stay on disk.
+std::string runtimeStateDir(const std::string& node_name) { return "/run/capstan/" + node_name + "/runtime"; }
+
+}  // namespace
 
 AgentImpl::AgentImpl(const AgentOptions& opts, std::shared_ptr<client::Transport> transport)
     : opts_(opts), client_(std::move(transport), "kubelet"), events_(client_, "kubelet", opts.node_name),
@@ -124,7 +131,8 @@ Status AgentImpl::init() {
   if (!images) return images.status();
   images_ = std::move(*images);
   runtime::RuntimeConfig rc;
-  rc.state_dir = opts_.data_dir + "/containers";
+  rc.state_dir = runtimeStateDir(opts_.node_name);
+  rc.layers_dir = opts_.data_dir + "/containers/layers";
   rc.crun_root = "/run/capstan/" + opts_.node_name + "/crun";
   rc.cgroup_parent = "/capstan/" + opts_.node_name;
   rc.container_log_max_bytes = opts_.container_log_max_bytes;
@@ -141,7 +149,7 @@ Status AgentImpl::init() {
                                                   .token = pki::JoinToken::parse(opts_.token).secret,
                                                   .threads = 1,
                                                   .stats = {.cgroup_parent = rc.cgroup_parent,
-                                                            .containers_dir = rc.state_dir + "/containers"},
+                                                            .containers_dir = rc.layers_dir},
                                                   .metrics = metrics_},
                                                  *runtime_);
   if (!kubelet) return kubelet.status();
@@ -399,7 +407,8 @@ void AgentImpl::stop() {
 
 Status cleanupNode(const AgentOptions& opts) {
   runtime::RuntimeConfig rc;
-  rc.state_dir = opts.data_dir + "/containers";
+  rc.state_dir = runtimeStateDir(opts.node_name);
+  rc.layers_dir = opts.data_dir + "/containers/layers";
   rc.crun_root = "/run/capstan/" + opts.node_name + "/crun";
   rc.cgroup_parent = "/capstan/" + opts.node_name;
   Status first;

@@ -88,9 +88,11 @@ class LifecycleTest(ClusterTestCase):
                 found.append("cgroup " + d)
         if os.path.exists(os.path.join(self.server.data_dir, "pods", uid)):
             found.append("pod dir")
-        bundles = os.path.join(self.server.data_dir, "containers", "containers")
-        if os.path.isdir(bundles):
-            found += ["bundle " + n for n in os.listdir(bundles) if n.startswith(uid)]
+        # Bundles on tmpfs, the containers' writable layers on disk.
+        for kind, d in [("bundle", f"/run/capstan/{node}/runtime/containers"),
+                        ("layer", os.path.join(self.server.data_dir, "containers", "layers"))]:
+            if os.path.isdir(d):
+                found += [f"{kind} {n}" for n in os.listdir(d) if n.startswith(uid)]
         return found
 
     def delete_and_check(self, name, timeout=60):
@@ -102,7 +104,7 @@ class LifecycleTest(ClusterTestCase):
         host_veth = iflink.stdout.strip() if iflink.returncode == 0 else None
         if host_veth:  # it runs: the look must see all of it
             held = " ".join(self.node_resources(uid, host_veth))
-            for kind in ["mount", "cgroup", "pod dir", "bundle", "veth"]:
+            for kind in ["mount", "cgroup", "pod dir", "bundle", "layer", "veth"]:
                 self.assertIn(kind, held, f"the leak check does not see the pod's {kind}")
         took = self.delete(name, timeout)
         try:

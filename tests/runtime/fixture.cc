@@ -139,6 +139,7 @@ void RuntimeFixture::openRuntime() {
   runtime_.reset();
   runtime::RuntimeConfig rc;
   rc.state_dir = root_ + "/state";
+  rc.layers_dir = root_ + "/layers";  // apart from the bundles, as the agent has them
   rc.crun_root = root_ + "/crun";
   rc.cgroup_parent = cgroup_parent_;
   auto rt = runtime::Runtime::open(rc);

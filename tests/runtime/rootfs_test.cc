@@ -41,7 +41,7 @@ TEST_F(RootfsTest, OverlayIsMountedRecognisedAndUnmounted) {
   EXPECT_FALSE(isMountPoint(dir_));
   EXPECT_FALSE(isMountPoint(dir_ + "/missing"));
   // Layers are given lowest first; the upper one wins.
-  auto rootfs = mountRootfs({dir_ + "/layer1", dir_ + "/layer2"}, c);
+  auto rootfs = mountRootfs({dir_ + "/layer1", dir_ + "/layer2"}, c, dir_ + "/disk/c");
   ASSERT_TRUE(rootfs.isOk()) << rootfs.status().message();
   EXPECT_EQ(*rootfs, c + "/rootfs");
   EXPECT_TRUE(isMountPoint(*rootfs));
@@ -52,8 +52,12 @@ TEST_F(RootfsTest, OverlayIsMountedRecognisedAndUnmounted) {
   std::getline(std::ifstream(*rootfs + "/etc/b"), b);
   EXPECT_EQ(a, "two");
   EXPECT_EQ(b, "only below");
+  // Writes go to the layer dir, not to the bundle.
+  std::ofstream(*rootfs + "/etc/new") << "written";
+  EXPECT_TRUE(fs::exists(dir_ + "/disk/c/upper/etc/new"));
+  EXPECT_FALSE(fs::exists(c + "/upper"));
   // Mounting again is a no-op, not a second overlay on top.
-  auto again = mountRootfs({dir_ + "/layer1", dir_ + "/layer2"}, c);
+  auto again = mountRootfs({dir_ + "/layer1", dir_ + "/layer2"}, c, dir_ + "/disk/c");
   ASSERT_TRUE(again.isOk());
   ASSERT_TRUE(unmountRootfs(c).isOk());
   EXPECT_FALSE(isMountPoint(c + "/rootfs"));
@@ -63,9 +67,10 @@ TEST_F(RootfsTest, OverlayIsMountedRecognisedAndUnmounted) {
 }
 
 TEST_F(RootfsTest, RefusesBadLayerLists) {
-  EXPECT_EQ(mountRootfs({}, dir_ + "/c").status().code(), Code::kInvalid);
-  EXPECT_EQ(mountRootfs({dir_ + "/lay,er"}, dir_ + "/c").status().code(), Code::kInvalid);
+  EXPECT_EQ(mountRootfs({}, dir_ + "/c", dir_ + "/disk/c").status().code(), Code::kInvalid);
+  EXPECT_EQ(mountRootfs({dir_ + "/lay,er"}, dir_ + "/c", dir_ + "/disk/c").status().code(), Code::kInvalid);
   EXPECT_FALSE(isMountPoint(dir_ + "/c/rootfs"));
+  EXPECT_EQ(mountRootfs({dir_ + "/layer1"}, dir_ + "/c", dir_ + "/di:sk").status().code(), Code::kInvalid);
 }
 
 }  // namespace

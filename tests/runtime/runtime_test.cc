@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -21,6 +22,13 @@ namespace {
 using namespace std::chrono_literals;
 using runtime::ContainerState;
 using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+  for (auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(20ms))
+    if (done()) return true;
+  return done();
+}
 
 double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
@@ -238,6 +246,31 @@ TEST_F(RuntimeTest, ReadonlyRootfsAndCompletedExit) {
   ASSERT_TRUE(ok_done);
   EXPECT_EQ(ok_done->exit_code, 0);
   EXPECT_EQ(ok_done->reason, "Completed");
+}
+
+// The bundle (state of processes) and the writable layer (the
+// container's files) live apart; removal takes both; a layer whose bundle
+// is gone (as after a reboot empties /run) is removed when the runtime
+// opens, and a running container's layer is kept.
+TEST_F(RuntimeTest, WritableLayersLiveApartFromBundles) {
+  auto spec = containerSpec("w", {"/bin/sh", "-c", "echo data > /written; exec sleep 600"});
+  ASSERT_TRUE(runtime_->start(spec));
+  std::string layer = root_ + "/layers/" + spec.id;
+  ASSERT_TRUE(eventually([&] { return fs::exists(layer + "/upper/written"); }));
+  EXPECT_TRUE(fs::exists(root_ + "/state/containers/" + spec.id + "/config.json"));
+  EXPECT_FALSE(fs::exists(root_ + "/state/containers/" + spec.id + "/upper"));
+
+  fs::create_directories(root_ + "/layers/orphan/upper");
+  openRuntime();  // an agent that starts again: it adopts w, and drops the orphan
+  EXPECT_FALSE(fs::exists(root_ + "/layers/orphan"));
+  EXPECT_TRUE(fs::exists(layer + "/upper/written"));
+  auto st = runtime_->status(spec.id);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->state, runtime::ContainerState::kRunning);
+
+  ASSERT_TRUE(runtime_->remove(spec.id));
+  EXPECT_FALSE(fs::exists(layer));
+  EXPECT_FALSE(fs::exists(root_ + "/state/containers/" + spec.id));
 }
 
 TEST_F(RuntimeTest, StopHonoursGraceThenKills) {

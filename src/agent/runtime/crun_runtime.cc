@@ -134,7 +134,7 @@ class CrunRuntime final : public Runtime {
 
   Status init() {
     std::error_code ec;
-    for (const auto& d : {containersDir(), config_.crun_root}) {
+    for (const auto& d : {containersDir(), layersDir(), config_.crun_root}) {
       fs::create_directories(d, ec);
       if (ec) return Status(Code::kInternal, "mkdir " + d + ": " + ec.message());
     }
@@ -293,6 +293,8 @@ class CrunRuntime final : public Runtime {
     std::error_code ec;
     if (fs::exists(dir) && !isMountPoint(dir + "/rootfs")) fs::remove_all(dir, ec);
     if (ec) return Status(Code::kInternal, "remove " + dir + ": " + ec.message());
+    if (layersDir() != containersDir()) fs::remove_all(layerDirOf(id), ec);
+    if (ec) return Status(Code::kInternal, "remove " + layerDirOf(id) + ": " + ec.message());
     std::lock_guard lock(mu_);
     auto it = containers_.find(id);
     if (it != containers_.end()) {
@@ -470,7 +472,7 @@ class CrunRuntime final : public Runtime {
   Status writeBundle(const ContainerSpec& spec, const std::string& dir, const Json& config) {
     std::error_code ec;
     fs::create_directories(fs::path(spec.log_path).parent_path(), ec);
-    auto rootfs = mountRootfs(spec.rootfs.layer_dirs, dir);
+    auto rootfs = mountRootfs(spec.rootfs.layer_dirs, dir, layerDirOf(spec.id));
     if (!rootfs) return rootfs.status();
     return writeFile(dir + "/config.json", config.dump(1));
   }
@@ -657,6 +659,9 @@ class CrunRuntime final : public Runtime {
   }
 
   std::string containersDir() const { return config_.state_dir + "/containers"; }
+  // Where container `id`'s writable layer lives (rootfs.h).
+  std::string layersDir() const { return config_.layers_dir.empty() ? containersDir() : config_.layers_dir; }
+  std::string layerDirOf(const std::string& id) const { return layersDir() + "/" + id; }
 
   Result<std::vector<std::string>> execArgs(const std::string& id, const std::vector<std::string>& argv,
                                             const ExecOptions& options) const {
@@ -864,6 +869,14 @@ class CrunRuntime final : public Runtime {
     }
     for (const auto& id : prepared)
       if (auto st = remove(id); !st) LOG_WARN("removing a prepared container", "id", id, "error", st.message());
+    // Writable layers whose bundle is gone (the bundles are on tmpfs: after
+    // a reboot) belong to no container any more.
+    if (layersDir() != containersDir())
+      for (const auto& d : fs::directory_iterator(layersDir(), ec))
+        if (!fs::exists(containersDir() + "/" + d.path().filename().string())) {
+          LOG_INFO("removing a container layer without its bundle", "dir", d.path().string());
+          fs::remove_all(d.path(), ec);
+        }
   }
 
   // The crun to execute: the sealed copy when there is one.

@@ -20,13 +20,16 @@ bool isMountPoint(const std::string& path) {
   return (st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (st.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
-Result<std::string> mountRootfs(const std::vector<std::string>& layer_dirs, const std::string& container_dir) {
+Result<std::string> mountRootfs(const std::vector<std::string>& layer_dirs, const std::string& container_dir,
+                                const std::string& layer_dir) {
   if (layer_dirs.empty()) return Status(Code::kInvalid, "rootfs needs at least one layer");
+  if (layer_dir.find_first_of(",:") != std::string::npos)
+    return Status(Code::kInvalid, "layer dir with ',' or ':': " + layer_dir);
   std::string rootfs = container_dir + "/rootfs";
   std::error_code ec;
-  for (const char* d : {"rootfs", "upper", "work"}) {
-    fs::create_directories(container_dir + "/" + d, ec);
-    if (ec) return Status(Code::kInternal, "mkdir " + container_dir + "/" + d + ": " + ec.message());
+  for (const std::string& d : {rootfs, layer_dir + "/upper", layer_dir + "/work"}) {
+    fs::create_directories(d, ec);
+    if (ec) return Status(Code::kInternal, "mkdir " + d + ": " + ec.message());
   }
   if (isMountPoint(rootfs)) return rootfs;
   std::string lower;
@@ -36,7 +39,7 @@ Result<std::string> mountRootfs(const std::vector<std::string>& layer_dirs, cons
     if (!lower.empty()) lower += ':';
     lower += *it;
   }
-  std::string opts = "lowerdir=" + lower + ",upperdir=" + container_dir + "/upper,workdir=" + container_dir + "/work";
+  std::string opts = "lowerdir=" + lower + ",upperdir=" + layer_dir + "/upper,workdir=" + layer_dir + "/work";
   if (opts.size() >= 4096) return Status(Code::kInvalid, "too many layers for one overlay mount");
   if (::mount("overlay", rootfs.c_str(), "overlay", 0, opts.c_str()) != 0)
     return Status(Code::kInternal, "mount overlay on " + rootfs + ": " + strerror(errno));

@@ -42,9 +42,15 @@
 namespace capstan::agent::runtime {
 
 struct RuntimeConfig {
-  // Bundles and shim state: <state_dir>/containers/<id>/. Must be on a
-  // filesystem that can host overlayfs upper dirs (ext4, xfs, tmpfs).
+  // Bundles and shim state: <state_dir>/containers/<id>/ (config.json, the
+  // rootfs mount point, the shim's files). State of processes, which no
+  // reboot keeps: the agent puts it on tmpfs, under /run, as containerd does.
   std::string state_dir;
+  // The containers' writable layers (overlayfs upper and work dirs):
+  // <layers_dir>/<id>/, on the node's disk (ext4, xfs; or tmpfs). Empty:
+  // inside each bundle. Layers without a bundle (after a reboot) are removed
+  // when the runtime opens.
+  std::string layers_dir;
   // crun's own state (--root); a private one keeps `crun list` ours only.
   std::string crun_root = "/run/capstan/crun";
   std::string crun_path = "/usr/bin/crun";
