@@ -167,7 +167,7 @@ struct ExprAdder {
 bool buildRule(nftnl_rule* rule, const RuleShape& r) {
   ExprAdder x{rule};
   nftnl_expr* e = nullptr;
-  if (r.kind == RuleShape::kJumpUnlessSource) {
+  if (r.kind == RuleShape::kMarkUnlessSource) {
     if (!(e = x.add("payload"))) return false;
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
@@ -186,10 +186,20 @@ bool buildRule(nftnl_rule* rule, const RuleShape& r) {
     nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
     nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
     nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &r.net, 4);
-    if (!(e = x.add("immediate"))) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(NFT_JUMP));
-    nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, r.target.c_str());
+    // meta mark set meta mark | MARK: load, or it in, store.
+    const uint32_t keep = ~r.mark;
+    if (!(e = x.add("meta"))) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    if (!(e = x.add("bitwise"))) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &keep, 4);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &r.mark, 4);
+    if (!(e = x.add("meta"))) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
     return true;
   }
   if (!(e = x.add("meta"))) return false;
@@ -223,18 +233,24 @@ bool buildRule(nftnl_rule* rule, const RuleShape& r) {
 std::optional<RuleShape> parseRule(const std::string& rule) {
   auto w = words(rule);
   RuleShape r;
-  // ip saddr != A.B.C.D/P jump CHAIN
-  if (w.size() == 6 && w[0] == "ip" && w[1] == "saddr" && w[2] == "!=" && w[4] == "jump") {
+  // ip saddr != A.B.C.D/P meta mark set meta mark | MARK
+  if (w.size() == 11 && w[0] == "ip" && w[1] == "saddr" && w[2] == "!=" && w[4] == "meta" && w[5] == "mark" &&
+      w[6] == "set" && w[7] == "meta" && w[8] == "mark" && w[9] == "|") {
     auto slash = w[3].find('/');
     uint32_t prefix = 0;
     in_addr addr{};
     if (slash == std::string::npos || !parseU32(w[3].substr(slash + 1), prefix) || prefix < 1 || prefix > 32 ||
-        inet_pton(AF_INET, w[3].substr(0, slash).c_str(), &addr) != 1 || w[5].size() >= NFT_CHAIN_MAXNAMELEN)
+        inet_pton(AF_INET, w[3].substr(0, slash).c_str(), &addr) != 1)
       return std::nullopt;
-    r.kind = RuleShape::kJumpUnlessSource;
+    const std::string& m = w[10];
+    if (m.size() < 3 || m.size() > 10 || m.compare(0, 2, "0x") != 0 ||
+        m.find_first_not_of("0123456789abcdefABCDEF", 2) != std::string::npos)
+      return std::nullopt;
+    r.kind = RuleShape::kMarkUnlessSource;
     r.mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
     r.net = addr.s_addr & r.mask;
-    r.target = w[5];
+    r.mark = static_cast<uint32_t>(std::stoul(m.substr(2), nullptr, 16));
+    if (r.mark == 0) return std::nullopt;
     return r;
   }
   // meta l4proto P dnat ip to numgen random mod N offset B map @MAP
@@ -311,14 +327,15 @@ void NftElements::disconnect() {
 }
 
 Status NftElements::apply(const std::string& table, const ElementChanges& changes,
-                          const std::vector<ChainRules>& chains) {
-  if (changes.empty() && chains.empty()) return Status::ok();
+                          const std::vector<ChainRules>& chains, const std::vector<std::string>& flush_chains,
+                          const std::vector<std::string>& remove_chains) {
+  if (changes.empty() && chains.empty() && flush_chains.empty() && remove_chains.empty()) return Status::ok();
   if (!nl_) {
     Status st = connect();
     if (!st) return st;
   }
-  // Build the whole batch first: an element that cannot be encoded sends
-  // nothing.
+  // Build the whole batch first: an element or a rule that cannot be
+  // encoded sends nothing.
   std::vector<char> batch;
   std::vector<char> scratch(kScratch);
   uint32_t acks = 0;
@@ -328,44 +345,60 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
   };
   append(nftnl_batch_begin(scratch.data(), seq_++));
 
-  // The chains first, then their rules (a rule may jump to a chain made
-  // here), then the elements (a verdict may name them). Chains and rules
-  // ask for no ack but the last (thousands would overrun the socket's
-  // receive buffer); the kernel answers one that fails all the same, and
-  // an error aborts the whole batch.
-  size_t unacked = chains.size();
+  // Chain and rule messages ask for no ack but the last (thousands would
+  // overrun the socket's receive buffer); the kernel answers one that fails
+  // all the same, and an error aborts the whole batch.
+  size_t unacked = chains.size() + flush_chains.size() + 2 * remove_chains.size();
   for (const auto& [name, rules] : chains) unacked += rules.size();
   auto ack_last = [&]() -> uint16_t {  // the last of them is acked: the batch got that far
     if (--unacked != 0) return 0;
     ++acks;
     return NLM_F_ACK;
   };
-  for (const auto& [name, rules] : chains) {
+  auto chain_message = [&](uint16_t type, const std::string& name) {
     std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
-    if (!c) return Status(Code::kInternal, "nftnl_chain_alloc failed");
+    if (!c) return false;
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
-    nlmsghdr* nlh =
-        nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_NEWCHAIN, NFPROTO_IPV4, NLM_F_CREATE | ack_last(), seq_++);
+    uint16_t create = type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0;
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), type, NFPROTO_IPV4, create | ack_last(), seq_++);
     nftnl_chain_nlmsg_build_payload(nlh, c.get());
     append(nlh);
-  }
-  for (const auto& [name, rules] : chains)
-    for (const auto& text : rules) {
-      auto shape = parseRule(text);
-      if (!shape) return Status(Code::kInvalid, "nft rules: not a rule made here: " + text);
-      std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
-      if (!r) return Status(Code::kInternal, "nftnl_rule_alloc failed");
-      nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_IPV4);
-      nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
-      nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, name.c_str());
-      if (!buildRule(r.get(), *shape)) return Status(Code::kInternal, "nftnl_expr_alloc failed");
-      nlmsghdr* nlh =
-          nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_NEWRULE, NFPROTO_IPV4,
-                                NLM_F_CREATE | NLM_F_APPEND | ack_last(), seq_++);
-      nftnl_rule_nlmsg_build_payload(nlh, r.get());
-      append(nlh);
-    }
+    return true;
+  };
+  auto flush_message = [&](const std::string& chain) {  // DELRULE naming the chain alone empties it
+    std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
+    if (!r) return false;
+    nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+    nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+    nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_DELRULE, NFPROTO_IPV4, ack_last(), seq_++);
+    nftnl_rule_nlmsg_build_payload(nlh, r.get());
+    append(nlh);
+    return true;
+  };
+  // The chains (new ones made; a rule may jump to one made here), then
+  // their rules.
+  auto fill = [&]() -> Status {
+    for (const auto& [name, rules] : chains)
+      if (!chain_message(NFT_MSG_NEWCHAIN, name)) return Status(Code::kInternal, "nftnl_chain_alloc failed");
+    for (const auto& [name, rules] : chains)
+      for (const auto& text : rules) {
+        auto shape = parseRule(text);
+        if (!shape) return Status(Code::kInvalid, "nft rules: not a rule made here: " + text);
+        std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
+        if (!r) return Status(Code::kInternal, "nftnl_rule_alloc failed");
+        nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+        nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, name.c_str());
+        if (!buildRule(r.get(), *shape)) return Status(Code::kInternal, "nftnl_expr_alloc failed");
+        nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_NEWRULE, NFPROTO_IPV4,
+                                              NLM_F_CREATE | NLM_F_APPEND | ack_last(), seq_++);
+        nftnl_rule_nlmsg_build_payload(nlh, r.get());
+        append(nlh);
+      }
+    return Status::ok();
+  };
 
   auto flush = [&](std::unique_ptr<nftnl_set, SetFree>& set, uint16_t type) {
     uint16_t flags = NLM_F_ACK | (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
@@ -408,6 +441,9 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
     if (set) flush(set, type);
     return Status::ok();
   };
+  // As the text's transaction (RuleGenerator::Transaction::write): removed
+  // elements, emptied chains, filled chains, added elements (a verdict may
+  // name a chain made here), then chains deleted.
   static const std::string kNone;
   for (const auto& [map, keys] : changes.remove) {
     Status st = add_all(
@@ -415,12 +451,18 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
         [](const std::string&) -> const std::string& { return kNone; });
     if (!st) return st;
   }
+  for (const auto& chain : flush_chains)
+    if (!flush_message(chain)) return Status(Code::kInternal, "nftnl_rule_alloc failed");
+  if (Status st = fill(); !st) return st;
   for (const auto& [map, items] : changes.add) {
     Status st = add_all(
         map, NFT_MSG_NEWSETELEM, items, [](const auto& kv) -> const std::string& { return kv.first; },
         [](const auto& kv) -> const std::string& { return kv.second; });
     if (!st) return st;
   }
+  for (const auto& chain : remove_chains)
+    if (!flush_message(chain) || !chain_message(NFT_MSG_DELCHAIN, chain))
+      return Status(Code::kInternal, "nftnl_chain_alloc failed");
   append(nftnl_batch_end(scratch.data(), seq_++));
   if (acks == 0) return Status::ok();
   return send(batch, acks);
@@ -493,15 +535,13 @@ Status NftElements::send(const std::vector<char>& batch, uint32_t acks) {
 
 Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan) {
   // A chain goes by nfnetlink when every rule of it has a shape encoded
-  // here, it jumps to no chain of the plan (only to the skeleton's), and no
-  // chain that stays text names it (the text is applied first).
-  std::set<std::string> planned, named_by_text;
-  for (const auto& [name, rules] : plan.chains) planned.insert(name);
+  // here (none of which names a chain) and no chain that stays text names
+  // it (the text is applied first).
+  std::set<std::string> named_by_text;
   std::vector<bool> encodable(plan.chains.size(), true);
   for (size_t i = 0; i < plan.chains.size(); ++i) {
     for (const auto& rule : plan.chains[i].second) {
-      auto shape = parseRule(rule);
-      if (!shape || (shape->kind == RuleShape::kJumpUnlessSource && planned.count(shape->target))) {
+      if (!parseRule(rule)) {
         encodable[i] = false;
         break;
       }

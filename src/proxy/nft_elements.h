@@ -47,14 +47,15 @@ struct EncodedElement {
 Result<EncodedElement> encodeElement(const std::string& map, const std::string& key,
                                      const std::string& value);
 
-// The rule shapes a full sync sends as nfnetlink messages (the rest of its
-// chains go as text): "ip saddr != NET/PREFIX jump CHAIN" and "meta l4proto
-// PROTO dnat ip to numgen random mod N offset B map @MAP", as the rule
-// generator writes them. nullopt for any other text.
+// The rule shapes sent as nfnetlink messages (chains with any other rule go
+// as text): "ip saddr != NET/PREFIX meta mark set meta mark | MARK" and
+// "meta l4proto PROTO dnat ip to numgen random mod N offset B map @MAP", as
+// the rule generator writes them. nullopt for any other text.
 struct RuleShape {
-  enum Kind { kJumpUnlessSource, kDnatSpread } kind = kJumpUnlessSource;
+  enum Kind { kMarkUnlessSource, kDnatSpread } kind = kMarkUnlessSource;
   uint32_t net = 0, mask = 0;  // network byte order
-  std::string target;          // the chain jumped to, or the map
+  uint32_t mark = 0;           // host byte order, as the meta mark register
+  std::string target;          // the map
   uint8_t proto = 0;
   uint32_t modulus = 0, offset = 0;
 };
@@ -71,9 +72,12 @@ class NftElements {
   // (NFNL_MSG_BATCH_BEGIN ... END): all of it or none of it. Invalid when
   // an element cannot be encoded (nothing was sent); Internal with the
   // kernel's error otherwise.
-  // `chains` (new, with their rules; each rule must parse as a RuleShape)
-  // are created first in the same transaction.
-  Status apply(const std::string& table, const ElementChanges& changes, const std::vector<ChainRules>& chains = {});
+  // With chains too, in the order of SyncPlan: removed elements, then
+  // `flush_chains` emptied, `chains` created if new and given their rules
+  // (each rule must parse as a RuleShape, else Invalid and nothing sent),
+  // added elements, then `remove_chains` emptied and deleted.
+  Status apply(const std::string& table, const ElementChanges& changes, const std::vector<ChainRules>& chains = {},
+               const std::vector<std::string>& flush_chains = {}, const std::vector<std::string>& remove_chains = {});
 
   // One transaction: table `wake` (dormant) becomes active and table
   // `remove` is deleted, so that traffic moves from one to the other at

@@ -255,7 +255,10 @@ RuleGenerator::ServiceRules RuleGenerator::build(const ServiceInfo& info) {
 
     auto& svc_rules = r.chains[svc];
     if (!options_.cluster_cidr.empty())
-      svc_rules.push_back(fmt::format("ip saddr != {} jump mark-for-masquerade", options_.cluster_cidr));
+      // The mark set in place rather than by a jump to mark-for-masquerade:
+      // a shape the nfnetlink encoder knows, naming no chain.
+      svc_rules.push_back(fmt::format("ip saddr != {} meta mark set meta mark | {:#x}", options_.cluster_cidr,
+                                      options_.masquerade_mark));
     spread(r, svc, svc, sp, sp.endpoints, id, info.affinity_timeout);
     r.elements[kServiceIps][info.cluster_ip + tail] = "goto " + svc;
     for (const auto& ep : sp.endpoints)
@@ -364,9 +367,14 @@ SyncPlan RuleGenerator::plan(const std::map<std::string, const ServiceInfo*>& ch
   diff(changes, tx);
   SyncPlan plan;
   tx.write(table_, plan.text);
-  if (!plan.text.empty() && tx.elementsOnly()) {
-    plan.elements_only = true;
-    plan.elements = std::move(tx.elements);
+  if (plan.text.empty()) return plan;
+  plan.elements_only = tx.elementsOnly();
+  plan.chains_and_elements = tx.add_maps.empty() && tx.add_sets.empty() && tx.delete_sets.empty();
+  if (plan.elements_only || plan.chains_and_elements) plan.elements = std::move(tx.elements);
+  if (plan.chains_and_elements) {
+    plan.flush = std::move(tx.flush_chains);
+    for (const auto& [name, rules] : tx.fill_chains) plan.fill.emplace_back(name, *rules);
+    plan.remove = std::move(tx.delete_chains);
   }
   return plan;
 }

@@ -110,11 +110,20 @@ std::string chainsBlockText(const std::string& table, const std::vector<ChainRul
 
 // One incremental sync. `text` is always the whole transaction (empty: no
 // change); when elements_only, `elements` holds all of it too and no chain,
-// set or map is created, changed or deleted.
+// set or map is created, changed or deleted. When chains_and_elements, no
+// map or set is declared or deleted, and the transaction is, in this order:
+// elements.remove, `flush` (chains emptied), `fill` (chains created if new,
+// and their rules added), elements.add, `remove` (chains emptied and
+// deleted); a caller may send that as nfnetlink messages instead of the
+// text (proxy/nft_elements.h).
 struct SyncPlan {
   std::string text;
   bool elements_only = false;
+  bool chains_and_elements = false;
   ElementChanges elements;
+  std::vector<std::string> flush;
+  std::vector<ChainRules> fill;
+  std::vector<std::string> remove;
 };
 
 class RuleGenerator {

@@ -444,12 +444,14 @@ class ServiceProxyImpl final : public ServiceProxy {
     }
     if (full) {
       // applied above
-    } else if (plan.elements_only && elements_) {
+    } else if ((plan.elements_only || plan.chains_and_elements) && elements_) {
       // Same transaction as the text, without nft's parser and cache read.
-      // An element the encoder does not know sent nothing: use the text.
-      st = elements_->apply(generator_.table(), plan.elements);
+      // A rule or element the encoder does not know sent nothing (rarer
+      // rule shapes: session affinity, externalTrafficPolicy Local): use
+      // the text.
+      st = elements_->apply(generator_.table(), plan.elements, plan.fill, plan.flush, plan.remove);
       if (st.code() == Code::kInvalid) {
-        LOG_WARN("service proxy: element change not encodable, using nft text", "error", st.message());
+        LOG_DEBUG("service proxy: change not encodable as nfnetlink, using nft text", "error", st.message());
         st = nft_->run(text);
       }
     } else if (!text.empty()) {

@@ -14,6 +14,7 @@
 
 #include "agent/network/network.h"
 #include "agent/runtime/process.h"
+#include "runtime/fixture.h"
 
 namespace capstan::agent::testing {
 namespace {
@@ -29,25 +30,9 @@ std::string readKnob() {
   return v;
 }
 
-// A network namespace for this test, deleted on destruction.
-class ScratchNetns {
- public:
-  ScratchNetns() : name_("capstan-rt-brnf-" + std::to_string(getpid())) {
-    auto r = runtime::runProcess({"/usr/sbin/ip", "netns", "add", name_});
-    ok_ = r && r->exit_code == 0;
-  }
-  ~ScratchNetns() { (void)runtime::runProcess({"/usr/sbin/ip", "netns", "del", name_}); }
-  bool ok() const { return ok_; }
-  std::string path() const { return "/run/netns/" + name_; }
-
- private:
-  std::string name_;
-  bool ok_ = false;
-};
-
 TEST(BridgeNetfilterTest, TurnsBridgedTrafficThroughNetfilterOn) {
   if (::access(kKnob, F_OK) != 0) GTEST_SKIP() << "no br_netfilter on this kernel (and so nothing to set)";
-  ScratchNetns ns;
+  ScratchNetns ns("brnf");
   ASSERT_TRUE(ns.ok());
   // setns() changes only the calling thread: do it on a thread of our own.
   std::string before, after, again;

@@ -135,6 +135,14 @@ void RuntimeFixture::SetUp() {
   network_ = std::move(*net);
 }
 
+ScratchNetns::ScratchNetns(const std::string& purpose)
+    : name_("capstan-rt-" + purpose + "-" + std::to_string(getpid())) {
+  auto r = runtime::runProcess({"/usr/sbin/ip", "netns", "add", name_});
+  ok_ = r && r->exit_code == 0;
+}
+
+ScratchNetns::~ScratchNetns() { (void)runtime::runProcess({"/usr/sbin/ip", "netns", "del", name_}); }
+
 void RuntimeFixture::openRuntime() {
   runtime_.reset();
   runtime::RuntimeConfig rc;

@@ -25,6 +25,23 @@ std::string randomToken(size_t n);
 // until `timeout_ms` (a server that just started may not listen yet).
 std::string httpGet(const std::string& host, int port, const std::string& path, int timeout_ms = 5000);
 
+// A network namespace of the test's own (`ip netns add`), deleted on
+// destruction, for tests that need no bridge or runtime.
+class ScratchNetns {
+ public:
+  explicit ScratchNetns(const std::string& purpose);
+  ~ScratchNetns();
+  ScratchNetns(const ScratchNetns&) = delete;
+  ScratchNetns& operator=(const ScratchNetns&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& name() const { return name_; }
+  std::string path() const { return "/run/netns/" + name_; }
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
 class RuntimeFixture : public ::testing::Test {
  protected:
   void SetUp() override;

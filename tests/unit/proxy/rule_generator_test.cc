@@ -92,7 +92,7 @@ TEST_F(RuleGeneratorTest, ClusterIpSpreadsOverThreeEndpoints) {
   EXPECT_EQ(si.ports[0].endpoints.size(), 3u);
   std::string text = full({{"default/web", si}});
   EXPECT_TRUE(has(text, "10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/http")) << text;
-  EXPECT_TRUE(has(text, "ip saddr != 10.42.0.0/16 jump mark-for-masquerade")) << text;
+  EXPECT_TRUE(has(text, "ip saddr != 10.42.0.0/16 meta mark set meta mark | 0x4000")) << text;
   // Group 1: offset 1 << 12, in shard 1 of the tcp backend maps.
   EXPECT_TRUE(has(text, "meta l4proto tcp dnat ip to numgen random mod 3 offset 4096 map @backends-tcp-1"))
       << text;
@@ -406,8 +406,17 @@ TEST_F(RuleGeneratorTest, PlanIsElementOnlyWhenOnlyElementsChange) {
                                    endpoint("10.42.1.10")})});
   SyncPlan grown = gen_.plan({{"default/web", &added}});
   EXPECT_FALSE(grown.elements_only);
-  EXPECT_TRUE(grown.elements.empty());
+  // Its chain changes, no set or map does: the same transaction apart for
+  // nfnetlink, in the text's order.
   EXPECT_TRUE(has(grown.text, "numgen random mod 3")) << grown.text;
+  ASSERT_TRUE(grown.chains_and_elements);
+  EXPECT_EQ(grown.flush, (std::vector<std::string>{"svc-default/web/tcp/http"}));
+  ASSERT_EQ(grown.fill.size(), 1u);
+  EXPECT_EQ(grown.fill[0].first, "svc-default/web/tcp/http");
+  EXPECT_TRUE(has(grown.fill[0].second.back(), "numgen random mod 3")) << grown.fill[0].second.back();
+  EXPECT_TRUE(grown.remove.empty());
+  ASSERT_EQ(grown.elements.add.count("backends-tcp-1"), 1u);
+  EXPECT_EQ(grown.elements.add.at("backends-tcp-1").size(), 3u);  // as the text: all of its backends
   EXPECT_TRUE(gen_.plan({{"default/web", &added}}).text.empty());
 }
 
