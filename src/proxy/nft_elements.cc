@@ -155,61 +155,66 @@ void chainsNamedBy(const std::string& rule, std::set<std::string>& out) {
   }
 }
 
+// Appends expressions to a rule (which owns them), register 1 throughout
+// as nft uses it; false when libnftnl cannot allocate.
 struct ExprAdder {
   nftnl_rule* rule;
   nftnl_expr* add(const char* kind) {
     nftnl_expr* e = nftnl_expr_alloc(kind);
-    if (e) nftnl_rule_add_expr(rule, e);  // the rule owns it now
+    if (e) nftnl_rule_add_expr(rule, e);
     return e;
+  }
+  bool metaLoad(uint32_t key) {
+    nftnl_expr* e = add("meta");
+    if (!e) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+    return true;
+  }
+  bool metaStore(uint32_t key) {
+    nftnl_expr* e = add("meta");
+    if (!e) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+    return true;
+  }
+  bool bitwise(uint32_t mask, uint32_t xor_value) {  // reg 1 = (reg 1 & mask) ^ xor, 4 bytes
+    nftnl_expr* e = add("bitwise");
+    if (!e) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor_value, 4);
+    return true;
+  }
+  bool cmp(uint32_t op, const void* data, uint32_t len) {
+    nftnl_expr* e = add("cmp");
+    if (!e) return false;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+    nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+    return true;
   }
 };
 
 bool buildRule(nftnl_rule* rule, const RuleShape& r) {
   ExprAdder x{rule};
-  nftnl_expr* e = nullptr;
   if (r.kind == RuleShape::kMarkUnlessSource) {
-    if (!(e = x.add("payload"))) return false;
+    nftnl_expr* e = x.add("payload");
+    if (!e) return false;
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, 12);  // the IPv4 source address
     nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, 4);
-    if (r.mask != 0xffffffffu) {  // as nft: no bitwise for a /32
-      const uint32_t zero = 0;
-      if (!(e = x.add("bitwise"))) return false;
-      nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-      nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-      nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
-      nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &r.mask, 4);
-      nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 4);
-    }
-    if (!(e = x.add("cmp"))) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
-    nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &r.net, 4);
-    // meta mark set meta mark | MARK: load, or it in, store.
-    const uint32_t keep = ~r.mark;
-    if (!(e = x.add("meta"))) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-    if (!(e = x.add("bitwise"))) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
-    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &keep, 4);
-    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &r.mark, 4);
-    if (!(e = x.add("meta"))) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-    return true;
+    // As nft: no bitwise for a /32. Then meta mark set meta mark | MARK:
+    // load, or it in, store.
+    return (r.mask == 0xffffffffu || x.bitwise(r.mask, 0)) && x.cmp(NFT_CMP_NEQ, &r.net, 4) &&
+           x.metaLoad(NFT_META_MARK) && x.bitwise(~r.mark, r.mark) && x.metaStore(NFT_META_MARK);
   }
-  if (!(e = x.add("meta"))) return false;
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_L4PROTO);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-  if (!(e = x.add("cmp"))) return false;
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-  nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-  nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &r.proto, 1);
-  if (!(e = x.add("numgen"))) return false;
+  if (!x.metaLoad(NFT_META_L4PROTO) || !x.cmp(NFT_CMP_EQ, &r.proto, 1)) return false;
+  nftnl_expr* e = x.add("numgen");
+  if (!e) return false;
   nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, NFT_REG_1);
   nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, r.modulus);
   nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);

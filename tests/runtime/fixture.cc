@@ -135,6 +135,13 @@ void RuntimeFixture::SetUp() {
   network_ = std::move(*net);
 }
 
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  for (auto end = std::chrono::steady_clock::now() + limit; std::chrono::steady_clock::now() < end;
+       std::this_thread::sleep_for(std::chrono::milliseconds(10)))
+    if (done()) return true;
+  return done();
+}
+
 ScratchNetns::ScratchNetns(const std::string& purpose)
     : name_("capstan-rt-" + purpose + "-" + std::to_string(getpid())) {
   auto r = runtime::runProcess({"/usr/sbin/ip", "netns", "add", name_});

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +22,9 @@ namespace capstan::agent::testing {
 const std::string& busyboxImageDir();
 
 std::string randomToken(size_t n);
+
+// Polls `done` every 10 ms until it holds or `limit` passed; its last answer.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 // GET http://host:port/path from the host; retries refused connections
 // until `timeout_ms` (a server that just started may not listen yet).

@@ -10,7 +10,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -23,12 +22,6 @@ using namespace std::chrono_literals;
 using runtime::ContainerState;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-  for (auto until = Clock::now() + limit; Clock::now() < until; std::this_thread::sleep_for(20ms))
-    if (done()) return true;
-  return done();
-}
 
 double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 

@@ -45,6 +45,7 @@ namespace capstan::proxy {
 namespace {
 using namespace std::chrono_literals;
 using agent::runtime::runProcess;
+using agent::testing::eventually;
 using agent::testing::randomToken;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -288,16 +289,6 @@ class ServiceProxyTest : public ::testing::Test {
     auto c = client_->create(r, r.namespaced ? "default" : "", obj);
     EXPECT_TRUE(c) << c.status().message();
     return c ? *c : Json();
-  }
-
-  template <typename F>
-  static bool eventually(F f, std::chrono::milliseconds limit = 10s) {
-    auto end = SteadyClock::now() + limit;
-    while (SteadyClock::now() < end) {
-      if (f()) return true;
-      std::this_thread::sleep_for(10ms);
-    }
-    return f();
   }
 
   // Names of the endpoints that answered `n` connections.
