@@ -5,6 +5,7 @@
 //
 //   service_bench program [--services 1000] [--endpoints 10] [--big 10000]
 //                         [--changes 50] [--rounds 5] [--nft /usr/sbin/nft]
+//                         [--shards 8]  (service tables: proxy/rule_generator.h)
 //                         [--dir DIR]
 //     In the current network namespace: full syncs of --services services
 //     x --endpoints endpoints (the proxy's RuleGenerator + libnftables, one
@@ -88,6 +89,7 @@ namespace {
 struct Options {
   std::string phase;
   int services = 1000, endpoints = 10, big = 10000, changes = 50, rounds = 5;
+  uint32_t shards = kServiceShards;
   std::string nft = "/usr/sbin/nft", dir = "/tmp", table = "capstan_bench";
   std::string cluster_ip, endpoint, target, json, kinds, label, netns;
   int port_echo = 8080, port_sink = 8081, cluster_port_echo = 80, cluster_port_sink = 81, threads = 2, pairs = 12;
@@ -170,6 +172,7 @@ int program(const Options& o) {
   auto elements = NftElements::open();
   check(elements.status(), "nfnetlink socket");
   GeneratorOptions go{o.table, "10.64.0.0/10", "node-a"};
+  go.shards = o.shards;
 
   // Full syncs: round 0 creates the table, later rounds replace it, as the
   // proxy's periodic resync does.
@@ -197,7 +200,7 @@ int program(const Options& o) {
     switched_gen.push_back(msSince(t0));
     check(applyFullSync(**nft, **elements, p), "full sync (switch)");
     switched.push_back(msSince(t0));
-    check((*nft)->run(RuleGenerator::deleteTableText(p.table)), "delete the alternate");
+    check((*nft)->run(RuleGenerator::deleteTableText(p.table, o.shards)), "delete the alternate");
   }
   fmt::print("full sync, {} services x {} endpoints ({} KiB of nft text), {} rounds:\n", o.services,
              o.endpoints, bytes / 1024, o.rounds);
@@ -258,7 +261,7 @@ int program(const Options& o) {
         SyncPlan plan = g.plan({{key, &n}});
         Status st = Status(Code::kInvalid, "not by nfnetlink");
         if (plan.elements_only || plan.chains_and_elements)
-          st = (*elements)->apply(o.table, plan.elements, plan.fill, plan.flush, plan.remove);
+          st = (*elements)->apply(plan.tables);
         if (st.code() == Code::kInvalid) {
           st = (*nft)->run(plan.text);
           by_text = true;
@@ -295,7 +298,7 @@ int program(const Options& o) {
                             percentile(floor_change, 50), percentile(floor_change, 99)));
     }
   }
-  check((*nft)->run(RuleGenerator::deleteTableText(o.table)), "delete table");
+  check((*nft)->run(RuleGenerator::deleteTableText(o.table, o.shards)), "delete table");
   return 0;
 }
 
@@ -645,6 +648,8 @@ int main(int argc, char** argv) {
       o.changes = std::stoi(value());
     else if (a == "--rounds")
       o.rounds = std::stoi(value());
+    else if (a == "--shards")
+      o.shards = static_cast<uint32_t>(std::stoul(value()));
     else if (a == "--nft")
       o.nft = value();
     else if (a == "--dir")

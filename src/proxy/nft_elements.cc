@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -331,10 +332,11 @@ void NftElements::disconnect() {
   nl_ = nullptr;
 }
 
-Status NftElements::apply(const std::string& table, const ElementChanges& changes,
-                          const std::vector<ChainRules>& chains, const std::vector<std::string>& flush_chains,
-                          const std::vector<std::string>& remove_chains) {
-  if (changes.empty() && chains.empty() && flush_chains.empty() && remove_chains.empty()) return Status::ok();
+Status NftElements::apply(const std::vector<TableChanges>& parts) {
+  if (std::all_of(parts.begin(), parts.end(), [](const TableChanges& p) {
+        return p.elements.empty() && p.fill.empty() && p.flush.empty() && p.remove.empty();
+      }))
+    return Status::ok();
   if (!nl_) {
     Status st = connect();
     if (!st) return st;
@@ -343,50 +345,47 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
   // encoded sends nothing.
   std::vector<char> batch;
   std::vector<char> scratch(kScratch);
-  uint32_t acks = 0;
+  size_t last = 0;  // where the last message of the batch starts
   auto append = [&](const nlmsghdr* nlh) {
     const char* p = reinterpret_cast<const char*>(nlh);
+    last = batch.size();
     batch.insert(batch.end(), p, p + NLMSG_ALIGN(nlh->nlmsg_len));
   };
   append(nftnl_batch_begin(scratch.data(), seq_++));
+  const size_t begin = last;
 
-  // Chain and rule messages ask for no ack but the last (thousands would
-  // overrun the socket's receive buffer); the kernel answers one that fails
-  // all the same, and an error aborts the whole batch.
-  size_t unacked = chains.size() + flush_chains.size() + 2 * remove_chains.size();
-  for (const auto& [name, rules] : chains) unacked += rules.size();
-  auto ack_last = [&]() -> uint16_t {  // the last of them is acked: the batch got that far
-    if (--unacked != 0) return 0;
-    ++acks;
-    return NLM_F_ACK;
-  };
-  auto chain_message = [&](uint16_t type, const std::string& name) {
+  // No message asks for an ack but the last one (thousands of acks would
+  // overrun the socket's receive buffer: one per element message of each
+  // map of 17 tables, one per chain and rule); the kernel answers one that
+  // fails all the same, and an error aborts the whole batch.
+  auto chain_message = [&](const std::string& table, uint16_t type, const std::string& name) {
     std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
     if (!c) return false;
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, table.c_str());
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, name.c_str());
     uint16_t create = type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0;
-    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), type, NFPROTO_IPV4, create | ack_last(), seq_++);
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), type, NFPROTO_IPV4, create, seq_++);
     nftnl_chain_nlmsg_build_payload(nlh, c.get());
     append(nlh);
     return true;
   };
-  auto flush_message = [&](const std::string& chain) {  // DELRULE naming the chain alone empties it
+  auto flush_message = [&](const std::string& table, const std::string& chain) {  // DELRULE naming the chain alone empties it
     std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
     if (!r) return false;
     nftnl_rule_set_u32(r.get(), NFTNL_RULE_FAMILY, NFPROTO_IPV4);
     nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
     nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
-    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_DELRULE, NFPROTO_IPV4, ack_last(), seq_++);
+    nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_DELRULE, NFPROTO_IPV4, 0, seq_++);
     nftnl_rule_nlmsg_build_payload(nlh, r.get());
     append(nlh);
     return true;
   };
   // The chains (new ones made; a rule may jump to one made here), then
   // their rules.
-  auto fill = [&]() -> Status {
+  auto fill = [&](const std::string& table, const std::vector<ChainRules>& chains) -> Status {
     for (const auto& [name, rules] : chains)
-      if (!chain_message(NFT_MSG_NEWCHAIN, name)) return Status(Code::kInternal, "nftnl_chain_alloc failed");
+      if (!chain_message(table, NFT_MSG_NEWCHAIN, name))
+        return Status(Code::kInternal, "nftnl_chain_alloc failed");
     for (const auto& [name, rules] : chains)
       for (const auto& text : rules) {
         auto shape = parseRule(text);
@@ -398,7 +397,7 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
         nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, name.c_str());
         if (!buildRule(r.get(), *shape)) return Status(Code::kInternal, "nftnl_expr_alloc failed");
         nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), NFT_MSG_NEWRULE, NFPROTO_IPV4,
-                                              NLM_F_CREATE | NLM_F_APPEND | ack_last(), seq_++);
+                                              NLM_F_CREATE | NLM_F_APPEND, seq_++);
         nftnl_rule_nlmsg_build_payload(nlh, r.get());
         append(nlh);
       }
@@ -406,14 +405,13 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
   };
 
   auto flush = [&](std::unique_ptr<nftnl_set, SetFree>& set, uint16_t type) {
-    uint16_t flags = NLM_F_ACK | (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+    uint16_t flags = type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0;
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(scratch.data(), type, NFPROTO_IPV4, flags, seq_++);
     nftnl_set_elems_nlmsg_build_payload(nlh, set.get());
     append(nlh);
-    ++acks;
     set.reset();
   };
-  auto add_all = [&](const std::string& map, uint16_t type, auto&& items, auto&& key_of,
+  auto add_all = [&](const std::string& table, const std::string& map, uint16_t type, auto&& items, auto&& key_of,
                      auto&& value_of) -> Status {
     std::unique_ptr<nftnl_set, SetFree> set;
     size_t size = 0;
@@ -450,30 +448,36 @@ Status NftElements::apply(const std::string& table, const ElementChanges& change
   // elements, emptied chains, filled chains, added elements (a verdict may
   // name a chain made here), then chains deleted.
   static const std::string kNone;
-  for (const auto& [map, keys] : changes.remove) {
-    Status st = add_all(
-        map, NFT_MSG_DELSETELEM, keys, [](const std::string& k) -> const std::string& { return k; },
-        [](const std::string&) -> const std::string& { return kNone; });
-    if (!st) return st;
-  }
-  for (const auto& chain : flush_chains)
-    if (!flush_message(chain)) return Status(Code::kInternal, "nftnl_rule_alloc failed");
-  if (Status st = fill(); !st) return st;
-  for (const auto& [map, items] : changes.add) {
-    Status st = add_all(
-        map, NFT_MSG_NEWSETELEM, items, [](const auto& kv) -> const std::string& { return kv.first; },
-        [](const auto& kv) -> const std::string& { return kv.second; });
-    if (!st) return st;
-  }
-  for (const auto& chain : remove_chains)
-    if (!flush_message(chain) || !chain_message(NFT_MSG_DELCHAIN, chain))
-      return Status(Code::kInternal, "nftnl_chain_alloc failed");
+  for (const auto& p : parts)
+    for (const auto& [map, keys] : p.elements.remove) {
+      Status st = add_all(
+          p.table, map, NFT_MSG_DELSETELEM, keys, [](const std::string& k) -> const std::string& { return k; },
+          [](const std::string&) -> const std::string& { return kNone; });
+      if (!st) return st;
+    }
+  for (const auto& p : parts)
+    for (const auto& chain : p.flush)
+      if (!flush_message(p.table, chain)) return Status(Code::kInternal, "nftnl_rule_alloc failed");
+  for (const auto& p : parts)
+    if (Status st = fill(p.table, p.fill); !st) return st;
+  for (const auto& p : parts)
+    for (const auto& [map, items] : p.elements.add) {
+      Status st = add_all(
+          p.table, map, NFT_MSG_NEWSETELEM, items, [](const auto& kv) -> const std::string& { return kv.first; },
+          [](const auto& kv) -> const std::string& { return kv.second; });
+      if (!st) return st;
+    }
+  for (const auto& p : parts)
+    for (const auto& chain : p.remove)
+      if (!flush_message(p.table, chain) || !chain_message(p.table, NFT_MSG_DELCHAIN, chain))
+        return Status(Code::kInternal, "nftnl_chain_alloc failed");
+  if (last == begin) return Status::ok();  // nothing but the batch's start
+  reinterpret_cast<nlmsghdr*>(batch.data() + last)->nlmsg_flags |= NLM_F_ACK;
   append(nftnl_batch_end(scratch.data(), seq_++));
-  if (acks == 0) return Status::ok();
-  return send(batch, acks);
+  return send(batch, 1);
 }
 
-Status NftElements::switchTables(const std::string& wake, const std::string& remove) {
+Status NftElements::switchTables(const std::vector<std::string>& wake, const std::vector<std::string>& remove) {
   if (!nl_) {
     Status st = connect();
     if (!st) return st;
@@ -495,10 +499,12 @@ Status NftElements::switchTables(const std::string& wake, const std::string& rem
     return true;
   };
   append(nftnl_batch_begin(scratch.data(), seq_++));
-  if (!table_message(NFT_MSG_NEWTABLE, wake, true) || !table_message(NFT_MSG_DELTABLE, remove, false))
-    return Status(Code::kInternal, "nftnl_table_alloc failed");
+  for (const auto& t : wake)
+    if (!table_message(NFT_MSG_NEWTABLE, t, true)) return Status(Code::kInternal, "nftnl_table_alloc failed");
+  for (const auto& t : remove)
+    if (!table_message(NFT_MSG_DELTABLE, t, false)) return Status(Code::kInternal, "nftnl_table_alloc failed");
   append(nftnl_batch_end(scratch.data(), seq_++));
-  return send(batch, 2);
+  return send(batch, static_cast<uint32_t>(wake.size() + remove.size()));
 }
 
 Status NftElements::send(const std::vector<char>& batch, uint32_t acks) {
@@ -541,25 +547,35 @@ Status NftElements::send(const std::vector<char>& batch, uint32_t acks) {
 Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan) {
   // A chain goes by nfnetlink when every rule of it has a shape encoded
   // here (none of which names a chain) and no chain that stays text names
-  // it (the text is applied first).
-  std::set<std::string> named_by_text;
-  std::vector<bool> encodable(plan.chains.size(), true);
-  for (size_t i = 0; i < plan.chains.size(); ++i) {
-    for (const auto& rule : plan.chains[i].second) {
-      if (!parseRule(rule)) {
-        encodable[i] = false;
-        break;
+  // it (the text is applied first). Chains name only chains of their own
+  // table.
+  std::string text = plan.text;
+  std::vector<TableChanges> messages;
+  messages.reserve(plan.parts.size());
+  for (const auto& part : plan.parts) {
+    std::set<std::string> named_by_text;
+    std::vector<bool> encodable(part.fill.size(), true);
+    for (size_t i = 0; i < part.fill.size(); ++i) {
+      for (const auto& rule : part.fill[i].second) {
+        if (!parseRule(rule)) {
+          encodable[i] = false;
+          break;
+        }
       }
+      if (!encodable[i])
+        for (const auto& rule : part.fill[i].second) chainsNamedBy(rule, named_by_text);
     }
-    if (!encodable[i])
-      for (const auto& rule : plan.chains[i].second) chainsNamedBy(rule, named_by_text);
+    std::vector<ChainRules> as_text;
+    TableChanges& m = messages.emplace_back();
+    m.table = part.table;
+    m.elements = part.elements;
+    for (size_t i = 0; i < part.fill.size(); ++i)
+      (encodable[i] && !named_by_text.count(part.fill[i].first) ? m.fill : as_text).push_back(part.fill[i]);
+    text += chainsBlockText(part.table, as_text, /*dormant=*/true);
   }
-  std::vector<ChainRules> as_text, as_messages;
-  for (size_t i = 0; i < plan.chains.size(); ++i)
-    (encodable[i] && !named_by_text.count(plan.chains[i].first) ? as_messages : as_text).push_back(plan.chains[i]);
-  Status st = nft.run(plan.text + chainsBlockText(plan.table, as_text, /*dormant=*/true));
-  if (st) st = elements.apply(plan.table, plan.elements, as_messages);
-  if (st) st = elements.switchTables(plan.table, plan.replacing);
+  Status st = nft.run(text);
+  if (st) st = elements.apply(messages);
+  if (st) st = elements.switchTables(plan.tables, plan.replaced);
   return st;
 }
 

@@ -68,21 +68,23 @@ class NftElements {
   NftElements(const NftElements&) = delete;
   NftElements& operator=(const NftElements&) = delete;
 
-  // Applies `changes` to table `table` (family ip) as one transaction
+  // Applies `parts` (each to its table, family ip) as one transaction
   // (NFNL_MSG_BATCH_BEGIN ... END): all of it or none of it. Invalid when
-  // an element cannot be encoded (nothing was sent); Internal with the
-  // kernel's error otherwise.
-  // With chains too, in the order of SyncPlan: removed elements, then
-  // `flush_chains` emptied, `chains` created if new and given their rules
-  // (each rule must parse as a RuleShape, else Invalid and nothing sent),
-  // added elements, then `remove_chains` emptied and deleted.
-  Status apply(const std::string& table, const ElementChanges& changes, const std::vector<ChainRules>& chains = {},
-               const std::vector<std::string>& flush_chains = {}, const std::vector<std::string>& remove_chains = {});
+  // an element cannot be encoded or a rule does not parse as a RuleShape
+  // (nothing was sent); Internal with the kernel's error otherwise.
+  // Phase by phase over all the tables, as SyncPlan orders one table's:
+  // removed elements, emptied chains, filled chains (created if new),
+  // added elements, then chains emptied and deleted.
+  Status apply(const std::vector<TableChanges>& parts);
+  // Element changes to one table.
+  Status apply(const std::string& table, const ElementChanges& changes) {
+    return apply(std::vector<TableChanges>{TableChanges{table, changes, {}, {}, {}}});
+  }
 
-  // One transaction: table `wake` (dormant) becomes active and table
-  // `remove` is deleted, so that traffic moves from one to the other at
-  // once (RuleGenerator::planFullSync). Both must exist.
-  Status switchTables(const std::string& wake, const std::string& remove);
+  // One transaction: the tables `wake` (dormant) become active and the
+  // tables `remove` are deleted, so that traffic moves from one set to the
+  // other at once (RuleGenerator::planFullSync). All must exist.
+  Status switchTables(const std::vector<std::string>& wake, const std::vector<std::string>& remove);
 
  private:
   NftElements() = default;

@@ -15,6 +15,7 @@ constexpr const char* kNoEndpointServices = "no-endpoint-services";
 constexpr const char* kNoEndpointNodePorts = "no-endpoint-nodeports";
 constexpr const char* kMasqueradeIps = "masquerade-ips";
 constexpr const char* kMasqueradeNodePorts = "masquerade-nodeports";
+constexpr const char* kHairpin = "hairpin";
 // Endpoint addresses of the backend groups, in maps per protocol (nft 1.0.6
 // refuses a transport header of another protocol, th or tcp for a udp rule,
 // in the data of a map loaded from the kernel) and per shard of group ids.
@@ -23,11 +24,12 @@ constexpr const char* kMasqueradeNodePorts = "masquerade-nodeports";
 // with one map for all, a full sync of 1,000 services x 10 endpoints did
 // 10,000 x 1,000 such checks, of 10,000 x 10,000 services 13 s of kernel
 // time, and one endpoint change among 10,000 services ~100 ms. With 64
-// shards each map serves 1/64 of the groups. A shard's map is declared when
-// a group first needs it and lives until the next full sync.
+// shards in all (64 / the service tables in each) each map serves 1/64 of
+// the groups. A shard's map is declared in a service table when a group
+// there first needs it and lives until the next full sync.
 constexpr uint32_t kBackendShards = 64;
-std::string backendsMap(const std::string& protocol, uint32_t group_id) {
-  return fmt::format("backends-{}-{}", protocol, group_id % kBackendShards);
+std::string backendsMap(const std::string& protocol, uint32_t group_id, uint32_t service_tables) {
+  return fmt::format("backends-{}-{}", protocol, group_id % std::max<uint32_t>(kBackendShards / service_tables, 1));
 }
 std::string backendsMapDeclaration(const std::string& name) {
   // name is backends-<protocol>-<shard>
@@ -61,97 +63,148 @@ std::string chainsBlockText(const std::string& table, const std::vector<ChainRul
   return out;
 }
 
-// Commands of one transaction grouped by phase, so that nothing is deleted
-// while referenced and nothing is referenced before it exists, whatever
-// order the services were visited in.
+// Commands of one transaction grouped by table and, in each, by phase, so
+// that nothing is deleted while referenced and nothing is referenced before
+// it exists, whatever order the services were visited in. No table refers
+// to another.
 struct RuleGenerator::Transaction {
-  ElementChanges elements;  // deletions first, additions after the chains
-  std::vector<std::string> add_maps;                                // "name { decl }"
-  std::vector<std::string> add_sets;                                // "name { decl }"
-  std::vector<std::string> flush_chains;
-  std::vector<std::pair<std::string, const std::vector<std::string>*>> fill_chains;
-  std::vector<std::string> delete_chains;
-  std::vector<std::string> delete_sets;
+  struct Part {
+    ElementChanges elements;  // deletions first, additions after the chains
+    std::vector<std::string> add_maps;  // "name { decl }"
+    std::vector<std::string> add_sets;  // "name { decl }"
+    std::vector<std::string> flush_chains;
+    std::vector<std::pair<std::string, const std::vector<std::string>*>> fill_chains;
+    std::vector<std::string> delete_chains;
+    std::vector<std::string> delete_sets;
+
+    bool elementsOnly() const {
+      return add_maps.empty() && add_sets.empty() && flush_chains.empty() && fill_chains.empty() &&
+             delete_chains.empty() && delete_sets.empty();
+    }
+    bool declaresNothing() const { return add_maps.empty() && add_sets.empty() && delete_sets.empty(); }
+
+    // with_added_elements false: all but the element additions (which the
+    // caller sends another way). dormant: the table block says so (a block
+    // without the flag would wake a dormant table).
+    void write(const std::string& table, std::string& out, bool with_added_elements, bool dormant) const {
+      for (const auto& [map, keys] : elements.remove)
+        if (!keys.empty())
+          fmt::format_to(std::back_inserter(out), "delete element ip {} {} {{ {} }}\n", table, map,
+                         fmt::join(keys, ", "));
+      for (const auto& m : add_maps) fmt::format_to(std::back_inserter(out), "add map ip {} {}\n", table, m);
+      for (const auto& s : add_sets) fmt::format_to(std::back_inserter(out), "add set ip {} {}\n", table, s);
+      for (const auto& c : flush_chains)
+        fmt::format_to(std::back_inserter(out), "flush chain ip {} {}\n", table, c);
+      if (!fill_chains.empty()) {
+        // One table block: the parser handles it much faster than a command
+        // per rule, and it creates the chains that do not exist yet.
+        fmt::format_to(std::back_inserter(out), "table ip {} {{\n", table);
+        if (dormant) out += "  flags dormant;\n";
+        for (const auto& [name, rules] : fill_chains) appendChain(out, name, *rules);
+        out += "}\n";
+      }
+      for (const auto& [map, items] : elements.add) {
+        if (items.empty() || !with_added_elements) continue;
+        fmt::format_to(std::back_inserter(out), "add element ip {} {} {{ ", table, map);
+        for (size_t i = 0; i < items.size(); ++i) {
+          if (i) out += ", ";
+          out += items[i].first;
+          if (!items[i].second.empty()) out += " : " + items[i].second;
+        }
+        out += " }\n";
+      }
+      for (const auto& c : delete_chains)
+        fmt::format_to(std::back_inserter(out), "flush chain ip {} {}\n", table, c);
+      for (const auto& c : delete_chains)
+        fmt::format_to(std::back_inserter(out), "delete chain ip {} {}\n", table, c);
+      for (const auto& s : delete_sets)
+        fmt::format_to(std::back_inserter(out), "delete set ip {} {}\n", table, s);
+    }
+  };
+  std::map<std::string, Part> parts;  // by table
 
   bool elementsOnly() const {
-    return add_maps.empty() && add_sets.empty() && flush_chains.empty() && fill_chains.empty() &&
-           delete_chains.empty() && delete_sets.empty();
+    return std::all_of(parts.begin(), parts.end(), [](const auto& p) { return p.second.elementsOnly(); });
   }
-
-  // with_added_elements false: all but the element additions (which the
-  // caller sends another way). dormant: the table block says so (a block
-  // without the flag would wake a dormant table).
-  void write(const std::string& table, std::string& out, bool with_added_elements = true,
-             bool dormant = false) const {
-    for (const auto& [map, keys] : elements.remove)
-      if (!keys.empty())
-        fmt::format_to(std::back_inserter(out), "delete element ip {} {} {{ {} }}\n", table, map,
-                       fmt::join(keys, ", "));
-    for (const auto& m : add_maps) fmt::format_to(std::back_inserter(out), "add map ip {} {}\n", table, m);
-    for (const auto& s : add_sets) fmt::format_to(std::back_inserter(out), "add set ip {} {}\n", table, s);
-    for (const auto& c : flush_chains)
-      fmt::format_to(std::back_inserter(out), "flush chain ip {} {}\n", table, c);
-    if (!fill_chains.empty()) {
-      // One table block: the parser handles it much faster than a command
-      // per rule, and it creates the chains that do not exist yet.
-      fmt::format_to(std::back_inserter(out), "table ip {} {{\n", table);
-      if (dormant) out += "  flags dormant;\n";
-      for (const auto& [name, rules] : fill_chains) appendChain(out, name, *rules);
-      out += "}\n";
-    }
-    for (const auto& [map, items] : elements.add) {
-      if (items.empty() || !with_added_elements) continue;
-      fmt::format_to(std::back_inserter(out), "add element ip {} {} {{ ", table, map);
-      for (size_t i = 0; i < items.size(); ++i) {
-        if (i) out += ", ";
-        out += items[i].first;
-        if (!items[i].second.empty()) out += " : " + items[i].second;
-      }
-      out += " }\n";
-    }
-    for (const auto& c : delete_chains)
-      fmt::format_to(std::back_inserter(out), "flush chain ip {} {}\n", table, c);
-    for (const auto& c : delete_chains)
-      fmt::format_to(std::back_inserter(out), "delete chain ip {} {}\n", table, c);
-    for (const auto& s : delete_sets)
-      fmt::format_to(std::back_inserter(out), "delete set ip {} {}\n", table, s);
+  bool declaresNothing() const {
+    return std::all_of(parts.begin(), parts.end(), [](const auto& p) { return p.second.declaresNothing(); });
+  }
+  void write(std::string& out, bool with_added_elements = true, bool dormant = false) const {
+    for (const auto& [table, part] : parts) part.write(table, out, with_added_elements, dormant);
   }
 };
 
 RuleGenerator::RuleGenerator(GeneratorOptions options)
-    : options_(std::move(options)), table_(options_.table) {}
+    : options_(std::move(options)), table_(options_.table) {
+  options_.shards = std::max<uint32_t>(options_.shards, 1);
+}
 
 std::string alternateTable(const std::string& table) { return table + "__2"; }
 
-std::string RuleGenerator::deleteTableText(const std::string& table) {
-  return fmt::format("add table ip {0}\ndelete table ip {0}\n", table);
+std::string shardTable(const std::string& table, uint32_t shard) { return fmt::format("{}-s{}", table, shard); }
+
+std::vector<std::string> tableSet(const std::string& table, uint32_t shards) {
+  std::vector<std::string> out{table};
+  for (uint32_t i = 0; i < shards; ++i) out.push_back(shardTable(table, i));
+  return out;
 }
 
-std::string RuleGenerator::skeleton(bool dormant) const {
-  const std::string& t = table_;
+std::string RuleGenerator::deleteTableText(const std::string& table, uint32_t shards) {
+  std::string out;
+  for (const auto& t : tableSet(table, shards))
+    fmt::format_to(std::back_inserter(out), "add table ip {0}\ndelete table ip {0}\n", t);
+  return out;
+}
+
+uint32_t serviceShard(const std::string& key, uint32_t shards) {
+  // FNV-1a: the same shard for a service in every process and run.
+  uint32_t h = 2166136261u;
+  for (unsigned char c : key) h = (h ^ c) * 16777619u;
+  return h % std::max<uint32_t>(shards, 1);
+}
+
+std::string RuleGenerator::tableOf(const std::string& map, uint32_t shard) const {
+  bool main = map == kNoEndpointServices || map == kNoEndpointNodePorts || map == kHairpin;
+  return main ? table_ : shardTable(table_, shard);
+}
+
+std::string RuleGenerator::shardSkeleton(uint32_t shard, bool dormant) const {
   std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
-  std::string out = deleteTableText(t);
-  fmt::format_to(std::back_inserter(out),
-                 R"(table ip {t} {{{flags}
+  return fmt::format(R"(table ip {t} {{{flags}
   map {sips} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
   map {snp} {{ type inet_proto . inet_service : verdict; }}
-  map {nes} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
-  map {nenp} {{ type inet_proto . inet_service : verdict; }}
-  set hairpin {{ type ipv4_addr . ipv4_addr; }}
   set {mips} {{ type ipv4_addr . inet_proto . inet_service; }}
   set {mnp} {{ type inet_proto . inet_service; }}
   chain nat-prerouting {{ type nat hook prerouting priority -110; policy accept; jump services; }}
   chain nat-output {{ type nat hook output priority -110; policy accept; jump services; }}
-  chain nat-postrouting {{ type nat hook postrouting priority 110; policy accept; jump masquerading; }}
-  chain filter-input {{ type filter hook input priority -10; policy accept; ct state new jump endpoints-check; }}
-  chain filter-forward {{ type filter hook forward priority -10; policy accept; ct state new jump endpoints-check; }}
-  chain filter-output {{ type filter hook output priority -10; policy accept; ct state new jump endpoints-check; }}
   chain services {{
     ip daddr . meta l4proto . th dport @{mips} jump mark-for-masquerade
     ip daddr . meta l4proto . th dport vmap @{sips}
     fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{mnp} jump mark-for-masquerade
     fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{snp}
   }}
+  chain mark-for-masquerade {{ meta mark set meta mark | {mark}; }}
+}}
+)",
+                     fmt::arg("t", shardTable(table_, shard)), fmt::arg("sips", kServiceIps),
+                     fmt::arg("snp", kServiceNodePorts), fmt::arg("mips", kMasqueradeIps),
+                     fmt::arg("mnp", kMasqueradeNodePorts), fmt::arg("mark", mark),
+                     fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
+}
+
+std::string RuleGenerator::skeleton(bool dormant) const {
+  const std::string& t = table_;
+  std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
+  std::string out = deleteTableText(t, options_.shards);
+  fmt::format_to(std::back_inserter(out),
+                 R"(table ip {t} {{{flags}
+  map {nes} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
+  map {nenp} {{ type inet_proto . inet_service : verdict; }}
+  set {hairpin} {{ type ipv4_addr . ipv4_addr; }}
+  chain nat-postrouting {{ type nat hook postrouting priority 110; policy accept; jump masquerading; }}
+  chain filter-input {{ type filter hook input priority -10; policy accept; ct state new jump endpoints-check; }}
+  chain filter-forward {{ type filter hook forward priority -10; policy accept; ct state new jump endpoints-check; }}
+  chain filter-output {{ type filter hook output priority -10; policy accept; ct state new jump endpoints-check; }}
   chain endpoints-check {{
     ip daddr . meta l4proto . th dport vmap @{nes}
     fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{nenp}
@@ -160,19 +213,18 @@ std::string RuleGenerator::skeleton(bool dormant) const {
     meta l4proto tcp reject with tcp reset
     reject
   }}
-  chain mark-for-masquerade {{ meta mark set meta mark | {mark}; }}
   chain masquerading {{
-    ct status dnat ip saddr . ip daddr @hairpin masquerade
+    ct status dnat ip saddr . ip daddr @{hairpin} masquerade
     meta mark & {mark} == 0 return
     meta mark set meta mark ^ {mark}
     masquerade fully-random
   }}
 }}
 )",
-                 fmt::arg("t", t), fmt::arg("sips", kServiceIps), fmt::arg("snp", kServiceNodePorts),
-                 fmt::arg("nes", kNoEndpointServices), fmt::arg("nenp", kNoEndpointNodePorts),
-                 fmt::arg("mips", kMasqueradeIps), fmt::arg("mnp", kMasqueradeNodePorts),
-                 fmt::arg("mark", mark), fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
+                 fmt::arg("t", t), fmt::arg("nes", kNoEndpointServices), fmt::arg("nenp", kNoEndpointNodePorts),
+                 fmt::arg("hairpin", kHairpin), fmt::arg("mark", mark),
+                 fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
+  for (uint32_t i = 0; i < options_.shards; ++i) out += shardSkeleton(i, dormant);
   return out;
 }
 
@@ -227,7 +279,7 @@ void RuleGenerator::spread(ServiceRules& r, const std::string& chain, const std:
   uint32_t gid = groupId(group);
   uint64_t base = uint64_t{gid} << 12;
   r.groups.push_back(group);
-  std::string map = backendsMap(sp.protocol, gid);
+  std::string map = backendsMap(sp.protocol, gid, options_.shards);
   auto& backends = r.elements[map];
   for (size_t i = 0; i < n; ++i)
     backends[std::to_string(base + i)] = fmt::format("{} . {}", all[i].ip, all[i].port);
@@ -317,8 +369,8 @@ void RuleGenerator::claim(const std::string& key, ServiceRules& r) {
 void RuleGenerator::hairpinDiff(const std::map<std::string, bool>& was_present, ElementChanges& out) const {
   for (const auto& [ip, was] : was_present) {
     bool now = hairpin_refs_.count(ip) > 0;
-    if (was && !now) out.remove["hairpin"].push_back(fmt::format("{0} . {0}", ip));
-    if (!was && now) out.add["hairpin"].emplace_back(fmt::format("{0} . {0}", ip), "");
+    if (was && !now) out.remove[kHairpin].push_back(fmt::format("{0} . {0}", ip));
+    if (!was && now) out.add[kHairpin].emplace_back(fmt::format("{0} . {0}", ip), "");
   }
 }
 
@@ -344,7 +396,11 @@ std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& se
 
 FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo>& services,
                                          const std::string& into, const std::string& replacing) {
-  FullSyncPlan out{into, replacing, {}, {}, {}};
+  FullSyncPlan out;
+  out.table = into;
+  out.replacing = replacing;
+  out.tables = tableSet(into, options_.shards);
+  out.replaced = tableSet(replacing, options_.shards);
   table_ = into;
   auto all = resetTo(services);
   Transaction tx;
@@ -353,12 +409,17 @@ FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo
   // messages (applyFullSync). Every table block of the transaction says
   // dormant: a block without flags would wake the table before its maps
   // are filled.
-  out.chains.reserve(tx.fill_chains.size());
-  for (const auto& [name, rules] : tx.fill_chains) out.chains.emplace_back(name, *rules);
-  tx.fill_chains.clear();
-  out.text = fmt::format("add table ip {}\n", out.replacing) + skeleton(/*dormant=*/true);
-  tx.write(table_, out.text, /*with_added_elements=*/false, /*dormant=*/true);
-  out.elements = std::move(tx.elements);
+  for (auto& [table, part] : tx.parts) {
+    TableChanges& tc = out.parts.emplace_back();
+    tc.table = table;
+    tc.fill.reserve(part.fill_chains.size());
+    for (const auto& [name, rules] : part.fill_chains) tc.fill.emplace_back(name, *rules);
+    part.fill_chains.clear();
+  }
+  for (const auto& t : out.replaced) fmt::format_to(std::back_inserter(out.text), "add table ip {}\n", t);
+  out.text += skeleton(/*dormant=*/true);
+  tx.write(out.text, /*with_added_elements=*/false, /*dormant=*/true);
+  for (auto& tc : out.parts) tc.elements = std::move(tx.parts[tc.table].elements);
   return out;
 }
 
@@ -366,15 +427,18 @@ SyncPlan RuleGenerator::plan(const std::map<std::string, const ServiceInfo*>& ch
   Transaction tx;
   diff(changes, tx);
   SyncPlan plan;
-  tx.write(table_, plan.text);
+  tx.write(plan.text);
   if (plan.text.empty()) return plan;
   plan.elements_only = tx.elementsOnly();
-  plan.chains_and_elements = tx.add_maps.empty() && tx.add_sets.empty() && tx.delete_sets.empty();
-  if (plan.elements_only || plan.chains_and_elements) plan.elements = std::move(tx.elements);
-  if (plan.chains_and_elements) {
-    plan.flush = std::move(tx.flush_chains);
-    for (const auto& [name, rules] : tx.fill_chains) plan.fill.emplace_back(name, *rules);
-    plan.remove = std::move(tx.delete_chains);
+  plan.chains_and_elements = tx.declaresNothing();
+  if (!plan.elements_only && !plan.chains_and_elements) return plan;
+  for (auto& [table, part] : tx.parts) {
+    TableChanges& tc = plan.tables.emplace_back();
+    tc.table = table;
+    tc.elements = std::move(part.elements);
+    tc.flush = std::move(part.flush_chains);
+    for (const auto& [name, rules] : part.fill_chains) tc.fill.emplace_back(name, *rules);
+    tc.remove = std::move(part.delete_chains);
   }
   return plan;
 }
@@ -424,50 +488,65 @@ void RuleGenerator::diff(const std::map<std::string, const ServiceInfo*>& change
     const ServiceRules& to = services_.count(key) ? services_[key] : kEmpty;
 
     // Elements: deleted when gone or changed, added when new or changed.
+    const uint32_t shard = serviceShard(key, options_.shards);
     for (const auto& [map, items] : from.elements) {
       auto t = to.elements.find(map);
+      std::vector<std::string>* removed = nullptr;
       for (const auto& [k, v] : items) {
         if (t != to.elements.end()) {
           auto e = t->second.find(k);
           if (e != t->second.end() && e->second == v) continue;
         }
-        tx.elements.remove[map].push_back(k);
+        if (!removed) removed = &tx.parts[tableOf(map, shard)].elements.remove[map];
+        removed->push_back(k);
       }
     }
     for (const auto& [map, items] : to.elements) {
       auto f = from.elements.find(map);
+      std::vector<std::pair<std::string, std::string>>* added = nullptr;
       for (const auto& [k, v] : items) {
         if (f != from.elements.end()) {
           auto e = f->second.find(k);
           if (e != f->second.end() && e->second == v) continue;
         }
-        tx.elements.add[map].emplace_back(k, v);
+        if (!added) added = &tx.parts[tableOf(map, shard)].elements.add[map];
+        added->emplace_back(k, v);
       }
     }
+    // The service's own table: its chains, sets and backends maps.
+    const std::string own = shardTable(table_, shard);
+    auto part = [&]() -> Transaction::Part& { return tx.parts[own]; };
     // Sets are named by their whole declaration (timeout included), so a
     // set is only ever added or deleted.
     for (const auto& [name, decl] : to.sets)
-      if (!from.sets.count(name)) tx.add_sets.push_back(name + " " + decl);
+      if (!from.sets.count(name)) part().add_sets.push_back(name + " " + decl);
     for (const auto& [name, decl] : from.sets)
-      if (!to.sets.count(name)) tx.delete_sets.push_back(name);
+      if (!to.sets.count(name)) part().delete_sets.push_back(name);
     for (const auto& [map, items] : to.elements)
-      if (!owned(map) && backend_maps_.insert(map).second) tx.add_maps.push_back(backendsMapDeclaration(map));
+      if (!owned(map) && backend_maps_.insert(own + "|" + map).second)
+        part().add_maps.push_back(backendsMapDeclaration(map));
     for (const auto& [name, rules] : to.chains) {
       auto f = from.chains.find(name);
       if (f == from.chains.end()) {
         // created by the table block
       } else if (f->second != rules) {
-        tx.flush_chains.push_back(name);
+        part().flush_chains.push_back(name);
       } else {
         continue;
       }
-      tx.fill_chains.emplace_back(name, &rules);
+      part().fill_chains.emplace_back(name, &rules);
     }
     for (const auto& [name, rules] : from.chains)
-      if (!to.chains.count(name)) tx.delete_chains.push_back(name);
+      if (!to.chains.count(name)) part().delete_chains.push_back(name);
   }
 
-  hairpinDiff(hairpin_before, tx.elements);
+  ElementChanges hairpin;
+  hairpinDiff(hairpin_before, hairpin);
+  if (!hairpin.empty()) {
+    ElementChanges& main = tx.parts[table_].elements;
+    for (auto& [set, keys] : hairpin.remove) main.remove[set] = std::move(keys);
+    for (auto& [set, items] : hairpin.add) main.add[set] = std::move(items);
+  }
 }
 
 }  // namespace capstan::proxy

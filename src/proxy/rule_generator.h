@@ -3,12 +3,34 @@
 // out. No kernel, no root: unit tests read the text, and libnftables'
 // dry run proves the nft parser accepts it.
 //
-// The table (family ip, one per proxy instance):
+// The tables (family ip, one set per proxy instance): a main table and
+// `shards` service tables, <table>-s0 ... Each service (by a hash of its
+// key) lives in one service table: its chains, its map elements and its
+// backends maps. The kernel validates a whole table (every chain reached
+// from its base chains, through every verdict map) on each commit that adds
+// a rule with a nat, lookup or verdict expression, so a service's rule
+// change costs validating its own shard only: 1/8 of 10,000 services, not
+// all of them (docs/performance.md, Services). Each service table adds a
+// nat base chain to prerouting and output, which every new connection
+// that is not to a service passes through.
 //
-//   base chains      nat-prerouting / nat-output (nat, -110) jump services;
-//                    nat-postrouting (nat, 110) jump masquerading;
+// Main table:
+//   base chains      nat-postrouting (nat, 110) jump masquerading;
 //                    filter-input / filter-forward / filter-output (filter,
 //                    -10): new connections jump endpoints-check
+//   endpoints-check  the cluster-IP and node-port lookups in
+//                    @no-endpoint-services and @no-endpoint-nodeports, whose
+//                    verdict is goto reject-chain (TCP reset, ICMP port
+//                    unreachable otherwise): a service without endpoints
+//                    refuses at once instead of black-holing
+//   masquerading     hairpin (a pod reaching itself through a service:
+//                    ct status dnat and saddr . daddr in @hairpin, this
+//                    node's endpoint IPs) and the 0x4000 mark: masquerade
+// Each service table:
+//   base chains      nat-prerouting / nat-output (nat, -110) jump services
+//                    (the kernel runs the nat chains of a hook in turn until
+//                    one of them binds the connection, so the first shard
+//                    whose map has the address translates it)
 //   services         ip daddr . meta l4proto . th dport vmap @service-ips
 //                    fib daddr type local (not 127/8): meta l4proto . th dport
 //                    vmap @service-nodeports; before each lookup, a match in
@@ -16,16 +38,12 @@
 //                    node ports of externalTrafficPolicy Cluster) jumps to
 //                    mark-for-masquerade, and their map elements go straight
 //                    to svc-...
-//   endpoints-check  the same two lookups in @no-endpoint-services and
-//                    @no-endpoint-nodeports, whose verdict is goto reject-chain
-//                    (TCP reset, ICMP port unreachable otherwise): a service
-//                    without endpoints refuses at once instead of black-holing
 //   svc-<ns>/<name>/<proto>/<port>   one per service port reached by its
 //                    cluster IP: masquerade-mark traffic from outside the
 //                    cluster CIDR, then spread: `dnat ip to numgen random mod
 //                    N offset B map @backends-<proto>-<shard>`, which maps
 //                    B+i to endpoint i's ip . port (B = the group's id << 12,
-//                    shard = id % 64: see backendsMap in the .cc for why)
+//                    shard = id % (64 / shards): see backendsMap in the .cc)
 //   ext-...          only with externalTrafficPolicy Local, the external
 //                    path (node ports, LoadBalancer / external IPs):
 //                    cluster-CIDR and host sources go to svc-..., the rest to
@@ -35,12 +53,9 @@
 //                    per-endpoint chains that record the client in a
 //                    timeout set, and `ip saddr @aff-... goto ep-...` before
 //                    the random choice
-//   masquerading     hairpin (a pod reaching itself through a service:
-//                    ct status dnat and saddr . daddr in @hairpin, this
-//                    node's endpoint IPs) and the 0x4000 mark: masquerade
 //
-// Updates: fullSync() replaces the whole table in one transaction (or
-// planFullSync() builds a replacement table and switches to it); update()
+// Updates: fullSync() replaces all the tables in one transaction (or
+// planFullSync() builds replacements and switches to them); update()
 // after it writes only what changed for the given services (their chains,
 // sets and map elements), computed against the state kept here. Both texts
 // are one nft transaction, so the kernel switches atomically. plan() is
@@ -61,12 +76,22 @@
 
 namespace capstan::proxy {
 
+inline constexpr uint32_t kServiceShards = 8;
+
 struct GeneratorOptions {
-  std::string table = "capstan";
+  std::string table = "capstan";  // the main table; the service tables are named after it
   std::string cluster_cidr;  // e.g. 10.42.0.0/16; empty: no masquerade of off-cluster sources
   std::string node_name;     // endpoints with this nodeName (or none) are hairpin candidates
   uint32_t masquerade_mark = 0x4000;
+  uint32_t shards = kServiceShards;  // service tables, at least 1
 };
+
+// Service table `shard` of main table `table`: table + "-s" + shard.
+std::string shardTable(const std::string& table, uint32_t shard);
+// The service table (shard) of service `key` ("ns/name").
+uint32_t serviceShard(const std::string& key, uint32_t shards = kServiceShards);
+// The main table and its service tables, in that order.
+std::vector<std::string> tableSet(const std::string& table, uint32_t shards = kServiceShards);
 
 // The most endpoints one service port spreads over; the rest are left out.
 inline constexpr size_t kMaxEndpointsPerGroup = 4096;
@@ -83,12 +108,13 @@ struct ElementChanges {
 
 // A full sync in three steps, for a proxy that sends elements by nfnetlink
 // (they are most of a full sync, and nft's parser takes ~10 µs each):
-// `text` builds `table` anew with its base chains but dormant (its hooks not
-// registered, so no packet sees it half-built) and its maps empty; `chains`
-// (the services' chains, apart so that the caller may send them as
-// nfnetlink messages too) and `elements` fill it; then one batch wakes `table` and deletes
-// `replacing` (proxy/nft_elements.h), which switches atomically. `text`
-// also creates `replacing` if it is absent, so that the delete cannot fail.
+// `text` builds the tables of `table` anew with their base chains but
+// dormant (their hooks not registered, so no packet sees them half-built)
+// and their maps empty; `parts` (the services' chains, apart so that the
+// caller may send them as nfnetlink messages too, and the elements) fill
+// them; then one batch wakes `tables` and deletes `replaced`
+// (proxy/nft_elements.h), which switches atomically. `text` also creates
+// the replaced tables that are absent, so that the delete cannot fail.
 // The name a proxy whose table is `table` builds its next full sync in
 // while `table` is live (and back again): table + "__2".
 std::string alternateTable(const std::string& table);
@@ -96,12 +122,24 @@ std::string alternateTable(const std::string& table);
 // A chain of the generator's table and its rules, as nft text.
 using ChainRules = std::pair<std::string, std::vector<std::string>>;
 
-struct FullSyncPlan {
+// What one transaction does to one table, in this order: elements.remove,
+// `flush` (chains emptied), `fill` (chains created if new, and their rules
+// added), elements.add, `remove` (chains emptied and deleted).
+struct TableChanges {
   std::string table;
-  std::string replacing;
-  std::string text;                 // the dormant table: skeleton, maps and sets
-  std::vector<ChainRules> chains;   // the services' chains, to add to it
-  ElementChanges elements;          // additions only
+  ElementChanges elements;
+  std::vector<std::string> flush;
+  std::vector<ChainRules> fill;
+  std::vector<std::string> remove;
+};
+
+struct FullSyncPlan {
+  std::string table;                 // the new main table
+  std::string replacing;             // the main table it replaces
+  std::vector<std::string> tables;   // tableSet(table): woken by the switch
+  std::vector<std::string> replaced; // tableSet(replacing): deleted by it
+  std::string text;                  // the dormant tables: skeletons, maps and sets
+  std::vector<TableChanges> parts;   // per table: its services' chains (fill) and elements (additions)
 };
 
 // The nft text that adds `chains` to `table` (one table block; dormant: the
@@ -109,21 +147,16 @@ struct FullSyncPlan {
 std::string chainsBlockText(const std::string& table, const std::vector<ChainRules>& chains, bool dormant);
 
 // One incremental sync. `text` is always the whole transaction (empty: no
-// change); when elements_only, `elements` holds all of it too and no chain,
-// set or map is created, changed or deleted. When chains_and_elements, no
-// map or set is declared or deleted, and the transaction is, in this order:
-// elements.remove, `flush` (chains emptied), `fill` (chains created if new,
-// and their rules added), elements.add, `remove` (chains emptied and
-// deleted); a caller may send that as nfnetlink messages instead of the
-// text (proxy/nft_elements.h).
+// change); when elements_only, `tables` holds all of it too (elements
+// only) and no chain, set or map is created, changed or deleted. When
+// chains_and_elements, no map or set is declared or deleted, and `tables`
+// holds all of it, one TableChanges per table touched; a caller may send
+// that as nfnetlink messages instead of the text (proxy/nft_elements.h).
 struct SyncPlan {
   std::string text;
   bool elements_only = false;
   bool chains_and_elements = false;
-  ElementChanges elements;
-  std::vector<std::string> flush;
-  std::vector<ChainRules> fill;
-  std::vector<std::string> remove;
+  std::vector<TableChanges> tables;
 };
 
 class RuleGenerator {
@@ -162,8 +195,8 @@ class RuleGenerator {
   size_t serviceCount() const { return services_.size(); }
 
   // `delete table` for cleanup (preceded by `add table` so that it succeeds
-  // when the table is absent).
-  static std::string deleteTableText(const std::string& table);
+  // when the table is absent): the main table `table` and its service tables.
+  static std::string deleteTableText(const std::string& table, uint32_t shards = kServiceShards);
 
  private:
   // What one service contributes to the table. Map elements are key ->
@@ -175,6 +208,8 @@ class RuleGenerator {
     std::set<std::string> hairpin_ips;
     std::vector<std::string> groups;  // backend group names holding ids
   };
+  // The table that holds `map` (or set) of a service in `shard`.
+  std::string tableOf(const std::string& map, uint32_t shard) const;
 
   ServiceRules build(const ServiceInfo& info);
   void spread(ServiceRules& r, const std::string& chain, const std::string& group, const ServicePort& sp,
@@ -182,6 +217,7 @@ class RuleGenerator {
   uint32_t groupId(const std::string& group);
   void releaseGroups(const ServiceRules& r, const ServiceRules* keep);
   std::string skeleton(bool dormant) const;
+  std::string shardSkeleton(uint32_t shard, bool dormant) const;
   void reset();
   std::map<std::string, const ServiceInfo*> resetTo(const std::map<std::string, ServiceInfo>& services);
   // The transaction of plan(), not yet written as text.
@@ -200,7 +236,7 @@ class RuleGenerator {
   uint32_t next_id_ = 1;
   std::map<std::string, int> hairpin_refs_;    // endpoint ip -> services using it
   std::map<std::string, std::string> owners_;  // "map|element key" -> service key
-  std::set<std::string> backend_maps_;         // backends-<proto>-<shard> maps declared so far
+  std::set<std::string> backend_maps_;         // "table|backends-<proto>-<shard>" maps declared so far
 };
 
 }  // namespace capstan::proxy

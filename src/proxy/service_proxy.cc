@@ -449,7 +449,7 @@ class ServiceProxyImpl final : public ServiceProxy {
       // A rule or element the encoder does not know sent nothing (rarer
       // rule shapes: session affinity, externalTrafficPolicy Local): use
       // the text.
-      st = elements_->apply(generator_.table(), plan.elements, plan.fill, plan.flush, plan.remove);
+      st = elements_->apply(plan.tables);
       if (st.code() == Code::kInvalid) {
         LOG_DEBUG("service proxy: change not encodable as nfnetlink, using nft text", "error", st.message());
         st = nft_->run(text);

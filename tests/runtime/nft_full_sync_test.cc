@@ -104,6 +104,23 @@ std::vector<std::string> normalized(const std::string& listing, const std::strin
   return items;
 }
 
+// The listings of main table `table` and its service tables, one after another.
+std::string listTables(const agent::testing::ScratchNetns& ns, const std::string& table) {
+  std::string out;
+  for (const auto& t : tableSet(table)) out += listTable(ns, t);
+  return out;
+}
+
+// normalized() of each table of the set, its items tagged with the table's
+// place in the set (a service in the wrong shard differs).
+std::vector<std::string> normalizedSet(const agent::testing::ScratchNetns& ns, const std::string& table) {
+  std::vector<std::string> out;
+  auto tables = tableSet(table);
+  for (size_t i = 0; i < tables.size(); ++i)
+    for (auto& item : normalized(listTable(ns, tables[i]), tables[i])) out.push_back(std::to_string(i) + ":" + item);
+  return out;
+}
+
 TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
   agent::testing::ScratchNetns ns("nftfull");
   ASSERT_TRUE(ns.ok());
@@ -131,11 +148,13 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
     gp.table = planned;
     RuleGenerator g(gp);
     FullSyncPlan plan = g.planFullSync(svcs, planned, alternateTable(planned));
-    chains = plan.chains.size();
-    for (const auto& [name, rules] : plan.chains) {
-      bool all = true;
-      for (const auto& r : rules) all = all && parseRule(r).has_value();
-      as_messages += all;
+    for (const auto& part : plan.parts) {
+      chains += part.fill.size();
+      for (const auto& [name, rules] : part.fill) {
+        bool all = true;
+        for (const auto& r : rules) all = all && parseRule(r).has_value();
+        as_messages += all;
+      }
     }
     by_plan = applyFullSync(**nft, **elements, plan);
     if (!by_text || !by_plan) return;
@@ -149,7 +168,7 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
     //  3. the session-affinity service loses an endpoint (text).
     auto as_proxy = [&](const SyncPlan& p) -> std::pair<Status, bool> {
       if (p.elements_only || p.chains_and_elements) {
-        Status st = (*elements)->apply(planned, p.elements, p.fill, p.flush, p.remove);
+        Status st = (*elements)->apply(p.tables);
         if (st.code() != Code::kInvalid) return {st, true};
       }
       return {(*nft)->run(p.text), false};
@@ -168,7 +187,15 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
     for (const auto& step : steps) {
       by_text = (*nft)->run(whole.update(step));
       SyncPlan p = g.plan(step);
-      if (&step == &steps[0]) first_plan_complete = !p.flush.empty() && !p.fill.empty() && !p.remove.empty();
+      if (&step == &steps[0]) {
+        bool flush = false, fill = false, remove = false;
+        for (const auto& t : p.tables) {
+          flush = flush || !t.flush.empty();
+          fill = fill || !t.fill.empty();
+          remove = remove || !t.remove.empty();
+        }
+        first_plan_complete = flush && fill && remove;
+      }
       auto [st, netlink] = as_proxy(p);
       by_plan = st;
       by_netlink.push_back(netlink);
@@ -181,7 +208,7 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
   EXPECT_GT(as_messages, 4u);
   EXPECT_LT(as_messages, chains);
 
-  std::string a = listTable(ns, text_table), b = listTable(ns, planned);
+  std::string a = listTables(ns, text_table), b = listTables(ns, planned);
   ASSERT_FALSE(a.empty());
   EXPECT_NE(a.find("numgen random mod 4 offset"), std::string::npos) << a;
   EXPECT_EQ(b.find("flags dormant"), std::string::npos) << b;
@@ -192,7 +219,7 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
   EXPECT_NE(a.find("10.42.1.99 . 8080"), std::string::npos) << a;
   EXPECT_EQ(a.find("svc-default/np/"), std::string::npos) << a;
   EXPECT_NE(a.find("svc-default/fresh/"), std::string::npos) << a;
-  auto na = normalized(a, text_table), nb = normalized(b, planned);
+  auto na = normalizedSet(ns, text_table), nb = normalizedSet(ns, planned);
   EXPECT_GT(na.size(), 20u);
   EXPECT_EQ(na, nb) << a << "\n----\n" << b;
 }

@@ -281,8 +281,12 @@ class ServiceProxyTest : public ::testing::Test {
   std::string tables(const std::string& role) {
     return out({"/usr/sbin/ip", "netns", "exec", ns_[role], "/usr/sbin/nft", "list", "tables"});
   }
-  std::string table() {
-    return out({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "list", "table", "ip", table_});
+  // The listings of main table `main` (table_ by default) and its service tables.
+  std::string table(const std::string& main = "") {
+    std::string listed;
+    for (const auto& t : tableSet(main.empty() ? table_ : main))
+      listed += out({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "list", "table", "ip", t});
+    return listed;
   }
 
   Json create(const client::ResourceRef& r, const Json& obj) {
@@ -490,8 +494,10 @@ TEST_F(ServiceProxyTest, EndpointReplacedGoesThroughNetlinkBatch) {
   create(client::res::kEndpointSlices, slice("web", {"10.250.0.2"}));
   std::string vip = getString(web["spec"], "clusterIP");
   std::string live = table_;
+  // The map in web's service table.
   auto map = [&](const std::string& name) {
-    return out({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "list", "map", "ip", live, name});
+    return out({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "list", "map", "ip",
+                shardTable(live, serviceShard("default/web")), name});
   };
   auto set = [&](const std::string& name) {
     return out(
@@ -532,7 +538,7 @@ TEST_F(ServiceProxyTest, EndpointReplacedGoesThroughNetlinkBatch) {
   // in the alternate table (dormant, then woken as the first one is
   // deleted, in one transaction), so the first table is gone after it.
   ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "exec", ns_["r"], "/usr/sbin/nft", "delete", "element", "ip",
-                  table_, "backends-tcp-1", "{ 4096 }"}));
+                  shardTable(table_, serviceShard("default/web")), "backends-tcp-1", "{ 4096 }"}));
   replace("10.250.0.2");
   ASSERT_TRUE(eventually([&] { return proxy_->lastSyncWasFull() && proxy_->waitForSync(0ms); }))
       << proxy_->lastSyncStatus().message();
@@ -542,7 +548,8 @@ TEST_F(ServiceProxyTest, EndpointReplacedGoesThroughNetlinkBatch) {
   live = alternateTable(table_);
   m = map("backends-tcp-1");
   EXPECT_NE(m.find("elements = { 4096 : 10.250.0.2 . 8080 }"), std::string::npos) << m;
-  EXPECT_EQ(table().find("flags dormant"), std::string::npos);
+  EXPECT_EQ(table(live).find("flags dormant"), std::string::npos);
+  EXPECT_NE(table(live).find("svc-default/web/tcp/http"), std::string::npos);
   seen = spread("c", vip, 80, 5);
   EXPECT_EQ(seen, (std::map<std::string, int>{{"ep1", 5}}));
 
@@ -698,8 +705,11 @@ TEST_F(ServiceProxyTest, UdpFlowsFollowEndpointChanges) {
 TEST(NftElementsRuntime, BatchAppliesAllOrNothing) {
   std::string ns = "cpxe-" + randomToken(6), table = "capstan_elements";
   ASSERT_TRUE(sh({"/usr/sbin/ip", "netns", "add", ns}));
+  // web's maps are in its service table, the no-endpoint maps in the main one.
+  const std::string web_table = shardTable(table, serviceShard("default/web"));
   auto list = [&](const std::string& map) {
-    return out({"/usr/sbin/ip", "netns", "exec", ns, "/usr/sbin/nft", "list", "map", "ip", table, map});
+    const std::string& in = map.rfind("no-endpoint", 0) == 0 ? table : web_table;
+    return out({"/usr/sbin/ip", "netns", "exec", ns, "/usr/sbin/nft", "list", "map", "ip", in, map});
   };
   ServiceInfo si;
   si.ns = "default";
@@ -724,12 +734,12 @@ TEST(NftElementsRuntime, BatchAppliesAllOrNothing) {
       st = Status(Code::kInternal, "not element-only: " + plan.text);
       return;
     }
-    if (!(st = (*elements)->apply(table, plan.elements))) return;
+    if (!(st = (*elements)->apply(plan.tables))) return;
     // A valid addition and a deletion of an absent element: all or nothing.
     ElementChanges mixed;
     mixed.add["service-ips"] = {{"10.43.0.99 . tcp . 80", "goto reject-chain"}};
     mixed.remove["backends-tcp-1"] = {"4000"};
-    bad = (*elements)->apply(table, mixed);
+    bad = (*elements)->apply(web_table, mixed);
     // The socket is usable again after a failed batch.
     ElementChanges ok;
     ok.add["no-endpoint-nodeports"] = {{"udp . 31000", "goto reject-chain"}};

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "proxy/load_balancer_status.h"
@@ -81,8 +82,28 @@ class RuleGeneratorTest : public ::testing::Test {
     return text;
   }
 
+  // The main table, and the service table of service `key`.
+  static std::string mainTable() { return "capstan_unit_" + std::to_string(getpid()); }
+  static std::string tableOf(const std::string& key) { return shardTable(mainTable(), serviceShard(key)); }
+
   RuleGenerator gen_;
 };
+
+// All the element changes of a plan, whatever their tables.
+ElementChanges merged(const SyncPlan& plan) {
+  ElementChanges out;
+  for (const auto& t : plan.tables) {
+    for (const auto& [map, keys] : t.elements.remove) out.remove[map].insert(out.remove[map].end(), keys.begin(), keys.end());
+    for (const auto& [map, items] : t.elements.add) out.add[map].insert(out.add[map].end(), items.begin(), items.end());
+  }
+  return out;
+}
+
+const TableChanges* partOf(const SyncPlan& plan, const std::string& table) {
+  for (const auto& t : plan.tables)
+    if (t.table == table) return &t;
+  return nullptr;
+}
 
 TEST_F(RuleGeneratorTest, ClusterIpSpreadsOverThreeEndpoints) {
   auto svc = service("web", {{"ports", {tcpPort("http", 80)}}});
@@ -96,7 +117,7 @@ TEST_F(RuleGeneratorTest, ClusterIpSpreadsOverThreeEndpoints) {
   // Group 1: offset 1 << 12, in shard 1 of the tcp backend maps.
   EXPECT_TRUE(has(text, "meta l4proto tcp dnat ip to numgen random mod 3 offset 4096 map @backends-tcp-1"))
       << text;
-  EXPECT_TRUE(has(text, "add map ip capstan_unit_" + std::to_string(getpid()) +
+  EXPECT_TRUE(has(text, "add map ip " + tableOf("default/web") +
                             " backends-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport; }"))
       << text;
   EXPECT_TRUE(has(text, "4096 : 10.42.1.2 . 8080, 4097 : 10.42.1.3 . 8080, 4098 : 10.42.1.4 . 8080")) << text;
@@ -234,7 +255,7 @@ TEST_F(RuleGeneratorTest, SessionAffinityUsesPerEndpointChainsAndTimeoutSets) {
   EXPECT_EQ(si.affinity_timeout, 600);
   std::string text = full({{"default/sticky", si}});
   std::string set = "aff-600-default/sticky/tcp/http__10.42.1.2/8080";
-  EXPECT_TRUE(has(text, "add set ip " + std::string("capstan_unit_") + std::to_string(getpid()) + " " + set +
+  EXPECT_TRUE(has(text, "add set ip " + tableOf("default/sticky") + " " + set +
                             " { type ipv4_addr; flags dynamic,timeout; timeout 600s; }"))
       << text;
   EXPECT_TRUE(has(text, "ip saddr @" + set + " goto ep-default/sticky/tcp/http__10.42.1.2/8080")) << text;
@@ -278,28 +299,47 @@ TEST_F(RuleGeneratorTest, PlannedFullSyncBuildsTheOtherTableDormantWithElementsA
     EXPECT_EQ(plan.text.compare(at + block.size(), 17, "  flags dormant;\n"), 0) << plan.text.substr(at, 80);
   }
   EXPECT_EQ(blocks, 1u) << plan.text;  // the skeleton; the services' chains are apart
-  // They are the chains the in-place text fills, rule for rule.
-  ASSERT_EQ(plan.chains.size(), 3u);
-  for (const auto& [name, rules] : plan.chains) {
-    std::string block = "  chain " + name + " {\n";
-    for (const auto& r : rules) block += "    " + r + "\n";
-    EXPECT_TRUE(has(in_place, block + "  }\n")) << block;
+  EXPECT_EQ(plan.tables, tableSet(next));
+  EXPECT_EQ(plan.replaced, tableSet(live));
+  for (const auto& t : tableSet(live)) EXPECT_TRUE(has(plan.text, "add table ip " + t + "\n")) << t;
+  for (const auto& t : tableSet(next)) EXPECT_TRUE(has(plan.text, "table ip " + t + " {\n  flags dormant;\n")) << t;
+  // They are the chains the in-place text fills, rule for rule, each in
+  // its service's table.
+  size_t chain_count = 0;
+  std::string chains;
+  for (const auto& part : plan.parts) {
+    for (const auto& [name, rules] : part.fill) {
+      ++chain_count;
+      std::string block = "  chain " + name + " {\n";
+      for (const auto& r : rules) block += "    " + r + "\n";
+      EXPECT_TRUE(has(in_place, block + "  }\n")) << block;
+      std::string key = "default/" + name.substr(12, 2);  // svc-default/sN/...
+      EXPECT_EQ(part.table, shardTable(next, serviceShard(key))) << name;
+    }
+    std::string block = chainsBlockText(part.table, part.fill, /*dormant=*/true);
+    if (!part.fill.empty()) {
+      EXPECT_EQ(block.rfind("table ip " + part.table + " {\n  flags dormant;\n", 0), 0u) << block;
+    }
+    chains += block;
   }
-  std::string chains = chainsBlockText(next, plan.chains, /*dormant=*/true);
-  EXPECT_EQ(chains.rfind("table ip " + next + " {\n  flags dormant;\n", 0), 0u) << chains;
+  EXPECT_EQ(chain_count, 3u);
   expectAccepted(plan.text + chains);
 
   // The elements are exactly those the in-place text adds.
-  EXPECT_TRUE(plan.elements.remove.empty());
   size_t count = 0;
-  for (const auto& [map, items] : plan.elements.add)
-    for (const auto& [k, v] : items) {
-      ++count;
-      std::string element = v.empty() ? k : k + " : " + v;
-      EXPECT_TRUE(has(in_place, element)) << map << ": " << element;
-    }
   std::string maps;
-  for (const auto& [map, items] : plan.elements.add) maps += map + ":" + std::to_string(items.size()) + " ";
+  for (const auto& part : plan.parts) {
+    EXPECT_TRUE(part.elements.remove.empty());
+    for (const auto& [map, items] : part.elements.add) {
+      maps += part.table + "/" + map + ":" + std::to_string(items.size()) + " ";
+      for (const auto& [k, v] : items) {
+        ++count;
+        std::string element = v.empty() ? k : k + " : " + v;
+        EXPECT_TRUE(has(in_place, element)) << map << ": " << element;
+        EXPECT_EQ(part.table == next, map == "hairpin") << part.table << " " << map;
+      }
+    }
+  }
   EXPECT_EQ(count, 3u /*service-ips*/ + 3u /*node ports*/ + 3u /*their masquerade set*/ + 3u /*backends*/ +
                        3u /*hairpin*/)
       << maps;
@@ -361,7 +401,7 @@ TEST_F(RuleGeneratorTest, IncrementalUpdateTouchesOnlyTheChangedService) {
   EXPECT_TRUE(has(text2, "delete element ip")) << text2;
   EXPECT_TRUE(has(text2, "no-endpoint-services { 10.43.0.22 . tcp . 80 : goto reject-chain }")) << text2;
   EXPECT_TRUE(
-      has(text2, "delete chain ip capstan_unit_" + std::to_string(getpid()) + " svc-default/s2/tcp/http"))
+      has(text2, "delete chain ip " + tableOf("default/s2") + " svc-default/s2/tcp/http"))
       << text2;
   EXPECT_FALSE(has(text2, "s0")) << text2;
   expectAccepted(base + text + text2);
@@ -369,7 +409,7 @@ TEST_F(RuleGeneratorTest, IncrementalUpdateTouchesOnlyTheChangedService) {
   // s0 is deleted.
   std::string text3 = gen_.update({{"default/s0", nullptr}});
   EXPECT_TRUE(
-      has(text3, "delete chain ip capstan_unit_" + std::to_string(getpid()) + " svc-default/s0/tcp/http"))
+      has(text3, "delete chain ip " + tableOf("default/s0") + " svc-default/s0/tcp/http"))
       << text3;
   EXPECT_FALSE(has(text3, "s1")) << text3;
   EXPECT_EQ(gen_.serviceCount(), 2u);
@@ -391,14 +431,16 @@ TEST_F(RuleGeneratorTest, PlanIsElementOnlyWhenOnlyElementsChange) {
   ASSERT_TRUE(plan.elements_only) << plan.text;
   expectAccepted(base + plan.text);
   using Items = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(plan.elements.remove,
+  EXPECT_EQ(merged(plan).remove,
             (std::map<std::string, std::vector<std::string>>{{"backends-tcp-1", {"4097"}}}));
-  // The new endpoint is on this node: a hairpin candidate too.
-  EXPECT_EQ(plan.elements.add,
+  // The new endpoint is on this node: a hairpin candidate too (the main
+  // table's set).
+  EXPECT_EQ(merged(plan).add,
             (std::map<std::string, Items>{{"backends-tcp-1", {{"4097", "10.42.1.9 . 8080"}}},
                                           {"hairpin", {{"10.42.1.9 . 10.42.1.9", ""}}}}));
-  EXPECT_TRUE(has(plan.text, "add element ip capstan_unit_" + std::to_string(getpid()) +
-                                 " backends-tcp-1 { 4097 : 10.42.1.9 . 8080 }"))
+  ASSERT_NE(partOf(plan, mainTable()), nullptr);
+  EXPECT_EQ(partOf(plan, mainTable())->elements.add.count("hairpin"), 1u);
+  EXPECT_TRUE(has(plan.text, "add element ip " + tableOf("default/web") + " backends-tcp-1 { 4097 : 10.42.1.9 . 8080 }"))
       << plan.text;
 
   ServiceInfo added =
@@ -410,13 +452,17 @@ TEST_F(RuleGeneratorTest, PlanIsElementOnlyWhenOnlyElementsChange) {
   // nfnetlink, in the text's order.
   EXPECT_TRUE(has(grown.text, "numgen random mod 3")) << grown.text;
   ASSERT_TRUE(grown.chains_and_elements);
-  EXPECT_EQ(grown.flush, (std::vector<std::string>{"svc-default/web/tcp/http"}));
-  ASSERT_EQ(grown.fill.size(), 1u);
-  EXPECT_EQ(grown.fill[0].first, "svc-default/web/tcp/http");
-  EXPECT_TRUE(has(grown.fill[0].second.back(), "numgen random mod 3")) << grown.fill[0].second.back();
-  EXPECT_TRUE(grown.remove.empty());
-  ASSERT_EQ(grown.elements.add.count("backends-tcp-1"), 1u);
-  EXPECT_EQ(grown.elements.add.at("backends-tcp-1").size(), 3u);  // as the text: all of its backends
+  // Only web's table: the endpoint is on another node, so no hairpin change.
+  ASSERT_EQ(grown.tables.size(), 1u);
+  const TableChanges& web = grown.tables[0];
+  EXPECT_EQ(web.table, tableOf("default/web"));
+  EXPECT_EQ(web.flush, (std::vector<std::string>{"svc-default/web/tcp/http"}));
+  ASSERT_EQ(web.fill.size(), 1u);
+  EXPECT_EQ(web.fill[0].first, "svc-default/web/tcp/http");
+  EXPECT_TRUE(has(web.fill[0].second.back(), "numgen random mod 3")) << web.fill[0].second.back();
+  EXPECT_TRUE(web.remove.empty());
+  ASSERT_EQ(web.elements.add.count("backends-tcp-1"), 1u);
+  EXPECT_EQ(web.elements.add.at("backends-tcp-1").size(), 3u);  // as the text: all of its backends
   EXPECT_TRUE(gen_.plan({{"default/web", &added}}).text.empty());
 }
 
@@ -428,17 +474,78 @@ TEST_F(RuleGeneratorTest, BackendMapsAreShardedAndDeclaredOnce) {
   };
   ServiceInfo a = make("a", "10.43.0.40", "10.42.1.40"), b = make("b", "10.43.0.41", "10.42.1.41");
   std::string t1 = gen_.update({{"default/a", &a}});
-  EXPECT_TRUE(has(t1, "add map ip capstan_unit_" + std::to_string(getpid()) + " backends-tcp-1 ")) << t1;
+  EXPECT_TRUE(has(t1, "add map ip " + tableOf("default/a") + " backends-tcp-1 ")) << t1;
   EXPECT_TRUE(has(t1, "map @backends-tcp-1")) << t1;
   std::string t2 = gen_.update({{"default/b", &b}});
   EXPECT_TRUE(has(t2, " backends-tcp-2 {")) << t2;
   EXPECT_FALSE(has(t2, "backends-tcp-1")) << t2;
-  // a's group id is reused by c: its shard's map exists already.
-  ServiceInfo c = make("c", "10.43.0.42", "10.42.1.42");
-  std::string t3 = gen_.update({{"default/a", nullptr}, {"default/c", &c}});
+  // a's group id is reused by c, a service of a's table: the map exists
+  // there already.
+  std::string c_name = "c";
+  for (int i = 0; serviceShard("default/" + c_name) != serviceShard("default/a"); ++i) c_name = "c" + std::to_string(i);
+  ServiceInfo c = make(c_name, "10.43.0.42", "10.42.1.42");
+  std::string t3 = gen_.update({{"default/a", nullptr}, {"default/" + c_name, &c}});
   EXPECT_FALSE(has(t3, "add map")) << t3;
   EXPECT_TRUE(has(t3, "map @backends-tcp-1")) << t3;
-  expectAccepted(base + t1 + t2 + t3);
+  // In another service table the same shard of maps is declared anew.
+  std::string d_name = "d";
+  for (int i = 0; serviceShard("default/" + d_name) == serviceShard("default/a"); ++i) d_name = "d" + std::to_string(i);
+  ServiceInfo d = make(d_name, "10.43.0.43", "10.42.1.43");
+  std::string t4 = gen_.update({{"default/" + c_name, nullptr}, {"default/" + d_name, &d}});
+  EXPECT_TRUE(has(t4, "add map ip " + tableOf("default/" + d_name) + " backends-tcp-1 ")) << t4;
+  expectAccepted(base + t1 + t2 + t3 + t4);
+}
+
+// The services' rules are spread over service tables, so that a change to
+// one service touches (and makes the kernel validate) its own table only.
+TEST(RuleGeneratorShards, EachServiceLivesInItsOwnServiceTable) {
+  GeneratorOptions go{"capstan_unit_shards", "10.42.0.0/16", "node-a"};
+  go.shards = 4;
+  RuleGenerator gen(go);
+  EXPECT_EQ(tableSet("capstan_unit_shards", 4),
+            (std::vector<std::string>{"capstan_unit_shards", "capstan_unit_shards-s0", "capstan_unit_shards-s1",
+                                      "capstan_unit_shards-s2", "capstan_unit_shards-s3"}));
+  std::map<std::string, ServiceInfo> all;
+  std::set<uint32_t> shards;
+  for (int i = 0; i < 12; ++i) {
+    std::string name = "s" + std::to_string(i);
+    auto svc = service(name, {{"clusterIP", "10.43.1." + std::to_string(i + 1)}, {"ports", {tcpPort("http", 80)}}});
+    all["default/" + name] = info(svc, {httpSlice(name, {endpoint("10.42.2." + std::to_string(i + 1))})});
+    shards.insert(serviceShard("default/" + name, 4));
+  }
+  EXPECT_GT(shards.size(), 1u);  // spread, not all in one
+  std::string text = gen.fullSync(all);
+  expectAccepted(text);
+  // Every table is replaced: deleted first (when present), then written.
+  for (const auto& t : tableSet("capstan_unit_shards", 4)) {
+    EXPECT_TRUE(has(text, "add table ip " + t + "\ndelete table ip " + t + "\n")) << t;
+    EXPECT_TRUE(has(text, "table ip " + t + " {\n")) << t;
+  }
+  // The service tables hook the nat prerouting and output paths; the main
+  // table keeps masquerading, the no-endpoint refusals and hairpin.
+  EXPECT_TRUE(has(text, "table ip capstan_unit_shards-s2 {\n  map service-ips"));
+  EXPECT_TRUE(has(text, "table ip capstan_unit_shards {\n  map no-endpoint-services"));
+  // Each svc chain is written inside its own table's block.
+  for (const auto& [key, si] : all) {
+    std::string table = shardTable("capstan_unit_shards", serviceShard(key, 4));
+    std::string chain = "  chain svc-" + key + "/tcp/http {";
+    size_t at = text.find(chain);
+    ASSERT_NE(at, std::string::npos) << chain;
+    size_t block = text.rfind("\ntable ip ", at);
+    ASSERT_NE(block, std::string::npos);
+    EXPECT_EQ(text.compare(block + 10, table.size() + 2, table + " {"), 0) << key << " in " << text.substr(block, 60);
+  }
+  // One service scales: its own table only.
+  ServiceInfo grown = all["default/s5"];
+  grown.ports[0].endpoints.push_back({"10.42.2.99", 8080, "node-b"});
+  SyncPlan plan = gen.plan({{"default/s5", &grown}});
+  ASSERT_TRUE(plan.chains_and_elements) << plan.text;
+  ASSERT_EQ(plan.tables.size(), 1u);
+  EXPECT_EQ(plan.tables[0].table, shardTable("capstan_unit_shards", serviceShard("default/s5", 4)));
+  expectAccepted(text + plan.text);
+  // Cleanup deletes all of them.
+  std::string del = RuleGenerator::deleteTableText("capstan_unit_shards", 4);
+  for (const auto& t : tableSet("capstan_unit_shards", 4)) EXPECT_TRUE(has(del, "delete table ip " + t + "\n")) << t;
 }
 
 TEST_F(RuleGeneratorTest, AnAddressPortBelongsToOneService) {
