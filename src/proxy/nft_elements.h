@@ -15,9 +15,11 @@
 // anything else is Invalid before anything is sent, so the caller can use
 // the text instead.
 //
-// Threading: as Nftables, one thread at a time. The socket belongs to the
-// network namespace of the thread that calls open().
+// Threading: as Nftables, one thread at a time, except that encode() may
+// run beside the other calls. The socket belongs to the network namespace
+// of the thread that calls open().
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -76,6 +78,14 @@ class NftElements {
   // removed elements, emptied chains, filled chains (created if new),
   // added elements, then chains emptied and deleted.
   Status apply(const std::vector<TableChanges>& parts);
+  // apply() in two steps: a batch encoded (no socket is touched, so
+  // another thread may encode while this one sends), then sent. An empty
+  // batch sends nothing.
+  struct Batch {
+    std::vector<char> bytes;
+  };
+  Result<Batch> encode(const std::vector<TableChanges>& parts);
+  Status send(const Batch& batch);
   // Element changes to one table.
   Status apply(const std::string& table, const ElementChanges& changes) {
     return apply(std::vector<TableChanges>{TableChanges{table, changes, {}, {}, {}}});
@@ -95,16 +105,17 @@ class NftElements {
 
   mnl_socket* nl_ = nullptr;
   uint32_t portid_ = 0;
-  uint32_t seq_ = 1;
+  std::atomic<uint32_t> seq_{1};
 };
 
 class Nftables;
 
 // Applies RuleGenerator::planFullSync's plan: its text through `nft`, with
 // the chains that must stay text (a rule shape not encoded here, or named
-// by such a chain); then one batch of the other chains, their rules and all
-// the elements; then the switch of tables. Invalid (from an element that
-// cannot be encoded) means the live table was not touched.
+// by such a chain); then a batch per table of the other chains, their rules
+// and the elements (encoded on a helper thread meanwhile); then the switch
+// of tables. Invalid (from an element that cannot be encoded) means the
+// live tables were not touched.
 Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan);
 
 }  // namespace capstan::proxy

@@ -224,6 +224,44 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
   EXPECT_EQ(na, nb) << a << "\n----\n" << b;
 }
 
+// An element that cannot be encoded, in the last table's batch: the
+// earlier batches have gone to the dormant tables, but no switch happens,
+// the live tables serve on unchanged and the answer is Invalid (so that
+// the proxy falls back to the text).
+TEST(NftFullSyncTest, AnUnencodableElementLeavesTheLiveTablesAlone) {
+  agent::testing::ScratchNetns ns("nftbad");
+  ASSERT_TRUE(ns.ok());
+  const std::string live = "capstan_rt_live";
+  auto svcs = services();
+  Status first = Status::ok(), second = Status::ok();
+  std::string before;
+  std::thread([&] {
+    if (Status st = enterNetworkNamespace(ns.path()); !st) {
+      first = st;
+      return;
+    }
+    auto nft = Nftables::open();
+    auto elements = NftElements::open();
+    if (!nft || !elements) {
+      first = !nft ? nft.status() : elements.status();
+      return;
+    }
+    RuleGenerator g({live, "10.42.0.0/16", "node-a"});
+    first = applyFullSync(**nft, **elements, g.planFullSync(svcs, live, alternateTable(live)));
+    if (!first) return;
+    before = listTables(ns, live);
+    FullSyncPlan next = g.planFullSync(svcs, alternateTable(live), live);
+    ASSERT_GT(next.parts.size(), 2u);
+    next.parts.back().elements.add["service-ips"].emplace_back("10.43.0.99 . banana . 80", "goto svc-x");
+    second = applyFullSync(**nft, **elements, next);
+  }).join();
+  ASSERT_TRUE(first.isOk()) << first.message();
+  EXPECT_EQ(second.code(), Code::kInvalid) << second.message();
+  EXPECT_FALSE(before.empty());
+  EXPECT_EQ(listTables(ns, live), before);
+  EXPECT_NE(listTables(ns, alternateTable(live)).find("flags dormant"), std::string::npos);
+}
+
 TEST(NftFullSyncTest, RuleShapesAreParsedExactly) {
   auto masq = parseRule("ip saddr != 10.42.0.0/16 meta mark set meta mark | 0x4000");
   ASSERT_TRUE(masq);
