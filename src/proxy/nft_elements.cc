@@ -42,7 +42,7 @@ bool layoutOf(const std::string& map, Layout& out) {
     out = {{Field::kAddr, Field::kProto, Field::kPort}, {}, true};
   } else if (map == "service-nodeports" || map == "no-endpoint-nodeports") {
     out = {{Field::kProto, Field::kPort}, {}, true};
-  } else if (map == "masquerade-ips") {
+  } else if (map == "masquerade-ips" || map == "cluster-ips") {
     out = {{Field::kAddr, Field::kProto, Field::kPort}, {}, false};
   } else if (map == "masquerade-nodeports") {
     out = {{Field::kProto, Field::kPort}, {}, false};
@@ -174,23 +174,6 @@ struct ExprAdder {
     nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
     return true;
   }
-  bool metaStore(uint32_t key) {
-    nftnl_expr* e = add("meta");
-    if (!e) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-    return true;
-  }
-  bool bitwise(uint32_t mask, uint32_t xor_value) {  // reg 1 = (reg 1 & mask) ^ xor, 4 bytes
-    nftnl_expr* e = add("bitwise");
-    if (!e) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
-    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
-    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor_value, 4);
-    return true;
-  }
   bool cmp(uint32_t op, const void* data, uint32_t len) {
     nftnl_expr* e = add("cmp");
     if (!e) return false;
@@ -203,18 +186,6 @@ struct ExprAdder {
 
 bool buildRule(nftnl_rule* rule, const RuleShape& r) {
   ExprAdder x{rule};
-  if (r.kind == RuleShape::kMarkUnlessSource) {
-    nftnl_expr* e = x.add("payload");
-    if (!e) return false;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, NFT_PAYLOAD_NETWORK_HEADER);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, 12);  // the IPv4 source address
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, 4);
-    // As nft: no bitwise for a /32. Then meta mark set meta mark | MARK:
-    // load, or it in, store.
-    return (r.mask == 0xffffffffu || x.bitwise(r.mask, 0)) && x.cmp(NFT_CMP_NEQ, &r.net, 4) &&
-           x.metaLoad(NFT_META_MARK) && x.bitwise(~r.mark, r.mark) && x.metaStore(NFT_META_MARK);
-  }
   if (!x.metaLoad(NFT_META_L4PROTO) || !x.cmp(NFT_CMP_EQ, &r.proto, 1)) return false;
   nftnl_expr* e = x.add("numgen");
   if (!e) return false;
@@ -241,26 +212,6 @@ bool buildRule(nftnl_rule* rule, const RuleShape& r) {
 std::optional<RuleShape> parseRule(const std::string& rule) {
   auto w = words(rule);
   RuleShape r;
-  // ip saddr != A.B.C.D/P meta mark set meta mark | MARK
-  if (w.size() == 11 && w[0] == "ip" && w[1] == "saddr" && w[2] == "!=" && w[4] == "meta" && w[5] == "mark" &&
-      w[6] == "set" && w[7] == "meta" && w[8] == "mark" && w[9] == "|") {
-    auto slash = w[3].find('/');
-    uint32_t prefix = 0;
-    in_addr addr{};
-    if (slash == std::string::npos || !parseU32(w[3].substr(slash + 1), prefix) || prefix < 1 || prefix > 32 ||
-        inet_pton(AF_INET, w[3].substr(0, slash).c_str(), &addr) != 1)
-      return std::nullopt;
-    const std::string& m = w[10];
-    if (m.size() < 3 || m.size() > 10 || m.compare(0, 2, "0x") != 0 ||
-        m.find_first_not_of("0123456789abcdefABCDEF", 2) != std::string::npos)
-      return std::nullopt;
-    r.kind = RuleShape::kMarkUnlessSource;
-    r.mask = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
-    r.net = addr.s_addr & r.mask;
-    r.mark = static_cast<uint32_t>(std::stoul(m.substr(2), nullptr, 16));
-    if (r.mark == 0) return std::nullopt;
-    return r;
-  }
   // meta l4proto P dnat ip to numgen random mod N offset B map @MAP
   if (w.size() == 14 && w[0] == "meta" && w[1] == "l4proto" && w[3] == "dnat" && w[4] == "ip" && w[5] == "to" &&
       w[6] == "numgen" && w[7] == "random" && w[8] == "mod" && w[10] == "offset" && w[12] == "map" &&

@@ -4,7 +4,7 @@
 // read of the kernel's ruleset first, which is what libnftables spends
 // ~10 µs per element and 40-60 ms per command on with 10,000 services (see
 // docs/performance.md, Services). A full sync also sends most of the
-// services' chains and rules this way (the two rule shapes of RuleShape);
+// services' chains and rules this way (the rule shape of RuleShape);
 // the table skeleton, incremental rule changes and the rarer rule shapes
 // (session affinity, externalTrafficPolicy Local) stay on the text path
 // (proxy/nftables.h). A full sync's switch from one table to its
@@ -49,15 +49,12 @@ struct EncodedElement {
 Result<EncodedElement> encodeElement(const std::string& map, const std::string& key,
                                      const std::string& value);
 
-// The rule shapes sent as nfnetlink messages (chains with any other rule go
-// as text): "ip saddr != NET/PREFIX meta mark set meta mark | MARK" and
-// "meta l4proto PROTO dnat ip to numgen random mod N offset B map @MAP", as
-// the rule generator writes them. nullopt for any other text.
+// The rule shape sent as nfnetlink messages (chains with any other rule go
+// as text): "meta l4proto PROTO dnat ip to numgen random mod N offset B map
+// @MAP", as the rule generator writes it. nullopt for any other text.
 struct RuleShape {
-  enum Kind { kMarkUnlessSource, kDnatSpread } kind = kMarkUnlessSource;
-  uint32_t net = 0, mask = 0;  // network byte order
-  uint32_t mark = 0;           // host byte order, as the meta mark register
-  std::string target;          // the map
+  enum Kind { kDnatSpread } kind = kDnatSpread;
+  std::string target;  // the map
   uint8_t proto = 0;
   uint32_t modulus = 0, offset = 0;
 };

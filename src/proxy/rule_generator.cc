@@ -16,6 +16,7 @@ constexpr const char* kNoEndpointNodePorts = "no-endpoint-nodeports";
 constexpr const char* kMasqueradeIps = "masquerade-ips";
 constexpr const char* kMasqueradeNodePorts = "masquerade-nodeports";
 constexpr const char* kHairpin = "hairpin";
+constexpr const char* kClusterIps = "cluster-ips";
 // Endpoint addresses of the backend groups, in maps per protocol (nft 1.0.6
 // refuses a transport header of another protocol, th or tcp for a udp rule,
 // in the data of a map loaded from the kernel) and per shard of group ids.
@@ -170,14 +171,22 @@ std::string RuleGenerator::tableOf(const std::string& map, uint32_t shard) const
 
 std::string RuleGenerator::shardSkeleton(uint32_t shard, bool dormant) const {
   std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
+  // Traffic to a cluster IP from outside the cluster CIDR (the node itself,
+  // or another host routing to it) is masqueraded, so that replies come
+  // back through this node: one rule here rather than one per service.
+  std::string off_cluster;
+  if (!options_.cluster_cidr.empty())
+    off_cluster = fmt::format("\n    ip saddr != {} ip daddr . meta l4proto . th dport @{} jump mark-for-masquerade",
+                              options_.cluster_cidr, kClusterIps);
   return fmt::format(R"(table ip {t} {{{flags}
   map {sips} {{ type ipv4_addr . inet_proto . inet_service : verdict; }}
   map {snp} {{ type inet_proto . inet_service : verdict; }}
   set {mips} {{ type ipv4_addr . inet_proto . inet_service; }}
   set {mnp} {{ type inet_proto . inet_service; }}
+  set {cips} {{ type ipv4_addr . inet_proto . inet_service; }}
   chain nat-prerouting {{ type nat hook prerouting priority -110; policy accept; jump services; }}
   chain nat-output {{ type nat hook output priority -110; policy accept; jump services; }}
-  chain services {{
+  chain services {{{off_cluster}
     ip daddr . meta l4proto . th dport @{mips} jump mark-for-masquerade
     ip daddr . meta l4proto . th dport vmap @{sips}
     fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{mnp} jump mark-for-masquerade
@@ -188,8 +197,8 @@ std::string RuleGenerator::shardSkeleton(uint32_t shard, bool dormant) const {
 )",
                      fmt::arg("t", shardTable(table_, shard)), fmt::arg("sips", kServiceIps),
                      fmt::arg("snp", kServiceNodePorts), fmt::arg("mips", kMasqueradeIps),
-                     fmt::arg("mnp", kMasqueradeNodePorts), fmt::arg("mark", mark),
-                     fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
+                     fmt::arg("mnp", kMasqueradeNodePorts), fmt::arg("cips", kClusterIps), fmt::arg("mark", mark),
+                     fmt::arg("off_cluster", off_cluster), fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
 }
 
 std::string RuleGenerator::skeleton(bool dormant) const {
@@ -305,12 +314,9 @@ RuleGenerator::ServiceRules RuleGenerator::build(const ServiceInfo& info) {
       continue;
     }
 
-    auto& svc_rules = r.chains[svc];
-    if (!options_.cluster_cidr.empty())
-      // The mark set in place rather than by a jump to mark-for-masquerade:
-      // a shape the nfnetlink encoder knows, naming no chain.
-      svc_rules.push_back(fmt::format("ip saddr != {} meta mark set meta mark | {:#x}", options_.cluster_cidr,
-                                      options_.masquerade_mark));
+    // Marked for masquerading, when from outside the cluster CIDR, by the
+    // services chain's lookup in cluster-ips.
+    if (!options_.cluster_cidr.empty()) r.elements[kClusterIps][info.cluster_ip + tail] = "";
     spread(r, svc, svc, sp, sp.endpoints, id, info.affinity_timeout);
     r.elements[kServiceIps][info.cluster_ip + tail] = "goto " + svc;
     for (const auto& ep : sp.endpoints)

@@ -31,7 +31,11 @@
 //                    (the kernel runs the nat chains of a hook in turn until
 //                    one of them binds the connection, so the first shard
 //                    whose map has the address translates it)
-//   services         ip daddr . meta l4proto . th dport vmap @service-ips
+//   services         from outside the cluster CIDR to a cluster IP (set
+//                    @cluster-ips): jump mark-for-masquerade (one rule, not
+//                    one per service: each rule costs the kernel's parse of
+//                    its expressions in a full sync); then
+//                    ip daddr . meta l4proto . th dport vmap @service-ips
 //                    fib daddr type local (not 127/8): meta l4proto . th dport
 //                    vmap @service-nodeports; before each lookup, a match in
 //                    @masquerade-ips / @masquerade-nodeports (external IPs and
@@ -39,8 +43,7 @@
 //                    mark-for-masquerade, and their map elements go straight
 //                    to svc-...
 //   svc-<ns>/<name>/<proto>/<port>   one per service port reached by its
-//                    cluster IP: masquerade-mark traffic from outside the
-//                    cluster CIDR, then spread: `dnat ip to numgen random mod
+//                    cluster IP, one rule: `dnat ip to numgen random mod
 //                    N offset B map @backends-<proto>-<shard>`, which maps
 //                    B+i to endpoint i's ip . port (B = the group's id << 12,
 //                    shard = id % (64 / shards): see backendsMap in the .cc)

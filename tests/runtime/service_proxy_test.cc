@@ -28,8 +28,10 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "agent/runtime/process.h"
 #include "apiserver/api_server.h"
@@ -125,8 +127,16 @@ class NameServer {
       }
       bound.set_value(s);
       while (true) {
-        int c = accept4(s, nullptr, nullptr, SOCK_CLOEXEC);
+        sockaddr_in peer{};
+        socklen_t len = sizeof peer;
+        int c = accept4(s, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
         if (c < 0) break;  // shut down by stop()
+        char text[INET_ADDRSTRLEN] = "";
+        inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
+        {
+          std::lock_guard lock(mu_);
+          peers_.insert(text);
+        }
         if (write(c, name_.data(), name_.size()) == static_cast<ssize_t>(name_.size())) {
           char buf[16];
           pollfd p{c, POLLIN, 0};
@@ -138,6 +148,11 @@ class NameServer {
     });
     fd_ = fd.get();
   }
+  // The source addresses of the connections accepted since the last call.
+  std::set<std::string> takePeers() {
+    std::lock_guard lock(mu_);
+    return std::exchange(peers_, {});
+  }
   ~NameServer() {
     if (fd_ >= 0) shutdown(fd_, SHUT_RDWR);  // wakes accept
     thread_.join();
@@ -147,6 +162,8 @@ class NameServer {
 
  private:
   std::string name_;
+  std::mutex mu_;
+  std::set<std::string> peers_;  // guarded by mu_
   int fd_ = -1;
   std::thread thread_;
 };
@@ -407,6 +424,17 @@ TEST_F(ServiceProxyTest, VipsSpreadRefuseHairpinAndCleanUp) {
   EXPECT_EQ(proxy_->mode(), ProxyMode::kNftables);
 
   expectServedAndRefused(svc);
+  // A connection to the cluster IP from outside the cluster CIDR is
+  // masqueraded (the services chain's lookup in cluster-ips), so the reply
+  // comes back through the node; one from a pod keeps its source.
+  e1_->takePeers();
+  e2_->takePeers();
+  spread("c", vip, 80, 10);
+  auto from_outside = e1_->takePeers();
+  from_outside.merge(e2_->takePeers());
+  EXPECT_EQ(from_outside, (std::set<std::string>{"10.250.0.1"}));
+  spread("e1", vip, 80, 10);
+  EXPECT_EQ(e2_->takePeers(), (std::set<std::string>{"10.250.0.2"}));
   // LoadBalancer: published on the node IP.
   auto seen = spread("c", "10.251.0.1", 80, 30);
   EXPECT_TRUE(seen.size() == 2 && seen.count("ep1") && seen.count("ep2")) << ::testing::PrintToString(seen);

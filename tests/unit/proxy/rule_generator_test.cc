@@ -113,7 +113,14 @@ TEST_F(RuleGeneratorTest, ClusterIpSpreadsOverThreeEndpoints) {
   EXPECT_EQ(si.ports[0].endpoints.size(), 3u);
   std::string text = full({{"default/web", si}});
   EXPECT_TRUE(has(text, "10.43.0.10 . tcp . 80 : goto svc-default/web/tcp/http")) << text;
-  EXPECT_TRUE(has(text, "ip saddr != 10.42.0.0/16 meta mark set meta mark | 0x4000")) << text;
+  // From outside the cluster CIDR: marked for masquerading by the services
+  // chain of each service table, from the cluster-ips set.
+  EXPECT_TRUE(has(text, "ip saddr != 10.42.0.0/16 ip daddr . meta l4proto . th dport @cluster-ips jump "
+                        "mark-for-masquerade"))
+      << text;
+  EXPECT_TRUE(has(text, "add element ip " + tableOf("default/web") + " cluster-ips { 10.43.0.10 . tcp . 80 }"))
+      << text;
+  EXPECT_TRUE(has(text, "chain svc-default/web/tcp/http {\n    meta l4proto tcp dnat")) << text;
   // Group 1: offset 1 << 12, in shard 1 of the tcp backend maps.
   EXPECT_TRUE(has(text, "meta l4proto tcp dnat ip to numgen random mod 3 offset 4096 map @backends-tcp-1"))
       << text;
@@ -340,8 +347,8 @@ TEST_F(RuleGeneratorTest, PlannedFullSyncBuildsTheOtherTableDormantWithElementsA
       }
     }
   }
-  EXPECT_EQ(count, 3u /*service-ips*/ + 3u /*node ports*/ + 3u /*their masquerade set*/ + 3u /*backends*/ +
-                       3u /*hairpin*/)
+  EXPECT_EQ(count, 3u /*service-ips*/ + 3u /*cluster-ips*/ + 3u /*node ports*/ + 3u /*their masquerade set*/ +
+                       3u /*backends*/ + 3u /*hairpin*/)
       << maps;
 
   // Incremental changes now name the new table; retarget() goes back.
