@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <future>
+#include <map>
 #include <thread>
 #include <cstring>
 #include <set>
@@ -517,7 +518,7 @@ Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& p
   // here (none of which names a chain) and no chain that stays text names
   // it (the text is applied first). Chains name only chains of their own
   // table.
-  std::string text = plan.text;
+  std::string text = plan.skeleton + plan.text;
   std::vector<TableChanges> messages;
   messages.reserve(plan.parts.size());
   for (const auto& part : plan.parts) {
@@ -551,7 +552,7 @@ Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& p
   std::thread encoder([&] {
     for (size_t i = 0; i < messages.size(); ++i) encoded[i].set_value(elements.encode({messages[i]}));
   });
-  Status st = nft.run(text);
+  Status st = text.empty() ? Status::ok() : nft.run(text);
   for (size_t i = 0; i < messages.size(); ++i) {
     auto batch = encoded[i].get_future().get();
     if (!st) continue;
@@ -559,6 +560,20 @@ Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& p
   }
   encoder.join();
   if (st) st = elements.switchTables(plan.tables, plan.replaced);
+  return st;
+}
+
+Status planAndApplyFullSync(Nftables& nft, NftElements& elements, RuleGenerator& generator,
+                            const std::map<std::string, ServiceInfo>& services, const std::string& into,
+                            const std::string& replacing, FullSyncPlan& plan) {
+  std::string skeleton = generator.fullSyncSkeleton(into, replacing);
+  auto planned = std::async(std::launch::async, [&] { return generator.planFullSync(services, into, replacing); });
+  Status st = nft.run(skeleton);
+  plan = planned.get();
+  if (!st) return st;
+  plan.skeleton.clear();  // applied
+  st = applyFullSync(nft, elements, plan);
+  plan.skeleton = std::move(skeleton);
   return st;
 }
 

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,5 +115,16 @@ class Nftables;
 // of tables. Invalid (from an element that cannot be encoded) means the
 // live tables were not touched.
 Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan);
+
+// generator.planFullSync(services, into, replacing) and applyFullSync of
+// it, overlapped: the skeleton (which depends on no service) goes to the
+// kernel through `nft` on this thread while a helper thread plans the
+// services. `plan` gets the plan. As applyFullSync, except that a failure
+// of the skeleton may leave the new tables absent or part built (never the
+// live ones touched). The generator is used by the helper thread only
+// until this returns.
+Status planAndApplyFullSync(Nftables& nft, NftElements& elements, RuleGenerator& generator,
+                            const std::map<std::string, ServiceInfo>& services, const std::string& into,
+                            const std::string& replacing, FullSyncPlan& plan);
 
 }  // namespace capstan::proxy

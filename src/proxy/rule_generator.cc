@@ -26,12 +26,19 @@ constexpr const char* kClusterIps = "cluster-ips";
 // 10,000 x 1,000 such checks, of 10,000 x 10,000 services 13 s of kernel
 // time, and one endpoint change among 10,000 services ~100 ms. With 64
 // shards in all (64 / the service tables in each) each map serves 1/64 of
-// the groups. A shard's map is declared in a service table when a group
-// there first needs it and lives until the next full sync.
+// the groups. Each service table declares its tcp and udp maps in its
+// skeleton; an sctp map when a group there first needs it, until the next
+// full sync.
 constexpr uint32_t kBackendShards = 64;
+uint32_t backendShards(uint32_t service_tables) { return std::max<uint32_t>(kBackendShards / service_tables, 1); }
 std::string backendsMap(const std::string& protocol, uint32_t group_id, uint32_t service_tables) {
-  return fmt::format("backends-{}-{}", protocol, group_id % std::max<uint32_t>(kBackendShards / service_tables, 1));
+  return fmt::format("backends-{}-{}", protocol, group_id % backendShards(service_tables));
 }
+// The protocols whose backends maps every service table declares in its
+// skeleton (sctp's are declared when a group first needs one), so that a
+// full sync's text does not depend on the services and a new service
+// declares nothing.
+constexpr const char* kDeclaredProtocols[] = {"tcp", "udp"};
 std::string backendsMapDeclaration(const std::string& name) {
   // name is backends-<protocol>-<shard>
   std::string protocol = name.substr(9, name.rfind('-') - 9);
@@ -169,8 +176,12 @@ std::string RuleGenerator::tableOf(const std::string& map, uint32_t shard) const
   return main ? table_ : shardTable(table_, shard);
 }
 
-std::string RuleGenerator::shardSkeleton(uint32_t shard, bool dormant) const {
+std::string RuleGenerator::shardSkeleton(const std::string& table, uint32_t shard, bool dormant) const {
   std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
+  std::string backends;
+  for (const char* protocol : kDeclaredProtocols)
+    for (uint32_t i = 0; i < backendShards(options_.shards); ++i)
+      backends += "\n  map " + backendsMapDeclaration(fmt::format("backends-{}-{}", protocol, i));
   // Traffic to a cluster IP from outside the cluster CIDR (the node itself,
   // or another host routing to it) is masqueraded, so that replies come
   // back through this node: one rule here rather than one per service.
@@ -183,7 +194,7 @@ std::string RuleGenerator::shardSkeleton(uint32_t shard, bool dormant) const {
   map {snp} {{ type inet_proto . inet_service : verdict; }}
   set {mips} {{ type ipv4_addr . inet_proto . inet_service; }}
   set {mnp} {{ type inet_proto . inet_service; }}
-  set {cips} {{ type ipv4_addr . inet_proto . inet_service; }}
+  set {cips} {{ type ipv4_addr . inet_proto . inet_service; }}{backends}
   chain nat-prerouting {{ type nat hook prerouting priority -110; policy accept; jump services; }}
   chain nat-output {{ type nat hook output priority -110; policy accept; jump services; }}
   chain services {{{off_cluster}
@@ -195,14 +206,14 @@ std::string RuleGenerator::shardSkeleton(uint32_t shard, bool dormant) const {
   chain mark-for-masquerade {{ meta mark set meta mark | {mark}; }}
 }}
 )",
-                     fmt::arg("t", shardTable(table_, shard)), fmt::arg("sips", kServiceIps),
+                     fmt::arg("t", shardTable(table, shard)), fmt::arg("backends", backends),
+                     fmt::arg("sips", kServiceIps),
                      fmt::arg("snp", kServiceNodePorts), fmt::arg("mips", kMasqueradeIps),
                      fmt::arg("mnp", kMasqueradeNodePorts), fmt::arg("cips", kClusterIps), fmt::arg("mark", mark),
                      fmt::arg("off_cluster", off_cluster), fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
 }
 
-std::string RuleGenerator::skeleton(bool dormant) const {
-  const std::string& t = table_;
+std::string RuleGenerator::skeleton(const std::string& t, bool dormant) const {
   std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
   std::string out = deleteTableText(t, options_.shards);
   fmt::format_to(std::back_inserter(out),
@@ -233,8 +244,15 @@ std::string RuleGenerator::skeleton(bool dormant) const {
                  fmt::arg("t", t), fmt::arg("nes", kNoEndpointServices), fmt::arg("nenp", kNoEndpointNodePorts),
                  fmt::arg("hairpin", kHairpin), fmt::arg("mark", mark),
                  fmt::arg("flags", dormant ? "\n  flags dormant;" : ""));
-  for (uint32_t i = 0; i < options_.shards; ++i) out += shardSkeleton(i, dormant);
+  for (uint32_t i = 0; i < options_.shards; ++i) out += shardSkeleton(t, i, dormant);
   return out;
+}
+
+std::string RuleGenerator::fullSyncSkeleton(const std::string& into, const std::string& replacing) const {
+  std::string out;
+  for (const auto& t : tableSet(replacing, options_.shards))
+    fmt::format_to(std::back_inserter(out), "add table ip {}\n", t);
+  return out + skeleton(into, /*dormant=*/true);
 }
 
 uint32_t RuleGenerator::groupId(const std::string& group) {
@@ -389,6 +407,10 @@ std::map<std::string, const ServiceInfo*> RuleGenerator::resetTo(
   hairpin_refs_.clear();
   owners_.clear();
   backend_maps_.clear();
+  for (uint32_t shard = 0; shard < options_.shards; ++shard)
+    for (const char* protocol : kDeclaredProtocols)
+      for (uint32_t i = 0; i < backendShards(options_.shards); ++i)
+        backend_maps_.insert(fmt::format("{}|backends-{}-{}", shardTable(table_, shard), protocol, i));
   valid_ = true;
   std::map<std::string, const ServiceInfo*> all;
   for (const auto& [key, info] : services) all[key] = &info;
@@ -397,7 +419,7 @@ std::map<std::string, const ServiceInfo*> RuleGenerator::resetTo(
 
 std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& services) {
   auto all = resetTo(services);
-  return skeleton(/*dormant=*/false) + update(all);
+  return skeleton(table_, /*dormant=*/false) + update(all);
 }
 
 FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo>& services,
@@ -422,8 +444,7 @@ FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo
     for (const auto& [name, rules] : part.fill_chains) tc.fill.emplace_back(name, *rules);
     part.fill_chains.clear();
   }
-  for (const auto& t : out.replaced) fmt::format_to(std::back_inserter(out.text), "add table ip {}\n", t);
-  out.text += skeleton(/*dormant=*/true);
+  out.skeleton = fullSyncSkeleton(into, replacing);
   tx.write(out.text, /*with_added_elements=*/false, /*dormant=*/true);
   for (auto& tc : out.parts) tc.elements = std::move(tx.parts[tc.table].elements);
   return out;

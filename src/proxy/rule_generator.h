@@ -141,7 +141,8 @@ struct FullSyncPlan {
   std::string replacing;             // the main table it replaces
   std::vector<std::string> tables;   // tableSet(table): woken by the switch
   std::vector<std::string> replaced; // tableSet(replacing): deleted by it
-  std::string text;                  // the dormant tables: skeletons, maps and sets
+  std::string skeleton;              // the dormant tables, empty: fullSyncSkeleton()
+  std::string text;                  // their maps and sets that depend on the services (often empty)
   std::vector<TableChanges> parts;   // per table: its services' chains (fill) and elements (additions)
 };
 
@@ -174,6 +175,10 @@ class RuleGenerator {
   // table() is `into` afterwards. Precondition: into != replacing.
   FullSyncPlan planFullSync(const std::map<std::string, ServiceInfo>& services, const std::string& into,
                             const std::string& replacing);
+  // The plan's skeleton, which depends on no service: the tables of
+  // `replacing` created if absent, those of `into` anew and dormant. Reads
+  // only the options, so it may run beside planFullSync.
+  std::string fullSyncSkeleton(const std::string& into, const std::string& replacing) const;
 
   // Text that moves the table from the kept state to one where each given
   // key has its new info (nullptr: the service is gone). Keys not given are
@@ -219,8 +224,8 @@ class RuleGenerator {
               const std::vector<Endpoint>& eps, const std::string& prefix, int affinity_timeout);
   uint32_t groupId(const std::string& group);
   void releaseGroups(const ServiceRules& r, const ServiceRules* keep);
-  std::string skeleton(bool dormant) const;
-  std::string shardSkeleton(uint32_t shard, bool dormant) const;
+  std::string skeleton(const std::string& table, bool dormant) const;
+  std::string shardSkeleton(const std::string& table, uint32_t shard, bool dormant) const;
   void reset();
   std::map<std::string, const ServiceInfo*> resetTo(const std::map<std::string, ServiceInfo>& services);
   // The transaction of plan(), not yet written as text.

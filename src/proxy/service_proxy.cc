@@ -363,9 +363,10 @@ class ServiceProxyImpl final : public ServiceProxy {
     std::string into = live_table_ == options_.table ? alternate : options_.table;
     // With nothing live, the alternate is the one replaced: planFullSync's
     // text creates it, so that deleting it cannot fail.
-    FullSyncPlan p = generator_.planFullSync(services, into, into == options_.table ? alternate : options_.table);
-    text = p.text;
-    Status st = applyFullSync(*nft_, *elements_, p);
+    FullSyncPlan p;
+    Status st = planAndApplyFullSync(*nft_, *elements_, generator_, services, into,
+                                     into == options_.table ? alternate : options_.table, p);
+    text = p.skeleton + p.text;
     if (st.code() == Code::kInvalid) {
       // An element the encoder does not know: the whole text in one
       // transaction on the live table instead.

@@ -147,7 +147,9 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
     GeneratorOptions gp = go;
     gp.table = planned;
     RuleGenerator g(gp);
-    FullSyncPlan plan = g.planFullSync(svcs, planned, alternateTable(planned));
+    // As the proxy does it: the skeleton while the services are planned.
+    FullSyncPlan plan;
+    by_plan = planAndApplyFullSync(**nft, **elements, g, svcs, planned, alternateTable(planned), plan);
     for (const auto& part : plan.parts) {
       chains += part.fill.size();
       for (const auto& [name, rules] : part.fill) {
@@ -156,7 +158,6 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
         as_messages += all;
       }
     }
-    by_plan = applyFullSync(**nft, **elements, plan);
     if (!by_text || !by_plan) return;
 
     // Incremental changes, the same to both tables, the planned one's
@@ -164,7 +165,8 @@ TEST(NftFullSyncTest, PlannedSyncAndNetlinkChangesBuildWhatTheTextBuilds) {
     // and every rule has a shape encoded there, else the text):
     //  1. an endpoint added and a service gone: chains flushed, filled
     //     and deleted, elements: one nfnetlink batch;
-    //  2. a new service: its backends maps are new (text);
+    //  2. a new service: its sctp backends map is new (text; tcp and udp
+    //     maps are in the skeleton);
     //  3. the session-affinity service loses an endpoint (text).
     auto as_proxy = [&](const SyncPlan& p) -> std::pair<Status, bool> {
       if (p.elements_only || p.chains_and_elements) {

@@ -124,9 +124,10 @@ TEST_F(RuleGeneratorTest, ClusterIpSpreadsOverThreeEndpoints) {
   // Group 1: offset 1 << 12, in shard 1 of the tcp backend maps.
   EXPECT_TRUE(has(text, "meta l4proto tcp dnat ip to numgen random mod 3 offset 4096 map @backends-tcp-1"))
       << text;
-  EXPECT_TRUE(has(text, "add map ip " + tableOf("default/web") +
-                            " backends-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport; }"))
-      << text;
+  // Declared by the skeleton of every service table.
+  EXPECT_TRUE(has(text, "table ip " + tableOf("default/web") + " {")) << text;
+  EXPECT_TRUE(has(text, "\n  map backends-tcp-1 { typeof numgen random mod 1 : ip daddr . tcp dport; }")) << text;
+  EXPECT_FALSE(has(text, "add map")) << text;
   EXPECT_TRUE(has(text, "4096 : 10.42.1.2 . 8080, 4097 : 10.42.1.3 . 8080, 4098 : 10.42.1.4 . 8080")) << text;
   EXPECT_FALSE(has(text, "add element ip capstan_unit_" + std::to_string(getpid()) + " no-endpoint-services"))
       << text;
@@ -295,21 +296,26 @@ TEST_F(RuleGeneratorTest, PlannedFullSyncBuildsTheOtherTableDormantWithElementsA
   EXPECT_EQ(plan.replacing, live);
   EXPECT_EQ(gen_.table(), next);
   EXPECT_FALSE(gen_.needsFullSync());
-  EXPECT_EQ(plan.text.rfind("add table ip " + live + "\n", 0), 0u) << plan.text;
-  EXPECT_FALSE(has(plan.text, "add element")) << plan.text;
-  EXPECT_FALSE(has(plan.text, "table ip " + live + " {")) << plan.text;
+  // The skeleton apart: it depends on no service. The services' text
+  // (maps and sets beyond the skeleton's) is empty here.
+  EXPECT_EQ(plan.skeleton, gen_.fullSyncSkeleton(next, live));
+  EXPECT_EQ(plan.text, "");
+  EXPECT_EQ(plan.skeleton.rfind("add table ip " + live + "\n", 0), 0u) << plan.skeleton;
+  EXPECT_FALSE(has(plan.skeleton, "add element")) << plan.skeleton;
+  EXPECT_FALSE(has(plan.skeleton, "table ip " + live + " {")) << plan.skeleton;
   // Every block of the new table keeps it dormant.
   const std::string block = "table ip " + next + " {\n";
   size_t blocks = 0;
-  for (size_t at = plan.text.find(block); at != std::string::npos; at = plan.text.find(block, at + 1)) {
+  for (size_t at = plan.skeleton.find(block); at != std::string::npos; at = plan.skeleton.find(block, at + 1)) {
     ++blocks;
-    EXPECT_EQ(plan.text.compare(at + block.size(), 17, "  flags dormant;\n"), 0) << plan.text.substr(at, 80);
+    EXPECT_EQ(plan.skeleton.compare(at + block.size(), 17, "  flags dormant;\n"), 0) << plan.skeleton.substr(at, 80);
   }
-  EXPECT_EQ(blocks, 1u) << plan.text;  // the skeleton; the services' chains are apart
+  EXPECT_EQ(blocks, 1u) << plan.skeleton;  // the skeleton; the services' chains are apart
   EXPECT_EQ(plan.tables, tableSet(next));
   EXPECT_EQ(plan.replaced, tableSet(live));
-  for (const auto& t : tableSet(live)) EXPECT_TRUE(has(plan.text, "add table ip " + t + "\n")) << t;
-  for (const auto& t : tableSet(next)) EXPECT_TRUE(has(plan.text, "table ip " + t + " {\n  flags dormant;\n")) << t;
+  for (const auto& t : tableSet(live)) EXPECT_TRUE(has(plan.skeleton, "add table ip " + t + "\n")) << t;
+  for (const auto& t : tableSet(next))
+    EXPECT_TRUE(has(plan.skeleton, "table ip " + t + " {\n  flags dormant;\n")) << t;
   // They are the chains the in-place text fills, rule for rule, each in
   // its service's table.
   size_t chain_count = 0;
@@ -330,7 +336,7 @@ TEST_F(RuleGeneratorTest, PlannedFullSyncBuildsTheOtherTableDormantWithElementsA
     chains += block;
   }
   EXPECT_EQ(chain_count, 3u);
-  expectAccepted(plan.text + chains);
+  expectAccepted(plan.skeleton + plan.text + chains);
 
   // The elements are exactly those the in-place text adds.
   size_t count = 0;
@@ -473,19 +479,28 @@ TEST_F(RuleGeneratorTest, PlanIsElementOnlyWhenOnlyElementsChange) {
   EXPECT_TRUE(gen_.plan({{"default/web", &added}}).text.empty());
 }
 
+// The tcp and udp backends maps are in every service table's skeleton, so
+// a new service declares nothing; sctp's are declared on first use, once
+// per table.
 TEST_F(RuleGeneratorTest, BackendMapsAreShardedAndDeclaredOnce) {
   std::string base = full({});
-  auto make = [&](const std::string& name, const std::string& vip, const std::string& ep) {
-    auto svc = service(name, {{"clusterIP", vip}, {"ports", {tcpPort("http", 80)}}});
-    return info(svc, {httpSlice(name, {endpoint(ep)})});
+  auto make = [&](const std::string& name, const std::string& vip, const std::string& ep,
+                  const std::string& protocol = "SCTP") {
+    auto svc = service(name, {{"clusterIP", vip}, {"ports", {{{"name", "p"}, {"port", 80}, {"protocol", protocol}}}}});
+    return info(svc, {slice(name, Json::array({{{"name", "p"}, {"port", 8080}, {"protocol", protocol}}}),
+                            {endpoint(ep)})});
   };
+  ServiceInfo tcp = make("t", "10.43.0.39", "10.42.1.39", "TCP");
+  std::string t0 = gen_.update({{"default/t", &tcp}});
+  EXPECT_FALSE(has(t0, "add map")) << t0;
+  EXPECT_TRUE(has(t0, "map @backends-tcp-1")) << t0;
   ServiceInfo a = make("a", "10.43.0.40", "10.42.1.40"), b = make("b", "10.43.0.41", "10.42.1.41");
   std::string t1 = gen_.update({{"default/a", &a}});
-  EXPECT_TRUE(has(t1, "add map ip " + tableOf("default/a") + " backends-tcp-1 ")) << t1;
-  EXPECT_TRUE(has(t1, "map @backends-tcp-1")) << t1;
+  EXPECT_TRUE(has(t1, "add map ip " + tableOf("default/a") + " backends-sctp-2 ")) << t1;
+  EXPECT_TRUE(has(t1, "map @backends-sctp-2")) << t1;
   std::string t2 = gen_.update({{"default/b", &b}});
-  EXPECT_TRUE(has(t2, " backends-tcp-2 {")) << t2;
-  EXPECT_FALSE(has(t2, "backends-tcp-1")) << t2;
+  EXPECT_TRUE(has(t2, " backends-sctp-3 {")) << t2;
+  EXPECT_FALSE(has(t2, "backends-sctp-2")) << t2;
   // a's group id is reused by c, a service of a's table: the map exists
   // there already.
   std::string c_name = "c";
@@ -493,14 +508,14 @@ TEST_F(RuleGeneratorTest, BackendMapsAreShardedAndDeclaredOnce) {
   ServiceInfo c = make(c_name, "10.43.0.42", "10.42.1.42");
   std::string t3 = gen_.update({{"default/a", nullptr}, {"default/" + c_name, &c}});
   EXPECT_FALSE(has(t3, "add map")) << t3;
-  EXPECT_TRUE(has(t3, "map @backends-tcp-1")) << t3;
+  EXPECT_TRUE(has(t3, "map @backends-sctp-2")) << t3;
   // In another service table the same shard of maps is declared anew.
   std::string d_name = "d";
   for (int i = 0; serviceShard("default/" + d_name) == serviceShard("default/a"); ++i) d_name = "d" + std::to_string(i);
   ServiceInfo d = make(d_name, "10.43.0.43", "10.42.1.43");
   std::string t4 = gen_.update({{"default/" + c_name, nullptr}, {"default/" + d_name, &d}});
-  EXPECT_TRUE(has(t4, "add map ip " + tableOf("default/" + d_name) + " backends-tcp-1 ")) << t4;
-  expectAccepted(base + t1 + t2 + t3 + t4);
+  EXPECT_TRUE(has(t4, "add map ip " + tableOf("default/" + d_name) + " backends-sctp-2 ")) << t4;
+  expectAccepted(base + t0 + t1 + t2 + t3 + t4);
 }
 
 // The services' rules are spread over service tables, so that a change to
