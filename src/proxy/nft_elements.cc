@@ -17,8 +17,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
+#include <mutex>
 #include <thread>
 #include <cstring>
 #include <set>
@@ -513,15 +516,21 @@ Status NftElements::send(const std::vector<char>& batch, uint32_t acks) {
   return Status(Code::kInternal, std::string("nft elements: ") + std::strerror(error));
 }
 
-Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan) {
-  // A chain goes by nfnetlink when every rule of it has a shape encoded
-  // here (none of which names a chain) and no chain that stays text names
-  // it (the text is applied first). Chains name only chains of their own
-  // table.
-  std::string text = plan.skeleton + plan.text;
+namespace {
+
+// The parts of a planned full sync split by how they go: the chains whose
+// rules all have the shape encoded here (none of which names a chain) and
+// that no chain staying text names, with the elements, as messages; the
+// rest as text (applied first). Chains name only chains of their own table.
+struct SplitParts {
+  std::string text;
   std::vector<TableChanges> messages;
-  messages.reserve(plan.parts.size());
-  for (const auto& part : plan.parts) {
+};
+
+SplitParts splitParts(const std::vector<TableChanges>& parts) {
+  SplitParts out;
+  out.messages.reserve(parts.size());
+  for (const auto& part : parts) {
     std::set<std::string> named_by_text;
     std::vector<bool> encodable(part.fill.size(), true);
     for (size_t i = 0; i < part.fill.size(); ++i) {
@@ -535,30 +544,44 @@ Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& p
         for (const auto& rule : part.fill[i].second) chainsNamedBy(rule, named_by_text);
     }
     std::vector<ChainRules> as_text;
-    TableChanges& m = messages.emplace_back();
+    TableChanges& m = out.messages.emplace_back();
     m.table = part.table;
     m.elements = part.elements;
     for (size_t i = 0; i < part.fill.size(); ++i)
       (encodable[i] && !named_by_text.count(part.fill[i].first) ? m.fill : as_text).push_back(part.fill[i]);
-    text += chainsBlockText(part.table, as_text, /*dormant=*/true);
+    out.text += chainsBlockText(part.table, as_text, /*dormant=*/true);
   }
-  // The new tables are dormant until the switch, so each may be filled by
-  // its own batch. A helper thread encodes them (user space, ~2 ms a
-  // table) while libnftables runs the text and the kernel takes the
-  // batches already encoded. An element that cannot be encoded stops the
-  // sending there: the dormant tables are left part filled (the next full
-  // sync replaces them), the live ones untouched.
-  std::vector<std::promise<Result<NftElements::Batch>>> encoded(messages.size());
+  return out;
+}
+
+// `text` through nft, then a batch per part. The new tables are dormant
+// until the switch, so each may be filled by its own batch: a helper
+// thread encodes them (user space, ~2 ms a table) while libnftables runs
+// the text and the kernel takes the batches already encoded. An element
+// that cannot be encoded stops the sending there: the dormant tables are
+// left part filled (the next full sync replaces them), the live ones
+// untouched.
+Status fillDormant(Nftables& nft, NftElements& elements, std::string text, const std::vector<TableChanges>& parts) {
+  SplitParts split = splitParts(parts);
+  text += split.text;
+  std::vector<std::promise<Result<NftElements::Batch>>> encoded(split.messages.size());
   std::thread encoder([&] {
-    for (size_t i = 0; i < messages.size(); ++i) encoded[i].set_value(elements.encode({messages[i]}));
+    for (size_t i = 0; i < split.messages.size(); ++i) encoded[i].set_value(elements.encode({split.messages[i]}));
   });
   Status st = text.empty() ? Status::ok() : nft.run(text);
-  for (size_t i = 0; i < messages.size(); ++i) {
-    auto batch = encoded[i].get_future().get();
+  for (auto& promise : encoded) {
+    auto batch = promise.get_future().get();
     if (!st) continue;
     st = batch ? elements.send(*batch) : batch.status();
   }
   encoder.join();
+  return st;
+}
+
+}  // namespace
+
+Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& plan) {
+  Status st = fillDormant(nft, elements, plan.skeleton + plan.text, plan.parts);
   if (st) st = elements.switchTables(plan.tables, plan.replaced);
   return st;
 }
@@ -566,14 +589,51 @@ Status applyFullSync(Nftables& nft, NftElements& elements, const FullSyncPlan& p
 Status planAndApplyFullSync(Nftables& nft, NftElements& elements, RuleGenerator& generator,
                             const std::map<std::string, ServiceInfo>& services, const std::string& into,
                             const std::string& replacing, FullSyncPlan& plan) {
+  // The planner thread plans a service table at a time and encodes each
+  // one that needs no text as soon as it is planned; this thread sends the
+  // skeleton, then each batch as it comes. Parts that need text first (an
+  // sctp map, affinity sets, rules not encoded here) wait until the end:
+  // their text, then their batches, as applyFullSync.
+  std::mutex mu;
+  std::condition_variable ready;
+  std::deque<Result<NftElements::Batch>> batches;
+  bool planned = false;
+  std::vector<TableChanges> deferred;
+  std::string deferred_text;
   std::string skeleton = generator.fullSyncSkeleton(into, replacing);
-  auto planned = std::async(std::launch::async, [&] { return generator.planFullSync(services, into, replacing); });
+  std::thread planner([&] {
+    FullSyncPlan p = generator.planFullSync(services, into, replacing, [&](const PlannedPart& part) {
+      SplitParts split = splitParts({part.changes});
+      if (!part.text.empty() || !split.text.empty()) {
+        std::lock_guard lock(mu);
+        deferred.push_back(part.changes);
+        deferred_text += part.text;
+        return;
+      }
+      auto batch = elements.encode(split.messages);
+      std::lock_guard lock(mu);
+      batches.push_back(std::move(batch));
+      ready.notify_one();
+    });
+    std::lock_guard lock(mu);
+    plan = std::move(p);
+    planned = true;
+    ready.notify_one();
+  });
   Status st = nft.run(skeleton);
-  plan = planned.get();
-  if (!st) return st;
-  plan.skeleton.clear();  // applied
-  st = applyFullSync(nft, elements, plan);
-  plan.skeleton = std::move(skeleton);
+  while (true) {
+    std::unique_lock lock(mu);
+    ready.wait(lock, [&] { return planned || !batches.empty(); });
+    if (batches.empty()) break;  // and planned
+    auto batch = std::move(batches.front());
+    batches.pop_front();
+    lock.unlock();
+    if (!st) continue;
+    st = batch ? elements.send(*batch) : batch.status();
+  }
+  planner.join();
+  if (st) st = fillDormant(nft, elements, std::move(deferred_text), deferred);
+  if (st) st = elements.switchTables(plan.tables, plan.replaced);
   return st;
 }
 

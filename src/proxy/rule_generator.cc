@@ -398,7 +398,7 @@ void RuleGenerator::hairpinDiff(const std::map<std::string, bool>& was_present, 
   }
 }
 
-std::map<std::string, const ServiceInfo*> RuleGenerator::resetTo(
+std::vector<std::map<std::string, const ServiceInfo*>> RuleGenerator::resetTo(
     const std::map<std::string, ServiceInfo>& services) {
   services_.clear();
   group_ids_.clear();
@@ -412,41 +412,68 @@ std::map<std::string, const ServiceInfo*> RuleGenerator::resetTo(
       for (uint32_t i = 0; i < backendShards(options_.shards); ++i)
         backend_maps_.insert(fmt::format("{}|backends-{}-{}", shardTable(table_, shard), protocol, i));
   valid_ = true;
-  std::map<std::string, const ServiceInfo*> all;
-  for (const auto& [key, info] : services) all[key] = &info;
-  return all;
+  std::vector<std::map<std::string, const ServiceInfo*>> by_shard(options_.shards);
+  for (const auto& [key, info] : services) by_shard[serviceShard(key, options_.shards)][key] = &info;
+  return by_shard;
 }
 
 std::string RuleGenerator::fullSync(const std::map<std::string, ServiceInfo>& services) {
-  auto all = resetTo(services);
-  return skeleton(table_, /*dormant=*/false) + update(all);
+  std::string out = skeleton(table_, /*dormant=*/false);
+  for (const auto& changes : resetTo(services)) {
+    Transaction tx;
+    diff(changes, tx);
+    tx.write(out);
+  }
+  return out;
 }
 
 FullSyncPlan RuleGenerator::planFullSync(const std::map<std::string, ServiceInfo>& services,
-                                         const std::string& into, const std::string& replacing) {
+                                         const std::string& into, const std::string& replacing,
+                                         const std::function<void(const PlannedPart&)>& on_part) {
   FullSyncPlan out;
   out.table = into;
   out.replacing = replacing;
   out.tables = tableSet(into, options_.shards);
   out.replaced = tableSet(replacing, options_.shards);
-  table_ = into;
-  auto all = resetTo(services);
-  Transaction tx;
-  diff(all, tx);
-  // The chains apart, for the caller to send as text or as nfnetlink
-  // messages (applyFullSync). Every table block of the transaction says
-  // dormant: a block without flags would wake the table before its maps
-  // are filled.
-  for (auto& [table, part] : tx.parts) {
-    TableChanges& tc = out.parts.emplace_back();
-    tc.table = table;
-    tc.fill.reserve(part.fill_chains.size());
-    for (const auto& [name, rules] : part.fill_chains) tc.fill.emplace_back(name, *rules);
-    part.fill_chains.clear();
-  }
   out.skeleton = fullSyncSkeleton(into, replacing);
-  tx.write(out.text, /*with_added_elements=*/false, /*dormant=*/true);
-  for (auto& tc : out.parts) tc.elements = std::move(tx.parts[tc.table].elements);
+  table_ = into;
+  // The main table's elements from every service table's turn, sent last.
+  PlannedPart main;
+  main.changes.table = table_;
+  // The chains apart, for the caller to send as text or as nfnetlink
+  // messages (applyFullSync). Every table block of the text says dormant: a
+  // block without flags would wake the table before its maps are filled.
+  auto take = [&](Transaction::Part& part, const std::string& table) {
+    PlannedPart planned;
+    planned.changes.table = table;
+    planned.changes.fill.reserve(part.fill_chains.size());
+    for (const auto& [name, rules] : part.fill_chains) planned.changes.fill.emplace_back(name, *rules);
+    part.fill_chains.clear();
+    part.write(table, planned.text, /*with_added_elements=*/false, /*dormant=*/true);
+    planned.changes.elements = std::move(part.elements);
+    return planned;
+  };
+  for (const auto& changes : resetTo(services)) {
+    Transaction tx;
+    diff(changes, tx);
+    for (auto& [table, part] : tx.parts) {
+      if (table == table_) {
+        for (auto& [map, items] : part.elements.add) {
+          auto& to = main.changes.elements.add[map];
+          to.insert(to.end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
+        }
+        continue;
+      }
+      PlannedPart planned = take(part, table);
+      if (on_part) on_part(planned);
+      out.text += planned.text;
+      out.parts.push_back(std::move(planned.changes));
+    }
+  }
+  if (!main.changes.elements.empty()) {
+    if (on_part) on_part(main);
+    out.parts.push_back(std::move(main.changes));
+  }
   return out;
 }
 

@@ -70,6 +70,7 @@
 // Threading: not thread-safe; the proxy's sync thread owns it.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -136,6 +137,14 @@ struct TableChanges {
   std::vector<std::string> remove;
 };
 
+// One table's share of a planned full sync: its chains and elements, and
+// `text`, the nft text that must go first (maps and sets beyond the
+// skeleton's: sctp backends maps, session-affinity sets), usually empty.
+struct PlannedPart {
+  TableChanges changes;
+  std::string text;
+};
+
 struct FullSyncPlan {
   std::string table;                 // the new main table
   std::string replacing;             // the main table it replaces
@@ -173,8 +182,15 @@ class RuleGenerator {
   // The same services built into table `into` in three steps, as above,
   // replacing table `replacing` (the live one, or the name to keep free);
   // table() is `into` afterwards. Precondition: into != replacing.
+  // A full sync visits the services by service table, then by key (so
+  // that, of two services claiming one address and port, the first so
+  // visited keeps it); `on_part` gets each service table's part as soon as
+  // it is planned, and the main table's last, so that a caller may send
+  // one while the next is planned. plan.parts and plan.text hold them all
+  // the same.
   FullSyncPlan planFullSync(const std::map<std::string, ServiceInfo>& services, const std::string& into,
-                            const std::string& replacing);
+                            const std::string& replacing,
+                            const std::function<void(const PlannedPart&)>& on_part = {});
   // The plan's skeleton, which depends on no service: the tables of
   // `replacing` created if absent, those of `into` anew and dormant. Reads
   // only the options, so it may run beside planFullSync.
@@ -227,7 +243,8 @@ class RuleGenerator {
   std::string skeleton(const std::string& table, bool dormant) const;
   std::string shardSkeleton(const std::string& table, uint32_t shard, bool dormant) const;
   void reset();
-  std::map<std::string, const ServiceInfo*> resetTo(const std::map<std::string, ServiceInfo>& services);
+  // Resets the kept state; the services grouped by service table.
+  std::vector<std::map<std::string, const ServiceInfo*>> resetTo(const std::map<std::string, ServiceInfo>& services);
   // The transaction of plan(), not yet written as text.
   struct Transaction;
   void diff(const std::map<std::string, const ServiceInfo*>& changes, Transaction& tx);
