@@ -176,6 +176,9 @@ std::string RuleGenerator::tableOf(const std::string& map, uint32_t shard) const
   return main ? table_ : shardTable(table_, shard);
 }
 
+// Every new connection passes the services chain of each service table, so
+// each rule starts with a hash lookup and only a node port costs the route
+// lookup of `fib daddr type local` (the node-port map used as a set first).
 std::string RuleGenerator::shardSkeleton(const std::string& table, uint32_t shard, bool dormant) const {
   std::string mark = fmt::format("{:#x}", options_.masquerade_mark);
   std::string backends;
@@ -200,8 +203,8 @@ std::string RuleGenerator::shardSkeleton(const std::string& table, uint32_t shar
   chain services {{{off_cluster}
     ip daddr . meta l4proto . th dport @{mips} jump mark-for-masquerade
     ip daddr . meta l4proto . th dport vmap @{sips}
-    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport @{mnp} jump mark-for-masquerade
-    fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{snp}
+    meta l4proto . th dport @{mnp} fib daddr type local ip daddr != 127.0.0.0/8 jump mark-for-masquerade
+    meta l4proto . th dport @{snp} fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @{snp}
   }}
   chain mark-for-masquerade {{ meta mark set meta mark | {mark}; }}
 }}

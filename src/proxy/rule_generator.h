@@ -36,8 +36,10 @@
 //                    one per service: each rule costs the kernel's parse of
 //                    its expressions in a full sync); then
 //                    ip daddr . meta l4proto . th dport vmap @service-ips
-//                    fib daddr type local (not 127/8): meta l4proto . th dport
-//                    vmap @service-nodeports; before each lookup, a match in
+//                    a node port in @service-nodeports, if fib daddr type
+//                    local (not 127/8): the same map as a vmap (the cheap
+//                    lookup first: every new connection passes each service
+//                    table); before each vmap, a match in
 //                    @masquerade-ips / @masquerade-nodeports (external IPs and
 //                    node ports of externalTrafficPolicy Cluster) jumps to
 //                    mark-for-masquerade, and their map elements go straight

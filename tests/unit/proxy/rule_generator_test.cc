@@ -176,9 +176,13 @@ TEST_F(RuleGeneratorTest, NodePortIsMasqueradedAndGoesToTheServiceChain) {
   EXPECT_TRUE(has(text, "tcp . 30080 : goto svc-default/np/tcp/http")) << text;
   EXPECT_TRUE(has(text, " masquerade-nodeports { tcp . 30080 }")) << text;
   EXPECT_FALSE(has(text, "chain ext-")) << text;
-  auto mark = text.find("meta l4proto . th dport @masquerade-nodeports jump mark-for-masquerade");
+  // The sets first in each rule, the route lookup (fib) only after a hit.
+  auto mark = text.find(
+      "meta l4proto . th dport @masquerade-nodeports fib daddr type local ip daddr != 127.0.0.0/8 jump "
+      "mark-for-masquerade");
   auto lookup = text.find(
-      "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports");
+      "meta l4proto . th dport @service-nodeports fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th "
+      "dport vmap @service-nodeports");
   ASSERT_NE(mark, std::string::npos) << text;
   ASSERT_NE(lookup, std::string::npos) << text;
   EXPECT_LT(mark, lookup) << "the mark must be set before the lookup leaves the chain";
