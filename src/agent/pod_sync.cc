@@ -15,13 +15,6 @@ namespace capstan::agent {
 namespace fs = std::filesystem;
 namespace {
 
-std::vector<std::string> strings(const Json& j, const char* key) {
-  std::vector<std::string> out;
-  for (const auto& s : arrayAt(j, key))
-    if (s.is_string()) out.push_back(s.get<std::string>());
-  return out;
-}
-
 std::vector<network::PortMapping> hostPortsOf(const Json& spec) {
   std::vector<network::PortMapping> out;
   for (const char* kind : {"initContainers", "containers"})
@@ -320,8 +313,8 @@ Result<runtime::ContainerSpec> PodSync::containerSpec(const Json& container, con
   put("HOSTNAME=" + spec_.value("hostname", name_));
   for (const auto& e : *env) put(e);
   std::vector<std::string> command, args;
-  for (auto& s : strings(container, "command")) command.push_back(expandVars(s, env_map));
-  for (auto& s : strings(container, "args")) args.push_back(expandVars(s, env_map));
+  for (auto& s : stringsOf(arrayAt(container, "command"))) command.push_back(expandVars(s, env_map));
+  for (auto& s : stringsOf(arrayAt(container, "args"))) args.push_back(expandVars(s, env_map));
   auto argv = runtime::resolveArgs(image.config, command, args);
   if (argv.empty()) return Status(Code::kInvalid, "no command specified");
   auto security = containerSecurity(*pod_, container, image.config);

@@ -350,12 +350,7 @@ const Json& object(const Json* v) {
   return v && v->is_object() ? *v : kEmpty;
 }
 
-std::vector<std::string> stringList(const Json* v) {
-  std::vector<std::string> out;
-  for (const auto& item : array(v))
-    if (item.is_string()) out.push_back(item.get<std::string>());
-  return out;
-}
+std::vector<std::string> stringList(const Json* v) { return v ? stringsOf(*v) : std::vector<std::string>{}; }
 
 bool hasEntries(const Json* v) { return v && (v->is_object() || v->is_array()) && !v->empty(); }
 

@@ -20,14 +20,6 @@ Status invalidSpec(const std::string& kind, const std::string& field, const std:
   return st;
 }
 
-std::vector<std::string> strings(const Json& list) {
-  std::vector<std::string> out;
-  if (!list.is_array()) return out;
-  for (const auto& v : list)
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  return out;
-}
-
 std::string trim(std::string s) {
   auto notSpace = [](unsigned char c) { return !std::isspace(c); };
   s.erase(s.begin(), std::find_if(s.begin(), s.end(), notSpace));
@@ -112,7 +104,7 @@ Response serveAccessReview(const RequestInfo& ri, const Request& req, const Rbac
   } else {
     subject.name = getString(spec, "user");
     subject.uid = getString(spec, "uid");
-    subject.groups = strings(arrayAt(spec, "groups"));
+    subject.groups = stringsOf(arrayAt(spec, "groups"));
     if (subject.name.empty() && subject.groups.empty())
       return errorResponse(invalidSpec(kind, "spec.user", "Required value: at least one of user or group must be specified"));
   }

@@ -175,4 +175,13 @@ const Json& arrayAt(const Json& j, std::string_view key) {
   return v && v->is_array() ? *v : kEmpty;
 }
 
+std::vector<std::string> stringsOf(const Json& list) {
+  std::vector<std::string> out;
+  if (!list.is_array()) return out;
+  out.reserve(list.size());
+  for (const auto& v : list)
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
 }  // namespace capstan

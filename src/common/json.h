@@ -39,5 +39,8 @@ const Json* find(const Json& j, std::string_view key);
 const Json& objectAt(const Json& j, std::string_view key);
 const Json& arrayAt(const Json& j, std::string_view key);
 Json* find(Json& j, std::string_view key);
+// The strings of a JSON array, in order (other items skipped); empty for
+// anything but an array.
+std::vector<std::string> stringsOf(const Json& list);
 
 }  // namespace capstan

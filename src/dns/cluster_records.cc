@@ -14,13 +14,6 @@ std::vector<PortInfo> portsOf(const Json& ports) {
   return out;
 }
 
-std::vector<std::string> stringsOf(const Json& list) {
-  std::vector<std::string> out;
-  for (const auto& s : list)
-    if (s.is_string()) out.push_back(s.get<std::string>());
-  return out;
-}
-
 }  // namespace
 
 ServiceInfo serviceInfoOf(const Json& service) {

@@ -6,12 +6,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "agent/runtime/cgroups.h"
 #include "agent/runtime/process.h"
@@ -146,6 +148,27 @@ ScratchNetns::ScratchNetns(const std::string& purpose)
     : name_("capstan-rt-" + purpose + "-" + std::to_string(getpid())) {
   auto r = runtime::runProcess({"/usr/sbin/ip", "netns", "add", name_});
   ok_ = r && r->exit_code == 0;
+}
+
+TempDir::TempDir(const std::string& purpose) {
+  std::string tmpl = "/tmp/capstan-" + purpose + "-XXXXXX";
+  if (::mkdtemp(tmpl.data())) path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  if (path_.empty()) return;
+  std::vector<std::string> mounted;  // mount points below path_ (mountinfo's fifth field)
+  std::ifstream info("/proc/self/mountinfo");
+  for (std::string line; std::getline(info, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point;
+    fields >> id >> parent >> dev >> root >> point;
+    if (point.rfind(path_ + "/", 0) == 0) mounted.push_back(point);
+  }
+  std::sort(mounted.begin(), mounted.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& point : mounted) ::umount2(point.c_str(), MNT_DETACH);
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 ScratchNetns::~ScratchNetns() { (void)runtime::runProcess({"/usr/sbin/ip", "netns", "del", name_}); }

@@ -47,6 +47,22 @@ class ScratchNetns {
   bool ok_ = false;
 };
 
+// A directory of the test's own under /tmp (mkdtemp), removed with all in
+// it on destruction, after whatever a test left mounted below it (deepest
+// first) is unmounted.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& purpose);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  bool ok() const { return !path_.empty(); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 class RuntimeFixture : public ::testing::Test {
  protected:
   void SetUp() override;

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/pod_volumes.h"
+#include "runtime/fixture.h"
 
 namespace capstan::agent {
 namespace {
@@ -43,20 +44,10 @@ bool mountedUnder(const std::string& dir) {
 class PodVolumesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/capstan-podvol-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(tmp_.ok());
+    dir_ = tmp_.path();
   }
-  void TearDown() override {
-    // Whatever a failed test left mounted, then the files.
-    for (const char* kind : {"secret", "projected", "empty-dir", "configmap"}) {
-      std::error_code ec;
-      for (const auto& e : fs::directory_iterator(dir_ + "/pod/volumes/" + kind, ec))
-        ::umount2(e.path().c_str(), MNT_DETACH);
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  agent::testing::TempDir tmp_{"podvol"};  // with whatever a failed test left mounted
   std::string dir_;
 };
 

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/runtime/rootfs.h"
+#include "runtime/fixture.h"
 
 namespace capstan::agent::runtime {
 namespace {
@@ -18,21 +19,15 @@ namespace fs = std::filesystem;
 class RootfsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/capstan-rootfs-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_TRUE(tmp_.ok());
+    dir_ = tmp_.path();
     fs::create_directories(dir_ + "/layer1/etc");
     fs::create_directories(dir_ + "/layer2/etc");
     std::ofstream(dir_ + "/layer1/etc/a") << "one";
     std::ofstream(dir_ + "/layer2/etc/a") << "two";
     std::ofstream(dir_ + "/layer1/etc/b") << "only below";
   }
-  void TearDown() override {
-    // Whatever the test left mounted goes first, then the files.
-    ::umount2((dir_ + "/c/rootfs").c_str(), MNT_DETACH);
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  agent::testing::TempDir tmp_{"rootfs"};  // with whatever a failed test left mounted
   std::string dir_;
 };
 

@@ -49,23 +49,15 @@ Status writeFileAtomic(const std::string& path, const std::string& data) {
   return Status::ok();
 }
 
-std::vector<std::string> stringList(const Json& j) {
-  std::vector<std::string> out;
-  if (!j.is_array()) return out;
-  for (const auto& v : j)
-    if (v.is_string()) out.push_back(v.get<std::string>());
-  return out;
-}
-
 }  // namespace
 
 ImageConfig parseImageConfig(const Json& config) {
   ImageConfig c;
   const Json* cfg = find(config, "config");
   if (!cfg || !cfg->is_object()) return c;
-  if (auto* e = find(*cfg, "Entrypoint")) c.entrypoint = stringList(*e);
-  if (auto* e = find(*cfg, "Cmd")) c.cmd = stringList(*e);
-  if (auto* e = find(*cfg, "Env")) c.env = stringList(*e);
+  if (auto* e = find(*cfg, "Entrypoint")) c.entrypoint = stringsOf(*e);
+  if (auto* e = find(*cfg, "Cmd")) c.cmd = stringsOf(*e);
+  if (auto* e = find(*cfg, "Env")) c.env = stringsOf(*e);
   c.working_dir = getString(*cfg, "WorkingDir");
   c.user = getString(*cfg, "User");
   return c;
@@ -103,9 +95,9 @@ Status ImageStoreImpl::load() {
     Record r;
     r.manifest_digest = digest;
     r.config_digest = getString(v, "config");
-    r.layer_blobs = stringList(v["layers"]);
-    r.diff_ids = stringList(v["diffIDs"]);
-    r.names = stringList(v["names"]);
+    r.layer_blobs = stringsOf(v["layers"]);
+    r.diff_ids = stringsOf(v["diffIDs"]);
+    r.names = stringsOf(v["names"]);
     r.size = v.value("size", uint64_t{0});
     auto cfg_text = readFile(blobPath(r.config_digest));
     if (!cfg_text) {
@@ -213,7 +205,7 @@ Result<Image> ImageStoreImpl::registerImage(std::string_view manifest_digest, co
   r.size += cfg_text->size();
   const Json* layers = find(*manifest, "layers");
   const Json* rootfs = find(*config, "rootfs");
-  std::vector<std::string> diff_ids = rootfs ? stringList((*rootfs)["diff_ids"]) : std::vector<std::string>{};
+  std::vector<std::string> diff_ids = rootfs ? stringsOf((*rootfs)["diff_ids"]) : std::vector<std::string>{};
   if (!layers || !layers->is_array() || layers->size() != diff_ids.size())
     return Status(Code::kInvalid, "manifest layers do not match the config's rootfs.diff_ids");
   for (const auto& l : *layers) {
