@@ -69,7 +69,10 @@
 // (proxy/nft_elements.h) instead of through nft's parser. When applying a
 // change fails, call invalidate(): the next call must be a fullSync().
 //
-// Threading: not thread-safe; the proxy's sync thread owns it.
+// Threading: one thread at a time; the proxy's sync thread owns it and
+// lends it to a helper thread for a full sync's plan (planAndApplyFullSync,
+// proxy/nft_elements.h), meanwhile calling only fullSyncSkeleton(), which
+// reads nothing but the options.
 
 #include <cstdint>
 #include <functional>

@@ -361,8 +361,8 @@ class ServiceProxyImpl final : public ServiceProxy {
     const std::string alternate = alternateTable(options_.table);
     // Nothing live (a first start): build the usual name.
     std::string into = live_table_ == options_.table ? alternate : options_.table;
-    // With nothing live, the alternate is the one replaced: planFullSync's
-    // text creates it, so that deleting it cannot fail.
+    // With nothing live, the alternate is the one replaced: the plan's
+    // skeleton creates its tables, so that deleting them cannot fail.
     FullSyncPlan p;
     Status st = planAndApplyFullSync(*nft_, *elements_, generator_, services, into,
                                      into == options_.table ? alternate : options_.table, p);
