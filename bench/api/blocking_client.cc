@@ -11,20 +11,12 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common.h"
+
 namespace capstan::bench {
 namespace {
 
 constexpr size_t kReadBuffer = 256 * 1024;
-
-std::string sslError(const char* what) {
-  char buf[256];
-  ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-  return std::string(what) + ": " + buf;
-}
-
-double msSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 

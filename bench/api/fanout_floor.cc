@@ -14,16 +14,11 @@
 #include <thread>
 #include <vector>
 
+#include "common.h"
 #include "watch_fleet.h"
 
 namespace capstan::bench {
 namespace {
-
-int64_t realtimeNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 // A watch event line shaped like the server's, of about `bytes`, as one
 // HTTP chunk.

@@ -15,23 +15,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common.h"
+
 namespace capstan::bench {
-namespace {
-
-std::string sslError(const char* what) {
-  char buf[256];
-  ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
-  return std::string(what) + ": " + buf;
-}
-
-int64_t realtimeNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
-
 WatchFleet::WatchFleet(WatchFleetOptions opts) : opts_(std::move(opts)) {
   ctx_ = SSL_CTX_new(TLS_client_method());
   if (!ctx_ || SSL_CTX_load_verify_locations(ctx_, opts_.ca_file.c_str(), nullptr) != 1 ||

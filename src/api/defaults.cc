@@ -43,7 +43,7 @@ void setIfZero(Json& obj, const char* k, int64_t v) {
 
 // The object at obj[k], created when absent; nullptr when obj[k] holds
 // something else.
-Json* objectAt(Json& obj, const char* k) {
+Json* ensureObject(Json& obj, const char* k) {
   if (!obj.is_object()) return nullptr;
   Json& v = obj[k];
   if (v.is_null()) v = Json::object();
@@ -230,22 +230,22 @@ void defaultPodSpec(Json& spec) {
 }
 
 void defaultPodTemplate(Json& tmpl_parent) {
-  Json* tmpl = objectAt(tmpl_parent, "template");
+  Json* tmpl = ensureObject(tmpl_parent, "template");
   if (!tmpl) return;
-  if (Json* spec = objectAt(*tmpl, "spec")) defaultPodSpec(*spec);
+  if (Json* spec = ensureObject(*tmpl, "spec")) defaultPodSpec(*spec);
 }
 
 void requestsFromLimits(Json& c) {
   Json* res = existing(c, "resources");
   if (!res || !hasEntries(*res, "limits") || !(*res)["limits"].is_object()) return;
-  Json* requests = objectAt(*res, "requests");
+  Json* requests = ensureObject(*res, "requests");
   if (!requests) return;
   for (auto it = (*res)["limits"].begin(); it != (*res)["limits"].end(); ++it)
     if (unset(*requests, it.key().c_str())) (*requests)[it.key()] = it.value();
 }
 
 void defaultPod(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   defaultPodSpec(*spec);
   // SetDefaults_Pod: pods only, not templates.
@@ -272,13 +272,13 @@ void defaultPod(Json& obj) {
 // ---------------------------------------------------------------- apps
 
 void defaultDeployment(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   setIfNull(*spec, "replicas", 1);
-  if (Json* strategy = objectAt(*spec, "strategy")) {
+  if (Json* strategy = ensureObject(*spec, "strategy")) {
     setIfEmpty(*strategy, "type", "RollingUpdate");
     if (stringAt(*strategy, "type") == "RollingUpdate") {
-      if (Json* ru = objectAt(*strategy, "rollingUpdate")) {
+      if (Json* ru = ensureObject(*strategy, "rollingUpdate")) {
         setIfNull(*ru, "maxUnavailable", "25%");
         setIfNull(*ru, "maxSurge", "25%");
       }
@@ -290,19 +290,19 @@ void defaultDeployment(Json& obj) {
 }
 
 void defaultReplicaSet(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   setIfNull(*spec, "replicas", 1);
   defaultPodTemplate(*spec);
 }
 
 void defaultDaemonSet(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
-  if (Json* strategy = objectAt(*spec, "updateStrategy")) {
+  if (Json* strategy = ensureObject(*spec, "updateStrategy")) {
     setIfEmpty(*strategy, "type", "RollingUpdate");
     if (stringAt(*strategy, "type") == "RollingUpdate") {
-      if (Json* ru = objectAt(*strategy, "rollingUpdate")) {
+      if (Json* ru = ensureObject(*strategy, "rollingUpdate")) {
         setIfNull(*ru, "maxUnavailable", 1);
         setIfNull(*ru, "maxSurge", 0);
       }
@@ -313,10 +313,10 @@ void defaultDaemonSet(Json& obj) {
 }
 
 void defaultStatefulSet(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   setIfEmpty(*spec, "podManagementPolicy", "OrderedReady");
-  if (Json* strategy = objectAt(*spec, "updateStrategy")) {
+  if (Json* strategy = ensureObject(*spec, "updateStrategy")) {
     if (stringAt(*strategy, "type").empty()) {
       (*strategy)["type"] = "RollingUpdate";
       setIfNull(*strategy, "rollingUpdate", Json::object());
@@ -324,7 +324,7 @@ void defaultStatefulSet(Json& obj) {
     if (stringAt(*strategy, "type") == "RollingUpdate")
       if (Json* ru = existing(*strategy, "rollingUpdate")) setIfNull(*ru, "partition", 0);
   }
-  if (Json* policy = objectAt(*spec, "persistentVolumeClaimRetentionPolicy")) {
+  if (Json* policy = ensureObject(*spec, "persistentVolumeClaimRetentionPolicy")) {
     setIfEmpty(*policy, "whenDeleted", "Retain");
     setIfEmpty(*policy, "whenScaled", "Retain");
   }
@@ -332,7 +332,7 @@ void defaultStatefulSet(Json& obj) {
   setIfNull(*spec, "revisionHistoryLimit", 10);
   forEachObject(*spec, "volumeClaimTemplates", [](Json& pvc) {
     if (Json* s = existing(pvc, "spec")) defaultPvcSpec(*s);
-    if (Json* status = objectAt(pvc, "status")) setIfEmpty(*status, "phase", "Pending");
+    if (Json* status = ensureObject(pvc, "status")) setIfEmpty(*status, "phase", "Pending");
   });
   defaultPodTemplate(*spec);
 }
@@ -340,7 +340,7 @@ void defaultStatefulSet(Json& obj) {
 // ---------------------------------------------------------------- batch
 
 void defaultJob(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   if (unset(*spec, "completions") && unset(*spec, "parallelism")) {
     (*spec)["completions"] = 1;
@@ -353,7 +353,7 @@ void defaultJob(Json& obj) {
     if (Json* tmeta = existing(*tmpl, "metadata")) {
       auto labels = tmeta->find("labels");
       if (labels != tmeta->end() && labels->is_object()) {
-        Json* meta = objectAt(obj, "metadata");
+        Json* meta = ensureObject(obj, "metadata");
         if (meta && !hasEntries(*meta, "labels")) (*meta)["labels"] = *labels;
       }
     }
@@ -371,15 +371,15 @@ void defaultJob(Json& obj) {
 }
 
 void defaultCronJob(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   setIfEmpty(*spec, "concurrencyPolicy", "Allow");
   setIfNull(*spec, "suspend", false);
   setIfNull(*spec, "successfulJobsHistoryLimit", 3);
   setIfNull(*spec, "failedJobsHistoryLimit", 1);
   // Only the pod template inside gets defaults; SetDefaults_Job is for Jobs.
-  if (Json* jt = objectAt(*spec, "jobTemplate"))
-    if (Json* js = objectAt(*jt, "spec")) defaultPodTemplate(*js);
+  if (Json* jt = ensureObject(*spec, "jobTemplate"))
+    if (Json* js = ensureObject(*jt, "spec")) defaultPodTemplate(*js);
 }
 
 // ---------------------------------------------------------------- core
@@ -387,7 +387,7 @@ void defaultCronJob(Json& obj) {
 bool isIpv6Literal(const std::string& ip) { return ip.find(':') != std::string::npos; }
 
 void defaultService(Json& obj) {
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   setIfEmpty(*spec, "sessionAffinity", "None");
   std::string affinity = stringAt(*spec, "sessionAffinity");
@@ -435,20 +435,20 @@ void defaultService(Json& obj) {
 }
 
 void defaultNamespace(Json& obj) {
-  Json* meta = objectAt(obj, "metadata");
+  Json* meta = ensureObject(obj, "metadata");
   if (meta) {
     std::string name = stringAt(*meta, "name");
     if (!name.empty())
-      if (Json* labels = objectAt(*meta, "labels")) (*labels)["kubernetes.io/metadata.name"] = name;
+      if (Json* labels = ensureObject(*meta, "labels")) (*labels)["kubernetes.io/metadata.name"] = name;
   }
-  if (Json* status = objectAt(obj, "status")) setIfEmpty(*status, "phase", "Active");
+  if (Json* status = ensureObject(obj, "status")) setIfEmpty(*status, "phase", "Active");
   // The create strategy requires the "kubernetes" finalizer. Updates keep
   // the stored finalizers (the namespace controller removes it through
   // /finalize while the namespace terminates), so only a body that was
   // never stored gets it: no resourceVersion and not being deleted.
   bool stored = meta && (!stringAt(*meta, "resourceVersion").empty() || !unset(*meta, "deletionTimestamp"));
   if (stored) return;
-  Json* spec = objectAt(obj, "spec");
+  Json* spec = ensureObject(obj, "spec");
   if (!spec) return;
   Json& finalizers = (*spec)["finalizers"];
   if (finalizers.is_null()) finalizers = Json::array();
@@ -464,7 +464,7 @@ void defaultSecret(Json& obj) {
   auto sd = obj.find("stringData");
   if (sd == obj.end()) return;
   if (sd->is_object()) {
-    Json* data = objectAt(obj, "data");
+    Json* data = ensureObject(obj, "data");
     if (data) {
       for (auto it = obj["stringData"].begin(); it != obj["stringData"].end(); ++it)
         if (it->is_string()) (*data)[it.key()] = base64Encode(it->get<std::string>());

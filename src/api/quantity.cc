@@ -12,7 +12,7 @@ constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 // Beyond this the result saturates anyway; keeps every step inside 128 bits.
 constexpr Int128 kSaturate = static_cast<Int128>(1) << 100;
 
-Status malformed() {
+Status malformedQuantity() {
   return Status(Code::kBadRequest,
                 "quantities must match the regular expression "
                 "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
@@ -144,7 +144,7 @@ Result<Quantity> parseQuantity(std::string_view text) {
   for (; i < text.size(); ++i) {
     char c = text[i];
     if (c == '.') {
-      if (seen_dot) return malformed();
+      if (seen_dot) return malformedQuantity();
       seen_dot = true;
       continue;
     }
@@ -161,9 +161,9 @@ Result<Quantity> parseQuantity(std::string_view text) {
     mantissa = mantissa * 10 + (c - '0');
     if (seen_dot) ++frac_digits;
   }
-  if (digits == 0) return malformed();
+  if (digits == 0) return malformedQuantity();
   Suffix suffix;
-  if (!parseSuffix(text.substr(i), suffix)) return malformed();
+  if (!parseSuffix(text.substr(i), suffix)) return malformedQuantity();
 
   int exp10 = suffix.exp10 - frac_digits + dropped_int_digits;
   if (inexact) mantissa += 1;
@@ -181,7 +181,7 @@ Result<Quantity> parseQuantity(std::string_view text) {
 Result<Quantity> parseQuantityValue(const Json& value) {
   if (value.is_string()) return parseQuantity(value.get_ref<const std::string&>());
   if (value.is_number()) return parseQuantity(std::string_view(value.dump()));
-  return malformed();
+  return malformedQuantity();
 }
 
 }  // namespace capstan::api

@@ -10,130 +10,17 @@
 #include <string>
 #include <utility>
 
+#include "api/validation_names.h"
+
 namespace capstan::api {
 namespace {
 
 using Op = LabelRequirement::Op;
 
-// ---------------------------------------------------------------------------
-// Validation of label keys and values, with the messages of
-// k8s.io/apimachinery/pkg/util/validation (IsQualifiedName,
-// IsValidLabelValue, IsDNS1123Subdomain). Kubernetes states the rules as
-// regular expressions; they are simple enough to check by hand.
-
-constexpr size_t kQualifiedNameMaxLength = 63;
-constexpr size_t kLabelValueMaxLength = 63;
-constexpr size_t kDns1123SubdomainMaxLength = 253;
-
-constexpr std::string_view kQualifiedNameFmt = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-constexpr std::string_view kQualifiedNameErrMsg =
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
-    "character";
-constexpr std::string_view kLabelValueFmt = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-constexpr std::string_view kLabelValueErrMsg =
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
-    "start and end with an alphanumeric character";
-constexpr std::string_view kDns1123SubdomainFmt =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-constexpr std::string_view kDns1123SubdomainErrMsg =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-    "start and end with an alphanumeric character";
-
-bool isAsciiAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// ^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$
-bool matchesQualifiedName(std::string_view s) {
-  if (s.empty() || !isAsciiAlnum(s.front()) || !isAsciiAlnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return isAsciiAlnum(c) || c == '-' || c == '_' || c == '.'; });
-}
-
-// ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$
-bool matchesDns1123Subdomain(std::string_view s) {
-  size_t start = 0;
-  while (true) {
-    size_t dot = s.find('.', start);
-    std::string_view label =
-        s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || !isLowerAlnum(label.front()) || !isLowerAlnum(label.back())) return false;
-    for (char c : label) {
-      if (!isLowerAlnum(c) && c != '-') return false;
-    }
-    if (dot == std::string_view::npos) return true;
-    start = dot + 1;
-  }
-}
-
-std::string maxLenError(size_t n) { return "must be no more than " + std::to_string(n) + " characters"; }
-
-// Kubernetes' RegexError, double spaces and all.
-std::string regexError(std::string_view msg, std::string_view fmt,
-                       std::initializer_list<std::string_view> examples) {
-  std::string out(msg);
-  if (examples.size() == 0) return out + " (regex used for validation is '" + std::string(fmt) + "')";
-  out += " (e.g. ";
-  bool first = true;
-  for (std::string_view e : examples) {
-    if (!first) out += " or ";
-    first = false;
-    out += "'" + std::string(e) + "', ";
-  }
-  out += "regex used for validation is '" + std::string(fmt) + "')";
-  return out;
-}
-
-std::vector<std::string> dns1123SubdomainErrors(std::string_view value) {
-  std::vector<std::string> errs;
-  if (value.size() > kDns1123SubdomainMaxLength) errs.push_back(maxLenError(kDns1123SubdomainMaxLength));
-  if (!matchesDns1123Subdomain(value)) {
-    errs.push_back(regexError(kDns1123SubdomainErrMsg, kDns1123SubdomainFmt, {"example.com"}));
-  }
-  return errs;
-}
-
-std::vector<std::string> qualifiedNameErrors(std::string_view value) {
-  std::vector<std::string> errs;
-  std::string_view name = value;
-  size_t slash = value.find('/');
-  if (slash != std::string_view::npos) {
-    if (value.find('/', slash + 1) != std::string_view::npos) {
-      errs.push_back("a qualified name " +
-                     regexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}) +
-                     " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')");
-      return errs;
-    }
-    std::string_view prefix = value.substr(0, slash);
-    name = value.substr(slash + 1);
-    if (prefix.empty()) {
-      errs.push_back("prefix part must be non-empty");
-    } else {
-      for (std::string& e : dns1123SubdomainErrors(prefix)) errs.push_back("prefix part " + e);
-    }
-  }
-  if (name.empty()) {
-    errs.push_back("name part must be non-empty");
-  } else if (name.size() > kQualifiedNameMaxLength) {
-    errs.push_back("name part " + maxLenError(kQualifiedNameMaxLength));
-  }
-  if (!matchesQualifiedName(name)) {
-    errs.push_back("name part " +
-                   regexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}));
-  }
-  return errs;
-}
-
-std::vector<std::string> labelValueErrors(std::string_view value) {
-  std::vector<std::string> errs;
-  if (value.size() > kLabelValueMaxLength) errs.push_back(maxLenError(kLabelValueMaxLength));
-  if (!value.empty() && !matchesQualifiedName(value)) {
-    errs.push_back(regexError(kLabelValueErrMsg, kLabelValueFmt, {"MyValue", "my_value", "12345"}));
-  }
-  return errs;
-}
+// Label keys and values are checked with the API's string rules.
+using vdetail::dns1123SubdomainErrors;
+using vdetail::labelValueErrors;
+using vdetail::qualifiedNameErrors;
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;

@@ -10,7 +10,7 @@ namespace {
 
 using Cell = std::function<Json(const Json&, WallTime)>;
 
-std::string str(const Json& obj, std::string_view path, std::string_view def = "") {
+std::string textAt(const Json& obj, std::string_view path, std::string_view def = "") {
   const Json* v = atPath(obj, path);
   if (!v || v->is_null()) return std::string(def);
   if (v->is_string()) return v->get<std::string>();
@@ -39,7 +39,7 @@ Column col(std::string name, std::string type, int priority, std::string desc, C
 
 Column nameCol() {
   return col("Name", "string", 0, "Name must be unique within a namespace.",
-             [](const Json& o, WallTime) { return Json(str(o, "metadata.name")); });
+             [](const Json& o, WallTime) { return Json(textAt(o, "metadata.name")); });
 }
 Column ageCol() {
   return col("Age", "string", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.",
@@ -48,8 +48,9 @@ Column ageCol() {
 // The generic table kube-apiserver gives kinds without a printer (Name and
 // Created At, an RFC 3339 timestamp) ends with this column.
 Column createdAtCol() {
-  return col("Created At", "date", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.",
-             [](const Json& o, WallTime) { return Json(str(o, "metadata.creationTimestamp")); });
+  return col("Created At", "date", 0,
+             "CreationTimestamp is a timestamp representing the server time when this object was created.",
+             [](const Json& o, WallTime) { return Json(textAt(o, "metadata.creationTimestamp")); });
 }
 
 std::string joinStrings(const std::vector<std::string>& v, std::string_view sep) {
@@ -81,11 +82,12 @@ std::string hpaTargets(const Json& o) {
       list.push_back("<unknown>/<unknown>");
     } else if (const Json* av = atPath(spec, src + ".target.averageValue"); av && !av->is_null()) {
       const Json* c = cur ? atPath(*cur, "averageValue") : nullptr;
-      list.push_back(str(spec, src + ".name") + ": " + (c ? text(*c) : "<unknown>") + "/" + text(*av));
+      list.push_back(textAt(spec, src + ".name") + ": " + (c ? text(*c) : "<unknown>") + "/" + text(*av));
     } else {
       const Json* c = cur ? atPath(*cur, "averageUtilization") : nullptr;
       const Json* t = atPath(spec, src + ".target.averageUtilization");
-      list.push_back(str(spec, src + ".name") + ": " + (c && c->is_number() ? text(*c) + "%" : "<unknown>") + "/" +
+      list.push_back(textAt(spec, src + ".name") + ": " +
+                     (c && c->is_number() ? text(*c) + "%" : "<unknown>") + "/" +
                      (t && t->is_number() ? text(*t) + "%" : "<auto>"));
     }
     if (list.size() > 2) {
@@ -228,7 +230,7 @@ std::optional<std::string> initBlocker(const Json& pod, PodSummary& s, RestartTa
       continue;
     }
     if (term) return "Init:" + terminatedReason(*term);
-    std::string waiting = str(c, "state.waiting.reason");
+    std::string waiting = textAt(c, "state.waiting.reason");
     if (!waiting.empty() && waiting != "PodInitializing") return "Init:" + waiting;
     return fmt::format("Init:{}/{}", i, items(pod, "spec.initContainers").size());
   }
@@ -241,9 +243,9 @@ PodSummary summarizePod(const Json& pod) {
   for (const auto& c : items(pod, "spec.initContainers"))
     if (getString(c, "restartPolicy") == "Always") ++s.total;
 
-  std::string phase = str(pod, "status.phase", "Pending");
+  std::string phase = textAt(pod, "status.phase", "Pending");
   s.status = phase;
-  if (auto r = str(pod, "status.reason"); !r.empty()) s.status = r;
+  if (auto r = textAt(pod, "status.reason"); !r.empty()) s.status = r;
   for (const auto& c : items(pod, "status.conditions"))
     if (getString(c, "type") == "PodScheduled" && getString(c, "reason") == "SchedulingGated")
       s.status = "SchedulingGated";
@@ -263,7 +265,7 @@ PodSummary summarizePod(const Json& pod) {
       const Json& c = *it;
       tally.add(c);
       const Json* term = atPath(c, "state.terminated");
-      if (auto w = str(c, "state.waiting.reason"); !w.empty()) {
+      if (auto w = textAt(c, "state.waiting.reason"); !w.empty()) {
         s.status = w;
       } else if (term) {
         s.status = terminatedReason(*term);
@@ -278,7 +280,7 @@ PodSummary summarizePod(const Json& pod) {
   }
 
   if (atPath(pod, "metadata.deletionTimestamp")) {
-    if (str(pod, "status.reason") == "NodeLost") {
+    if (textAt(pod, "status.reason") == "NodeLost") {
       s.status = "Unknown";
     } else if (phase != "Succeeded" && phase != "Failed") {
       s.status = "Terminating";
@@ -310,7 +312,7 @@ std::string readinessGates(const Json& pod) {
 std::string podIp(const Json& pod) {
   const Json& ips = items(pod, "status.podIPs");
   if (!ips.empty()) return orNone(getString(ips[0], "ip"));
-  return orNone(str(pod, "status.podIP"));
+  return orNone(textAt(pod, "status.podIP"));
 }
 
 std::vector<Column> podColumns() {
@@ -333,10 +335,10 @@ std::vector<Column> podColumns() {
           "allocated.",
           [](const Json& o, WallTime) { return Json(podIp(o)); }),
       col("Node", "string", 1, "NodeName is a request to schedule this pod onto a specific node.",
-          [](const Json& o, WallTime) { return Json(orNone(str(o, "spec.nodeName"))); }),
+          [](const Json& o, WallTime) { return Json(orNone(textAt(o, "spec.nodeName"))); }),
       col("Nominated Node", "string", 1,
           "nominatedNodeName is set when this pod preempts other pods on the node.",
-          [](const Json& o, WallTime) { return Json(orNone(str(o, "status.nominatedNodeName"))); }),
+          [](const Json& o, WallTime) { return Json(orNone(textAt(o, "status.nominatedNodeName"))); }),
       col("Readiness Gates", "string", 1,
           "If specified, all readiness gates will be evaluated for pod readiness.",
           [](const Json& o, WallTime) { return Json(readinessGates(o)); }),
@@ -357,7 +359,7 @@ std::string servicePorts(const Json& o) {
 }
 
 std::string externalIp(const Json& o) {
-  std::string type = str(o, "spec.type", "ClusterIP");
+  std::string type = textAt(o, "spec.type", "ClusterIP");
   std::vector<std::string> ips;
   if (const Json* e = atPath(o, "spec.externalIPs"); e && e->is_array())
     for (const auto& ip : *e) ips.push_back(text(ip));
@@ -369,7 +371,7 @@ std::string externalIp(const Json& o) {
       }
     if (ips.empty()) return "<pending>";
   }
-  if (type == "ExternalName") return str(o, "spec.externalName");
+  if (type == "ExternalName") return textAt(o, "spec.externalName");
   return ips.empty() ? "<none>" : joinStrings(ips, ",");
 }
 
@@ -436,7 +438,9 @@ std::vector<Column> roleBindingColumns(const std::string& what) {
   };
   return {nameCol(),
           col("Role", "string", 0, "The role the " + what + " grants, as Kind/name.",
-              [](const Json& o, WallTime) { return Json(str(o, "roleRef.kind") + "/" + str(o, "roleRef.name")); }),
+              [](const Json& o, WallTime) {
+                return Json(textAt(o, "roleRef.kind") + "/" + textAt(o, "roleRef.name"));
+              }),
           ageCol(),
           col("Users", "string", 1, "Users in the " + what, subjects("User")),
           col("Groups", "string", 1, "Groups in the " + what, subjects("Group")),
@@ -448,18 +452,21 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   m["/pods"] = podColumns();
   m["/namespaces"] = {nameCol(),
                       col("Status", "string", 0, "The status of the namespace",
-                          [](const Json& o, WallTime) { return Json(str(o, "status.phase")); }),
+                          [](const Json& o, WallTime) { return Json(textAt(o, "status.phase")); }),
                       ageCol()};
   m["/services"] = {
       nameCol(),
-      col("Type", "string", 0, "The type of the service.", [](const Json& o, WallTime) { return Json(str(o, "spec.type")); }),
+      col("Type", "string", 0, "The type of the service.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.type")); }),
       col("Cluster-IP", "string", 0, "The cluster IP of the service.",
-          [](const Json& o, WallTime) { return Json(orNone(str(o, "spec.clusterIP"))); }),
+          [](const Json& o, WallTime) { return Json(orNone(textAt(o, "spec.clusterIP"))); }),
       col("External-IP", "string", 0, "The external IP of the service.",
           [](const Json& o, WallTime) { return Json(externalIp(o)); }),
-      col("Port(s)", "string", 0, "The ports of the service.", [](const Json& o, WallTime) { return Json(servicePorts(o)); }),
+      col("Port(s)", "string", 0, "The ports of the service.",
+          [](const Json& o, WallTime) { return Json(servicePorts(o)); }),
       ageCol(),
-      col("Selector", "string", 1, "Route service traffic to pods with label keys and values matching this selector.",
+      col("Selector", "string", 1,
+          "Route service traffic to pods with label keys and values matching this selector.",
           [](const Json& o, WallTime) { return Json(mapSelector(atPath(o, "spec.selector"))); }),
   };
   {
@@ -532,9 +539,9 @@ std::map<std::string, std::vector<Column>> buildColumns() {
             }),
         col("Duration", "string", 0, "Time required to complete the job.",
             [](const Json& o, WallTime now) {
-              auto start = parseRfc3339(str(o, "status.startTime"));
+              auto start = parseRfc3339(textAt(o, "status.startTime"));
               if (!start) return Json("");
-              auto end = parseRfc3339(str(o, "status.completionTime"));
+              auto end = parseRfc3339(textAt(o, "status.completionTime"));
               return Json(humanDuration(std::chrono::duration_cast<std::chrono::seconds>((end ? *end : now) - *start)));
             }),
         ageCol()};
@@ -544,9 +551,10 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   {
     std::vector<Column> c = {
         nameCol(),
-        col("Schedule", "string", 0, "The schedule in Cron format.", [](const Json& o, WallTime) { return Json(str(o, "spec.schedule")); }),
+        col("Schedule", "string", 0, "The schedule in Cron format.",
+            [](const Json& o, WallTime) { return Json(textAt(o, "spec.schedule")); }),
         col("Timezone", "string", 0, "The time zone for the schedule.",
-            [](const Json& o, WallTime) { return Json(orNone(str(o, "spec.timeZone"))); }),
+            [](const Json& o, WallTime) { return Json(orNone(textAt(o, "spec.timeZone"))); }),
         col("Suspend", "boolean", 0, "Whether the cron job is suspended.",
             [](const Json& o, WallTime) {
               const Json* s = atPath(o, "spec.suspend");
@@ -564,18 +572,27 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   }
   m["/nodes"] = {
       nameCol(),
-      col("Status", "string", 0, "The status of the node", [](const Json& o, WallTime) { return Json(nodeStatus(o)); }),
-      col("Roles", "string", 0, "The roles of the node", [](const Json& o, WallTime) { return Json(nodeRoles(o)); }),
+      col("Status", "string", 0, "The status of the node",
+          [](const Json& o, WallTime) { return Json(nodeStatus(o)); }),
+      col("Roles", "string", 0, "The roles of the node",
+          [](const Json& o, WallTime) { return Json(nodeRoles(o)); }),
       ageCol(),
       col("Version", "string", 0, "Kubelet Version reported by the node.",
-          [](const Json& o, WallTime) { return Json(str(o, "status.nodeInfo.kubeletVersion")); }),
-      col("Internal-IP", "string", 1, "List of internal IPs.", [](const Json& o, WallTime) { return Json(nodeAddress(o, "InternalIP")); }),
-      col("External-IP", "string", 1, "List of external IPs.", [](const Json& o, WallTime) { return Json(nodeAddress(o, "ExternalIP")); }),
-      col("OS-Image", "string", 1, "OS Image reported by the node.", [](const Json& o, WallTime) { return Json(str(o, "status.nodeInfo.osImage", "<unknown>")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "status.nodeInfo.kubeletVersion")); }),
+      col("Internal-IP", "string", 1, "List of internal IPs.",
+          [](const Json& o, WallTime) { return Json(nodeAddress(o, "InternalIP")); }),
+      col("External-IP", "string", 1, "List of external IPs.",
+          [](const Json& o, WallTime) { return Json(nodeAddress(o, "ExternalIP")); }),
+      col("OS-Image", "string", 1, "OS Image reported by the node.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "status.nodeInfo.osImage", "<unknown>")); }),
       col("Kernel-Version", "string", 1, "Kernel Version reported by the node.",
-          [](const Json& o, WallTime) { return Json(str(o, "status.nodeInfo.kernelVersion", "<unknown>")); }),
+          [](const Json& o, WallTime) {
+            return Json(textAt(o, "status.nodeInfo.kernelVersion", "<unknown>"));
+          }),
       col("Container-Runtime", "string", 1, "Container Runtime Version reported by the node.",
-          [](const Json& o, WallTime) { return Json(str(o, "status.nodeInfo.containerRuntimeVersion", "<unknown>")); }),
+          [](const Json& o, WallTime) {
+            return Json(textAt(o, "status.nodeInfo.containerRuntimeVersion", "<unknown>"));
+          }),
   };
   m["/configmaps"] = {nameCol(),
                       col("Data", "integer", 0, "Number of data entries.",
@@ -583,11 +600,13 @@ std::map<std::string, std::vector<Column>> buildColumns() {
                             return Json(static_cast<int64_t>(countOf(o, "data") + countOf(o, "binaryData")));
                           }),
                       ageCol()};
-  m["/secrets"] = {nameCol(),
-                   col("Type", "string", 0, "The type of the secret", [](const Json& o, WallTime) { return Json(str(o, "type")); }),
-                   col("Data", "integer", 0, "Number of data entries.",
-                       [](const Json& o, WallTime) { return Json(static_cast<int64_t>(countOf(o, "data"))); }),
-                   ageCol()};
+  m["/secrets"] = {
+      nameCol(),
+      col("Type", "string", 0, "The type of the secret",
+          [](const Json& o, WallTime) { return Json(textAt(o, "type")); }),
+      col("Data", "integer", 0, "Number of data entries.",
+          [](const Json& o, WallTime) { return Json(static_cast<int64_t>(countOf(o, "data"))); }),
+      ageCol()};
   m["/serviceaccounts"] = {nameCol(),
                            col("Secrets", "string", 0, "Number of secrets.",
                                [](const Json& o, WallTime) { return Json(static_cast<int64_t>(countOf(o, "secrets"))); }),
@@ -619,28 +638,36 @@ std::map<std::string, std::vector<Column>> buildColumns() {
     return "<unknown>";
   };
   m["/events"] = {
-      col("Last Seen", "string", 0, "Time when last event occurred.", [eventTime](const Json& o, WallTime now) { return Json(eventTime(o, now, false)); }),
-      col("Type", "string", 0, "Type of the event.", [](const Json& o, WallTime) { return Json(str(o, "type")); }),
-      col("Reason", "string", 0, "Reason of the event.", [](const Json& o, WallTime) { return Json(str(o, "reason")); }),
+      col("Last Seen", "string", 0, "Time when last event occurred.",
+          [eventTime](const Json& o, WallTime now) { return Json(eventTime(o, now, false)); }),
+      col("Type", "string", 0, "Type of the event.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "type")); }),
+      col("Reason", "string", 0, "Reason of the event.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "reason")); }),
       col("Object", "string", 0, "The object the event is about.",
           [](const Json& o, WallTime) {
-            std::string k = str(o, "involvedObject.kind");
+            std::string k = textAt(o, "involvedObject.kind");
             for (auto& ch : k) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-            return Json(k + "/" + str(o, "involvedObject.name"));
+            return Json(k + "/" + textAt(o, "involvedObject.name"));
           }),
       col("Subobject", "string", 1, "The subobject the event is about.",
-          [](const Json& o, WallTime) { return Json(str(o, "involvedObject.fieldPath")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "involvedObject.fieldPath")); }),
       col("Source", "string", 1, "The source of the event.",
           [](const Json& o, WallTime) {
-            std::string s = str(o, "source.component");
-            if (auto h = str(o, "source.host"); !h.empty()) s += ", " + h;
+            std::string s = textAt(o, "source.component");
+            if (auto h = textAt(o, "source.host"); !h.empty()) s += ", " + h;
             return Json(s);
           }),
-      col("Message", "string", 0, "Message of the event.", [](const Json& o, WallTime) { return Json(str(o, "message")); }),
-      col("First Seen", "string", 1, "Time when first event occurred.", [eventTime](const Json& o, WallTime now) { return Json(eventTime(o, now, true)); }),
+      col("Message", "string", 0, "Message of the event.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "message")); }),
+      col("First Seen", "string", 1, "Time when first event occurred.",
+          [eventTime](const Json& o, WallTime now) { return Json(eventTime(o, now, true)); }),
       col("Count", "string", 1, "Number of times this event has occurred.",
-          [](const Json& o, WallTime) { return Json(std::to_string(std::max<int64_t>(1, num(o, "count")))); }),
-      col("Name", "string", 1, "Name of the event.", [](const Json& o, WallTime) { return Json(str(o, "metadata.name")); }),
+          [](const Json& o, WallTime) {
+            return Json(std::to_string(std::max<int64_t>(1, num(o, "count"))));
+          }),
+      col("Name", "string", 1, "Name of the event.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "metadata.name")); }),
   };
   // events.k8s.io/v1 shares the core printer; its fields carry other names.
   m["events.k8s.io/events"] = {
@@ -650,18 +677,22 @@ std::map<std::string, std::vector<Column>> buildColumns() {
               if (auto* v = atPath(o, p); v && v->is_string()) return Json(age(o, p, now));
             return Json("<unknown>");
           }),
-      col("Type", "string", 0, "Type of the event.", [](const Json& o, WallTime) { return Json(str(o, "type")); }),
-      col("Reason", "string", 0, "Reason of the event.", [](const Json& o, WallTime) { return Json(str(o, "reason")); }),
+      col("Type", "string", 0, "Type of the event.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "type")); }),
+      col("Reason", "string", 0, "Reason of the event.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "reason")); }),
       col("Object", "string", 0, "The object the event is about.",
           [](const Json& o, WallTime) {
-            std::string k = str(o, "regarding.kind");
+            std::string k = textAt(o, "regarding.kind");
             for (auto& ch : k) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-            return Json(k + "/" + str(o, "regarding.name"));
+            return Json(k + "/" + textAt(o, "regarding.name"));
           }),
-      col("Message", "string", 0, "Message of the event.", [](const Json& o, WallTime) { return Json(str(o, "note")); }),
+      col("Message", "string", 0, "Message of the event.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "note")); }),
   };
-  m["/limitranges"] = {nameCol(), col("Created At", "date", 0, "The time the limit range was created.",
-                                      [](const Json& o, WallTime) { return Json(str(o, "metadata.creationTimestamp")); })};
+  m["/limitranges"] = {
+      nameCol(), col("Created At", "date", 0, "The time the limit range was created.",
+                     [](const Json& o, WallTime) { return Json(textAt(o, "metadata.creationTimestamp")); })};
   // REQUEST and LIMIT: "resource: used/hard" for every hard limit, sorted,
   // the limits.* ones in LIMIT.
   auto quotaColumn = [](bool limits) {
@@ -680,13 +711,15 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   m["/resourcequotas"] = {nameCol(), ageCol(),
                           col("Request", "string", 0, "Request represents a minimum amount of cpu/memory that a container may consume.", quotaColumn(false)),
                           col("Limit", "string", 0, "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.", quotaColumn(true))};
-  m["coordination.k8s.io/leases"] = {nameCol(),
-                                     col("Holder", "string", 0, "The holder of the lease.",
-                                         [](const Json& o, WallTime) { return Json(str(o, "spec.holderIdentity")); }),
-                                     ageCol()};
+  m["coordination.k8s.io/leases"] = {
+      nameCol(),
+      col("Holder", "string", 0, "The holder of the lease.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.holderIdentity")); }),
+      ageCol()};
   m["discovery.k8s.io/endpointslices"] = {
       nameCol(),
-      col("AddressType", "string", 0, "The type of address.", [](const Json& o, WallTime) { return Json(str(o, "addressType")); }),
+      col("AddressType", "string", 0, "The type of address.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "addressType")); }),
       col("Ports", "string", 0, "Ports of the slice.",
           [](const Json& o, WallTime) {
             std::vector<std::string> ps;
@@ -702,14 +735,17 @@ std::map<std::string, std::vector<Column>> buildColumns() {
                 if (x.contains("addresses") && x["addresses"].is_array())
                   for (const auto& a : x["addresses"]) as.push_back(text(a));
             if (as.empty()) return Json("<unset>");
-            if (as.size() > 3) return Json(joinStrings({as[0], as[1], as[2]}, ",") + fmt::format(" + {} more...", as.size() - 3));
+            if (as.size() > 3)
+              return Json(joinStrings({as[0], as[1], as[2]}, ",") +
+                          fmt::format(" + {} more...", as.size() - 3));
             return Json(joinStrings(as, ","));
           }),
       ageCol()};
   m["networking.k8s.io/ingresses"] = {
       nameCol(),
-      col("Class", "string", 0, "The name of the IngressClass resource that should be used for additional configuration",
-          [](const Json& o, WallTime) { return Json(str(o, "spec.ingressClassName", "<none>")); }),
+      col("Class", "string", 0,
+          "The name of the IngressClass resource that should be used for additional configuration",
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.ingressClassName", "<none>")); }),
       col("Hosts", "string", 0, "Hosts that incoming requests are matched against before the ingress rule",
           [](const Json& o, WallTime) {
             std::vector<std::string> hosts;
@@ -741,7 +777,7 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   m["networking.k8s.io/ingressclasses"] = {
       nameCol(),
       col("Controller", "string", 0, "Controller that is responsible for handling this class",
-          [](const Json& o, WallTime) { return Json(str(o, "spec.controller")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.controller")); }),
       col("Parameters", "string", 0, "A reference to a resource with additional parameters",
           [](const Json& o, WallTime) {
             const Json* p = atPath(o, "spec.parameters");
@@ -786,7 +822,7 @@ std::map<std::string, std::vector<Column>> buildColumns() {
       nameCol(),
       col("Reference", "string", 0, "Reference to the resource whose replicas the autoscaler manages.",
           [](const Json& o, WallTime) {
-            return Json(str(o, "spec.scaleTargetRef.kind") + "/" + str(o, "spec.scaleTargetRef.name"));
+            return Json(textAt(o, "spec.scaleTargetRef.kind") + "/" + textAt(o, "spec.scaleTargetRef.name"));
           }),
       col("Targets", "string", 0, "Current and target metric values.",
           [](const Json& o, WallTime) { return Json(hpaTargets(o)); }),
@@ -820,11 +856,11 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   m["alerting.capstan.io/alertrules"] = {
       nameCol(),
       col("Check", "string", 0, "The built-in check the rule runs.",
-          [](const Json& o, WallTime) { return Json(str(o, "spec.check")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.check")); }),
       col("Severity", "string", 0, "How urgent the rule's alerts are.",
-          [](const Json& o, WallTime) { return Json(str(o, "spec.severity", "warning")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.severity", "warning")); }),
       col("For", "string", 0, "How long the check must match before an alert fires.",
-          [](const Json& o, WallTime) { return Json(str(o, "spec.for", "0s")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.for", "0s")); }),
       col("Firing", "integer", 0, "Alerts of the rule that are firing.",
           [](const Json& o, WallTime) { return Json(num(o, "status.firing")); }),
       col("Disabled", "boolean", 1, "Whether the rule is switched off.",
@@ -836,26 +872,28 @@ std::map<std::string, std::vector<Column>> buildColumns() {
   m["alerting.capstan.io/alerts"] = {
       nameCol(),
       col("State", "string", 0, "Pending, Firing or Resolved.",
-          [](const Json& o, WallTime) { return Json(str(o, "status.state")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "status.state")); }),
       col("Severity", "string", 0, "How urgent the alert is.",
-          [](const Json& o, WallTime) { return Json(str(o, "spec.severity")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.severity")); }),
       col("Object", "string", 0, "The affected object.",
           [](const Json& o, WallTime) {
-            std::string kind = str(o, "spec.object.kind");
+            std::string kind = textAt(o, "spec.object.kind");
             if (kind.empty()) return Json("<cluster>");
-            std::string ns = str(o, "spec.object.namespace");
-            return Json(kind + "/" + (ns.empty() ? "" : ns + "/") + str(o, "spec.object.name"));
+            std::string ns = textAt(o, "spec.object.namespace");
+            return Json(kind + "/" + (ns.empty() ? "" : ns + "/") + textAt(o, "spec.object.name"));
           }),
-      col("Summary", "string", 0, "What is wrong.", [](const Json& o, WallTime) { return Json(str(o, "spec.summary")); }),
+      col("Summary", "string", 0, "What is wrong.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.summary")); }),
       col("Since", "string", 0, "How long the rule has matched.",
           [](const Json& o, WallTime now) { return Json(age(o, "status.activeAt", now)); })};
   m["alerting.capstan.io/alertreceivers"] = {
       nameCol(),
-      col("URL", "string", 0, "Where alerts are sent.", [](const Json& o, WallTime) { return Json(str(o, "spec.url")); }),
+      col("URL", "string", 0, "Where alerts are sent.",
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.url")); }),
       col("Format", "string", 0, "Alertmanager or Webhook.",
-          [](const Json& o, WallTime) { return Json(str(o, "spec.format", "Alertmanager")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "spec.format", "Alertmanager")); }),
       col("Last Error", "string", 1, "Why the latest delivery failed.",
-          [](const Json& o, WallTime) { return Json(str(o, "status.lastError")); }),
+          [](const Json& o, WallTime) { return Json(textAt(o, "status.lastError")); }),
       ageCol()};
   return m;
 }

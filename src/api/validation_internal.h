@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/validation_names.h"
 #include "common/json.h"
 
 namespace capstan::api::vdetail {
@@ -93,25 +94,11 @@ bool semanticEqual(const Json* a, const Json* b);
 
 using NameFn = std::vector<std::string> (*)(std::string_view name, bool prefix);
 
-std::vector<std::string> dns1123SubdomainErrors(std::string_view v);
-std::vector<std::string> dns1123LabelErrors(std::string_view v);
-std::vector<std::string> dns1035LabelErrors(std::string_view v);
-std::vector<std::string> qualifiedNameErrors(std::string_view v);
-std::vector<std::string> labelValueErrors(std::string_view v);
-std::vector<std::string> portNameErrors(std::string_view v);
-std::vector<std::string> portNumErrors(int64_t port);
+// The rules themselves are in api/validation_names.h.
+
 // A port given by number (1-65535) or by IANA service name, e.g. targetPort
 // or a probe's port.
 void validatePortNumOrName(const Json* port, const std::string& fld, ErrorList& errs);
-std::vector<std::string> configMapKeyErrors(std::string_view v);
-std::vector<std::string> percentErrors(std::string_view v);
-bool isIp(std::string_view v);
-bool isIpv4(std::string_view v);
-bool isIpv6(std::string_view v);
-
-std::vector<std::string> nameIsDnsSubdomain(std::string_view name, bool prefix);
-std::vector<std::string> nameIsDnsLabel(std::string_view name, bool prefix);
-std::vector<std::string> nameIsDns1035Label(std::string_view name, bool prefix);
 
 inline constexpr const char* kIsNegativeErrorMsg = "must be greater than or equal to 0";
 inline constexpr const char* kFieldImmutableErrorMsg = "field is immutable";

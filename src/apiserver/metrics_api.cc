@@ -27,14 +27,6 @@ constexpr auto kFetchTimeout = std::chrono::seconds(5);
 constexpr auto kRetryAfter = std::chrono::seconds(5);
 constexpr size_t kMaxBody = 64u << 20;
 
-// j[key], or null when j is not an object or lacks it (common/json.h's
-// find(), as a reference for is_null() checks and chaining).
-const Json& member(const Json& j, const char* key) {
-  static const Json kNull;
-  const Json* v = find(j, key);
-  return v ? *v : kNull;
-}
-
 // Collects a streamed kubelet body, then hands it over once.
 class CollectSink final : public StreamSink {
  public:

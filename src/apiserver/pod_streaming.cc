@@ -15,14 +15,6 @@ namespace capstan::apiserver {
 namespace {
 
 // Readers that never throw, whatever shape a stored status has.
-// j[key], or null when j is not an object or lacks it (common/json.h's
-// find(), as a reference for is_null() checks and chaining).
-const Json& member(const Json& j, const char* key) {
-  static const Json kNull;
-  const Json* v = find(j, key);
-  return v ? *v : kNull;
-}
-
 
 // The request's query for the kubelet: every parameter but `skip`.
 std::string kubeletQuery(const Request& req, std::initializer_list<std::string_view> skip) {

@@ -175,6 +175,12 @@ const Json& arrayAt(const Json& j, std::string_view key) {
   return v && v->is_array() ? *v : kEmpty;
 }
 
+const Json& member(const Json& j, std::string_view key) {
+  static const Json kNull;
+  const Json* v = find(j, key);
+  return v ? *v : kNull;
+}
+
 std::vector<std::string> stringsOf(const Json& list) {
   std::vector<std::string> out;
   if (!list.is_array()) return out;

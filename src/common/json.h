@@ -38,6 +38,9 @@ const Json* find(const Json& j, std::string_view key);
 // nested fields of objects that may lack them, without throwing.
 const Json& objectAt(const Json& j, std::string_view key);
 const Json& arrayAt(const Json& j, std::string_view key);
+// j[key] whatever its type, or a shared null when j is not an object or
+// lacks it: for is_null() checks and chained lookups.
+const Json& member(const Json& j, std::string_view key);
 Json* find(Json& j, std::string_view key);
 // The strings of a JSON array, in order (other items skipped); empty for
 // anything but an array.

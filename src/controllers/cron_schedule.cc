@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/strings.h"
 
 namespace capstan::controllers {
 namespace {
@@ -27,12 +28,6 @@ constexpr const char* kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                    "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr const char* kDays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   size_t start = 0;
@@ -45,7 +40,7 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 }
 
 Result<int> value(std::string_view s, const Bounds& b) {
-  std::string l = lower(s);
+  std::string l = asciiLower(s);
   for (int i = 0; i < b.name_count; ++i)
     if (l == b.names[i]) return b.names_base + i;
   int v = 0;
@@ -117,7 +112,7 @@ Result<CronSchedule> CronSchedule::parse(std::string_view spec) {
     return Status(Code::kBadRequest, "TZ or CRON_TZ in schedule is not supported, use spec.timeZone");
   std::string text(spec);
   if (spec.front() == '@') {
-    std::string d = lower(spec);
+    std::string d = asciiLower(spec);
     if (d.starts_with("@every ")) {
       std::string_view text = std::string_view(d).substr(7);
       auto dur = parseGoDuration(text);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "controllers/object_fields.h"
 
 namespace capstan::controllers {
 namespace {
@@ -10,28 +11,11 @@ namespace {
 constexpr const char* kOwnerIndex = "owner-uid";
 constexpr const char* kUidIndex = "uid";
 
-const Json& metaOf(const Json& obj) {
-  static const Json kEmpty = Json::object();
-  auto m = obj.find("metadata");
-  return m != obj.end() && m->is_object() ? *m : kEmpty;
-}
-
 Json ownerRefs(const Json& obj) {
-  const Json& m = metaOf(obj);
+  const Json& m = metadataOf(obj);
   auto r = m.find("ownerReferences");
   return r != m.end() && r->is_array() ? *r : Json::array();
 }
-
-bool hasFinalizer(const Json& obj, std::string_view f) {
-  const Json& m = metaOf(obj);
-  auto fs = m.find("finalizers");
-  if (fs == m.end() || !fs->is_array()) return false;
-  for (const auto& x : *fs)
-    if (x.is_string() && x.get<std::string>() == f) return true;
-  return false;
-}
-
-bool deleting(const Json& obj) { return metaOf(obj).contains("deletionTimestamp"); }
 
 }  // namespace
 
@@ -66,8 +50,9 @@ GarbageCollector::GarbageCollector(Context& ctx, const api::Registry& registry,
 }
 
 void GarbageCollector::enqueueObject(size_t resource, const Json& obj) {
-  bool interesting = !ownerRefs(obj).empty() ||
-                     (deleting(obj) && (hasFinalizer(obj, "foregroundDeletion") || hasFinalizer(obj, "orphan")));
+  bool interesting =
+      !ownerRefs(obj).empty() ||
+      (isDeleting(obj) && (hasFinalizer(obj, "foregroundDeletion") || hasFinalizer(obj, "orphan")));
   if (interesting) queue().add(fmt::format("{}|{}", resource, client::keyOf(obj)));
 }
 
@@ -90,7 +75,7 @@ GarbageCollector::Owner GarbageCollector::lookupOwner(const std::string& ns, con
     auto found = ctx_.informers.get(r).byIndex(kUidIndex, uid);
     if (!found.empty()) {
       const Json& o = *found.front();
-      return {true, deleting(o) && hasFinalizer(o, "foregroundDeletion")};
+      return {true, isDeleting(o) && hasFinalizer(o, "foregroundDeletion")};
     }
   }
   // Then the API: the cache may lag behind a just-created owner.
@@ -104,14 +89,15 @@ GarbageCollector::Owner GarbageCollector::lookupOwner(const std::string& ns, con
   auto live = ctx_.client.get(rr, info->namespaced ? ns : "", ref.value("name", ""));
   if (!live) return {live.status().code() != Code::kNotFound, false};
   if (client::uidOf(*live) != uid) return {false, false};
-  return {true, deleting(*live) && hasFinalizer(*live, "foregroundDeletion")};
+  return {true, isDeleting(*live) && hasFinalizer(*live, "foregroundDeletion")};
 }
 
 Status GarbageCollector::removeFinalizer(size_t resource, const Json& obj, const std::string& finalizer) {
   Json fs = Json::array();
-  for (const auto& f : metaOf(obj).value("finalizers", Json::array()))
+  for (const auto& f : metadataOf(obj).value("finalizers", Json::array()))
     if (f != finalizer) fs.push_back(f);
-  Json patch = {{"metadata", {{"finalizers", fs}, {"resourceVersion", metaOf(obj).value("resourceVersion", "")}}}};
+  Json patch = {
+      {"metadata", {{"finalizers", fs}, {"resourceVersion", metadataOf(obj).value("resourceVersion", "")}}}};
   auto r = ctx_.client.patch(watched_[resource], client::namespaceOf(obj), client::nameOf(obj),
                              client::PatchType::kMerge, patch);
   if (!r && r.status().code() != Code::kNotFound) return r.status();
@@ -128,7 +114,7 @@ Status GarbageCollector::processFinalizers(size_t resource, const Json& obj) {
         if (r.value("uid", "") != uid) refs.push_back(r);
       Json patch = {{"metadata",
                      {{"ownerReferences", refs.empty() ? Json(nullptr) : refs},
-                      {"resourceVersion", metaOf(*dep).value("resourceVersion", "")}}}};
+                      {"resourceVersion", metadataOf(*dep).value("resourceVersion", "")}}}};
       auto r = ctx_.client.patch(watched_[idx], client::namespaceOf(*dep), client::nameOf(*dep),
                                  client::PatchType::kMerge, patch);
       if (!r && r.status().code() != Code::kNotFound) return r.status();
@@ -140,7 +126,7 @@ Status GarbageCollector::processFinalizers(size_t resource, const Json& obj) {
     for (auto& [idx, dep] : deps) {
       for (const auto& r : ownerRefs(*dep))
         if (r.value("uid", "") == uid && r.value("blockOwnerDeletion", false)) blocking = true;
-      if (deleting(*dep)) continue;
+      if (isDeleting(*dep)) continue;
       // Dependents of a foreground deletion are deleted in the foreground too.
       Json opts = {{"kind", "DeleteOptions"},
                    {"apiVersion", "v1"},
@@ -170,12 +156,14 @@ Status GarbageCollector::processOwners(size_t resource, const Json& obj) {
   if (!alive.empty()) {
     if (alive.size() == refs.size() || owner_waiting) return Status::ok();
     // Some owners are gone: drop their references, keep the object.
-    Json patch = {{"metadata", {{"ownerReferences", alive}, {"resourceVersion", metaOf(obj).value("resourceVersion", "")}}}};
+    Json patch = {
+        {"metadata",
+         {{"ownerReferences", alive}, {"resourceVersion", metadataOf(obj).value("resourceVersion", "")}}}};
     auto r = ctx_.client.patch(watched_[resource], ns, client::nameOf(obj), client::PatchType::kMerge, patch);
     if (!r && r.status().code() != Code::kNotFound) return r.status();
     return Status::ok();
   }
-  if (deleting(obj)) return Status::ok();  // already on its way
+  if (isDeleting(obj)) return Status::ok();  // already on its way
   // Every owner is gone (or deleting in the foreground): delete the object.
   Json opts = {{"kind", "DeleteOptions"},
                {"apiVersion", "v1"},
@@ -194,7 +182,7 @@ Status GarbageCollector::sync(const std::string& key) {
   if (resource >= watched_.size()) return Status::ok();
   auto obj = ctx_.informers.get(watched_[resource]).get(key.substr(bar + 1));
   if (!obj) return Status::ok();
-  if (deleting(*obj)) {
+  if (isDeleting(*obj)) {
     Status st = processFinalizers(resource, *obj);
     if (!st) return st;
   }

@@ -1,11 +1,10 @@
 #include "dns/resolver.h"
 
-#include <ldns/ldns.h>
-
 #include <algorithm>
 #include <memory>
 #include <string_view>
 
+#include "dns/ldns.h"
 #include "dns/message_writer.h"
 
 namespace capstan::dns {

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/strings.h"
+
 namespace capstan::dns {
 namespace {
 
@@ -35,13 +37,6 @@ std::string dashed(std::string_view ip) {
   std::replace(s.begin(), s.end(), '.', '-');
   std::replace(s.begin(), s.end(), ':', '-');
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 class ZoneBuilder {
@@ -87,7 +82,7 @@ class ZoneBuilder {
 
   void srv(const std::string& service_fqdn, const PortInfo& port, SrvRecord record) {
     if (port.name.empty() || port.port <= 0 || port.port > 65535) return;
-    std::string owner = "_" + lower(port.name) + "._" + lower(port.protocol) + "." + service_fqdn;
+    std::string owner = "_" + asciiLower(port.name) + "._" + asciiLower(port.protocol) + "." + service_fqdn;
     record.port = static_cast<uint16_t>(port.port);
     auto& list = name(owner).srv;
     for (const auto& s : list)
@@ -112,7 +107,7 @@ class ZoneBuilder {
 };
 
 void addService(ZoneBuilder& b, const ServiceInfo& svc, const std::vector<const SliceInfo*>& slices) {
-  std::string fqdn = lower(svc.name) + "." + lower(svc.ns) + ".svc." + b.domain();
+  std::string fqdn = asciiLower(svc.name) + "." + asciiLower(svc.ns) + ".svc." + b.domain();
   if (!svc.external_name.empty()) {
     b.name(fqdn).cname = canonicalName(svc.external_name);
     return;
@@ -137,7 +132,7 @@ void addService(ZoneBuilder& b, const ServiceInfo& svc, const std::vector<const 
       for (const auto& ip : ep.addresses) {
         Address a;
         if (!parseAddress(ip, &a)) continue;
-        std::string ep_fqdn = (ep.hostname.empty() ? dashed(ip) : lower(ep.hostname)) + "." + fqdn;
+        std::string ep_fqdn = (ep.hostname.empty() ? dashed(ip) : asciiLower(ep.hostname)) + "." + fqdn;
         b.address(fqdn, a);
         b.address(ep_fqdn, a);
         b.ptr(ip, ep_fqdn);
@@ -150,7 +145,7 @@ void addService(ZoneBuilder& b, const ServiceInfo& svc, const std::vector<const 
 }  // namespace
 
 std::string canonicalName(std::string_view name) {
-  std::string out = lower(name);
+  std::string out = asciiLower(name);
   while (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }
@@ -196,7 +191,7 @@ std::shared_ptr<const ZoneSnapshot> buildZoneSnapshot(const ClusterSources& sour
     for (const auto& ip : pod->ips) {
       Address a;
       if (!parseAddress(ip, &a)) continue;
-      b.address(dashed(ip) + "." + lower(pod->ns) + ".pod." + b.domain(), a);
+      b.address(dashed(ip) + "." + asciiLower(pod->ns) + ".pod." + b.domain(), a);
     }
   }
   return b.finish();

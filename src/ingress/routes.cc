@@ -4,6 +4,7 @@
 #include <map>
 
 #include "common/base64.h"
+#include "common/strings.h"
 
 namespace capstan::ingress {
 namespace {
@@ -25,12 +26,6 @@ const Json* classNamed(const std::vector<ObjectPtr>& classes, const std::string&
   for (const auto& c : classes)
     if (getString(objectAt(*c, "metadata"), "name") == name) return c.get();
   return nullptr;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 bool isWildcard(const std::string& host) { return host.size() > 2 && host[0] == '*' && host[1] == '.'; }
@@ -162,12 +157,12 @@ bool isOurs(const Json& ingress, const std::vector<ObjectPtr>& classes) {
 std::string normaliseHost(std::string_view host) {
   if (!host.empty() && host.front() == '[') {  // [v6]:port
     auto end = host.find(']');
-    return lower(host.substr(0, end == std::string_view::npos ? host.size() : end + 1));
+    return asciiLower(host.substr(0, end == std::string_view::npos ? host.size() : end + 1));
   }
   auto colon = host.rfind(':');
   if (colon != std::string_view::npos) host = host.substr(0, colon);
   while (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  return lower(host);
+  return asciiLower(host);
 }
 
 std::shared_ptr<const RouteTable> RouteTable::build(const Inputs& in) {
@@ -195,7 +190,7 @@ std::shared_ptr<const RouteTable> RouteTable::build(const Inputs& in) {
     if (!table->default_backend_ && spec.contains("defaultBackend") && spec["defaultBackend"].is_object())
       table->default_backend_ = resolver.resolve(ns, spec["defaultBackend"]);
     for (const auto& rule : arrayAt(spec, "rules")) {
-      std::string host = lower(getString(rule, "host"));
+      std::string host = asciiLower(getString(rule, "host"));
       for (const auto& p : arrayAt(objectAt(rule, "http"), "paths")) {
         Route r;
         r.host = host;
@@ -217,7 +212,7 @@ std::shared_ptr<const RouteTable> RouteTable::build(const Inputs& in) {
       const Json& hosts = arrayAt(tls, "hosts");
       if (hosts.empty()) table->certs_.push_back({"", cert});
       for (const auto& h : hosts)
-        if (h.is_string()) table->certs_.push_back({lower(h.get<std::string>()), cert});
+        if (h.is_string()) table->certs_.push_back({asciiLower(h.get<std::string>()), cert});
     }
   }
   std::stable_sort(routes.begin(), routes.end(), [](const auto& a, const auto& b) {

@@ -27,7 +27,7 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using tcp = net::ip::tcp;
 
-const std::string kToken = "proxy-join-token";
+const std::string kProxyToken = "proxy-join-token";
 
 class KubeletProxyTest : public RuntimeFixture {
  protected:
@@ -37,7 +37,7 @@ class KubeletProxyTest : public RuntimeFixture {
     o.bind_address = "127.0.0.1";
     o.port = 0;
     o.tls_dir = root_ + "/kubelet-tls";
-    o.token = kToken;
+    o.token = kProxyToken;
     auto s = streaming::KubeletServer::start(o, *runtime_);
     ASSERT_TRUE(s) << s.status().message();
     kubelet_ = std::move(*s);
@@ -45,7 +45,7 @@ class KubeletProxyTest : public RuntimeFixture {
     a.data_dir = root_ + "/server";
     a.bind_address = "127.0.0.1";
     a.port = 0;
-    a.token = kToken;
+    a.token = kProxyToken;
     a.datastore_endpoint = "memory://";
     a.threads = 1;
     auto api = apiserver::ApiServer::start(a);
@@ -73,7 +73,7 @@ class KubeletProxyTest : public RuntimeFixture {
     stream.handshake(ssl::stream_base::client);
     http::request<http::empty_body> req(http::verb::get, target, 11);
     req.set(http::field::host, "127.0.0.1");
-    req.set(http::field::authorization, "Bearer " + kToken);
+    req.set(http::field::authorization, "Bearer " + kProxyToken);
     http::write(stream, req);
     beast::flat_buffer buf;
     http::response<http::string_body> res;
@@ -136,7 +136,7 @@ TEST_F(KubeletProxyTest, LogsAndExecThroughTheApiServer) {
     ws.next_layer().handshake(ssl::stream_base::client);
     ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
       req.set(http::field::sec_websocket_protocol, "v5.channel.k8s.io");
-      req.set(http::field::authorization, "Bearer " + kToken);
+      req.set(http::field::authorization, "Bearer " + kProxyToken);
     }));
     websocket::response_type res;
     ws.handshake(res, "127.0.0.1",

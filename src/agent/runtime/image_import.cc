@@ -24,11 +24,6 @@ Result<Json> readJsonFile(const fs::path& path) {
   return j;
 }
 
-std::string hexOf(std::string_view digest) {
-  auto colon = digest.find(':');
-  return std::string(colon == std::string_view::npos ? digest : digest.substr(colon + 1));
-}
-
 // A name as the archive carries it; a bare tag ("1", "latest") names no
 // repository, so it is not a name on its own.
 std::optional<std::string> nameFromAnnotation(const Json& descriptor) {

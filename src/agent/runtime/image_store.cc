@@ -15,11 +15,6 @@ namespace capstan::agent::runtime {
 namespace fs = std::filesystem;
 namespace {
 
-std::string hexOf(std::string_view digest) {
-  auto colon = digest.find(':');
-  return std::string(colon == std::string_view::npos ? digest : digest.substr(colon + 1));
-}
-
 Result<std::string> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status(Code::kNotFound, "cannot read " + path);

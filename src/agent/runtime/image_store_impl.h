@@ -15,6 +15,12 @@ inline constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v
 inline constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+// The hex part of "sha256:<hex>" (all of it without an algorithm).
+inline std::string hexOf(std::string_view digest) {
+  auto colon = digest.find(':');
+  return std::string(colon == std::string_view::npos ? digest : digest.substr(colon + 1));
+}
+
 class ImageStoreImpl final : public ImageStore {
  public:
   explicit ImageStoreImpl(std::string root);

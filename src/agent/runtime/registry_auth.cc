@@ -7,16 +7,11 @@
 
 #include "common/base64.h"
 #include "common/json.h"
+#include "common/strings.h"
 #include "common/url.h"
 
 namespace capstan::agent::runtime {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 bool isTokenChar(char c) {
   // RFC 7230 tchar; '/' is not one, but realms are always quoted anyway.
@@ -36,7 +31,7 @@ UrlParts splitUrl(std::string_view url) {
     p.rest = std::string(url);
     return p;
   }
-  p.scheme = lower(url.substr(0, sep));
+  p.scheme = asciiLower(url.substr(0, sep));
   std::string_view tail = url.substr(sep + 3);
   auto end = tail.find_first_of("/?#");
   p.authority = std::string(tail.substr(0, end));
@@ -47,7 +42,7 @@ UrlParts splitUrl(std::string_view url) {
 }  // namespace
 
 std::string normaliseRegistryHost(std::string_view server) {
-  std::string s = lower(server);
+  std::string s = asciiLower(server);
   if (auto sep = s.find("://"); sep != std::string::npos) s = s.substr(sep + 3);
   if (auto slash = s.find('/'); slash != std::string::npos) s = s.substr(0, slash);
   if (s == "index.docker.io" || s == "registry-1.docker.io" || s == "registry.hub.docker.com")
@@ -114,7 +109,7 @@ std::vector<AuthChallenge> parseWwwAuthenticate(std::string_view h) {
       continue;
     }
     AuthChallenge c;
-    c.scheme = lower(scheme);
+    c.scheme = asciiLower(scheme);
     // auth-params until a token not followed by '=' starts the next challenge.
     while (true) {
       skipSpace();
@@ -142,7 +137,7 @@ std::vector<AuthChallenge> parseWwwAuthenticate(std::string_view h) {
       } else {
         while (i < h.size() && h[i] != ',' && h[i] != ' ' && h[i] != '\t') value.push_back(h[i++]);
       }
-      c.params[lower(name)] = value;
+      c.params[asciiLower(name)] = value;
     }
     out.push_back(std::move(c));
   }
@@ -175,7 +170,7 @@ std::vector<RegistryError> parseRegistryErrors(std::string_view body) {
 
 std::string urlOrigin(std::string_view url) {
   UrlParts p = splitUrl(url);
-  std::string host = lower(p.authority);
+  std::string host = asciiLower(p.authority);
   if (auto at = host.rfind('@'); at != std::string::npos) host = host.substr(at + 1);
   size_t bracket = host.rfind(']');  // an IPv6 literal's colons are not a port
   if (host.find(':', bracket == std::string::npos ? 0 : bracket) == std::string::npos)

@@ -16,6 +16,7 @@
 #include "common/base64.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "common/url.h"
 
 namespace capstan::agent::runtime {
@@ -29,12 +30,6 @@ constexpr size_t kMaxTokenBody = 1 << 20;
 void globalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
 }
 
 std::string trim(std::string_view s) {
@@ -60,7 +55,7 @@ size_t onHeader(char* data, size_t size, size_t n, void* user) {
   if (line.substr(0, 5) == "HTTP/") {
     headers->clear();  // a new response (after a 100 Continue, say)
   } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-    std::string name = lower(trim(line.substr(0, colon)));
+    std::string name = asciiLower(trim(line.substr(0, colon)));
     std::string value = trim(line.substr(colon + 1));
     auto [it, fresh] = headers->emplace(name, value);
     if (!fresh) it->second += ", " + value;  // repeated headers join, as RFC 7230 allows

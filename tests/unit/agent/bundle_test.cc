@@ -20,7 +20,9 @@ ContainerSpec baseSpec() {
   return s;
 }
 
-bool has(const Json& arr, const std::string& v) { return std::find(arr.begin(), arr.end(), v) != arr.end(); }
+bool hasString(const Json& arr, const std::string& v) {
+  return std::find(arr.begin(), arr.end(), v) != arr.end();
+}
 
 TEST(BundleTest, DefaultConfig) {
   auto c = buildOciConfig(baseSpec(), "/b/rootfs", "/capstan/pod1/pod1_web_0");
@@ -36,8 +38,8 @@ TEST(BundleTest, DefaultConfig) {
   EXPECT_EQ(j["linux"]["cgroupsPath"], "/capstan/pod1/pod1_web_0");
   const Json& caps = j["process"]["capabilities"]["bounding"];
   EXPECT_EQ(caps.size(), defaultCapabilities().size());
-  EXPECT_TRUE(has(caps, "CAP_NET_BIND_SERVICE"));
-  EXPECT_FALSE(has(caps, "CAP_SYS_ADMIN"));
+  EXPECT_TRUE(hasString(caps, "CAP_NET_BIND_SERVICE"));
+  EXPECT_FALSE(hasString(caps, "CAP_SYS_ADMIN"));
   // pid+mount new, the pod's net/ipc/uts joined by path.
   const Json& ns = j["linux"]["namespaces"];
   ASSERT_EQ(ns.size(), 5u);
@@ -45,8 +47,8 @@ TEST(BundleTest, DefaultConfig) {
   EXPECT_EQ(ns[2], Json({{"type", "network"}, {"path", "/run/p/net"}}));
   EXPECT_EQ(ns[4], Json({{"type", "uts"}, {"path", "/run/p/uts"}}));
   EXPECT_EQ(j["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ALLOW");
-  EXPECT_TRUE(has(j["linux"]["seccomp"]["syscalls"][0]["names"], "mount"));
-  EXPECT_TRUE(has(j["linux"]["maskedPaths"], "/proc/kcore"));
+  EXPECT_TRUE(hasString(j["linux"]["seccomp"]["syscalls"][0]["names"], "mount"));
+  EXPECT_TRUE(hasString(j["linux"]["maskedPaths"], "/proc/kcore"));
   EXPECT_EQ(j["annotations"]["io.capstan.label/container"], "web");
   EXPECT_FALSE(j["linux"]["resources"].contains("memory"));
 }
@@ -74,13 +76,13 @@ TEST(BundleTest, ResourcesSecurityAndMounts) {
   EXPECT_EQ(j["process"]["noNewPrivileges"], true);
   EXPECT_EQ(j["process"]["capabilities"]["bounding"], Json::array({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}));
   // SYS_ADMIN lifts the mount family from the seccomp deny-list.
-  EXPECT_FALSE(has(j["linux"]["seccomp"]["syscalls"][0]["names"], "mount"));
-  EXPECT_TRUE(has(j["linux"]["seccomp"]["syscalls"][0]["names"], "kexec_load"));
+  EXPECT_FALSE(hasString(j["linux"]["seccomp"]["syscalls"][0]["names"], "mount"));
+  EXPECT_TRUE(hasString(j["linux"]["seccomp"]["syscalls"][0]["names"], "kexec_load"));
   const Json& mounts = j["mounts"];
   const Json& hosts = mounts[mounts.size() - 2];
   EXPECT_EQ(hosts["destination"], "/etc/hosts");
-  EXPECT_TRUE(has(hosts["options"], "ro"));
-  EXPECT_TRUE(has(mounts.back()["options"], "size=1m"));
+  EXPECT_TRUE(hasString(hosts["options"], "ro"));
+  EXPECT_TRUE(hasString(mounts.back()["options"], "size=1m"));
 }
 
 TEST(BundleTest, Privileged) {

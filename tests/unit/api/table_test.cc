@@ -15,7 +15,7 @@
 namespace capstan::api {
 namespace {
 
-const ResourceInfo& infoFor(const std::string& group, const std::string& resource) {
+const ResourceInfo& resourceInfoFor(const std::string& group, const std::string& resource) {
   static const Registry reg = Registry::builtin();
   const ResourceInfo* info = reg.find(group, group == "autoscaling" ? "v2" : "v1", resource);
   if (!info) throw std::runtime_error("no resource " + group + "/" + resource);  // test setup error only
@@ -43,7 +43,7 @@ class TableColumns : public ::testing::TestWithParam<ColumnsCase> {};
 
 TEST_P(TableColumns, MatchUpstreamPrinter) {
   const auto& c = GetParam();
-  const auto& cols = columnsFor(infoFor(c.group, c.resource));
+  const auto& cols = columnsFor(resourceInfoFor(c.group, c.resource));
   std::vector<std::string> names;
   std::vector<int> priorities;
   for (const auto& col : cols) {
@@ -105,7 +105,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, TableColumns, ::testing::ValuesIn(kColumns), [](
 
 TEST(TableColumnDefinitions, OnlyNameHasFormatName) {
   for (const char* resource : {"pods", "services", "events", "configmaps"}) {
-    const auto& info = infoFor("", resource);
+    const auto& info = resourceInfoFor("", resource);
     Json t = toTable(info, {}, IncludeObject::kNone, now());
     ASSERT_TRUE(t["columnDefinitions"].is_array()) << resource;
     for (const auto& def : t["columnDefinitions"]) {
@@ -137,7 +137,7 @@ class TableCells : public ::testing::TestWithParam<CellCase> {};
 
 TEST_P(TableCells, MatchUpstreamPrinter) {
   const auto& c = GetParam();
-  const auto& info = infoFor(c.group, c.resource);
+  const auto& info = resourceInfoFor(c.group, c.resource);
   Json obj = yaml(c.object);
   Json t = toTable(info, {&obj}, IncludeObject::kNone, now());
   const Json& defs = t["columnDefinitions"];
@@ -569,7 +569,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, TableCells, ::testing::ValuesIn(kOtherKinds), ce
 // ---------------------------------------------------------------------------
 // Table shape and includeObject
 
-const char* const kPod = R"(
+const char* const kTablePod = R"(
 apiVersion: v1
 kind: Pod
 metadata:
@@ -584,9 +584,9 @@ status: {phase: Pending}
 )";
 
 TEST(TableShape, KindAndRows) {
-  Json a = yaml(kPod), b = yaml(kPod);
+  Json a = yaml(kTablePod), b = yaml(kTablePod);
   b["metadata"]["name"] = "web-2";
-  Json t = toTable(infoFor("", "pods"), {&a, &b}, IncludeObject::kNone, now());
+  Json t = toTable(resourceInfoFor("", "pods"), {&a, &b}, IncludeObject::kNone, now());
   EXPECT_EQ(t["kind"], "Table");
   EXPECT_EQ(t["apiVersion"], "meta.k8s.io/v1");
   ASSERT_EQ(t["rows"].size(), 2u);
@@ -596,31 +596,31 @@ TEST(TableShape, KindAndRows) {
 }
 
 TEST(TableShape, EmptyListHasColumnsAndNoRows) {
-  Json t = toTable(infoFor("", "pods"), {}, IncludeObject::kMetadata, now());
+  Json t = toTable(resourceInfoFor("", "pods"), {}, IncludeObject::kMetadata, now());
   EXPECT_TRUE(t["rows"].is_array());
   EXPECT_TRUE(t["rows"].empty());
   EXPECT_EQ(t["columnDefinitions"].size(), 9u);
 }
 
 TEST(TableShape, WatchEventsAfterTheFirstOmitColumns) {
-  Json a = yaml(kPod);
-  Json t = toTable(infoFor("", "pods"), {&a}, IncludeObject::kNone, now(), /*with_columns=*/false);
+  Json a = yaml(kTablePod);
+  Json t = toTable(resourceInfoFor("", "pods"), {&a}, IncludeObject::kNone, now(), /*with_columns=*/false);
   EXPECT_TRUE(!t.contains("columnDefinitions") || t["columnDefinitions"].is_null()) << t.dump();
   ASSERT_EQ(t["rows"].size(), 1u);
   EXPECT_EQ(t["rows"][0]["cells"].size(), 9u);
 }
 
 TEST(TableIncludeObject, NoneHasNoObject) {
-  Json a = yaml(kPod);
-  Json t = toTable(infoFor("", "pods"), {&a}, IncludeObject::kNone, now());
+  Json a = yaml(kTablePod);
+  Json t = toTable(resourceInfoFor("", "pods"), {&a}, IncludeObject::kNone, now());
   const Json& row = t["rows"][0];
   EXPECT_TRUE(!row.contains("object") || row["object"].is_null()) << row.dump();
 }
 
 TEST(TableIncludeObject, MetadataIsPartialObjectMetadata) {
-  Json a = yaml(kPod);
+  Json a = yaml(kTablePod);
   a["metadata"]["managedFields"] = Json::array({{{"manager", "kubectl"}, {"operation", "Apply"}}});
-  Json t = toTable(infoFor("", "pods"), {&a}, IncludeObject::kMetadata, now());
+  Json t = toTable(resourceInfoFor("", "pods"), {&a}, IncludeObject::kMetadata, now());
   const Json& o = t["rows"][0]["object"];
   EXPECT_EQ(o["kind"], "PartialObjectMetadata");
   EXPECT_EQ(o["apiVersion"], "meta.k8s.io/v1");
@@ -634,8 +634,8 @@ TEST(TableIncludeObject, MetadataIsPartialObjectMetadata) {
 }
 
 TEST(TableIncludeObject, ObjectIsTheWholeObject) {
-  Json a = yaml(kPod);
-  Json t = toTable(infoFor("", "pods"), {&a}, IncludeObject::kObject, now());
+  Json a = yaml(kTablePod);
+  Json t = toTable(resourceInfoFor("", "pods"), {&a}, IncludeObject::kObject, now());
   EXPECT_EQ(t["rows"][0]["object"], a);
 }
 

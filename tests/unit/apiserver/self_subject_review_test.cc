@@ -16,7 +16,7 @@ RequestInfo review(std::string version, std::string verb = "create") {
   return ri;
 }
 
-Request post(std::string body, std::string type = "application/json") {
+Request reviewPost(std::string body, std::string type = "application/json") {
   Request req;
   req.method = "POST";
   req.body = std::move(body);
@@ -31,7 +31,7 @@ TEST(SelfSubjectReview, AnswersTheAuthenticatedUserInTheVersionAsked) {
   // What kubectl 1.31 posts (kubectl 1.27 posts the same to v1beta1).
   Response r = serveSelfSubjectReview(
       review("v1"),
-      post(
+      reviewPost(
           R"({"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1","metadata":{"creationTimestamp":null},"status":{"userInfo":{}}})"),
       kNow);
   EXPECT_EQ(r.status, 201);
@@ -40,7 +40,7 @@ TEST(SelfSubjectReview, AnswersTheAuthenticatedUserInTheVersionAsked) {
     "metadata":{"creationTimestamp":"2026-11-26T08:00:00Z"},
     "status":{"userInfo":{"username":"system:admin","groups":["system:masters","system:authenticated"]}}})"));
 
-  r = serveSelfSubjectReview(review("v1beta1"), post("{}"), kNow);
+  r = serveSelfSubjectReview(review("v1beta1"), reviewPost("{}"), kNow);
   EXPECT_EQ(r.status, 201);
   EXPECT_EQ(Json::parse(r.body)["apiVersion"], "authentication.k8s.io/v1beta1");
 }
@@ -54,16 +54,17 @@ TEST(SelfSubjectReview, UserInfoKeepsUidAndAddsAuthenticatedOnce) {
 
 TEST(SelfSubjectReview, OnlyCreateIsAllowed) {
   for (const char* verb : {"list", "get", "delete", "update", "patch", "watch"})
-    EXPECT_EQ(serveSelfSubjectReview(review("v1", verb), post(""), kNow).status, 405) << verb;
+    EXPECT_EQ(serveSelfSubjectReview(review("v1", verb), reviewPost(""), kNow).status, 405) << verb;
 }
 
 TEST(SelfSubjectReview, MalformedJsonIsABadRequestButOtherBodiesAreNotRead) {
-  EXPECT_EQ(serveSelfSubjectReview(review("v1"), post("{not json"), kNow).status, 400);
+  EXPECT_EQ(serveSelfSubjectReview(review("v1"), reviewPost("{not json"), kNow).status, 400);
   // A protobuf body (kubectl 1.32+ typed clients): the content is ignored, as upstream ignores it.
-  EXPECT_EQ(serveSelfSubjectReview(review("v1"), post("k8s\0\n", "application/vnd.kubernetes.protobuf"), kNow)
-                .status,
-            201);
-  EXPECT_EQ(serveSelfSubjectReview(review("v1"), post("", ""), kNow).status, 201);
+  EXPECT_EQ(
+      serveSelfSubjectReview(review("v1"), reviewPost("k8s\0\n", "application/vnd.kubernetes.protobuf"), kNow)
+          .status,
+      201);
+  EXPECT_EQ(serveSelfSubjectReview(review("v1"), reviewPost("", ""), kNow).status, 201);
 }
 
 TEST(SelfSubjectReview, RecognisesOnlyTheServedVersions) {

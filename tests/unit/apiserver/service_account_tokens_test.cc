@@ -17,7 +17,7 @@ using store::MemoryStore;
 using store::Op;
 using store::Txn;
 
-const WallTime kNow = *parseRfc3339("2026-11-27T04:00:00Z");
+const WallTime kTokenNow = *parseRfc3339("2026-11-27T04:00:00Z");
 // JWTs are base64url without padding.
 std::string base64UrlEncode(std::string_view in) {
   std::string s = base64Encode(in);
@@ -86,7 +86,7 @@ class ServiceAccountTokensTest : public ::testing::Test {
     req.method = "POST";
     req.body = body;
     req.headers["content-type"] = "application/json";
-    return serveTokenRequest(ri, req, *cache_, *tokens_, kNow);
+    return serveTokenRequest(ri, req, *cache_, *tokens_, kTokenNow);
   }
   TokenClaims claims(int64_t lifetime = 3600) {
     TokenClaims c;
@@ -94,7 +94,7 @@ class ServiceAccountTokensTest : public ::testing::Test {
     c.sa_name = "bot";
     c.sa_uid = "sa-1";
     c.audiences = {kServiceAccountIssuer};
-    c.issued_at = unixSeconds(kNow);
+    c.issued_at = unixSeconds(kTokenNow);
     c.expires_at = c.issued_at + lifetime;
     return c;
   }
@@ -108,25 +108,26 @@ class ServiceAccountTokensTest : public ::testing::Test {
 TEST_F(ServiceAccountTokensTest, SignedTokensVerifyUntilTheyExpire) {
   auto token = tokens_->sign(claims());
   ASSERT_TRUE(token) << token.status().message();
-  auto c = tokens_->verify(*token, unixSeconds(kNow) + 10);
+  auto c = tokens_->verify(*token, unixSeconds(kTokenNow) + 10);
   ASSERT_TRUE(c) << c.status().message();
   EXPECT_EQ(c->ns, "team");
   EXPECT_EQ(c->sa_name, "bot");
   EXPECT_EQ(c->sa_uid, "sa-1");
   EXPECT_EQ(c->audiences, std::vector<std::string>{kServiceAccountIssuer});
   // Remembered signatures are still held to the clock.
-  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kNow) + 3599));
-  EXPECT_EQ(tokens_->verify(*token, unixSeconds(kNow) + 3600).status().code(), Code::kUnauthorized);
-  EXPECT_EQ(tokens_->verify(*token, unixSeconds(kNow) - 120).status().code(), Code::kUnauthorized);  // not yet valid
+  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kTokenNow) + 3599));
+  EXPECT_EQ(tokens_->verify(*token, unixSeconds(kTokenNow) + 3600).status().code(), Code::kUnauthorized);
+  EXPECT_EQ(tokens_->verify(*token, unixSeconds(kTokenNow) - 120).status().code(),
+            Code::kUnauthorized);  // not yet valid
 
   // The key is kept: a server started again checks the tokens it issued before.
   auto again = ServiceAccountTokens::open(dir_ / "sa.key");
   ASSERT_TRUE(again);
-  EXPECT_TRUE((*again)->verify(*token, unixSeconds(kNow)));
+  EXPECT_TRUE((*again)->verify(*token, unixSeconds(kTokenNow)));
   // Another server's key does not.
   auto other = ServiceAccountTokens::open(dir_ / "other.key");
   ASSERT_TRUE(other);
-  EXPECT_FALSE((*other)->verify(*token, unixSeconds(kNow)));
+  EXPECT_FALSE((*other)->verify(*token, unixSeconds(kTokenNow)));
 }
 
 TEST_F(ServiceAccountTokensTest, ForgedAndUnsignedTokensAreRefused) {
@@ -148,17 +149,17 @@ TEST_F(ServiceAccountTokensTest, ForgedAndUnsignedTokensAreRefused) {
   std::string huge = std::string(9000, 'a') + ".b.c";
   uint64_t checks = tokens_->signatureChecks();
   for (const std::string& t : bad)
-    EXPECT_EQ(tokens_->verify(t, unixSeconds(kNow)).status().code(), Code::kUnauthorized) << t;
-  EXPECT_EQ(tokens_->verify(huge, unixSeconds(kNow)).status().code(), Code::kUnauthorized);
+    EXPECT_EQ(tokens_->verify(t, unixSeconds(kTokenNow)).status().code(), Code::kUnauthorized) << t;
+  EXPECT_EQ(tokens_->verify(huge, unixSeconds(kTokenNow)).status().code(), Code::kUnauthorized);
   EXPECT_EQ(tokens_->signatureChecks(), checks + bad.size() + 1);
   // Refused again without being checked again (a token too big to keep is).
   for (const std::string& t : bad)
-    EXPECT_EQ(tokens_->verify(t, unixSeconds(kNow)).status().code(), Code::kUnauthorized) << t;
-  EXPECT_EQ(tokens_->verify(huge, unixSeconds(kNow)).status().code(), Code::kUnauthorized);
+    EXPECT_EQ(tokens_->verify(t, unixSeconds(kTokenNow)).status().code(), Code::kUnauthorized) << t;
+  EXPECT_EQ(tokens_->verify(huge, unixSeconds(kTokenNow)).status().code(), Code::kUnauthorized);
   EXPECT_EQ(tokens_->signatureChecks(), checks + bad.size() + 2);
   // The good token is checked once, then remembered.
-  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kNow)));
-  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kNow)));
+  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kTokenNow)));
+  EXPECT_TRUE(tokens_->verify(*token, unixSeconds(kTokenNow)));
   EXPECT_EQ(tokens_->signatureChecks(), checks + bad.size() + 3);
 }
 
@@ -173,37 +174,37 @@ TEST_F(ServiceAccountTokensTest, TokenRequestIssuesBoundTokens) {
   EXPECT_EQ(out["status"]["expirationTimestamp"], "2026-11-27T05:00:00Z");
   std::string token = out["status"]["token"];
 
-  auto user = authenticateServiceAccount(token, *cache_, *tokens_, kNow);
+  auto user = authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow);
   ASSERT_TRUE(user);
   EXPECT_EQ(user->name, "system:serviceaccount:team:bot");
   EXPECT_EQ(user->uid, "sa-1");
   EXPECT_EQ(user->groups, (std::vector<std::string>{"system:serviceaccounts", "system:serviceaccounts:team",
                                                     "system:authenticated"}));
-  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow + std::chrono::hours(2)));
+  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow + std::chrono::hours(2)));
   // A pod being deleted keeps it for a minute past its deletion time.
   put("/registry/core/pods/team/web",
       R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"team","uid":"pod-1",
           "deletionTimestamp":"2026-11-27T04:00:00Z"},"spec":{"serviceAccountName":"bot"}})");
   waitFor("/registry/core/pods/team/web", true);
-  EXPECT_TRUE(authenticateServiceAccount(token, *cache_, *tokens_, kNow + std::chrono::seconds(59)));
-  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow + std::chrono::seconds(61)));
+  EXPECT_TRUE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow + std::chrono::seconds(59)));
+  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow + std::chrono::seconds(61)));
   // The pod's deletion revokes it; so does a new pod under the same name.
   del("/registry/core/pods/team/web");
-  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow));
+  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow));
   put("/registry/core/pods/team/web",
       R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"web","namespace":"team","uid":"pod-9"},"spec":{"serviceAccountName":"bot"}})");
-  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow));
+  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow));
 
   // An unbound token lives as long as its account.
   r = tokenRequest("bot", R"({"spec":{"expirationSeconds":600,"audiences":["vault"]}})");
   ASSERT_EQ(r.status, 201) << r.body;
   token = Json::parse(r.body)["status"]["token"];
-  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow));  // not for the API server
+  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow));  // not for the API server
   r = tokenRequest("bot", R"({"spec":{}})");
   token = Json::parse(r.body)["status"]["token"];
-  EXPECT_TRUE(authenticateServiceAccount(token, *cache_, *tokens_, kNow));
+  EXPECT_TRUE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow));
   del("/registry/core/serviceaccounts/team/bot");
-  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kNow));
+  EXPECT_FALSE(authenticateServiceAccount(token, *cache_, *tokens_, kTokenNow));
 }
 
 TEST_F(ServiceAccountTokensTest, BadTokenRequestsAreRefused) {

@@ -2,14 +2,14 @@
 // Queries made and answers read with ldns, so the tests check the server's
 // bytes with an independent DNS implementation.
 
-#include <ldns/ldns.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "dns/ldns.h"
 
 namespace capstan::dns::testing {
 

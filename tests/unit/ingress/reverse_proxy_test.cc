@@ -75,7 +75,7 @@ bool haveResponse(const std::string& s) {
   return s.size() >= end + 4 + std::stoul(s.substr(cl + 16));
 }
 
-std::string header(const std::string& request, const std::string& name) {
+std::string headerOf(const std::string& request, const std::string& name) {
   auto at = request.find("\r\n" + name + ": ");
   if (at == std::string::npos) return "";
   at += name.size() + 4;
@@ -85,13 +85,13 @@ std::string header(const std::string& request, const std::string& name) {
 // A backend that answers each request with "<name> <request line> xff=..
 // host=.. body=<body>" and closes, or, for "Upgrade: echo", answers 101 and
 // echoes bytes.
-class Backend {
+class UpstreamServer {
  public:
-  explicit Backend(std::string name) : name_(std::move(name)) {
+  explicit UpstreamServer(std::string name) : name_(std::move(name)) {
     fd_ = listenLoopback(&port_);
     thread_ = std::thread([this] { run(); });
   }
-  ~Backend() {
+  ~UpstreamServer() {
     shutdown(fd_, SHUT_RDWR);
     close(fd_);
     thread_.join();
@@ -104,12 +104,12 @@ class Backend {
     for (;;) {
       int c = accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      std::string req = receive(c, [](const std::string& s) {
+      std::string req = receive(c, [](const std::string& s) -> bool {
         auto end = s.find("\r\n\r\n");
         if (end == std::string::npos) return false;
-        if (header(s.substr(0, end + 2), "Transfer-Encoding") == "chunked")
+        if (headerOf(s.substr(0, end + 2), "Transfer-Encoding") == "chunked")
           return s.size() >= end + 9 && s.compare(s.size() - 5, 5, "0\r\n\r\n") == 0;
-        std::string len = header(s.substr(0, end + 2), "Content-Length");
+        std::string len = headerOf(s.substr(0, end + 2), "Content-Length");
         return s.size() >= end + 4 + (len.empty() ? 0 : std::stoul(len));
       });
       if (req.find("\r\n\r\n") == std::string::npos) {  // the proxy gave up on this one
@@ -117,7 +117,7 @@ class Backend {
         continue;
       }
       ++requests_;
-      if (header(req, "Upgrade") == "echo") {
+      if (headerOf(req, "Upgrade") == "echo") {
         sendAll(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n");
         char buf[256];
         ssize_t n;
@@ -125,8 +125,8 @@ class Backend {
           sendAll(c, std::string_view(buf, static_cast<size_t>(n)));
       } else {
         std::string body = name_ + " " + req.substr(0, req.find("\r\n")) +
-                           " xff=" + header(req, "X-Forwarded-For") + " host=" + header(req, "Host") +
-                           " proto=" + header(req, "X-Forwarded-Proto") +
+                           " xff=" + headerOf(req, "X-Forwarded-For") + " host=" + headerOf(req, "Host") +
+                           " proto=" + headerOf(req, "X-Forwarded-Proto") +
                            " body=" + req.substr(req.find("\r\n\r\n") + 4);
         sendAll(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
                        "\r\nConnection: close\r\n\r\n" + body);
@@ -246,7 +246,7 @@ class ReverseProxyTest : public ::testing::Test {
 };
 
 TEST_F(ReverseProxyTest, RoutesByHostAndAddsForwardedHeaders) {
-  Backend a("A"), b("B");
+  UpstreamServer a("A"), b("B");
   proxy_->setRoutes(routesTo({{"a", {a.port()}}, {"b", {b.port()}}}));
   std::string ra = roundTrip("GET /x?y=1 HTTP/1.1\r\nHost: a.test\r\n\r\n");
   EXPECT_NE(ra.find("HTTP/1.1 200 OK"), std::string::npos) << ra;
@@ -275,7 +275,7 @@ TEST_F(ReverseProxyTest, AnswersWhenThereIsNoRouteNoEndpointOrNoBackend) {
 }
 
 TEST_F(ReverseProxyTest, KeepsClientConnectionsAliveAndSpreadsOverEndpoints) {
-  Backend a("A"), b("B");
+  UpstreamServer a("A"), b("B");
   proxy_->setRoutes(routesTo({{"s", {a.port(), b.port()}}}));
   int fd = connectLoopback(proxy_->httpPort());
   std::string seen;
@@ -293,7 +293,7 @@ TEST_F(ReverseProxyTest, KeepsClientConnectionsAliveAndSpreadsOverEndpoints) {
 }
 
 TEST_F(ReverseProxyTest, ChunkedRequestBodiesAreRelayed) {
-  Backend a("A");
+  UpstreamServer a("A");
   proxy_->setRoutes(routesTo({{"a", {a.port()}}}));
   int fd = connectLoopback(proxy_->httpPort());
   sendAll(fd,
@@ -317,7 +317,7 @@ TEST_F(ReverseProxyTest, ChunkedRequestBodiesAreRelayed) {
 }
 
 TEST_F(ReverseProxyTest, ExpectContinueIsAnsweredBeforeTheBody) {
-  Backend a("A");
+  UpstreamServer a("A");
   proxy_->setRoutes(routesTo({{"a", {a.port()}}}));
   int fd = connectLoopback(proxy_->httpPort());
   sendAll(fd,
@@ -338,7 +338,7 @@ TEST_F(ReverseProxyTest, ExpectContinueIsAnsweredBeforeTheBody) {
 }
 
 TEST_F(ReverseProxyTest, UpgradeBecomesATunnel) {
-  Backend a("A");
+  UpstreamServer a("A");
   proxy_->setRoutes(routesTo({{"a", {a.port()}}}));
   int fd = connectLoopback(proxy_->httpPort());
   sendAll(fd, "GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n");

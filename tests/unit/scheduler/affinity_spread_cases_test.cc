@@ -11,7 +11,7 @@ namespace {
 using testing::feasibleNodes;
 using testing::yaml;
 
-struct Case {
+struct SpreadCase {
   const char* name;
   const char* cluster;
   std::set<std::string> feasible;
@@ -25,7 +25,7 @@ struct Case {
   "- {metadata: {name: b, labels: {topology.kubernetes.io/zone: z1}}}\n" \
   "- {metadata: {name: c, labels: {topology.kubernetes.io/zone: z2}}}\n"
 
-const Case kCases[] = {
+const SpreadCase kSpreadCases[] = {
     {"AffinityToZoneOfMatchingPod",
      ZONES R"(
 pods: [{metadata: {name: db, labels: {app: db}}, spec: {nodeName: a}}]
@@ -220,10 +220,10 @@ pod:
      {"a", "b", "c"}},
 };
 
-class SchedAffinitySpreadCases : public ::testing::TestWithParam<Case> {};
+class SchedAffinitySpreadCases : public ::testing::TestWithParam<SpreadCase> {};
 
 TEST_P(SchedAffinitySpreadCases, FeasibleNodesAndMessage) {
-  const Case& c = GetParam();
+  const SpreadCase& c = GetParam();
   std::string message;
   EXPECT_EQ(feasibleNodes(yaml(c.cluster), &message), c.feasible);
   if (c.feasible.empty()) {
@@ -231,7 +231,7 @@ TEST_P(SchedAffinitySpreadCases, FeasibleNodesAndMessage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Plugins, SchedAffinitySpreadCases, ::testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(Plugins, SchedAffinitySpreadCases, ::testing::ValuesIn(kSpreadCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // Spreading counts from the snapshot's indexes when it can (one-label

@@ -20,7 +20,7 @@ struct FilterCase {
   const char* message = "";        // FitError message when none fits
 };
 
-const FilterCase kCases[] = {
+const FilterCase kFilterCases[] = {
     {"NodeNameMatches",
      R"(
 nodes: [{metadata: {name: a}}, {metadata: {name: b}}]
@@ -245,7 +245,7 @@ TEST_P(SchedFilterCases, FeasibleNodesAndMessage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Plugins, SchedFilterCases, ::testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(Plugins, SchedFilterCases, ::testing::ValuesIn(kFilterCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
