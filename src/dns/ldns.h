@@ -4,5 +4,12 @@
 // the include: Json{{"ready", true}} below it would hold the number 1.
 // <stdbool.h> in C++ defines none of them and marks them present.
 
+#include <type_traits>
+
+// The order matters.
+// clang-format off
+#include <stdbool.h>  // NOLINT(modernize-deprecated-headers)
 #include <ldns/ldns.h>
-#include <stdbool.h>  // NOLINT(modernize-deprecated-headers): must precede ldns
+// clang-format on
+
+static_assert(std::is_same_v<decltype(true), bool>, "ldns/common.h redefined true");
