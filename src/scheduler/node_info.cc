@@ -21,7 +21,8 @@ const Json& emptyObject() {
 constexpr int64_t kDefaultMilliCpuRequest = 100;
 constexpr int64_t kDefaultMemoryRequest = 200 * 1024 * 1024;
 
-const Json* member(const Json& j, std::string_view key) {
+// j[key] unless j is not an object, or the key is absent or null.
+const Json* presentMember(const Json& j, std::string_view key) {
   if (!j.is_object()) return nullptr;
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return nullptr;
@@ -29,22 +30,22 @@ const Json* member(const Json& j, std::string_view key) {
 }
 
 const Json* objectMember(const Json& j, std::string_view key) {
-  const Json* m = member(j, key);
+  const Json* m = presentMember(j, key);
   return m && m->is_object() ? m : nullptr;
 }
 
 const Json* arrayMember(const Json& j, std::string_view key) {
-  const Json* m = member(j, key);
+  const Json* m = presentMember(j, key);
   return m && m->is_array() ? m : nullptr;
 }
 
 std::string stringMember(const Json& j, std::string_view key) {
-  const Json* m = member(j, key);
+  const Json* m = presentMember(j, key);
   return m && m->is_string() ? m->get<std::string>() : std::string();
 }
 
 int64_t intMember(const Json& j, std::string_view key, int64_t def) {
-  const Json* m = member(j, key);
+  const Json* m = presentMember(j, key);
   if (!m) return def;
   if (m->is_number_integer()) return m->get<int64_t>();
   if (m->is_number_float()) return static_cast<int64_t>(m->get<double>());
@@ -52,7 +53,7 @@ int64_t intMember(const Json& j, std::string_view key, int64_t def) {
 }
 
 bool boolMember(const Json& j, std::string_view key) {
-  const Json* m = member(j, key);
+  const Json* m = presentMember(j, key);
   return m && m->is_boolean() && m->get<bool>();
 }
 
@@ -210,8 +211,8 @@ std::vector<NodeRequirement> parseNodeRequirements(const Json* list) {
 
 NodeSelectorTerm parseNodeSelectorTerm(const Json& t) {
   NodeSelectorTerm term;
-  term.match_expressions = parseNodeRequirements(member(t, "matchExpressions"));
-  term.match_fields = parseNodeRequirements(member(t, "matchFields"));
+  term.match_expressions = parseNodeRequirements(presentMember(t, "matchExpressions"));
+  term.match_fields = parseNodeRequirements(presentMember(t, "matchFields"));
   return term;
 }
 
@@ -221,7 +222,7 @@ Status invalid(const std::string& what, const Status& cause) {
 
 Result<AffinityTerm> parseAffinityTerm(const Json& t, const std::string& pod_ns) {
   AffinityTerm term;
-  const Json* sel = member(t, "labelSelector");
+  const Json* sel = presentMember(t, "labelSelector");
   if (!sel) {
     term.selector_matches_nothing = true;
   } else {
@@ -234,7 +235,7 @@ Result<AffinityTerm> parseAffinityTerm(const Json& t, const std::string& pod_ns)
       if (n.is_string()) term.namespaces.push_back(n.get<std::string>());
     }
   }
-  if (const Json* nsSel = member(t, "namespaceSelector")) {
+  if (const Json* nsSel = presentMember(t, "namespaceSelector")) {
     Result<api::LabelSelector> s = api::LabelSelector::fromJson(*nsSel);
     if (!s) return invalid("namespaceSelector", s.status());
     term.namespace_selector = std::move(s).value();
@@ -283,10 +284,10 @@ Status parseAffinity(const Json& spec, PodInfo& pod) {
         std::tuple{"podAntiAffinity", &pod.required_anti_affinity, &pod.preferred_anti_affinity}}) {
     const Json* a = objectMember(*affinity, field);
     if (!a) continue;
-    Status s =
-        parseAffinityTerms(member(*a, "requiredDuringSchedulingIgnoredDuringExecution"), pod.ns, false, *req);
+    Status s = parseAffinityTerms(presentMember(*a, "requiredDuringSchedulingIgnoredDuringExecution"), pod.ns,
+                                  false, *req);
     if (!s) return invalid(std::string("spec.affinity.") + field, s);
-    s = parseAffinityTerms(member(*a, "preferredDuringSchedulingIgnoredDuringExecution"), pod.ns, true,
+    s = parseAffinityTerms(presentMember(*a, "preferredDuringSchedulingIgnoredDuringExecution"), pod.ns, true,
                            *pref);
     if (!s) return invalid(std::string("spec.affinity.") + field, s);
   }
@@ -304,7 +305,7 @@ Status parseSpreadConstraints(const Json& spec, PodInfo& pod) {
     sc.min_domains = static_cast<int32_t>(intMember(c, "minDomains", 1));
     sc.honor_node_affinity = stringMember(c, "nodeAffinityPolicy") != "Ignore";
     sc.honor_node_taints = stringMember(c, "nodeTaintsPolicy") == "Honor";
-    const Json* sel = member(c, "labelSelector");
+    const Json* sel = presentMember(c, "labelSelector");
     if (!sel) {
       sc.selector_matches_nothing = true;
     } else {
@@ -440,7 +441,7 @@ Result<std::shared_ptr<PodInfo>> parsePod(std::shared_ptr<const Json> object) {
   auto pod = std::make_shared<PodInfo>();
   pod->object = object;
   const Json& j = *object;
-  const Json& meta = member(j, "metadata") ? *member(j, "metadata") : emptyObject();
+  const Json& meta = presentMember(j, "metadata") ? *presentMember(j, "metadata") : emptyObject();
   const Json& spec = objectMember(j, "spec") ? *objectMember(j, "spec") : emptyObject();
   const Json& status = objectMember(j, "status") ? *objectMember(j, "status") : emptyObject();
   pod->ns = stringMember(meta, "namespace");
@@ -448,7 +449,7 @@ Result<std::shared_ptr<PodInfo>> parsePod(std::shared_ptr<const Json> object) {
   pod->name = stringMember(meta, "name");
   const Json* labels = objectMember(meta, "labels");
   pod->labels = labels ? labels : &emptyObject();
-  pod->terminating = member(meta, "deletionTimestamp") != nullptr;
+  pod->terminating = presentMember(meta, "deletionTimestamp") != nullptr;
   if (const Json* owners = arrayMember(meta, "ownerReferences")) {
     for (const Json& o : *owners) {
       if (boolMember(o, "controller")) {
