@@ -1,11 +1,12 @@
 #include "apiserver/access_review.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "apiserver/resources.h"
 #include "apiserver/responses.h"
+#include "common/strings.h"
 
 namespace capstan::apiserver {
 namespace {
@@ -18,13 +19,6 @@ Status invalidSpec(const std::string& kind, const std::string& field, const std:
   st.details_kind = kind;
   st.details_group = kAuthorizationGroup;
   return st;
-}
-
-std::string trim(std::string s) {
-  auto notSpace = [](unsigned char c) { return !std::isspace(c); };
-  s.erase(s.begin(), std::find_if(s.begin(), s.end(), notSpace));
-  s.erase(std::find_if(s.rbegin(), s.rend(), notSpace).base(), s.end());
-  return s;
 }
 
 Response serveRulesReview(const Json& body, const UserInfo& user, const RbacAuthorizer& rbac) {
@@ -53,7 +47,8 @@ std::vector<std::string> headerValues(const std::string& joined) {
   size_t start = 0;
   while (start <= joined.size()) {
     size_t comma = joined.find(',', start);
-    std::string v = trim(joined.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    std::string v(trimSpace(std::string_view(joined).substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start)));
     if (!v.empty()) out.push_back(std::move(v));
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -139,9 +134,9 @@ Response serveAccessReview(const RequestInfo& ri, const Request& req, const Rbac
 }
 
 Status impersonate(Request& req, const RbacAuthorizer& rbac) {
-  std::string as_user = trim(req.header("impersonate-user"));
+  std::string as_user(trimSpace(req.header("impersonate-user")));
   std::string as_groups = req.header("impersonate-group");
-  std::string as_uid = trim(req.header("impersonate-uid"));
+  std::string as_uid(trimSpace(req.header("impersonate-uid")));
   if (as_user.empty()) {
     bool extra = std::any_of(req.headers.begin(), req.headers.end(),
                              [](const auto& h) { return h.first.rfind("impersonate-extra-", 0) == 0; });

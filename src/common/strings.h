@@ -15,4 +15,13 @@ inline std::string asciiLower(std::string_view s) {
   return out;
 }
 
+// s without the ASCII whitespace (space, tab, CR, LF, VT, FF) at either
+// end: header values, fields of a line.
+inline std::string_view trimSpace(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\r\n\v\f";
+  size_t b = s.find_first_not_of(kSpace);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
 }  // namespace capstan

@@ -32,13 +32,6 @@ void globalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return std::string(s);
-}
-
 // Environment proxies apply as they do for containerd, but never to
 // loopback registries.
 std::string noProxyList() {
@@ -55,8 +48,8 @@ size_t onHeader(char* data, size_t size, size_t n, void* user) {
   if (line.substr(0, 5) == "HTTP/") {
     headers->clear();  // a new response (after a 100 Continue, say)
   } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-    std::string name = asciiLower(trim(line.substr(0, colon)));
-    std::string value = trim(line.substr(colon + 1));
+    std::string name = asciiLower(trimSpace(line.substr(0, colon)));
+    std::string value(trimSpace(line.substr(colon + 1)));
     auto [it, fresh] = headers->emplace(name, value);
     if (!fresh) it->second += ", " + value;  // repeated headers join, as RFC 7230 allows
   }
