@@ -81,42 +81,104 @@ Result<Json> yamlToJson(const YAML::Node& n, int depth) {
 
 }  // namespace
 
-Result<Json> parseJson(std::string_view text, std::vector<std::string>* duplicates) {
-  if (tooDeep(text)) return Status(Code::kBadRequest, "document nested too deeply");
-  if (duplicates) {
-    // Track the keys of every open object (and the path to it).
-    struct Frame {
-      std::set<std::string> keys;
-      std::string path;
-    };
-    std::vector<Frame> frames;
-    std::string last_key;
-    Json::parser_callback_t cb = [&](int, Json::parse_event_t event, Json& parsed) {
-      switch (event) {
-        case Json::parse_event_t::object_start: {
-          std::string path = frames.empty() ? "" : (frames.back().path.empty() ? last_key : frames.back().path + "." + last_key);
-          frames.push_back({{}, path});
-          break;
-        }
-        case Json::parse_event_t::key:
-          last_key = parsed.get<std::string>();
-          if (!frames.empty() && !frames.back().keys.insert(last_key).second)
-            duplicates->push_back(frames.back().path.empty() ? last_key : frames.back().path + "." + last_key);
-          break;
-        case Json::parse_event_t::object_end:
-          if (!frames.empty()) frames.pop_back();
-          break;
-        default:
-          break;
-      }
-      return true;
-    };
-    Json j = Json::parse(text, cb, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Status(Code::kBadRequest, "invalid JSON in request body");
-    return j;
+namespace {
+
+// nlohmann's DOM builder, which also counts the keys it is given and stops
+// at kMaxJsonDepth (the parser itself is not recursive). A duplicate key
+// overwrites the earlier value, so a document has duplicates exactly when
+// it gave more keys than its objects end up with.
+class CountingDomParser : public nlohmann::detail::json_sax_dom_parser<Json> {
+ public:
+  using Base = nlohmann::detail::json_sax_dom_parser<Json>;
+  explicit CountingDomParser(Json& root) : Base(root, /*allow_exceptions=*/false) {}
+
+  bool key(Json::string_t& k) {
+    ++keys;
+    return Base::key(k);
   }
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Status(Code::kBadRequest, "invalid JSON in request body");
+  bool start_object(std::size_t n) { return deeper() && Base::start_object(n); }
+  bool start_array(std::size_t n) { return deeper() && Base::start_array(n); }
+  bool end_object() {
+    --depth_;
+    return Base::end_object();
+  }
+  bool end_array() {
+    --depth_;
+    return Base::end_array();
+  }
+
+  size_t keys = 0;
+  bool too_deep = false;
+
+ private:
+  bool deeper() {
+    if (++depth_ <= kMaxJsonDepth) return true;
+    too_deep = true;
+    return false;
+  }
+  int depth_ = 0;
+};
+
+size_t objectMembers(const Json& j) {
+  size_t n = 0;
+  if (j.is_object()) {
+    n += j.size();
+    for (const auto& [k, v] : j.items()) n += objectMembers(v);
+  } else if (j.is_array()) {
+    for (const auto& v : j) n += objectMembers(v);
+  }
+  return n;
+}
+
+// The paths of duplicated keys ("spec.containers" style, the object's path
+// then the key), in document order: the slow way, taken only when the
+// counting parser found that there are some.
+std::vector<std::string> duplicateKeys(std::string_view text) {
+  std::vector<std::string> out;
+  struct Frame {
+    std::set<std::string> keys;
+    std::string path;
+  };
+  std::vector<Frame> frames;
+  std::string last_key;
+  Json::parser_callback_t cb = [&](int, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start: {
+        std::string path =
+            frames.empty() ? ""
+                           : (frames.back().path.empty() ? last_key : frames.back().path + "." + last_key);
+        frames.push_back({{}, path});
+        break;
+      }
+      case Json::parse_event_t::key:
+        last_key = parsed.get<std::string>();
+        if (!frames.empty() && !frames.back().keys.insert(last_key).second)
+          out.push_back(frames.back().path.empty() ? last_key : frames.back().path + "." + last_key);
+        break;
+      case Json::parse_event_t::object_end:
+        if (!frames.empty()) frames.pop_back();
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  if (Json::parse(text, cb, /*allow_exceptions=*/false).is_discarded()) return {};
+  return out;
+}
+
+}  // namespace
+
+Result<Json> parseJson(std::string_view text, std::vector<std::string>* duplicates) {
+  Json j;
+  CountingDomParser sax(j);
+  bool ok = Json::sax_parse(text, &sax, nlohmann::detail::input_format_t::json, /*strict=*/true);
+  if (sax.too_deep) return Status(Code::kBadRequest, "document nested too deeply");
+  if (!ok || sax.is_errored()) return Status(Code::kBadRequest, "invalid JSON in request body");
+  if (duplicates && sax.keys != objectMembers(j)) {
+    auto found = duplicateKeys(text);
+    duplicates->insert(duplicates->end(), found.begin(), found.end());
+  }
   return j;
 }
 

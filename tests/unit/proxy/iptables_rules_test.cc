@@ -11,11 +11,10 @@
 #include <sstream>
 
 #include "agent/runtime/process.h"
+#include "unit/proxy/rules_text.h"
 
 namespace capstan::proxy {
 namespace {
-
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 ServicePort port(const std::string& name, int number, std::vector<std::string> ips, int node_port = 0) {
   ServicePort p;

@@ -15,6 +15,7 @@
 #include "proxy/load_balancer_status.h"
 #include "proxy/nftables.h"
 #include "proxy/service_model.h"
+#include "unit/proxy/rules_text.h"
 
 namespace capstan::proxy {
 namespace {
@@ -59,8 +60,6 @@ ServiceInfo info(const Json& svc, const std::vector<Json>& slices, const NodeCon
   for (const auto& s : slices) ptrs.push_back(&s);
   return serviceInfoOf(svc, ptrs, node);
 }
-
-bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 // nft --check: parse and evaluate without changing anything. Needs
 // CAP_NET_ADMIN to read the kernel's ruleset for the cache.
