@@ -216,12 +216,15 @@ std::vector<std::string> unknownFields(const ResourceInfo& info, const Json& obj
 
 void dropUnknownFields(const ResourceInfo& info, Json& obj) { (void)walkObject(info, obj, true); }
 
-Status checkFieldTypes(const ResourceInfo& info, const Json& obj) {
-  if (!obj.is_object()) return Status(Code::kBadRequest, "the object must be a JSON object");
+FieldCheck checkFields(const ResourceInfo& info, const Json& obj) {
+  if (!obj.is_object()) return {Status(Code::kBadRequest, "the object must be a JSON object"), {}};
   Walk w = walkObject(info, obj, false);
-  if (w.type_error.empty()) return Status::ok();
-  return Status(Code::kBadRequest,
-                fmt::format("{} in version \"{}\" cannot be handled as a {}: {}", info.kind, info.version, info.kind, w.type_error));
+  if (w.type_error.empty()) return {Status::ok(), std::move(w.unknown)};
+  return {Status(Code::kBadRequest, fmt::format("{} in version \"{}\" cannot be handled as a {}: {}",
+                                                info.kind, info.version, info.kind, w.type_error)),
+          std::move(w.unknown)};
 }
+
+Status checkFieldTypes(const ResourceInfo& info, const Json& obj) { return checkFields(info, obj).types; }
 
 }  // namespace capstan::api

@@ -27,4 +27,11 @@ namespace capstan::api {
 // <json type> into Go struct field <Struct>.<path> of type <Go type>".
 Status checkFieldTypes(const ResourceInfo& info, const Json& obj);
 
+// Both in one walk over the object, as every create and update needs them.
+struct FieldCheck {
+  Status types;                      // checkFieldTypes' answer
+  std::vector<std::string> unknown;  // unknownFields' answer
+};
+FieldCheck checkFields(const ResourceInfo& info, const Json& obj);
+
 }  // namespace capstan::api

@@ -174,12 +174,13 @@ Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, J
 }
 
 Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, Json& obj,
-                            std::vector<std::string>* warnings, const std::vector<std::string>& duplicates) {
+                            const std::vector<std::string>& unknown, std::vector<std::string>* warnings,
+                            const std::vector<std::string>& duplicates) {
   std::string mode = req.param("fieldValidation");
   if (mode.empty()) mode = "Warn";
   if (mode != "Strict" && mode != "Warn" && mode != "Ignore")
-    return badRequest("fieldValidation: Unsupported value: \"" + mode + "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
-  auto unknown = api::unknownFields(info, obj);
+    return badRequest("fieldValidation: Unsupported value: \"" + mode +
+                      "\": supported values: \"Ignore\", \"Strict\", \"Warn\"");
   if (unknown.empty() && duplicates.empty()) return Status::ok();
   if (mode == "Warn")
     for (const auto& d : duplicates) warnings->push_back("duplicate field \"" + d + "\"");

@@ -28,9 +28,11 @@ Status admitUpdate(const ServerContext& ctx, const api::ResourceInfo& info, cons
 // when absent), and namespace/name against the URL.
 Status checkBodyIdentity(const api::ResourceInfo& info, const RequestInfo& ri, Json& obj, bool require_name_match);
 
-// Unknown fields under fieldValidation: Strict gives an error; Warn (the
+// Unknown fields (`unknown`: api::unknownFields of obj, or checkFields')
+// and duplicate ones under fieldValidation: Strict gives an error; Warn (the
 // default) and Ignore drop them, Warn with a warning each.
 Status checkFieldValidation(const api::ResourceInfo& info, const Request& req, Json& obj,
-                            std::vector<std::string>* warnings, const std::vector<std::string>& duplicates = {});
+                            const std::vector<std::string>& unknown, std::vector<std::string>* warnings,
+                            const std::vector<std::string>& duplicates = {});
 
 }  // namespace capstan::apiserver

@@ -351,9 +351,11 @@ void Resources::create(const RequestInfo& ri, const api::ResourceInfo& info, con
   if (!body) return done(errorResponse(body.status()));
   Json obj = std::move(*body);
   if (auto st = checkBodyIdentity(info, ri, obj, false); !st) return done(errorResponse(st));
-  if (auto st = api::checkFieldTypes(info, obj); !st) return done(errorResponse(st));
+  api::FieldCheck fields = api::checkFields(info, obj);
+  if (!fields.types) return done(errorResponse(fields.types));
   std::vector<std::string> warnings;
-  if (auto st = checkFieldValidation(info, req, obj, &warnings, duplicates); !st) return done(errorResponse(st));
+  if (auto st = checkFieldValidation(info, req, obj, fields.unknown, &warnings, duplicates); !st)
+    return done(errorResponse(st));
   auto rollbacks = std::make_shared<Rollbacks>();
   Json recorded = FieldOwnership::recorded(info, obj);
   if (auto st = admitCreate(ctx_, info, obj, rollbacks.get()); !st) {
@@ -396,9 +398,11 @@ void Resources::update(const RequestInfo& ri, const api::ResourceInfo& info, con
   if (!body) return done(errorResponse(body.status()));
   Json obj = std::move(*body);
   if (auto st = checkBodyIdentity(info, ri, obj, true); !st) return done(errorResponse(st));
-  if (auto st = api::checkFieldTypes(info, obj); !st) return done(errorResponse(st));
+  api::FieldCheck fields = api::checkFields(info, obj);
+  if (!fields.types) return done(errorResponse(fields.types));
   std::vector<std::string> warnings;
-  if (auto st = checkFieldValidation(info, req, obj, &warnings, duplicates); !st) return done(errorResponse(st));
+  if (auto st = checkFieldValidation(info, req, obj, fields.unknown, &warnings, duplicates); !st)
+    return done(errorResponse(st));
   bool dry_run = isDryRun(req);
   std::string key = info.storeKey(ri.ns, ri.name);
   auto rollbacks = std::make_shared<Rollbacks>();
@@ -456,7 +460,7 @@ void Resources::patch(const RequestInfo& ri, const api::ResourceInfo& info, cons
     // The fields the patch sets, without its directives; unknown ones are
     // dropped from the patched object below.
     Json probe = api::withoutDirectives(patch_doc);
-    if (auto st = checkFieldValidation(info, req, probe, &warnings); !st) {
+    if (auto st = checkFieldValidation(info, req, probe, api::unknownFields(info, probe), &warnings); !st) {
       Status invalid(Code::kInvalid, st.message());  // upstream answers a patch with 422
       return done(errorResponse(invalid));
     }
