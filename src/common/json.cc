@@ -119,14 +119,11 @@ class CountingDomParser : public nlohmann::detail::json_sax_dom_parser<Json> {
   int depth_ = 0;
 };
 
+// The members of every object in `j`, nested ones included.
 size_t objectMembers(const Json& j) {
-  size_t n = 0;
-  if (j.is_object()) {
-    n += j.size();
-    for (const auto& [k, v] : j.items()) n += objectMembers(v);
-  } else if (j.is_array()) {
-    for (const auto& v : j) n += objectMembers(v);
-  }
+  if (!j.is_structured()) return 0;
+  size_t n = j.is_object() ? j.size() : 0;
+  for (const auto& v : j) n += objectMembers(v);  // an object's values, an array's items
   return n;
 }
 
