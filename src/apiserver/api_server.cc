@@ -221,7 +221,8 @@ void ApiServer::Impl::serveAuthenticated(Request req, RequestInfo ri, Responder 
   auto started = std::chrono::steady_clock::now();
   if (isHpaV1Create(ri, req)) {
     // `kubectl autoscale` posts autoscaling/v1: created as v2, answered as v1.
-    Json body = Json::parse(req.body, nullptr, false);
+    Json body = req.body_object ? std::move(*req.body_object) : Json::parse(req.body, nullptr, false);
+    req.body_object.reset();
     if (body.is_discarded())
       return done(errorResponse(Status(Code::kBadRequest, "the body of the request is not valid JSON")));
     req.body = hpaV1ToV2(body).dump();

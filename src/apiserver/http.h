@@ -31,6 +31,9 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::map<std::string, std::string> headers;              // names lower-cased
   std::string body;
+  // A JSON body that an in-process client gave as an object (body is then
+  // empty). decodeBody takes it: it is there for one decoding.
+  std::shared_ptr<Json> body_object;
   std::string remote;
   // Set by the transport from a verified TLS client certificate.
   std::optional<UserInfo> cert_user;

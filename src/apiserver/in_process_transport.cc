@@ -13,6 +13,7 @@ Request toRequest(client::HttpCall call, const UserInfo& user) {
   req.target = req.path;
   req.query = std::move(call.query);
   req.body = std::move(call.body);
+  if (req.body.empty()) req.body_object = std::move(call.object);
   req.headers["content-type"] = std::move(call.content_type);
   req.headers["accept"] = "application/json";
   req.remote = "in-process";

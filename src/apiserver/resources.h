@@ -105,7 +105,8 @@ class Resources {
 bool wantsTable(const Request& req);
 api::IncludeObject includeObjectParam(const Request& req);
 // Parses a request body as JSON or YAML per its Content-Type; duplicate
-// keys of a JSON body are reported in `duplicates`.
+// keys of a JSON body are reported in `duplicates`. An in-process client's
+// object (Request::body_object) is taken as it is, by the first call.
 Result<Json> decodeBody(const Request& req, std::vector<std::string>* duplicates = nullptr);
 // The object as the client should see it: stored JSON with resourceVersion.
 Json withResourceVersion(Json obj, int64_t revision);

@@ -67,23 +67,25 @@ void EventRecorder::record(const Json& involved, const std::string& type, const 
     client_.sendAsync(std::move(c));
     return;
   }
-  Json ev = {{"apiVersion", "v1"},
-             {"kind", "Event"},
-             {"metadata", {{"name", seen.name}, {"namespace", ns}}},
-             {"involvedObject", ref},
-             {"reason", reason},
-             {"message", message},
-             {"type", type},
-             {"count", 1},
-             {"firstTimestamp", stamp},
-             {"lastTimestamp", stamp},
-             {"eventTime", nullptr},
-             {"source", {{"component", component_}}},
-             {"reportingComponent", component_},
-             {"reportingInstance", host_}};
-  if (!host_.empty()) ev["source"]["host"] = host_;
-  HttpCall c{.method = "POST", .path = res::kEvents.path(ns), .body = ev.dump()};
-  client_.sendAsync(std::move(c));
+  // Reasons and messages may quote what a container or a registry said;
+  // the object goes to the server as it is (HttpCall::object), not
+  // through a serialiser that would reject invalid UTF-8.
+  auto ev = std::make_shared<Json>(Json{{"apiVersion", "v1"},
+                                        {"kind", "Event"},
+                                        {"metadata", {{"name", seen.name}, {"namespace", ns}}},
+                                        {"involvedObject", std::move(ref)},
+                                        {"reason", sanitizeUtf8(reason)},
+                                        {"message", sanitizeUtf8(message)},
+                                        {"type", type},
+                                        {"count", 1},
+                                        {"firstTimestamp", stamp},
+                                        {"lastTimestamp", stamp},
+                                        {"eventTime", nullptr},
+                                        {"source", {{"component", component_}}},
+                                        {"reportingComponent", component_},
+                                        {"reportingInstance", host_}});
+  if (!host_.empty()) (*ev)["source"]["host"] = host_;
+  client_.sendAsync({.method = "POST", .path = res::kEvents.path(ns), .object = std::move(ev)});
 }
 
 }  // namespace capstan::client

@@ -105,7 +105,7 @@ class Core : public std::enable_shared_from_this<Core> {
     if (!opts_.bearer_token.empty())
       t->headers = curl_slist_append(t->headers, ("Authorization: Bearer " + opts_.bearer_token).c_str());
     if (call.method != "GET") {
-      t->request_body = call.body;
+      t->request_body = call.bodyText();
       t->headers = curl_slist_append(t->headers, ("Content-Type: " + call.content_type).c_str());
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, call.method.c_str());
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request_body.data());

@@ -23,6 +23,13 @@ struct HttpCall {
   std::vector<std::pair<std::string, std::string>> query;    // not encoded
   std::string body;
   std::string content_type = "application/json";
+  // A JSON body given as the object instead of `body` (left empty), for
+  // callers that built one: the in-process transport hands it to the
+  // server as it is, with no text in between; others send its dump.
+  std::shared_ptr<Json> object;
+
+  // The body as text, whichever way it was given.
+  std::string bodyText() const { return body.empty() && object ? object->dump() : body; }
 };
 
 struct HttpReply {

@@ -323,18 +323,20 @@ void SchedulerService::scheduleOne(const ObjectPtr& pod, Clock::time_point start
     in_flight_.insert(key);
   }
   writes_.post([this, key, pod, node, started] {
-    Json binding = {{"apiVersion", "v1"},
-                    {"kind", "Binding"},
-                    {"metadata", {{"name", client::nameOf(*pod)}, {"namespace", client::namespaceOf(*pod)}}},
-                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
-    client_.sendAsync({.method = "POST",
-                       .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "binding"),
-                       .body = binding.dump()},
-                      [this, key, pod, node, started](Status st) {
-                        std::lock_guard lock(queue_mu_);
-                        completions_.push_back({key, pod, node, std::move(st), started});
-                        queue_cv_.notify_one();
-                      });
+    auto binding = std::make_shared<Json>(
+        Json{{"apiVersion", "v1"},
+             {"kind", "Binding"},
+             {"metadata", {{"name", client::nameOf(*pod)}, {"namespace", client::namespaceOf(*pod)}}},
+             {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}});
+    client_.sendAsync(
+        {.method = "POST",
+         .path = client::res::kPods.path(client::namespaceOf(*pod), client::nameOf(*pod), "binding"),
+         .object = std::move(binding)},
+        [this, key, pod, node, started](Status st) {
+          std::lock_guard lock(queue_mu_);
+          completions_.push_back({key, pod, node, std::move(st), started});
+          queue_cv_.notify_one();
+        });
   });
 }
 

@@ -296,6 +296,61 @@ TEST_F(ClientTest, EventRecorderAggregatesRepeatsAndForgetsTheOldest) {
       << "the forgotten one is created again";
 }
 
+TEST_F(ClientTest, EventRecorderReplacesInvalidUtf8) {
+  test_support::FakeClock clock;
+  EventRecorder events(*client_, "test", "", clock);
+  Json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "a"}, {"namespace", "default"}}}};
+  events.record(pod, "Warning", "Failed\xff", "registry said \xc3(");
+  ASSERT_TRUE(eventually([&] { return eventCounts(*client_, "registry said \xef\xbf\xbd(").size() == 1; }));
+  auto l = client_->list(res::kEvents, "default");
+  ASSERT_TRUE(l);
+  ASSERT_EQ((*l)["items"].size(), 1u);
+  EXPECT_EQ((*l)["items"][0]["reason"], "Failed\xef\xbf\xbd");
+}
+
+TEST(HttpCallTest, BodyTextIsTheTextOrTheObjectsDump) {
+  HttpCall text{.method = "POST", .body = R"({"a":1})"};
+  EXPECT_EQ(text.bodyText(), R"({"a":1})");
+  HttpCall object{.method = "POST", .object = std::make_shared<Json>(Json{{"b", "x"}})};
+  EXPECT_EQ(object.bodyText(), R"({"b":"x"})");
+  EXPECT_EQ(HttpCall{}.bodyText(), "");
+}
+
+// In process, an object body reaches the server without text in between
+// and passes the same checks as text.
+TEST_F(ClientTest, ObjectBodiesPassTheSameChecksAsText) {
+  auto send = [&](HttpCall call) {
+    std::promise<Status> done;
+    client_->sendAsync(std::move(call), [&](Status st) { done.set_value(std::move(st)); });
+    return done.get_future().get();
+  };
+  auto cm = std::make_shared<Json>(configMap("obj", "1"));
+  ASSERT_TRUE(send({.method = "POST", .path = res::kConfigMaps.path("default"), .object = cm}));
+  auto got = client_->get(res::kConfigMaps, "default", "obj");
+  ASSERT_TRUE(got) << got.status().message();
+  EXPECT_EQ((*got)["data"]["k"], "1");
+  EXPECT_EQ((*got)["metadata"]["labels"]["app"], "x");
+
+  Json unknown = configMap("strict", "1");
+  unknown["spec"] = {{"replicas", 1}};
+  Status st = send({.method = "POST",
+                    .path = res::kConfigMaps.path("default"),
+                    .query = {{"fieldValidation", "Strict"}},
+                    .object = std::make_shared<Json>(unknown)});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.code(), Code::kBadRequest);
+  EXPECT_NE(st.message().find(R"(unknown field "spec")"), std::string::npos) << st.message();
+
+  Json mistyped = configMap("typed", "1");
+  mistyped["data"] = {{"k", 5}};
+  st = send({.method = "POST",
+             .path = res::kConfigMaps.path("default"),
+             .object = std::make_shared<Json>(mistyped)});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.code(), Code::kBadRequest);
+  EXPECT_FALSE(client_->get(res::kConfigMaps, "default", "typed"));
+}
+
 TEST(WorkQueueTest, DeduplicatesAndHoldsKeysBeingProcessed) {
   WorkQueue q;
   q.add("a");
