@@ -1,24 +1,49 @@
 #include <fmt/format.h>
-
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "agent/agent_impl.h"
 #include "agent/balanced_network.h"
 #include "agent/instrumented_runtime.h"
+#include "agent/runtime/rootfs.h"
 #include "common/base64.h"
-#include "common/pki.h"
 #include "common/log.h"
+#include "common/pki.h"
 
 namespace capstan::agent {
 namespace fs = std::filesystem;
 namespace {
 
-// The runtime's bundles and shim state: on tmpfs (state of processes, which
-// no reboot keeps), beside crun's own; the writable layers stay on disk.
-std::string runtimeStateDir(const std::string& node_name) { return "/run/capstan/" + node_name + "/runtime"; }
+// The node's state of processes, which no reboot keeps: the runtime's
+// bundles and shim state, crun's own state, the pods' pinned namespaces.
+// The writable layers stay on disk.
+std::string nodeRunDir(const std::string& node_name) { return "/run/capstan/" + node_name; }
+std::string runtimeStateDir(const std::string& node_name) { return nodeRunDir(node_name) + "/runtime"; }
+
+// Puts the node's run dir on a tmpfs of its own when /run is not one (it
+// is where systemd runs; some machines keep /run on the root filesystem).
+// Every pod start creates some twenty files there and every removal
+// deletes them. On ext4 without a journal each inode freed in the last
+// minutes slows the next allocations (find_inode_bit skips the recently
+// deleted ones), so on disk pod starts got slower run after run. The
+// mount outlives the agent, so a restarted agent adopts its containers;
+// cleanupNode unmounts it.
+Status ensureRunDirOnTmpfs(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status(Code::kInternal, fmt::format("cannot create {}: {}", dir, ec.message()));
+  struct statfs sf {};
+  if (::statfs(dir.c_str(), &sf) == 0 && sf.f_type == TMPFS_MAGIC) return Status::ok();
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") == 0) return Status::ok();
+  return Status(Code::kInternal, fmt::format("cannot mount tmpfs on {}: {}", dir, std::strerror(errno)));
+}
 
 }  // namespace
 
@@ -130,10 +155,12 @@ Status AgentImpl::init() {
   auto images = runtime::ImageStore::open(opts_.data_dir + "/images");
   if (!images) return images.status();
   images_ = std::move(*images);
+  if (auto st = ensureRunDirOnTmpfs(nodeRunDir(opts_.node_name)); !st)
+    LOG_WARN("node state stays on disk", "error", st.message());
   runtime::RuntimeConfig rc;
   rc.state_dir = runtimeStateDir(opts_.node_name);
   rc.layers_dir = opts_.data_dir + "/containers/layers";
-  rc.crun_root = "/run/capstan/" + opts_.node_name + "/crun";
+  rc.crun_root = nodeRunDir(opts_.node_name) + "/crun";
   rc.cgroup_parent = "/capstan/" + opts_.node_name;
   rc.container_log_max_bytes = opts_.container_log_max_bytes;
   rc.container_log_max_files = opts_.container_log_max_files;
@@ -162,7 +189,7 @@ Status AgentImpl::init() {
   nc.bridge = opts_.cni_bridge;
   nc.subnet = *cidr;
   nc.ipam_data_dir = opts_.data_dir + "/cni/ipam";
-  nc.run_dir = "/run/capstan/" + opts_.node_name + "/netns";
+  nc.run_dir = nodeRunDir(opts_.node_name) + "/netns";
   nc.isolate = opts_.isolate_pod_network;
   nc.isolate_allow = opts_.cluster_cidr;
   nc.cluster_cidr = opts_.cluster_cidr;
@@ -409,7 +436,7 @@ Status cleanupNode(const AgentOptions& opts) {
   runtime::RuntimeConfig rc;
   rc.state_dir = runtimeStateDir(opts.node_name);
   rc.layers_dir = opts.data_dir + "/containers/layers";
-  rc.crun_root = "/run/capstan/" + opts.node_name + "/crun";
+  rc.crun_root = nodeRunDir(opts.node_name) + "/crun";
   rc.cgroup_parent = "/capstan/" + opts.node_name;
   Status first;
   auto keep = [&first](Status st) {
@@ -424,7 +451,7 @@ Status cleanupNode(const AgentOptions& opts) {
   nc.network_name = "capstan-" + opts.node_name.substr(0, 20);
   nc.bridge = opts.cni_bridge;
   nc.ipam_data_dir = opts.data_dir + "/cni/ipam";
-  nc.run_dir = "/run/capstan/" + opts.node_name + "/netns";
+  nc.run_dir = nodeRunDir(opts.node_name) + "/netns";
   // Nothing to install: close() removes the rules the agent made, found by
   // their comments.
   nc.isolate = false;
@@ -451,7 +478,12 @@ Status cleanupNode(const AgentOptions& opts) {
     }
     ::rmdir(parent.c_str());  // fails harmlessly while other nodes use it
   }
-  fs::remove_all("/run/capstan/" + opts.node_name, ec);
+  // The agent's own tmpfs there, if it made one (what was mounted below
+  // it went with the containers and sandboxes above).
+  std::string run_dir = nodeRunDir(opts.node_name);
+  if (runtime::isMountPoint(run_dir) && ::umount2(run_dir.c_str(), MNT_DETACH) != 0)
+    keep(Status(Code::kInternal, fmt::format("cannot unmount {}: {}", run_dir, std::strerror(errno))));
+  fs::remove_all(run_dir, ec);
   // Each pod's tmpfs volumes (secrets, tokens, memory emptyDirs) unmounted first.
   for (const auto& pod : fs::directory_iterator(opts.data_dir + "/pods", ec)) keep(removePodFiles(pod.path().string()));
   fs::remove_all(opts.data_dir + "/pods", ec);

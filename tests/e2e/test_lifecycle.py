@@ -113,6 +113,16 @@ class LifecycleTest(ClusterTestCase):
             self.fail(f"left behind by pod {uid}: {self.node_resources(uid, host_veth)}")
         return took
 
+    def test_node_state_is_on_tmpfs(self):
+        """The node's run dir (bundles, crun's state, pinned namespaces) is
+        a tmpfs even where /run is on the root filesystem: no pod start
+        creates files there on the node's disk."""
+        run_dir = f"/run/capstan/{self.server.node_name}"
+        fs_type = subprocess.run(["stat", "-f", "-c", "%T", run_dir], capture_output=True, text=True, check=True)
+        self.assertEqual(fs_type.stdout.strip(), "tmpfs")
+        for sub in ["runtime", "crun", "netns"]:
+            self.assertTrue(os.path.isdir(os.path.join(run_dir, sub)), sub)
+
     # ------------------------------------------------------------ hooks
 
     def test_exec_hooks_run_around_the_container(self):
