@@ -452,30 +452,36 @@ awaitable<bool> ReverseProxy::Impl::proxyRequest(Stream& stream, beast::flat_buf
   http::response_parser<http::buffer_body> res;
   res.body_limit(boost::none);
   if (head) res.skip(true);
-  bool sent = false;
-  try {
-    co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
-    sent = true;
-  } catch (const ConnectionClosed&) {
-    if (!reused || !bodiless) throw;
-  }
-  beast::error_code rec;
-  if (sent) {
+  // Sends the request; false when the upstream closed while taking it. A
+  // request without a body reads nothing more from the client, so then only
+  // the upstream can have closed (a backend shutting down, say); with a
+  // body it may be either side, and the client connection ends.
+  auto send = [&]() -> awaitable<bool> {
+    try {
+      co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
+      co_return true;
+    } catch (const ConnectionClosed&) {
+      if (!bodiless) throw;
+    }
+    co_return false;
+  };
+  beast::error_code rec = net::error::connection_reset;
+  if (co_await send()) {
     expire(upstream, opts_.idle_timeout);
     std::tie(rec, std::ignore) = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
   }
   // A reused connection the upstream had closed meanwhile: a request
   // without a body goes again, on a new one (as Go's transport retries).
-  if ((!sent || rec) && reused && bodiless && up_buffer.size() == 0) {
+  if (rec && reused && bodiless && up_buffer.size() == 0) {
     upstream.close();
-    if (co_await connect(upstream, *target)) {
-      co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
+    rec = net::error::connection_refused;
+    if (co_await connect(upstream, *target) && co_await send()) {
       expire(upstream, opts_.idle_timeout);
       std::tie(rec, std::ignore) = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
-    } else {
-      rec = net::error::connection_refused;
     }
   }
+  // Whatever went wrong with the upstream, the client hears 502 (as from
+  // nginx), not a closed connection.
   if (rec) {
     co_await answer(stream, http::status::bad_gateway, "Bad Gateway\n", h.version(), false);
     co_return false;

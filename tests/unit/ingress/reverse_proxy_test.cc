@@ -140,6 +140,35 @@ class UpstreamServer {
   std::thread thread_;
 };
 
+// Resets every connection as soon as it accepts it (SO_LINGER 0), before
+// reading anything: a backend going away as a request reaches it.
+class ResettingBackend {
+ public:
+  ResettingBackend() {
+    fd_ = listenLoopback(&port_);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        linger l{1, 0};
+        setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        close(c);
+      }
+    });
+  }
+  ~ResettingBackend() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
 // A backend that keeps its connections open (HTTP/1.1 keep-alive) and
 // counts them. With `close_on_reuse` it answers only the first request of
 // each connection and closes it, unanswered, on the next one, as an
@@ -272,6 +301,17 @@ TEST_F(ReverseProxyTest, AnswersWhenThereIsNoRouteNoEndpointOrNoBackend) {
   // Not HTTP at all: 400, and the proxy keeps serving.
   EXPECT_EQ(roundTrip("\x01\x02garbage\r\n\r\n").rfind("HTTP/1.1 400 Bad Request", 0), 0u);
   EXPECT_EQ(roundTrip("GET / HTTP/1.1\r\nHost: nosuch.test\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
+}
+
+// Whether the reset reaches the proxy before or after it wrote the
+// request, the client hears 502, never a connection closed unanswered.
+TEST_F(ReverseProxyTest, AnUpstreamThatResetsGives502) {
+  ResettingBackend backend;
+  proxy_->setRoutes(routesTo({{"reset", {backend.port()}}}));
+  for (int i = 0; i < 30; ++i) {
+    std::string r = roundTrip("GET /r HTTP/1.1\r\nHost: reset.test\r\n\r\n");
+    ASSERT_EQ(r.rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << i << ": " << r;
+  }
 }
 
 TEST_F(ReverseProxyTest, KeepsClientConnectionsAliveAndSpreadsOverEndpoints) {
