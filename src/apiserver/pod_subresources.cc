@@ -137,6 +137,7 @@ void Resources::evict(const RequestInfo& ri, const api::ResourceInfo& info, cons
   Request del = req;
   del.method = "DELETE";
   del.body.clear();
+  del.body_object.reset();  // the eviction's own, taken above
   if (auto o = body->find("deleteOptions"); o != body->end() && o->is_object()) del.body = o->dump();
   RequestInfo del_ri = ri;
   del_ri.verb = "delete";
