@@ -452,33 +452,31 @@ awaitable<bool> ReverseProxy::Impl::proxyRequest(Stream& stream, beast::flat_buf
   http::response_parser<http::buffer_body> res;
   res.body_limit(boost::none);
   if (head) res.skip(true);
-  // Sends the request; false when the upstream closed while taking it. A
-  // request without a body reads nothing more from the client, so then only
-  // the upstream can have closed (a backend shutting down, say); with a
-  // body it may be either side, and the client connection ends.
-  auto send = [&]() -> awaitable<bool> {
+  // Sends the request and reads the answer's header; an error when the
+  // upstream failed either. A request without a body reads nothing more
+  // from the client, so a closed connection while sending it can only be
+  // the upstream's (a backend shutting down, say); with a body it may be
+  // either side, and the client connection ends.
+  auto exchange = [&]() -> awaitable<beast::error_code> {
+    bool sent = false;
     try {
       co_await relayMessage(req, stream, buffer, upstream, opts_.idle_timeout);
-      co_return true;
+      sent = true;
     } catch (const ConnectionClosed&) {
       if (!bodiless) throw;
     }
-    co_return false;
-  };
-  beast::error_code rec = net::error::connection_reset;
-  if (co_await send()) {
+    if (!sent) co_return beast::error_code(net::error::connection_reset);
     expire(upstream, opts_.idle_timeout);
-    std::tie(rec, std::ignore) = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
-  }
+    auto [ec, n] = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
+    co_return ec;
+  };
+  beast::error_code rec = co_await exchange();
   // A reused connection the upstream had closed meanwhile: a request
   // without a body goes again, on a new one (as Go's transport retries).
   if (rec && reused && bodiless && up_buffer.size() == 0) {
     upstream.close();
     rec = net::error::connection_refused;
-    if (co_await connect(upstream, *target) && co_await send()) {
-      expire(upstream, opts_.idle_timeout);
-      std::tie(rec, std::ignore) = co_await http::async_read_header(upstream, up_buffer, res, kTuple);
-    }
+    if (co_await connect(upstream, *target)) rec = co_await exchange();
   }
   // Whatever went wrong with the upstream, the client hears 502 (as from
   // nginx), not a closed connection.
