@@ -21,16 +21,10 @@ namespace capstan::agent {
 namespace fs = std::filesystem;
 namespace {
 
-// The node's state of processes, which no reboot keeps: the runtime's
-// bundles and shim state, crun's own state, the pods' pinned namespaces.
-// The writable layers stay on disk.
-std::string nodeRunDir(const std::string& node_name) { return "/run/capstan/" + node_name; }
-std::string runtimeStateDir(const std::string& node_name) { return nodeRunDir(node_name) + "/runtime"; }
-
 // Puts the node's run dir on a tmpfs of its own when /run is not one (it
 // is where systemd runs; some machines keep /run on the root filesystem).
-// Every pod start creates some twenty files there and every removal
-// deletes them. On ext4 without a journal each inode freed in the last
+// Every pod start creates some thirty files there (bundles, shim state,
+// pod files) and every removal deletes them. On ext4 without a journal each inode freed in the last
 // minutes slows the next allocations (find_inode_bit skips the recently
 // deleted ones), so on disk pod starts got slower run after run. The
 // mount outlives the agent, so a restarted agent adopts its containers;
@@ -45,10 +39,35 @@ Status ensureRunDirOnTmpfs(const std::string& dir) {
   return Status(Code::kInternal, fmt::format("cannot mount tmpfs on {}: {}", dir, std::strerror(errno)));
 }
 
+// What the runtime and the network are made of; the same for a running
+// agent and for cleanupNode.
+runtime::RuntimeConfig runtimeConfigOf(const AgentOptions& opts) {
+  NodePaths paths(opts);
+  runtime::RuntimeConfig rc;
+  rc.state_dir = paths.runtimeState();
+  rc.layers_dir = paths.layers();
+  rc.crun_root = paths.crunRoot();
+  rc.cgroup_parent = "/capstan/" + opts.node_name;
+  return rc;
+}
+
+network::NetworkConfig networkConfigOf(const AgentOptions& opts) {
+  NodePaths paths(opts);
+  network::NetworkConfig nc;
+  nc.network_name = "capstan-" + opts.node_name.substr(0, 20);
+  nc.bridge = opts.cni_bridge;
+  nc.ipam_data_dir = paths.ipam();
+  nc.run_dir = paths.netns();
+  return nc;
+}
+
 }  // namespace
 
 AgentImpl::AgentImpl(const AgentOptions& opts, std::shared_ptr<client::Transport> transport)
-    : opts_(opts), client_(std::move(transport), "kubelet"), events_(client_, "kubelet", opts.node_name),
+    : opts_(opts),
+      paths_(opts),
+      client_(std::move(transport), "kubelet"),
+      events_(client_, "kubelet", opts.node_name),
       queue_(std::chrono::milliseconds(100), std::chrono::seconds(30)) {}
 
 AgentImpl::~AgentImpl() { stop(); }
@@ -155,13 +174,9 @@ Status AgentImpl::init() {
   auto images = runtime::ImageStore::open(opts_.data_dir + "/images");
   if (!images) return images.status();
   images_ = std::move(*images);
-  if (auto st = ensureRunDirOnTmpfs(nodeRunDir(opts_.node_name)); !st)
+  if (auto st = ensureRunDirOnTmpfs(paths_.run); !st)
     LOG_WARN("node state stays on disk", "error", st.message());
-  runtime::RuntimeConfig rc;
-  rc.state_dir = runtimeStateDir(opts_.node_name);
-  rc.layers_dir = opts_.data_dir + "/containers/layers";
-  rc.crun_root = nodeRunDir(opts_.node_name) + "/crun";
-  rc.cgroup_parent = "/capstan/" + opts_.node_name;
+  runtime::RuntimeConfig rc = runtimeConfigOf(opts_);
   rc.container_log_max_bytes = opts_.container_log_max_bytes;
   rc.container_log_max_files = opts_.container_log_max_files;
   auto rt = runtime::Runtime::open(rc);
@@ -184,12 +199,8 @@ Status AgentImpl::init() {
   node_ = std::make_unique<NodeReporter>(client_, events_, opts_, runtime_->version(), kubelet_->port());
   auto cidr = node_->registerAndWaitForCidr(std::chrono::seconds(60));
   if (!cidr) return cidr.status();
-  network::NetworkConfig nc;
-  nc.network_name = "capstan-" + opts_.node_name.substr(0, 20);
-  nc.bridge = opts_.cni_bridge;
+  network::NetworkConfig nc = networkConfigOf(opts_);
   nc.subnet = *cidr;
-  nc.ipam_data_dir = opts_.data_dir + "/cni/ipam";
-  nc.run_dir = nodeRunDir(opts_.node_name) + "/netns";
   nc.isolate = opts_.isolate_pod_network;
   nc.isolate_allow = opts_.cluster_cidr;
   nc.cluster_cidr = opts_.cluster_cidr;
@@ -433,11 +444,8 @@ void AgentImpl::stop() {
 }
 
 Status cleanupNode(const AgentOptions& opts) {
-  runtime::RuntimeConfig rc;
-  rc.state_dir = runtimeStateDir(opts.node_name);
-  rc.layers_dir = opts.data_dir + "/containers/layers";
-  rc.crun_root = nodeRunDir(opts.node_name) + "/crun";
-  rc.cgroup_parent = "/capstan/" + opts.node_name;
+  NodePaths paths(opts);
+  runtime::RuntimeConfig rc = runtimeConfigOf(opts);
   Status first;
   auto keep = [&first](Status st) {
     if (!st && first) first = std::move(st);
@@ -447,11 +455,7 @@ Status cleanupNode(const AgentOptions& opts) {
   } else {
     keep(rt.status());
   }
-  network::NetworkConfig nc;
-  nc.network_name = "capstan-" + opts.node_name.substr(0, 20);
-  nc.bridge = opts.cni_bridge;
-  nc.ipam_data_dir = opts.data_dir + "/cni/ipam";
-  nc.run_dir = nodeRunDir(opts.node_name) + "/netns";
+  network::NetworkConfig nc = networkConfigOf(opts);
   // Nothing to install: close() removes the rules the agent made, found by
   // their comments.
   nc.isolate = false;
@@ -478,15 +482,18 @@ Status cleanupNode(const AgentOptions& opts) {
     }
     ::rmdir(parent.c_str());  // fails harmlessly while other nodes use it
   }
+  // Each pod's files, its tmpfs mounts (writable files, secrets, tokens,
+  // memory emptyDirs) unmounted first; the pods known to either dir.
+  std::set<std::string> uids;
+  for (const auto& dir : {paths.podsState(), paths.podsData()})
+    for (const auto& pod : fs::directory_iterator(dir, ec)) uids.insert(pod.path().filename().string());
+  for (const auto& uid : uids) keep(removePodFiles(paths.pod(uid)));
+  fs::remove_all(paths.podsData(), ec);
   // The agent's own tmpfs there, if it made one (what was mounted below
-  // it went with the containers and sandboxes above).
-  std::string run_dir = nodeRunDir(opts.node_name);
-  if (runtime::isMountPoint(run_dir) && ::umount2(run_dir.c_str(), MNT_DETACH) != 0)
-    keep(Status(Code::kInternal, fmt::format("cannot unmount {}: {}", run_dir, std::strerror(errno))));
-  fs::remove_all(run_dir, ec);
-  // Each pod's tmpfs volumes (secrets, tokens, memory emptyDirs) unmounted first.
-  for (const auto& pod : fs::directory_iterator(opts.data_dir + "/pods", ec)) keep(removePodFiles(pod.path().string()));
-  fs::remove_all(opts.data_dir + "/pods", ec);
+  // it went with the containers, sandboxes and pods above).
+  if (runtime::isMountPoint(paths.run) && ::umount2(paths.run.c_str(), MNT_DETACH) != 0)
+    keep(Status(Code::kInternal, fmt::format("cannot unmount {}: {}", paths.run, std::strerror(errno))));
+  fs::remove_all(paths.run, ec);
   return first;
 }
 

@@ -8,10 +8,11 @@
 #include <thread>
 
 #include "agent/agent.h"
-#include "agent/image_gc.h"
 #include "agent/container_config.h"
+#include "agent/image_gc.h"
 #include "agent/network/network.h"
 #include "agent/node_conditions.h"
+#include "agent/pod_volumes.h"
 #include "agent/prober.h"
 #include "agent/runtime/image_store.h"
 #include "agent/runtime/runtime.h"
@@ -31,6 +32,26 @@ using client::ObjectPtr;
 
 // The nftables table of this node's service proxy.
 std::string proxyTable(const std::string& node_name);
+
+// Where a node keeps its files. `run` holds the state of processes, which
+// no reboot keeps: a tmpfs (the agent mounts one when /run is on disk).
+// `data` is --data-dir, on the node's disk: images, writable layers, logs,
+// disk-backed emptyDirs.
+struct NodePaths {
+  explicit NodePaths(const AgentOptions& opts) : run("/run/capstan/" + opts.node_name), data(opts.data_dir) {}
+  std::string run;
+  std::string data;
+
+  std::string runtimeState() const { return run + "/runtime"; }
+  std::string crunRoot() const { return run + "/crun"; }
+  std::string netns() const { return run + "/netns"; }
+  // host-local's reservations: no pod outlives a reboot, so neither do they.
+  std::string ipam() const { return run + "/cni/ipam"; }
+  std::string layers() const { return data + "/containers/layers"; }
+  std::string podsState() const { return run + "/pods"; }
+  std::string podsData() const { return data + "/pods"; }
+  PodDirs pod(const std::string& uid) const { return {podsState() + "/" + uid, podsData() + "/" + uid}; }
+};
 
 // Container labels: how a container finds its pod again after an agent
 // restart (and how the kubelet API finds containers for logs and exec).
@@ -125,10 +146,11 @@ class AgentImpl final : public Agent {
   // reused until 80 % of its life has passed (kubelet's token manager); the
   // pod is synced again then, so its projected file is renewed in time.
   Result<std::string> serviceAccountToken(const Json& pod, const std::string& audience, int64_t expiration_seconds) const;
-  std::string podDir(const std::string& uid) const;
+  PodDirs podDirs(const std::string& uid) const { return paths_.pod(uid); }
   std::string logPath(const Json& pod, const std::string& container, int attempt) const;
 
   AgentOptions opts_;
+  NodePaths paths_;
   client::Client client_;
   client::EventRecorder events_;
   std::unique_ptr<runtime::ImageStore> images_;

@@ -77,9 +77,9 @@ Status PodSync::run() {
   sandbox_ = *sb;
   view_.pod_ip = sandbox_.ip;
   view_.sandbox_ready = true;
-  if (auto st = writePodEtcFiles(*pod_, a_.podDir(uid_), sandbox_.ip, a_.opts_.dns); !st) return st;
+  if (auto st = writePodEtcFiles(*pod_, a_.podDirs(uid_), sandbox_.ip, a_.opts_.dns); !st) return st;
 
-  auto vols = prepareVolumes(*pod_, a_.podDir(uid_), a_.lookup());
+  auto vols = prepareVolumes(*pod_, a_.podDirs(uid_), a_.lookup());
   if (!vols) {
     a_.events_.record(podRef(), "Warning", "FailedMount", "MountVolume.SetUp failed: " + vols.status().message());
     for (const char* kind : {"initContainers", "containers"})
@@ -238,9 +238,11 @@ bool PodSync::ensureContainer(const Json& container, ContainerView& view, bool i
     return true;
   }
   if (last && last->state == runtime::ContainerState::kExited) {
-    std::string tm = readSmall(fmt::format("{}/containers/{}/{}-termination-log", a_.podDir(uid_), view.name,
-                                           last->labels.count(kLabelAttempt) ? last->labels.at(kLabelAttempt) : "0"),
-                               4096);
+    auto attempt = last->labels.find(kLabelAttempt);
+    std::string tm =
+        readSmall(terminationLogPath(a_.podDirs(uid_), view.name,
+                                     attempt == last->labels.end() ? 0 : std::atoi(attempt->second.c_str())),
+                  4096);
     view.termination_message = tm;
     bool finished = !shouldRestart(*last) || (init && last->exit_code == 0 && last->reason != "StartError");
     if (finished) {  // for good: no restart will want what was prepared
@@ -320,8 +322,9 @@ Result<runtime::ContainerSpec> PodSync::containerSpec(const Json& container, con
   auto security = containerSecurity(*pod_, container, image.config);
   if (!security) return security.status();
 
-  std::string tm_file = fmt::format("{}/containers/{}/{}-termination-log", a_.podDir(uid_), view.name, attempt);
-  auto mounts = containerMounts(*pod_, container, volumes_, a_.podDir(uid_), tm_file);
+  PodDirs dirs = a_.podDirs(uid_);
+  auto mounts =
+      containerMounts(*pod_, container, volumes_, dirs, terminationLogPath(dirs, view.name, attempt));
   if (!mounts) return mounts.status();
 
   runtime::ContainerSpec cs;

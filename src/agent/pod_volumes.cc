@@ -197,8 +197,13 @@ void fetchServiceAccountTokens(const Json& pod, const ObjectLookup& lookup) {
     (void)lookup.service_account_token(pod, audience, seconds);
 }
 
-Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, const std::string& pod_dir,
+std::string terminationLogPath(const PodDirs& dirs, const std::string& container, int attempt) {
+  return fmt::format("{}/writable/containers/{}/{}-termination-log", dirs.state, container, attempt);
+}
+
+Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, const PodDirs& dirs,
                                                              const ObjectLookup& lookup) {
+  const fs::path state_volumes = fs::path(dirs.state) / "volumes";
   std::map<std::string, PreparedVolume> out;
   std::string ns = getString(objectAt(pod, "metadata"), "namespace");
   std::error_code ec;
@@ -207,11 +212,12 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
     if (name.empty()) continue;
     PreparedVolume pv;
     if (v.contains("emptyDir")) {
-      fs::path p = fs::path(pod_dir) / "volumes" / "empty-dir" / name;
+      bool memory = getString(objectAt(v, "emptyDir"), "medium") == "Memory";
+      fs::path p = (memory ? state_volumes : fs::path(dirs.data) / "volumes") / "empty-dir" / name;
       fs::create_directories(p, ec);
       ::chmod(p.c_str(), 0777);
       pv.host_path = p.string();
-      if (getString(objectAt(v, "emptyDir"), "medium") == "Memory") {
+      if (memory) {
         pv.tmpfs = true;
         if (auto st = ensureTmpfs(p, "mode=0777"); !st) return st;
       }
@@ -235,7 +241,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
         return Status(Code::kNotFound, fmt::format("{} \"{}\" not found", is_cm ? "configmap" : "secret", obj_name));
       if (data)
         if (auto st = addKeys(p, src, *data, optional, obj_name); !st) return st;
-      fs::path dir = fs::path(pod_dir) / "volumes" / (is_cm ? "configmap" : "secret") / name;
+      fs::path dir = state_volumes / (is_cm ? "configmap" : "secret") / name;
       if (!is_cm) {
         if (auto st = secretTmpfs(dir); !st) return st;
         pv.tmpfs = true;
@@ -246,7 +252,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
     } else if (v.contains("downwardAPI")) {
       Payload p;
       (void)addDownward(p, pod, objectAt(v, "downwardAPI"));
-      fs::path dir = fs::path(pod_dir) / "volumes" / "downward-api" / name;
+      fs::path dir = state_volumes / "downward-api" / name;
       if (auto st = atomicWrite(dir, p); !st) return st;
       pv.host_path = dir.string();
       pv.read_only = true;
@@ -276,7 +282,7 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
           p.files[getString(src, "path", "token")] = {*token, modeOf(projected, nullptr)};
         }
       }
-      fs::path dir = fs::path(pod_dir) / "volumes" / "projected" / name;
+      fs::path dir = state_volumes / "projected" / name;
       if (auto st = secretTmpfs(dir); !st) return st;
       pv.tmpfs = true;
       if (auto st = atomicWrite(dir, p); !st) return st;
@@ -292,9 +298,9 @@ Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, co
 
 Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json& container,
                                                     const std::map<std::string, PreparedVolume>& volumes,
-                                                    const std::string& pod_dir, const std::string& termination_log) {
+                                                    const PodDirs& dirs, const std::string& termination_log) {
   std::vector<runtime::Mount> mounts;
-  fs::path etc = fs::path(pod_dir) / "etc";
+  fs::path etc = fs::path(dirs.state) / "writable" / "etc";
   bool host_network = objectAt(pod, "spec").value("hostNetwork", false);
   mounts.push_back({(etc / "hosts").string(), "/etc/hosts", "bind", false, {}});
   if (!host_network) mounts.push_back({(etc / "hostname").string(), "/etc/hostname", "bind", false, {}});
@@ -322,7 +328,15 @@ Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json&
   return mounts;
 }
 
-Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::string& pod_ip, const DnsConfig& dns) {
+Status writePodEtcFiles(const Json& pod, const PodDirs& dirs, const std::string& pod_ip,
+                        const DnsConfig& dns) {
+  fs::path writable = fs::path(dirs.state) / "writable";
+  std::error_code ec;
+  fs::create_directories(writable, ec);
+  if (ec)
+    return Status(Code::kInternal, fmt::format("cannot create {}: {}", writable.string(), ec.message()));
+  if (auto st = ensureTmpfs(writable, fmt::format("mode=0755,size={}", kWritableFilesSize).c_str()); !st)
+    return st;
   const Json& spec = objectAt(pod, "spec");
   const Json& meta = objectAt(pod, "metadata");
   std::string ns = getString(meta, "namespace");
@@ -330,7 +344,7 @@ Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::
   if (hostname.empty()) hostname = getString(meta, "name");
   if (hostname.size() > 63) hostname.resize(63);
   std::string subdomain = getString(spec, "subdomain");
-  fs::path etc = fs::path(pod_dir) / "etc";
+  fs::path etc = writable / "etc";
 
   std::string hosts = "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                       "fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n";
@@ -382,15 +396,18 @@ Status writePodEtcFiles(const Json& pod, const std::string& pod_dir, const std::
   return writeFile(etc / "resolv.conf", resolv);
 }
 
-Status removePodFiles(const std::string& pod_dir) {
+Status removePodFiles(const PodDirs& dirs) {
   std::error_code ec;
-  for (const char* kind : {"empty-dir", "secret", "projected"}) {
-    fs::path dir = fs::path(pod_dir) / "volumes" / kind;
-    if (fs::exists(dir))
-      for (const auto& e : fs::directory_iterator(dir, ec)) ::umount2(e.path().c_str(), MNT_DETACH);
+  // Under the data dir too: an older agent kept every volume there.
+  for (const auto& dir : {dirs.state, dirs.data})
+    for (const char* kind : {"empty-dir", "secret", "projected"})
+      for (const auto& e : fs::directory_iterator(fs::path(dir) / "volumes" / kind, ec))
+        ::umount2(e.path().c_str(), MNT_DETACH);
+  ::umount2((fs::path(dirs.state) / "writable").c_str(), MNT_DETACH);
+  for (const auto& dir : {dirs.state, dirs.data}) {
+    fs::remove_all(dir, ec);
+    if (ec) return Status(Code::kInternal, fmt::format("cannot remove {}: {}", dir, ec.message()));
   }
-  fs::remove_all(pod_dir, ec);
-  if (ec) return Status(Code::kInternal, fmt::format("cannot remove {}: {}", pod_dir, ec.message()));
   return Status::ok();
 }
 

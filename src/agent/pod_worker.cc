@@ -15,7 +15,6 @@
 
 namespace capstan::agent {
 namespace fs = std::filesystem;
-std::string AgentImpl::podDir(const std::string& uid) const { return opts_.data_dir + "/pods/" + uid; }
 
 std::string AgentImpl::logPath(const Json& pod, const std::string& container, int attempt) const {
   const Json& m = objectAt(pod, "metadata");
@@ -63,7 +62,7 @@ Status AgentImpl::teardownPod(const std::string& ns, const std::string& name, co
   for (const auto& uid : uids) {
     prober_->removePod(uid);
     if (auto st = network_->removeSandbox(uid); !st) return st;
-    (void)removePodFiles(podDir(uid));
+    (void)removePodFiles(podDirs(uid));
     std::lock_guard lock(mu_);
     for (auto* m : {&backoff_, &image_backoff_})
       for (auto it = m->begin(); it != m->end();)

@@ -86,8 +86,10 @@ class LifecycleTest(ClusterTestCase):
             d = os.path.join("/sys/fs/cgroup", hierarchy, "capstan", node, uid)
             if os.path.exists(d):
                 found.append("cgroup " + d)
-        if os.path.exists(os.path.join(self.server.data_dir, "pods", uid)):
-            found.append("pod dir")
+        # The pod's files on the run tmpfs; its disk-backed emptyDirs on disk.
+        for d in [f"/run/capstan/{node}/pods/{uid}", os.path.join(self.server.data_dir, "pods", uid)]:
+            if os.path.exists(d):
+                found.append("pod dir " + d)
         # Bundles on tmpfs, the containers' writable layers on disk.
         for kind, d in [("bundle", f"/run/capstan/{node}/runtime/containers"),
                         ("layer", os.path.join(self.server.data_dir, "containers", "layers"))]:
@@ -122,6 +124,50 @@ class LifecycleTest(ClusterTestCase):
         self.assertEqual(fs_type.stdout.strip(), "tmpfs")
         for sub in ["runtime", "crun", "netns"]:
             self.assertTrue(os.path.isdir(os.path.join(run_dir, sub)), sub)
+
+    def test_pod_files_stay_off_the_disk(self):
+        """A running pod's /etc files and termination log are on a tmpfs of
+        its own, host-local's reservations on the run tmpfs, and crun makes
+        none of the container's mount points in its writable layer on disk:
+        they come from the shared mount-point layer. What the container
+        writes still goes to the disk, and the image's files are intact."""
+        self.create(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: offdisk}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "echo hi > /written; echo done > /dev/termination-log; sleep 3600"]
+""")
+        pod = self.running("offdisk")
+        uid = pod["metadata"]["uid"]
+        node = self.server.node_name
+        pod_dir = f"/run/capstan/{node}/pods/{uid}"
+        fs_type = lambda p: subprocess.run(["stat", "-f", "-c", "%T", p], capture_output=True, text=True,
+                                           check=True).stdout.strip()
+        self.assertEqual(fs_type(os.path.join(pod_dir, "writable")), "tmpfs")
+        self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "pods", uid)),
+                         "a pod without disk-backed emptyDirs has nothing in the data dir")
+        hosts = self.kubectl("exec", "offdisk", "--", "cat", "/etc/hosts").stdout
+        self.assertIn(pod["status"]["podIP"], hosts)
+        self.assertIn("offdisk", self.kubectl("exec", "offdisk", "--", "cat", "/etc/hostname").stdout)
+        self.assertIn("nameserver", self.kubectl("exec", "offdisk", "--", "cat", "/etc/resolv.conf").stdout)
+        self.assertIn("root:", self.kubectl("exec", "offdisk", "--", "cat", "/etc/passwd").stdout)
+        ipam = f"/run/capstan/{node}/cni/ipam"
+        self.assertTrue(any(pod["status"]["podIP"] in names for _, _, names in os.walk(ipam)),
+                        f"no reservation of {pod['status']['podIP']} under {ipam}")
+        layers = os.path.join(self.server.data_dir, "containers", "layers")
+        # Attempt 0 runs; a restart may already be prepared beside it.
+        upper = os.path.join(layers, f"{uid}_c_0", "upper")
+        self.assertEqual(sorted(os.listdir(upper)), ["written"],
+                         "crun made mount points in the writable layer (or copied up their parents)")
+        wait_until(lambda: self.kubectl("exec", "offdisk", "--", "cat", "/dev/termination-log",
+                                        check=False).stdout.strip() == "done", timeout=10,
+                   message="termination log written")
+        self.delete_and_check("offdisk")
 
     # ------------------------------------------------------------ hooks
 

@@ -472,7 +472,13 @@ class CrunRuntime final : public Runtime {
   Status writeBundle(const ContainerSpec& spec, const std::string& dir, const Json& config) {
     std::error_code ec;
     fs::create_directories(fs::path(spec.log_path).parent_path(), ec);
-    auto rootfs = mountRootfs(spec.rootfs.layer_dirs, dir, layerDirOf(spec.id));
+    std::vector<std::string> layers = spec.rootfs.layer_dirs;
+    // The container's mount points as a shared read-only layer, so that
+    // crun creates none of them in the writable layer on disk.
+    auto points = mountPointLayer(config_.state_dir + "/mountpoints", layers, mountPointsOf(config));
+    if (!points) return points.status();
+    if (!points->empty()) layers.push_back(*points);
+    auto rootfs = mountRootfs(layers, dir, layerDirOf(spec.id));
     if (!rootfs) return rootfs.status();
     return writeFile(dir + "/config.json", config.dump(1));
   }
