@@ -10,7 +10,7 @@ ranges, --isolate-pod-network) and a standalone `capstan agent` joining it
 (AgentNode); a Deployment of --pods busybox sleepers pinned to the joined
 node. After every pod is Running, both processes are sampled over --seconds:
 CPU from /proc/PID/stat, RSS and PSS from /proc/PID/smaps_rollup; the shims
-(one per container, children of the agent) separately. Everything is
+(one capstan-shim process per container) separately. Everything is
 removed at the end by the harness's cleanup (pods, `capstan agent
 --cleanup`, the server). Needs root.
 
@@ -50,21 +50,20 @@ def memory_kib(pid):
     return out
 
 
-def shims_of(pid):
-    """The agent's container shims: forks of it (no exec, so they keep its
-    command line) that detached from it (double fork)."""
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        cmdline = f.read()
+def shims_of(node_name):
+    """The agent's container shims: capstan-shim processes (their own small
+    program, spawned and detached) whose bundles are under the node's run
+    dir."""
+    marker = f"/run/capstan/{node_name}/".encode()
     out = []
     for p in filter(str.isdigit, os.listdir("/proc")):
-        if int(p) == pid:
-            continue
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
-                if f.read() == cmdline:
-                    out.append(int(p))
+                argv = f.read().split(b"\0")
         except OSError:
-            pass
+            continue
+        if argv and argv[0].endswith(b"capstan-shim") and any(marker in a for a in argv):
+            out.append(int(p))
     return out
 
 
@@ -118,7 +117,7 @@ spec:
             m = memory_kib(p)
             result[k] = {"cpu_percent_of_a_core": round(100 * (cpu_seconds(p) - cpu0[k]) / wall, 2),
                          "rss_mib": round(m["rss"] / 1024, 1), "pss_mib": round(m["pss"] / 1024, 1)}
-        shims = [memory_kib(c) for c in shims_of(agent.proc.pid)]
+        shims = [memory_kib(c) for c in shims_of(agent.node_name)]
         result["agent_shims"] = {"count": len(shims), "pss_mib_total": round(sum(s["pss"] for s in shims) / 1024, 1)}
     finally:
         if agent:

@@ -11,7 +11,9 @@
 
 namespace capstan::proxy {
 
-Result<std::unique_ptr<Nftables>> Nftables::open(bool dry_run) {
+namespace {
+
+Result<nft_ctx*> newContext(bool dry_run) {
   nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
   if (!ctx) return Status(Code::kInternal, "nft_ctx_new failed");
   // Messages go to buffers, not to our stdout/stderr.
@@ -20,12 +22,30 @@ Result<std::unique_ptr<Nftables>> Nftables::open(bool dry_run) {
     return Status(Code::kInternal, "nft: cannot buffer output");
   }
   nft_ctx_set_dry_run(ctx, dry_run);
-  return std::unique_ptr<Nftables>(new Nftables(ctx));
+  return ctx;
 }
 
-Nftables::~Nftables() { nft_ctx_free(ctx_); }
+}  // namespace
+
+Result<std::unique_ptr<Nftables>> Nftables::open(bool dry_run) {
+  auto ctx = newContext(dry_run);
+  if (!ctx) return ctx.status();
+  return std::unique_ptr<Nftables>(new Nftables(*ctx, dry_run));
+}
+
+Nftables::~Nftables() { release(); }
+
+void Nftables::release() {
+  if (ctx_) nft_ctx_free(ctx_);
+  ctx_ = nullptr;
+}
 
 Status Nftables::run(const std::string& text) {
+  if (!ctx_) {
+    auto ctx = newContext(dry_run_);
+    if (!ctx) return ctx.status();
+    ctx_ = *ctx;
+  }
   int rc = nft_run_cmd_from_buffer(ctx_, text.c_str());
   if (rc == 0) return Status::ok();
   const char* err = nft_ctx_get_error_buffer(ctx_);
@@ -38,7 +58,7 @@ Status Nftables::run(const std::string& text) {
 
 Result<bool> Nftables::hasTable(const std::string& name) {
   Status st = run("list tables ip");
-  const char* out = nft_ctx_get_output_buffer(ctx_);  // and empties it
+  const char* out = ctx_ ? nft_ctx_get_output_buffer(ctx_) : nullptr;  // and empties it
   if (!st) return st;
   std::string want = "table ip " + name + "\n";
   std::string_view listed = out ? out : "";

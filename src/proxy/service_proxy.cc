@@ -27,6 +27,7 @@ using std::chrono::milliseconds;
 constexpr const char* kSliceIndex = "capstan.proxy/service";
 constexpr milliseconds kRetryMin{100};
 constexpr milliseconds kRetryMax{10000};
+constexpr milliseconds kReleaseNftablesAfter{2000};
 
 bool validTable(const std::string& t) {
   if (t.empty() || t.size() > 64 || !(std::isalpha(static_cast<unsigned char>(t[0])) || t[0] == '_'))
@@ -249,6 +250,18 @@ class ServiceProxyImpl final : public ServiceProxy {
                  (options_.full_resync_period.count() > 0 && clock_.monotonic() >= next_full);
         };
         while (!work()) {
+          // Quiet for a while: libnftables' cache of the namespace's whole
+          // ruleset goes (most of an idle proxy's heap); the next change
+          // refills it.
+          if (nft_ && nft_->holdsContext()) {
+            auto quiet = kReleaseNftablesAfter;
+            if (options_.full_resync_period.count() > 0)
+              quiet =
+                  std::min(quiet, std::chrono::duration_cast<milliseconds>(next_full - clock_.monotonic()));
+            if (pending_->cv.wait_for(lock, std::max(quiet, milliseconds(0)), work)) break;
+            if (quiet == kReleaseNftablesAfter) nft_->release();
+            continue;
+          }
           if (options_.full_resync_period.count() > 0)
             pending_->cv.wait_for(lock, next_full - clock_.monotonic());
           else

@@ -264,6 +264,40 @@ TEST(NftFullSyncTest, AnUnencodableElementLeavesTheLiveTablesAlone) {
   EXPECT_NE(listTables(ns, alternateTable(live)).find("flags dormant"), std::string::npos);
 }
 
+// release() drops the context (and libnftables' cache of the ruleset); the
+// next command makes a new one, in the namespace of the thread that runs it.
+TEST(NftFullSyncTest, AReleasedContextIsMadeAgainByTheNextCommand) {
+  agent::testing::ScratchNetns ns("nftrel");
+  ASSERT_TRUE(ns.ok());
+  Status st = Status::ok();
+  bool held_after_run = false, held_after_release = true;
+  Result<bool> has_a = false, has_b = false;
+  std::thread([&] {
+    if (st = enterNetworkNamespace(ns.path()); !st) return;
+    auto nft = Nftables::open();
+    if (!nft) {
+      st = nft.status();
+      return;
+    }
+    if (st = (*nft)->run("add table ip capstan_rel_a\n"); !st) return;
+    held_after_run = (*nft)->holdsContext();
+    (*nft)->release();
+    held_after_release = (*nft)->holdsContext();
+    (*nft)->release();  // twice is harmless
+    has_a = (*nft)->hasTable("capstan_rel_a");
+    if (st = (*nft)->run("add table ip capstan_rel_b\n"); !st) return;
+    has_b = (*nft)->hasTable("capstan_rel_b");
+  }).join();
+  ASSERT_TRUE(st.isOk()) << st.message();
+  EXPECT_TRUE(held_after_run);
+  EXPECT_FALSE(held_after_release);
+  ASSERT_TRUE(has_a.isOk() && has_b.isOk());
+  EXPECT_TRUE(*has_a);
+  EXPECT_TRUE(*has_b);
+  // In the scratch namespace, not the host's.
+  EXPECT_NE(listTable(ns, "capstan_rel_b").find("table ip capstan_rel_b"), std::string::npos);
+}
+
 TEST(NftFullSyncTest, RuleShapesAreParsedExactly) {
   auto dnat = parseRule("meta l4proto udp dnat ip to numgen random mod 7 offset 8192 map @backends-udp-2");
   ASSERT_TRUE(dnat);

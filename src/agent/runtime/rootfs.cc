@@ -147,9 +147,10 @@ Result<std::string> mountPointLayer(const std::string& root, const std::vector<s
   std::string tmp = fmt::format("{}/.tmp-{}", root, std::random_device{}());
   fs::remove_all(tmp, ec);
   auto fail = [&](const std::string& what) -> Status {
+    int err = errno;
     std::error_code ignored;
     fs::remove_all(tmp, ignored);
-    return Status(Code::kInternal, fmt::format("mount point layer: {}: {}", what, std::strerror(errno)));
+    return Status(Code::kInternal, fmt::format("mount point layer: {}: {}", what, std::strerror(err)));
   };
   if (::mkdir(tmp.c_str(), 0755) != 0) return fail("mkdir " + tmp);
   for (const auto& d : dirs)  // a std::set orders each parent before its children
