@@ -125,6 +125,36 @@ class LifecycleTest(ClusterTestCase):
         for sub in ["runtime", "crun", "netns"]:
             self.assertTrue(os.path.isdir(os.path.join(run_dir, sub)), sub)
 
+    def test_termination_message_is_read_back(self):
+        """What a container writes to its terminationMessagePath (the default
+        /dev/termination-log, or a path of its own) is its terminated state's
+        message, as kubelet reports it."""
+        self.create(f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: lastwords}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: default-path
+    image: {IMAGE}
+    command: ["/bin/sh", "-c", "echo -n 'out of cheese' > /dev/termination-log; exit 3"]
+  - name: own-path
+    image: {IMAGE}
+    terminationMessagePath: /tmp/why
+    command: ["/bin/sh", "-c", "echo -n 'all done' > /tmp/why"]
+""")
+        def finished(p):
+            cs = p.get("status", {}).get("containerStatuses", [])
+            return len(cs) == 2 and all("terminated" in c.get("state", {}) for c in cs)
+        pod = self.wait_pod("lastwords", finished, timeout=30, message="both containers terminated")
+        by_name = {c["name"]: c["state"]["terminated"] for c in pod["status"]["containerStatuses"]}
+        self.assertEqual(by_name["default-path"]["exitCode"], 3)
+        self.assertEqual(by_name["default-path"].get("message"), "out of cheese")
+        self.assertEqual(by_name["own-path"]["exitCode"], 0)
+        self.assertEqual(by_name["own-path"].get("message"), "all done")
+        self.delete_and_check("lastwords")
+
     def test_pod_files_stay_off_the_disk(self):
         """A running pod's /etc files and termination log are on a tmpfs of
         its own, host-local's reservations on the run tmpfs, and crun makes
