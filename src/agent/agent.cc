@@ -494,6 +494,8 @@ Status cleanupNode(const AgentOptions& opts) {
   if (runtime::isMountPoint(paths.run) && ::umount2(paths.run.c_str(), MNT_DETACH) != 0)
     keep(Status(Code::kInternal, fmt::format("cannot unmount {}: {}", paths.run, std::strerror(errno))));
   fs::remove_all(paths.run, ec);
+  // The shared parent once no node uses it (fails harmlessly while one does).
+  ::rmdir(fs::path(paths.run).parent_path().c_str());
   return first;
 }
 
