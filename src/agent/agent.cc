@@ -24,9 +24,10 @@ namespace {
 // Puts the node's run dir on a tmpfs of its own when /run is not one (it
 // is where systemd runs; some machines keep /run on the root filesystem).
 // Every pod start creates some thirty files there (bundles, shim state,
-// pod files) and every removal deletes them. On ext4 without a journal each inode freed in the last
-// minutes slows the next allocations (find_inode_bit skips the recently
-// deleted ones), so on disk pod starts got slower run after run. The
+// pod files) and every removal deletes them. On ext4 without a journal
+// each inode freed in the last minutes slows the next allocations
+// (find_inode_bit skips the recently deleted ones), so on disk pod starts
+// got slower run after run. The
 // mount outlives the agent, so a restarted agent adopts its containers;
 // cleanupNode unmounts it.
 Status ensureRunDirOnTmpfs(const std::string& dir) {

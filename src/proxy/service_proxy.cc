@@ -259,7 +259,11 @@ class ServiceProxyImpl final : public ServiceProxy {
               quiet =
                   std::min(quiet, std::chrono::duration_cast<milliseconds>(next_full - clock_.monotonic()));
             if (pending_->cv.wait_for(lock, std::max(quiet, milliseconds(0)), work)) break;
-            if (quiet == kReleaseNftablesAfter) nft_->release();
+            if (quiet == kReleaseNftablesAfter) {
+              lock.unlock();  // freeing the cache takes a while; changes may come meanwhile
+              nft_->release();
+              lock.lock();
+            }
             continue;
           }
           if (options_.full_resync_period.count() > 0)
