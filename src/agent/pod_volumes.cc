@@ -198,7 +198,7 @@ void fetchServiceAccountTokens(const Json& pod, const ObjectLookup& lookup) {
 }
 
 std::string terminationLogPath(const PodDirs& dirs, const std::string& container, int attempt) {
-  return fmt::format("{}/writable/containers/{}/{}-termination-log", dirs.state, container, attempt);
+  return fmt::format("{}/containers/{}/{}-termination-log", dirs.writable(), container, attempt);
 }
 
 Result<std::map<std::string, PreparedVolume>> prepareVolumes(const Json& pod, const PodDirs& dirs,
@@ -300,7 +300,7 @@ Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json&
                                                     const std::map<std::string, PreparedVolume>& volumes,
                                                     const PodDirs& dirs, const std::string& termination_log) {
   std::vector<runtime::Mount> mounts;
-  fs::path etc = fs::path(dirs.state) / "writable" / "etc";
+  fs::path etc = fs::path(dirs.writable()) / "etc";
   bool host_network = objectAt(pod, "spec").value("hostNetwork", false);
   mounts.push_back({(etc / "hosts").string(), "/etc/hosts", "bind", false, {}});
   if (!host_network) mounts.push_back({(etc / "hostname").string(), "/etc/hostname", "bind", false, {}});
@@ -330,7 +330,7 @@ Result<std::vector<runtime::Mount>> containerMounts(const Json& pod, const Json&
 
 Status writePodEtcFiles(const Json& pod, const PodDirs& dirs, const std::string& pod_ip,
                         const DnsConfig& dns) {
-  fs::path writable = fs::path(dirs.state) / "writable";
+  fs::path writable = dirs.writable();
   std::error_code ec;
   fs::create_directories(writable, ec);
   if (ec)
@@ -403,7 +403,7 @@ Status removePodFiles(const PodDirs& dirs) {
     for (const char* kind : {"empty-dir", "secret", "projected"})
       for (const auto& e : fs::directory_iterator(fs::path(dir) / "volumes" / kind, ec))
         ::umount2(e.path().c_str(), MNT_DETACH);
-  ::umount2((fs::path(dirs.state) / "writable").c_str(), MNT_DETACH);
+  ::umount2(dirs.writable().c_str(), MNT_DETACH);
   for (const auto& dir : {dirs.state, dirs.data}) {
     fs::remove_all(dir, ec);
     if (ec) return Status(Code::kInternal, fmt::format("cannot remove {}: {}", dir, ec.message()));

@@ -30,7 +30,7 @@ struct DnsConfig {
 // inodes of the disk's filesystem for them (on ext4 without a journal,
 // each inode freed in the last minutes slows the next allocations).
 //   <state>/writable/etc/{hosts,hostname,resolv.conf}      a tmpfs of the pod's own, bounded
-//   <state>/writable/containers/<name>/<attempt>-termination-log  (kWritableFilesBytes):
+//   <state>/writable/containers/<name>/<attempt>-termination-log  (kWritableFilesSize):
 //                                                           the files containers may write
 //   <state>/volumes/{configmap,downward-api}/<name>         on the node's run tmpfs
 //   <state>/volumes/{secret,projected,empty-dir}/<name>     a tmpfs each (empty-dir: medium Memory)
@@ -38,6 +38,8 @@ struct DnsConfig {
 struct PodDirs {
   std::string state;  // under the node's run dir (tmpfs)
   std::string data;   // under --data-dir
+  // The pod's own tmpfs for the files its containers may write.
+  std::string writable() const { return state + "/writable"; }
 };
 
 // The size of a pod's tmpfs for the files its containers may write: the
